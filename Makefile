@@ -1,0 +1,36 @@
+# `make demo` and `make test` work on a fresh machine with Python 3.11 and pip only.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,torch]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/make_example.py examples/demo
+	cd examples/demo && ../../$(BIN)/qa check --config qa.toml --out ../../qa-reports --signoff; \
+	  status=$$?; echo "gate exit code: $$status (1 = the planted defect was caught)"; \
+	  test $$status -le 1
+	@echo "reports written to qa-reports/: report.html report.json junit.xml summary.md signoff.html"
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_data_checks.py
+
+clean:
+	rm -rf $(VENV) qa-reports build *.egg-info

@@ -1,0 +1,1 @@
+"""One module per ``qa`` sub-command; loaded lazily by :mod:`qa.cli`."""

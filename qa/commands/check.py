@@ -1,0 +1,100 @@
+"""``qa check``: run the gate and write the reports."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from qa.base import CheckResult
+from qa.config import FORMATS, SPLITS, load_config
+from qa.errors import ConfigError
+
+
+def split_list(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def parse_predictions(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        split, sep, path = item.partition("=")
+        if not sep or split not in SPLITS or not path:
+            raise ConfigError(
+                f"--predictions {item!r}: expected SPLIT=PATH with SPLIT one of {', '.join(SPLITS)}"
+            )
+        out[split] = path
+    return out
+
+
+class StderrProgress:
+    """One line per check on stderr: what is running, then its status and time."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.started = time.perf_counter()
+
+    def __call__(self, index: int, total: int, check_id: str, result: CheckResult | None) -> None:
+        if not self.enabled:
+            return
+        if result is None:
+            click.echo(f"[{index}/{total}] {check_id} …", err=True, nl=False)
+            return
+        click.echo(f" {result.status} ({result.duration_s:.1f}s)", err=True)
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="qa.toml or pyproject.toml with [tool.qa] (default: found in the current folder).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Folder for the reports (default qa-reports/).")
+@click.option("--format", "formats", help=f"Comma-separated subset of {','.join(FORMATS)}.")
+@click.option("--only", help="Comma-separated check ids to run (the others are not run).")
+@click.option("--skip", help="Comma-separated check ids not to run.")
+@click.option("--train", type=click.Path(), help="Train split (csv, parquet, feather, jsonl).")
+@click.option("--validation", type=click.Path(), help="Validation split.")
+@click.option("--test", type=click.Path(), help="Test split.")
+@click.option("--production", type=click.Path(), help="Production (serving) data.")
+@click.option("--target", help="Target column.")
+@click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]),
+              help="Task type (inferred from the target when omitted).")
+@click.option("--predictions", "predictions", multiple=True, metavar="SPLIT=PATH",
+              help="A prediction file for a split; repeatable.")
+@click.option("--model", "artifact", type=click.Path(), help="Model artifact to predict with.")
+@click.option("--history", type=click.Path(), help="Training history file (CSV or JSON).")
+@click.option("--trust-model", is_flag=True,
+              help="Allow pickle/joblib models, which run code when loaded. Only for files you trust.")
+@click.option("--seed", type=int, help="Seed for every random step (default 0).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary table.")
+def check(config_path: str | None, out_dir: str | None, formats: str | None, only: str | None,
+          skip: str | None, train: str | None, validation: str | None, test: str | None,
+          production: str | None, target: str | None, task: str | None,
+          predictions: tuple[str, ...], artifact: str | None, history: str | None,
+          trust_model: bool, seed: int | None, quiet: bool) -> int:
+    """Run the gate. Exit 0 pass, 1 fail, 2 could not run."""
+    from qa.api import run_gate
+    from qa.reports import write_reports
+    from qa.reports.terminal import render as render_terminal
+
+    overrides: dict[str, Any] = {
+        "task": {"target": target, "type": task},
+        "data": {"train": train, "validation": validation, "test": test, "production": production},
+        "model": {"artifact": artifact, "history": history, "trust": trust_model or None,
+                  "predictions": parse_predictions(predictions) or None},
+        "run": {"seed": seed, "out": out_dir, "formats": split_list(formats),
+                "only": split_list(only), "skip": split_list(skip)},
+    }
+    config = load_config(config_path, overrides)
+    report = run_gate(config, progress=StderrProgress(not quiet))
+    written = write_reports(report, config.run.out, config.run.formats)
+    if not quiet:
+        click.echo(render_terminal(report))
+        for path in written.values():
+            click.echo(f"wrote {path}", err=True)
+    sys.stdout.flush()
+    return report.exit_code
+

@@ -1,0 +1,335 @@
+"""The shared Context: inputs plus every expensive artefact, computed once and on demand.
+
+Checks never load data or fit models themselves; they ask the Context, which caches:
+the encoded feature matrix per split, labels, model predictions, out-of-fold probabilities,
+fitted reference baselines, the training history.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+import polars as pl
+
+from qa.config import Config
+from qa.data import InputInfo
+from qa.errors import DataError
+from qa.predictions import Predictions, encode_labels, parse_predictions
+
+T = TypeVar("T")
+ColumnKind = Literal["numeric", "categorical", "boolean", "datetime", "other"]
+
+#: An integer or integral-float target with at most this many values is a class label.
+MAX_CLASSES_FOR_INFERENCE = 20
+
+
+def available_cores() -> int:
+    """Cores this process may really use (cgroup/affinity aware), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def column_kind(dtype: pl.DataType) -> ColumnKind:
+    if dtype == pl.Boolean:
+        return "boolean"
+    if dtype.is_numeric():
+        return "numeric"
+    if dtype.is_temporal():
+        return "datetime"
+    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
+        return "categorical"
+    return "other"
+
+
+class Context:
+    """Everything a check may read. Built by :func:`qa.api.build_context`."""
+
+    def __init__(
+        self,
+        config: Config,
+        frames: Mapping[str, pl.DataFrame],
+        inputs: Mapping[str, InputInfo],
+        *,
+        prediction_sources: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.frames: dict[str, pl.DataFrame] = dict(frames)
+        self.inputs: dict[str, InputInfo] = dict(inputs)
+        #: Prediction files (paths) or in-memory prediction frames, keyed by split.
+        self.prediction_sources: dict[str, Any] = dict(
+            prediction_sources if prediction_sources is not None else config.model.predictions
+        )
+        self._cache: dict[Any, Any] = {}
+        self.target: str | None = config.task.target
+        if self.target is None:
+            raise DataError("task.target: no target column given (use --target or [task] target)")
+        self.task: str = self._resolve_task()
+        self._validate_target()
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def seed(self) -> int:
+        return self.config.run.seed
+
+    @cached_property
+    def n_threads(self) -> int:
+        """Threads for one model fit: the configured number, else every core we may use."""
+        return self.config.run.threads or available_cores()
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        return tuple(self.frames)
+
+    def has_split(self, split: str) -> bool:
+        return split in self.frames
+
+    def frame(self, split: str) -> pl.DataFrame:
+        return self.frames[split]
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task in ("binary", "multiclass")
+
+    def cached(self, key: Any, compute: Callable[[], T]) -> T:
+        """Compute ``compute()`` once per key for the life of this Context."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def missing_requirement(self, requires: Sequence[str]) -> str | None:
+        """The reason a check cannot run here, or None when all it needs is present."""
+        for need in requires:
+            if need in ("train", "validation", "test", "production") and need not in self.frames:
+                return f"needs the {need} split, which was not given"
+            if need == "labels" and not any(self.has_labels(s) for s in self.frames if s != "train"):
+                return "needs labels outside train, and no other split has the target column"
+            if need == "classification" and not self.is_classification:
+                return f"applies to classification tasks; this task is {self.task}"
+            if need == "predictions" and not self.has_predictions():
+                return "needs model predictions ([model.predictions] files or a model artifact)"
+            if need == "model" and not self.config.model.artifact:
+                return "needs a model artifact ([model] artifact)"
+            if need == "history" and not self.config.model.history:
+                return "needs a training history file ([model] history)"
+        return None
+
+    # ------------------------------------------------------------------ target and task
+    def _resolve_task(self) -> str:
+        if self.config.task.type:
+            return self.config.task.type
+        series = self.frames["train"][self.target].drop_nulls()
+        n_unique = series.n_unique()
+        if series.dtype == pl.Boolean or column_kind(series.dtype) == "categorical":
+            return "binary" if n_unique <= 2 else "multiclass"
+        if series.dtype.is_integer() or (
+            series.dtype.is_float() and bool((series == series.round(0)).all())
+        ):
+            if n_unique <= 2:
+                return "binary"
+            if n_unique <= MAX_CLASSES_FOR_INFERENCE:
+                return "multiclass"
+        return "regression"
+
+    def _validate_target(self) -> None:
+        train = self.frames["train"][self.target]
+        for split, frame in self.frames.items():
+            if self.target not in frame.columns:
+                continue
+            nulls = frame[self.target].null_count()
+            if nulls:
+                raise DataError(
+                    f"data.{split}: target column {self.target!r} has {nulls} missing values"
+                )
+        if self.is_classification:
+            n_classes = train.n_unique()
+            if n_classes < 2:
+                raise DataError(
+                    f"data.train: target column {self.target!r} has a single class "
+                    f"({train[0]!r}); a classifier needs at least two"
+                )
+            if self.task == "binary" and len(self.classes) > 2:
+                raise DataError(
+                    f"task.type: binary, but target {self.target!r} has {len(self.classes)} "
+                    f"classes across the splits: {self.classes[:10]}"
+                )
+        else:
+            if not train.dtype.is_numeric():
+                raise DataError(
+                    f"task.type: regression needs a numeric target; {self.target!r} is {train.dtype}"
+                )
+
+    @cached_property
+    def classes(self) -> list[Any]:
+        """Class labels in a fixed order: the sorted union over every labelled split."""
+        if not self.is_classification:
+            return []
+        values: set[Any] = set()
+        for frame in self.frames.values():
+            if self.target in frame.columns:
+                values.update(frame[self.target].unique().to_list())
+        return sorted(values, key=lambda v: (str(type(v)), v))
+
+    @cached_property
+    def class_names(self) -> list[str]:
+        return [str(c) for c in self.classes]
+
+    @cached_property
+    def positive_index(self) -> int:
+        """Index of the positive class for binary tasks (config, else 1/True, else the last)."""
+        wanted = self.config.task.positive_label
+        names = self.class_names
+        if wanted is not None:
+            if str(wanted) not in names:
+                raise DataError(
+                    f"task.positive_label: {wanted!r} is not one of the classes {names}"
+                )
+            return names.index(str(wanted))
+        for candidate in ("1", "True", "true", "yes", "positive"):
+            if candidate in names:
+                return names.index(candidate)
+        return len(names) - 1
+
+    def has_labels(self, split: str) -> bool:
+        return split in self.frames and self.target in self.frames[split].columns
+
+    def labels(self, split: str) -> np.ndarray:
+        """Class indices (classification) or float targets (regression) for a labelled split."""
+
+        def compute() -> np.ndarray:
+            series = self.frames[split][self.target]
+            if self.is_classification:
+                return encode_labels(series, self.classes, f"data.{split} target {self.target!r}")
+            return series.cast(pl.Float64).to_numpy()
+
+        if not self.has_labels(split):
+            raise DataError(f"data.{split}: has no target column {self.target!r}")
+        return self.cached(("labels", split), compute)
+
+    # ------------------------------------------------------------------ features
+    @cached_property
+    def reserved_columns(self) -> set[str]:
+        task = self.config.task
+        return {c for c in (task.target, task.id, task.time, task.group) if c}
+
+    @cached_property
+    def feature_columns(self) -> list[str]:
+        """Columns the model may use: all train columns except target, id, time and group."""
+        train = self.frames["train"]
+        return [
+            c for c in train.columns
+            if c not in self.reserved_columns and column_kind(train.schema[c]) != "other"
+        ]
+
+    def kind(self, column: str) -> ColumnKind:
+        return column_kind(self.frames["train"].schema[column])
+
+    @cached_property
+    def _category_maps(self) -> dict[str, pl.DataFrame]:
+        """Per categorical feature: train's distinct values -> code (unseen values get NaN)."""
+        train = self.frames["train"]
+        maps = {}
+        for col in self.feature_columns:
+            if self.kind(col) == "categorical":
+                values = train[col].cast(pl.String).drop_nulls().unique().sort()
+                maps[col] = pl.DataFrame(
+                    {"value": values, "code": np.arange(len(values), dtype=np.float32)}
+                )
+        return maps
+
+    def feature_matrix(self, split: str) -> np.ndarray:
+        """The split's features as float32 (n, p), columns in ``feature_columns`` order.
+
+        Numbers as they are (inf becomes NaN); booleans 0/1; dates as epoch seconds;
+        categories as codes fitted on train, unseen or missing as NaN (trees handle NaN).
+        """
+        return self.cached(("features", split), lambda: self._encode(self.frames[split]))
+
+    def _encode(self, frame: pl.DataFrame) -> np.ndarray:
+        exprs = []
+        for col in self.feature_columns:
+            if col not in frame.columns:
+                exprs.append(pl.lit(None, dtype=pl.Float32).alias(col))
+                continue
+            kind = self.kind(col)
+            if kind == "categorical":
+                mapping = self._category_maps[col]
+                exprs.append(
+                    pl.col(col).cast(pl.String).replace_strict(
+                        mapping["value"], mapping["code"], default=None, return_dtype=pl.Float32
+                    )
+                )
+            elif kind == "datetime":
+                exprs.append(pl.col(col).cast(pl.Datetime("ms")).dt.epoch("s").cast(pl.Float32))
+            else:
+                exprs.append(pl.col(col).cast(pl.Float32, strict=False))
+        if not exprs:
+            return np.zeros((frame.height, 0), dtype=np.float32)
+        encoded = frame.select(exprs).select(
+            pl.all().fill_nan(None)
+        )
+        matrix = encoded.to_numpy().astype(np.float32, copy=False)
+        matrix[~np.isfinite(matrix)] = np.nan
+        return matrix
+
+    def pandas(self, split: str) -> Any:
+        """The split as a pandas DataFrame (for libraries that want one), cached."""
+        return self.cached(("pandas", split), lambda: self.frames[split].to_pandas())
+
+    # ------------------------------------------------------------------ model outputs
+    def has_predictions(self, split: str | None = None) -> bool:
+        if self.config.model.artifact:
+            return split is None or split in self.frames
+        if split is None:
+            return any(s in self.frames for s in self.prediction_sources)
+        return split in self.prediction_sources and split in self.frames
+
+    def predictions(self, split: str) -> Predictions:
+        """The model's predictions for a split: from its prediction file, else the artifact."""
+
+        def compute() -> Predictions:
+            source = self.prediction_sources.get(split)
+            if source is not None:
+                return self._read_predictions(split, source)
+            if self.config.model.artifact:
+                from qa.models import predict_with_artifact
+
+                return predict_with_artifact(self, split)
+            raise DataError(f"model.predictions.{split}: no predictions for the {split} split")
+
+        return self.cached(("predictions", split), compute)
+
+    def _read_predictions(self, split: str, source: Any) -> Predictions:
+        from qa.data import as_frame
+
+        frame, path = as_frame(source, f"model.predictions.{split}")
+        return parse_predictions(
+            frame, path or f"the {split} predictions DataFrame", split, self.frames[split],
+            self.task, self.classes, self.config.task.id,
+        )
+
+    def oof_proba(self) -> np.ndarray:
+        """Out-of-fold class probabilities for train, (n_train, n_classes), computed once."""
+        from qa.oof import out_of_fold_proba
+
+        return self.cached("oof_proba", lambda: out_of_fold_proba(self))
+
+    def baselines(self) -> Mapping[str, Any]:
+        """Reference baselines fitted on train once; see ``qa.trainers.baselines``."""
+        from qa.trainers.baselines import fit_baselines
+
+        return self.cached("baselines", lambda: fit_baselines(self))
+
+    def history(self) -> pl.DataFrame:
+        """The training history (epoch, train_loss, val_loss, ...), read once."""
+        from qa.history import read_history
+
+        path = self.config.model.history
+        if not path:
+            raise DataError("model.history: no history file given")
+        return self.cached("history", lambda: read_history(path))

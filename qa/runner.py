@@ -1,0 +1,127 @@
+"""Runs the selected checks one after another, each timed and isolated.
+
+A check that raises becomes status ``error`` with the exception summarised; the others go on.
+``KeyboardInterrupt`` still stops the run. Checks run sequentially on purpose: each may fit
+models with every core, and nesting a parallel pool inside parallel checks oversubscribes a
+2-core CI runner badly.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from qa.base import Check, CheckResult, build_params
+from qa.config import Config
+from qa.context import Context
+from qa.errors import ConfigError, QAError
+from qa.registry import RegisteredCheck
+
+Progress = Callable[[int, int, str, CheckResult | None], None]
+RESERVED_KEYS = ("enabled", "severity")
+
+
+@dataclass(frozen=True)
+class PlannedCheck:
+    registered: RegisteredCheck
+    params: Any
+    severity: str
+    enabled: bool
+
+
+def plan_checks(config: Config, registry: Mapping[str, RegisteredCheck]) -> list[PlannedCheck]:
+    """Validate every ``[checks.*]`` table and the --only/--skip ids; pick what runs.
+
+    All config errors surface here, before any check runs.
+    """
+    known = ", ".join(registry)
+    for cid in config.checks:
+        if cid not in registry:
+            raise ConfigError(f"checks.{cid}: unknown check (known: {known})")
+    for key in ("only", "skip"):
+        for cid in getattr(config.run, key):
+            if cid not in registry:
+                raise ConfigError(f"run.{key}: unknown check {cid!r} (known: {known})")
+    for i, waiver in enumerate(config.waivers):
+        if waiver.check not in registry:
+            raise ConfigError(f"waivers[{i}].check: unknown check {waiver.check!r} (known: {known})")
+    planned = []
+    for cid, reg in registry.items():
+        if config.run.only and cid not in config.run.only:
+            continue
+        if cid in config.run.skip:
+            continue
+        table = dict(config.check_table(cid))
+        raw_params = {k: v for k, v in table.items() if k not in RESERVED_KEYS}
+        params = build_params(reg.check, raw_params, f"checks.{cid}")
+        planned.append(
+            PlannedCheck(
+                registered=reg,
+                params=params,
+                severity=table.get("severity", reg.check.severity),
+                enabled=table.get("enabled", True),
+            )
+        )
+    return planned
+
+
+def run_planned(
+    ctx: Context, planned: list[PlannedCheck], progress: Progress | None = None
+) -> list[CheckResult]:
+    results = []
+    total = len(planned)
+    for index, item in enumerate(planned, start=1):
+        if progress:
+            progress(index, total, item.registered.check.id, None)
+        result = run_one(ctx, item)
+        results.append(result)
+        if progress:
+            progress(index, total, item.registered.check.id, result)
+    return results
+
+
+def run_one(ctx: Context, item: PlannedCheck) -> CheckResult:
+    """Run one check inside the wrapper that never lets a failure pass quietly."""
+    check_cls: type[Check] = item.registered.check
+    check = check_cls()
+    if not item.enabled:
+        result = check.skip("disabled in config (enabled = false)")
+    elif ctx.task not in check_cls.tasks:
+        result = check.skip(f"does not apply to {ctx.task} tasks")
+    elif (reason := ctx.missing_requirement(check_cls.requires)) is not None:
+        result = check.skip(reason)
+    else:
+        start = time.perf_counter()
+        try:
+            result = check.run(ctx, item.params)
+            if not isinstance(result, CheckResult):
+                raise TypeError(f"run() returned {type(result).__name__}, not a CheckResult")
+        except KeyboardInterrupt:
+            raise
+        except QAError as exc:  # bad input found while running: name it, no traceback needed
+            result = _error(check_cls, str(exc), "")
+        except Exception as exc:
+            summary = f"{type(exc).__name__}: {exc}".strip()
+            result = _error(check_cls, f"the check crashed: {summary[:500]}", _short_traceback())
+        result = replace(result, duration_s=round(time.perf_counter() - start, 4))
+    return replace(result, severity=item.severity)
+
+
+def _error(check_cls: type[Check], message: str, tb: str) -> CheckResult:
+    return CheckResult(
+        id=check_cls.id,
+        title=check_cls.title,
+        status="error",
+        severity=check_cls.severity,
+        message=message,
+        remedy="Fix the input named above, or report the crash with this traceback.",
+        traceback=tb,
+    )
+
+
+def _short_traceback(limit: int = 6) -> str:
+    lines = traceback.format_exc(limit=-limit).strip().splitlines()
+    return "\n".join(lines[-3 * limit:])
