@@ -54,6 +54,10 @@ def load_registry(extra: list[type[Check]] | None = None) -> dict[str, Registere
             validate_check_class(check_cls, where)
         except ValueError as exc:
             raise PluginError(str(exc)) from None
+        if ep.name != check_cls.id:
+            raise PluginError(
+                f"{where}: entry point name {ep.name!r} differs from the check's id {check_cls.id!r}"
+            )
         _add(found, RegisteredCheck(check_cls, name, version, ep.value), where)
     for check_cls in extra or []:
         where = f"check {check_cls!r} passed in Python"

@@ -1,0 +1,103 @@
+"""The Python API: DataFrames or paths in, a Report out, identical to what the CLI writes."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+import qa
+from qa.report import Report, schema_errors
+from qa.testing import comparable
+from tests.conftest import make_classification_frame, random_split
+
+
+def test_public_api_exports_what_we_mean():
+    assert sorted(qa.__all__) == sorted([
+        "__version__", "check", "Chart", "Check", "CheckResult", "Config", "ConfigError",
+        "Context", "DataError", "Evidence", "ModelError", "PluginError", "QAError", "Report",
+        "load_config", "param", "table",
+    ])
+    for name in qa.__all__:
+        assert getattr(qa, name) is not None
+
+
+def test_import_qa_does_not_import_heavy_libraries():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, qa, qa.cli\n"
+        "heavy = [m for m in ('polars', 'numpy', 'sklearn', 'xgboost', 'torch', 'cleanlab', 'pandera')"
+        " if m in sys.modules]\n"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_check_accepts_pandas_and_polars_and_gives_the_same_report():
+    train, test = random_split(make_classification_frame(n=1000))
+    from_polars = qa.check(train=train, test=test, target="label", only=["data-volume"])
+    from_pandas = qa.check(train=train.to_pandas(), test=test.to_pandas(), target="label",
+                           only=["data-volume"])
+    assert comparable(from_polars) == comparable(from_pandas)
+    assert from_polars.inputs["train"]["sha256"] == from_pandas.inputs["train"]["sha256"]
+
+
+def test_report_round_trips_and_validates():
+    report = qa.check(train=make_classification_frame(n=300), target="label")
+    data = json.loads(report.to_json())
+    assert schema_errors(data) == []
+    assert Report.from_json(report.to_json()) == report
+
+
+def test_two_runs_give_the_same_report_apart_from_times():
+    frame = make_classification_frame(n=800)
+    first = qa.check(train=frame, target="label")
+    second = qa.check(train=frame, target="label")
+    assert comparable(first) == comparable(second)
+
+
+def test_bad_params_in_python_raise_config_error_naming_the_key():
+    with pytest.raises(qa.ConfigError, match=r"checks\.data-volume\.min_rows_binary"):
+        qa.check(train=make_classification_frame(n=100), target="label",
+                 checks={"data-volume": {"min_rows_binary": -3}})
+    with pytest.raises(qa.ConfigError, match=r"checks\.data-volume\.colour: unknown parameter"):
+        qa.check(train=make_classification_frame(n=100), target="label",
+                 checks={"data-volume": {"colour": 1}})
+
+
+def test_severity_warning_turns_a_fail_into_a_warn():
+    tiny = make_classification_frame(n=30)
+    strict = qa.check(train=tiny, target="label", only=["data-volume"])
+    lenient = qa.check(train=tiny, target="label", only=["data-volume"],
+                       checks={"data-volume": {"severity": "warning"}})
+    assert strict.status == "fail" and lenient.status == "pass"
+    assert lenient.checks[0].status == "warn"
+
+
+def test_disabled_check_is_reported_as_skip():
+    report = qa.check(train=make_classification_frame(n=100), target="label", only=["data-volume"],
+                      checks={"data-volume": {"enabled": False}})
+    assert report.checks[0].status == "skip" and "disabled" in report.checks[0].message
+
+
+def test_hostile_and_unicode_column_names_survive():
+    frame = make_classification_frame(n=300).rename(
+        {"num_0": "<script>alert(1)</script>", "cat": "naïve ü 列", "label": "ta\"rget"}
+    )
+    report = qa.check(train=frame, target='ta"rget')
+    assert report.task["features"] == 5
+    assert schema_errors(json.loads(report.to_json())) == []
+
+
+def test_missing_target_and_one_class_are_data_errors():
+    frame = make_classification_frame(n=100)
+    with pytest.raises(qa.DataError, match="target column 'nope'"):
+        qa.check(train=frame, target="nope")
+    with pytest.raises(qa.DataError, match="single class"):
+        qa.check(train=frame.with_columns(pl.lit("a").alias("label")), target="label")
+    with pytest.raises(qa.DataError, match="no rows"):
+        qa.check(train=frame.head(0), target="label")
