@@ -264,8 +264,8 @@ class Context:
                         mapping["value"], mapping["code"], default=None, return_dtype=pl.Float32
                     )
                 )
-            elif kind == "datetime":
-                exprs.append(pl.col(col).cast(pl.Datetime("ms")).dt.epoch("s").cast(pl.Float32))
+            elif kind == "datetime":  # dates, datetimes, durations: their physical integer
+                exprs.append(pl.col(col).to_physical().cast(pl.Float32))
             else:
                 exprs.append(pl.col(col).cast(pl.Float32, strict=False))
         if not exprs:

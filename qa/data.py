@@ -70,7 +70,7 @@ def read_table(path: str | Path, what: str) -> pl.DataFrame:
         if kind == "parquet":
             return pl.read_parquet(path)
         if kind == "ipc":
-            return pl.read_ipc(path, memory_map=False)
+            return pl.read_ipc(path)
         if kind == "ndjson":
             return pl.read_ndjson(path)
         return _read_json(path)
@@ -171,7 +171,11 @@ def frame_sha256(frame: pl.DataFrame) -> str:
     Row order counts; two frames with the same values in the same order hash the same whatever
     file format they came from.
     """
-    canonical = frame.select(sorted(frame.columns))
+    canonical = frame.select(
+        pl.col(c) if _csv_writable(frame.schema[c])
+        else pl.col(c).map_elements(repr, return_dtype=pl.String)
+        for c in sorted(frame.columns)
+    )
     digest = hashlib.sha256()
     digest.update("\x1f".join(f"{c}:{canonical[c].dtype}" for c in canonical.columns).encode())
     step = 200_000
@@ -179,3 +183,8 @@ def frame_sha256(frame: pl.DataFrame) -> str:
         chunk = canonical.slice(start, step)
         digest.update(chunk.write_csv(include_header=False, float_precision=10).encode())
     return digest.hexdigest()
+
+
+def _csv_writable(dtype: pl.DataType) -> bool:
+    """CSV cannot hold nested values, durations or objects; those are hashed as their repr."""
+    return not (dtype.is_nested() or dtype == pl.Object or isinstance(dtype, pl.Duration | pl.Time))
