@@ -51,7 +51,7 @@ def test_unknown_extension_and_folder_are_clear_errors(tmp_path: Path):
 def test_corrupt_csv_names_the_file(tmp_path: Path):
     path = tmp_path / "bad.parquet"
     path.write_text("a,b\n1,2\n")
-    with pytest.raises(DataError, match="bad.parquet"):
+    with pytest.raises(DataError, match=r"bad\.parquet"):
         read_table(path, "data.test")
 
 
