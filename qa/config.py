@@ -85,6 +85,8 @@ class RunConfig:
     skip: tuple[str, ...] = ()
     #: Threads for model fitting; None means the cores this process may use.
     threads: int | None = None
+    #: Wrong-way move a metric may make against the baseline report before ``regression`` fails.
+    baseline_tolerance: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -345,6 +347,10 @@ def _parse_run(table_: Mapping[str, Any]) -> RunConfig:
             values[key] = value
         elif key == "out":
             values[key] = _string(value, path)
+        elif key == "baseline_tolerance":
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 1e12:
+                raise ConfigError(f"{path}: expected a non-negative number, got {value!r}")
+            values[key] = float(value)
         else:  # formats, only, skip: lists of strings
             if isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]

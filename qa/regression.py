@@ -1,0 +1,329 @@
+"""Regression against a baseline report: did any metric move the wrong way, did a check break?
+
+``qa check --baseline BASE.json`` and ``qa diff BASE.json HEAD.json`` compare every metric the two
+reports share, check by check. Each metric has a direction (up is good for AUC, down is good for
+RMSE) looked up by name in :data:`DIRECTIONS`; a metric whose direction is unknown is listed but
+never fails. A metric *regressed* when it moved the wrong way by more than the tolerance
+(0.01 absolute by default; relative to the baseline value for scale-dependent errors such as
+MAE and RMSE, whose units are the target's). A check *newly fails* when it passed (or warned)
+on the baseline and fails or errors now.
+
+The comparison becomes the synthetic ``regression`` result and the ``Report.diff`` mapping::
+
+    {"baseline": "base/report.json", "tolerance": 0.01,
+     "rows": [{"check", "metric", "base", "head", "delta", "direction", "tolerance", "verdict"}],
+     "newly_failing": ["leakage"], "threshold_changes": [{"check", "threshold", "base", "head"}],
+     "summary": {"compared": n, "regressed": n, "improved": n, "unknown": n}}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from qa.base import CheckResult, table
+from qa.config import Config
+from qa.gate import WAIVERS_CHECK_ID, apply_waivers
+from qa.report import Report
+
+REGRESSION_CHECK_ID = "regression"
+DEFAULT_TOLERANCE = 0.01
+
+Direction = Literal["up", "down", "unknown"]
+
+#: Metric-name tokens and their good direction, first match wins. Names are lower-cased and cut
+#: into tokens at every non-alphanumeric character, so ``auc_gap`` is a gap (down is good) and
+#: ``macro-F1`` is an F1 (up is good). Order matters: "gap", "loss" and error words come first.
+DIRECTIONS: tuple[tuple[str, Direction], ...] = (
+    ("gap", "down"),
+    ("loss", "down"),
+    ("logloss", "down"),
+    ("ece", "down"),
+    ("calibration_error", "down"),
+    ("brier", "down"),
+    ("psi", "down"),
+    ("issue_rate", "down"),
+    ("error_rate", "down"),
+    ("noise_rate", "down"),
+    ("mae", "down"),
+    ("mse", "down"),
+    ("rmse", "down"),
+    ("mape", "down"),
+    ("medae", "down"),
+    ("auc", "up"),
+    ("roc_auc", "up"),
+    ("auroc", "up"),
+    ("f1", "up"),
+    ("accuracy", "up"),
+    ("acc", "up"),
+    ("recall", "up"),
+    ("precision", "up"),
+    ("average_precision", "up"),
+    ("r2", "up"),
+    ("r_squared", "up"),
+    ("kappa", "up"),
+    ("mcc", "up"),
+)
+
+#: Error metrics in the target's own units: their tolerance is relative to the baseline value.
+SCALE_DEPENDENT: frozenset[str] = frozenset({"mae", "mse", "rmse", "medae"})
+
+#: Checks that are not compared: the comparison itself.
+NOT_COMPARED: frozenset[str] = frozenset({REGRESSION_CHECK_ID})
+
+_PASSING = ("pass", "warn")
+_FAILING = ("fail", "error")
+
+
+def _tokens(name: str) -> str:
+    return "_" + "_".join(t for t in re.split(r"[^a-z0-9]+", name.lower()) if t) + "_"
+
+
+def metric_direction(name: str) -> Direction:
+    """``up`` when a larger value is better, ``down`` when smaller is, else ``unknown``."""
+    tokens = _tokens(name)
+    for pattern, direction in DIRECTIONS:
+        if f"_{pattern}_" in tokens:
+            return direction
+    return "unknown"
+
+
+def metric_tolerance(name: str, base: float, tolerance: float) -> float:
+    """The allowed wrong-way move for this metric: absolute, or relative for MAE/RMSE-like ones."""
+    tokens = _tokens(name)
+    if any(f"_{t}_" in tokens for t in SCALE_DEPENDENT) and "_gap_" not in tokens:
+        return tolerance * max(abs(base), 1e-12)
+    return tolerance
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline report and how to name it in the diff (its path, usually)."""
+
+    report: Report
+    label: str
+
+
+def load_baseline(baseline: Report | Baseline | str | Path) -> Baseline:
+    """Accept a Report, a Baseline, or the path of a saved report.json (errors exit 2)."""
+    if isinstance(baseline, Baseline):
+        return baseline
+    if isinstance(baseline, Report):
+        return Baseline(baseline, f"report created {baseline.created_at}")
+    return Baseline(Report.load(baseline), str(baseline))
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _compare_metric(
+    check_id: str, metric: str, base: Any, head: Any, tolerance: float
+) -> dict[str, Any]:
+    direction = metric_direction(metric)
+    b, h = _number(base), _number(head)
+    row: dict[str, Any] = {
+        "check": check_id, "metric": metric, "base": b, "head": h, "delta": None,
+        "direction": direction, "tolerance": None, "verdict": "",
+    }
+    if b is None and h is None:
+        row["verdict"] = "no value"
+        return row
+    if b is None:
+        row["verdict"] = "new"
+        return row
+    if h is None:
+        row["verdict"] = "gone"
+        return row
+    delta = h - b
+    row["delta"] = round(delta, 6)
+    if direction == "unknown":
+        row["verdict"] = "no direction" if delta else "unchanged"
+        return row
+    allowed = metric_tolerance(metric, b, tolerance)
+    row["tolerance"] = round(allowed, 6)
+    worse = -delta if direction == "up" else delta
+    # A tiny epsilon so that a move of exactly the tolerance (0.01 in floats) is still allowed.
+    if worse > allowed + 1e-9:
+        row["verdict"] = "regressed"
+    elif -worse > allowed + 1e-9:
+        row["verdict"] = "improved"
+    else:
+        row["verdict"] = "within tolerance" if delta else "unchanged"
+    return row
+
+
+def diff_reports(
+    base_checks: Sequence[CheckResult],
+    head_checks: Sequence[CheckResult],
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    baseline_label: str = "",
+) -> dict[str, Any]:
+    """Compare two lists of check results; return the ``Report.diff`` mapping."""
+    base_by_id = {c.id: c for c in base_checks if c.id not in NOT_COMPARED}
+    head_by_id = {c.id: c for c in head_checks if c.id not in NOT_COMPARED}
+    rows: list[dict[str, Any]] = []
+    thresholds: list[dict[str, Any]] = []
+    newly_failing: list[str] = []
+    for cid, head in head_by_id.items():
+        base = base_by_id.get(cid)
+        if base is None:
+            continue
+        if base.status in _PASSING and head.status in _FAILING:
+            newly_failing.append(cid)
+        for metric in sorted(set(base.metrics) | set(head.metrics)):
+            rows.append(_compare_metric(
+                cid, metric, base.metrics.get(metric), head.metrics.get(metric), tolerance
+            ))
+        for name in sorted(set(base.thresholds) | set(head.thresholds)):
+            b, h = _number(base.thresholds.get(name)), _number(head.thresholds.get(name))
+            if b != h:
+                thresholds.append({"check": cid, "threshold": name, "base": b, "head": h})
+    verdicts = [r["verdict"] for r in rows]
+    return {
+        "baseline": baseline_label,
+        "tolerance": tolerance,
+        "rows": rows,
+        "newly_failing": newly_failing,
+        "threshold_changes": thresholds,
+        "summary": {
+            "compared": sum(r["delta"] is not None for r in rows),
+            "regressed": verdicts.count("regressed"),
+            "improved": verdicts.count("improved"),
+            "unknown": sum(r["direction"] == "unknown" for r in rows),
+            "newly_failing": len(newly_failing),
+        },
+    }
+
+
+def regressed(diff: Mapping[str, Any]) -> bool:
+    """True when the diff fails the gate: a metric regressed or a check newly fails."""
+    return bool(diff["newly_failing"]) or any(r["verdict"] == "regressed" for r in diff["rows"])
+
+
+def regression_result(diff: Mapping[str, Any]) -> CheckResult:
+    """The synthetic ``regression`` CheckResult for a diff."""
+    bad_rows = [r for r in diff["rows"] if r["verdict"] == "regressed"]
+    newly = list(diff["newly_failing"])
+    tolerance = diff["tolerance"]
+    metrics = {
+        "metrics_compared": diff["summary"]["compared"],
+        "metrics_regressed": len(bad_rows),
+        "metrics_improved": diff["summary"]["improved"],
+        "checks_newly_failing": len(newly),
+    }
+    evidence = []
+    if bad_rows:
+        evidence.append(table(
+            "Metrics that moved the wrong way",
+            ["check", "metric", "base", "head", "delta", "allowed"],
+            [(r["check"], r["metric"], r["base"], r["head"], r["delta"], r["tolerance"])
+             for r in bad_rows],
+        ))
+    if newly:
+        evidence.append(table("Checks that passed on the baseline and fail now", ["check"],
+                              [(c,) for c in newly]))
+    if diff.get("threshold_changes"):
+        evidence.append(table(
+            "Bars that changed since the baseline (review them)",
+            ["check", "threshold", "base", "head"],
+            [(t["check"], t["threshold"], t["base"], t["head"]) for t in diff["threshold_changes"]],
+        ))
+    subjects = [f"{r['check']}/{r['metric']}" for r in bad_rows] + newly
+    parts = []
+    if bad_rows:
+        listed = ", ".join(
+            f"{r['check']}.{r['metric']} {r['base']:.4g} → {r['head']:.4g}" for r in bad_rows[:5]
+        )
+        more = f" and {len(bad_rows) - 5} more" if len(bad_rows) > 5 else ""
+        parts.append(f"{len(bad_rows)} metric(s) regressed beyond tolerance: {listed}{more}")
+    if newly:
+        parts.append(f"newly failing: {', '.join(newly)}")
+    where = f" than the baseline ({diff['baseline']})" if diff.get("baseline") else " than the baseline"
+    if parts:
+        status = "fail"
+        message = "; ".join(parts) + f" (compared with {diff['baseline'] or 'the baseline'})"
+    else:
+        status = "pass"
+        message = (f"no worse{where}: {diff['summary']['compared']} metric(s) compared, "
+                   f"{diff['summary']['improved']} improved")
+    return CheckResult(
+        id=REGRESSION_CHECK_ID,
+        title="No regression against the baseline",
+        status=status,
+        severity="error",
+        message=message,
+        metrics=metrics,
+        thresholds={"tolerance": tolerance},
+        evidence=tuple(evidence),
+        remedy=("Find what changed since the baseline (data, features, model, parameters) for the "
+                "metrics and checks named and fix it. If the change is intended, say why in the "
+                "pull request; once merged, the default branch's next report is the new baseline.") if status == "fail" else "",
+        subjects=tuple(subjects),
+    )
+
+
+def compare_to_baseline(
+    baseline: Baseline,
+    results: Sequence[CheckResult],
+    config: Config,
+    today: dt.date | None = None,
+) -> tuple[CheckResult, dict[str, Any]]:
+    """The regression result and the diff for a run's results (before waivers are applied).
+
+    A head check counts as failing only if no active waiver covers it, the same rule the gate
+    applies; the synthetic waivers result is left out of that view.
+    """
+    effective, _ = apply_waivers(results, config.waivers, today)
+    effective = [r for r in effective if r.id != WAIVERS_CHECK_ID]
+    diff = diff_reports(
+        baseline.report.checks, effective,
+        tolerance=config.run.baseline_tolerance, baseline_label=baseline.label,
+    )
+    return regression_result(diff), diff
+
+
+def format_diff_table(diff: Mapping[str, Any], only_changes: bool = False) -> str:
+    """The diff as a plain-text table (``qa diff``)."""
+    header = ("check", "metric", "base", "head", "Δ", "direction", "verdict")
+    rows = [r for r in diff["rows"] if not only_changes or r["verdict"] not in ("unchanged",)]
+    body = [
+        (r["check"], r["metric"], _fmt(r["base"]), _fmt(r["head"]), _fmt(r["delta"], signed=True),
+         r["direction"], r["verdict"])
+        for r in rows
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
+              for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
+    if diff["newly_failing"]:
+        lines.append("")
+        lines.append("newly failing: " + ", ".join(diff["newly_failing"]))
+    for t in diff.get("threshold_changes", []):
+        lines.append(f"bar changed: {t['check']}.{t['threshold']} {_fmt(t['base'])} → {_fmt(t['head'])}")
+    s = diff["summary"]
+    lines.append("")
+    lines.append(
+        f"{s['compared']} compared, {s['regressed']} regressed, {s['improved']} improved, "
+        f"{s['unknown']} without a known direction (tolerance {diff['tolerance']})"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Any, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.4g}" if signed else f"{value:.4g}"
