@@ -14,6 +14,7 @@ from qa.context import Context
 from qa.data import load_splits
 from qa.gate import apply_severity, apply_waivers, verdict
 from qa.registry import load_registry
+from qa.regression import Baseline, compare_to_baseline, load_baseline
 from qa.report import Report
 from qa.runner import Progress, plan_checks, run_planned
 
@@ -40,12 +41,22 @@ def run_gate(
     extra_checks: Sequence[type[Check]] = (),
     progress: Progress | None = None,
     today: dt.date | None = None,
+    baseline: Report | Baseline | str | Path | None = None,
 ) -> Report:
-    """Validate config, load data, run the checks, apply the gate; return the Report."""
+    """Validate config, load data, run the checks, apply the gate; return the Report.
+
+    ``baseline`` (a Report or the path of a saved report.json) adds the ``regression`` result
+    and ``Report.diff``.
+    """
     registry = load_registry(list(extra_checks))
     planned = plan_checks(config, registry)  # config errors surface before any data is read
+    base = load_baseline(baseline) if baseline is not None else None
     ctx = build_context(config, frames, predictions)
     results = [apply_severity(r) for r in run_planned(ctx, planned, progress)]
+    diff = None
+    if base is not None:
+        regression, diff = compare_to_baseline(base, results, config, today)
+        results.append(regression)
     results, notes = apply_waivers(results, config.waivers, today)
     return Report(
         status=verdict(results),
@@ -67,6 +78,7 @@ def run_gate(
             "features": len(ctx.feature_columns),
         },
         waiver_notes=tuple(notes),
+        diff=diff,
     )
 
 

@@ -1,8 +1,9 @@
 """The verdict: statuses + severities + waivers -> pass / fail / error.
 
 - A ``fail`` from a check whose severity is ``warning`` counts as ``warn``.
-- An active waiver turns a ``fail`` into ``waived`` (with its reason and owner). A waiver with
-  ``match`` waives only when every subject at fault (column, class, detector) matches it.
+- An active waiver turns a ``fail`` (or ``warn``) into ``waived`` (with its reason and owner).
+  A waiver with ``match`` waives only when every subject at fault (column, class, detector)
+  matches it (fnmatch pattern); an ``error`` is never waived.
 - An expired waiver waives nothing and is reported as a failure; a waiver that matched nothing
   is reported as a warning, so stale waivers do not pile up.
 - Verdict: any ``error`` -> error (exit 2); else any ``fail`` -> fail (exit 1); else pass.
@@ -37,24 +38,34 @@ def _matches(waiver: Waiver, result: CheckResult) -> bool:
     return all(fnmatch.fnmatchcase(s, waiver.match) for s in result.subjects)
 
 
+#: Statuses a waiver can cover. An ``error`` (the check could not run) is never waived.
+WAIVABLE = ("fail", "warn")
+
+
 def apply_waivers(
     results: Sequence[CheckResult], waivers: Sequence[Waiver], today: dt.date | None = None
 ) -> tuple[list[CheckResult], list[str]]:
-    """Return the results with waivers applied, plus notes about expired or unused waivers."""
+    """Return the results with waivers applied, plus notes about expired or unused waivers.
+
+    The first active waiver that matches a failing (or warning) result turns it into ``waived``.
+    Every expired waiver is reported as a failure of the synthetic ``waivers`` result, whether or
+    not its check still fails; an active waiver whose check ran and that covered nothing is a
+    warning. Waivers for checks that did not run (``--only``, skipped) are left alone.
+    """
     today = today or dt.date.today()
     used: set[int] = set()
     expired_hits: list[tuple[Waiver, CheckResult]] = []
+    ran = {r.id for r in results if r.status != "skip"}
     out = []
     for result in results:
-        if result.status == "fail":
-            for i, waiver in enumerate(waivers):
-                if not _matches(waiver, result):
-                    continue
-                used.add(i)
-                if waiver.active(today):
-                    result = replace(result, status="waived", waiver=waiver.to_dict())
-                    break
-                expired_hits.append((waiver, result))
+        if result.status in WAIVABLE:
+            matching = [(i, w) for i, w in enumerate(waivers) if _matches(w, result)]
+            used.update(i for i, _ in matching)
+            active = next((w for _, w in matching if w.active(today)), None)
+            if active is not None:
+                result = replace(result, status="waived", waiver=active.to_dict())
+            else:
+                expired_hits.extend((w, result) for _, w in matching)
         out.append(result)
     notes = []
     rows = []
@@ -63,30 +74,42 @@ def apply_waivers(
             f"waiver for {waiver.check} (owner {waiver.owner}) expired on {waiver.expires}; "
             f"it no longer waives: {result.message}"
         )
-        rows.append((waiver.check, waiver.match or "", waiver.owner, str(waiver.expires), "expired"))
+        rows.append((waiver.check, waiver.match or "", waiver.owner, str(waiver.expires),
+                     "expired; the check still fails"))
     for i, waiver in enumerate(waivers):
         if i in used:
             continue
-        state = "expired" if not waiver.active(today) else "matched nothing"
+        if not waiver.active(today):
+            state = "expired"
+        elif waiver.check in ran:
+            state = "matched nothing"
+        else:
+            continue
         notes.append(f"waiver for {waiver.check} (owner {waiver.owner}) {state}; remove it")
         rows.append((waiver.check, waiver.match or "", waiver.owner,
                      str(waiver.expires or ""), state))
     if waivers:
-        out.append(_waivers_result(waivers, expired_hits, rows))
+        out.append(_waivers_result(waivers, today, expired_hits, rows))
     return out, notes
 
 
 def _waivers_result(
-    waivers: Sequence[Waiver], expired_hits: list[tuple[Waiver, CheckResult]], rows: list[tuple]
+    waivers: Sequence[Waiver], today: dt.date, expired_hits: list[tuple[Waiver, CheckResult]],
+    rows: list[tuple],
 ) -> CheckResult:
-    if expired_hits:
-        status, message = "fail", (
-            f"{len(expired_hits)} failing check(s) were covered only by an expired waiver"
+    expired = [w for w in waivers if not w.active(today)]
+    stale = len(rows) - len(expired_hits)
+    if expired:
+        status = "fail"
+        message = f"{len(expired)} waiver(s) have expired and waive nothing: " + ", ".join(
+            f"{w.check} (owner {w.owner}, expired {w.expires})" for w in expired[:5]
         )
+        if expired_hits:
+            message += f"; {len(expired_hits)} failing check(s) were covered only by them"
     elif rows:
-        status, message = "warn", f"{len(rows)} waiver(s) are stale (expired or matched nothing)"
+        status, message = "warn", f"{len(rows)} waiver(s) matched nothing; remove them"
     else:
-        status, message = "pass", f"all {len(waivers)} waiver(s) are active and in use"
+        status, message = "pass", f"all {len(waivers)} waiver(s) are active"
     evidence = (
         (table("Waivers needing attention", ["check", "match", "owner", "expires", "state"], rows),)
         if rows else ()
@@ -97,12 +120,12 @@ def _waivers_result(
         status=status,
         severity="error",
         message=message,
-        metrics={"waivers": len(waivers), "expired_in_use": len(expired_hits),
-                 "stale": len(rows) - len(expired_hits)},
+        metrics={"waivers": len(waivers), "expired": len(expired),
+                 "expired_in_use": len(expired_hits), "stale": stale},
         evidence=evidence,
-        remedy=("Fix the waived problem or renew the waiver with a new expiry date and reason; "
-                "delete waivers that match nothing.") if status != "pass" else "",
-        subjects=tuple(sorted({w.check for w, _ in expired_hits})),
+        remedy=("Fix the waived problem, or renew the waiver with a new expiry date and reason; "
+                "delete waivers that have expired or match nothing.") if status != "pass" else "",
+        subjects=tuple(sorted({w.check for w in expired})),
     )
 
 
