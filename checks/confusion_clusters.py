@@ -1,0 +1,215 @@
+"""Which classes does the model systematically confuse? Clusters from the confusion matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from qa.checks.per_class_recall import confusion_counts, evaluation_inputs
+
+from qa.base import Chart, Check, CheckResult, param, table
+from qa.context import Context
+
+#: The heatmap shows at most this many classes (the most confused ones).
+MAX_HEATMAP_CLASSES = 30
+
+
+def row_rates(counts: np.ndarray) -> np.ndarray:
+    """Row-normalised confusion: share of true-class-i rows predicted as j (0 for empty rows)."""
+    support = counts.sum(axis=1, keepdims=True).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(support > 0, counts / np.where(support > 0, support, 1.0), 0.0)
+
+
+def confused_pairs(counts: np.ndarray, min_confusion: float, min_count: int) -> list[
+    tuple[int, int]
+]:
+    """Class pairs (a < b) whose pair confusion rate(a->b) + rate(b->a) reaches the bar."""
+    rates = row_rates(counts)
+    pair_rate = rates + rates.T
+    pair_count = counts + counts.T
+    upper = np.triu(np.ones_like(pair_rate, dtype=bool), k=1)
+    hit = upper & (pair_rate >= min_confusion) & (pair_count >= min_count)
+    a, b = np.nonzero(hit)
+    order = np.argsort(-pair_rate[a, b], kind="stable")
+    return [(int(a[i]), int(b[i])) for i in order]
+
+
+def connected_groups(pairs: list[tuple[int, int]]) -> list[list[int]]:
+    """Connected components of the graph whose edges are ``pairs`` (union-find)."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[int]] = {}
+    for node in sorted(parent):
+        groups.setdefault(find(node), []).append(node)
+    return list(groups.values())
+
+
+class ConfusionClusters(Check):
+    """No pair of classes is confused with each other beyond the bar.
+
+    What it checks
+    --------------
+    The test-split confusion matrix, normalised by row (true class): rate(a->b) is the share of
+    class a's test rows the model predicts as b. For every pair of classes the pair confusion is
+    rate(a->b) + rate(b->a), so a one-way fold (all of a predicted as b) and a two-way mix (a
+    and b swapped both ways) both count. Pairs over the bar join into clusters: connected
+    groups of classes the model cannot tell apart.
+
+    Why it matters
+    --------------
+    Overall accuracy hides systematic mistakes. A model that folds one class into another, or
+    mixes a group of look-alike classes, is wrong in a structured way that a per-class mean does
+    not name: the fix (better features for that distinction, merged classes, more data of the
+    pair) depends on knowing which classes are involved.
+
+    How it decides
+    --------------
+    Fails when some pair's confusion reaches ``min_confusion`` (default 0.4: 40 % of one
+    class taken for the other, or 20 % each way) and the pair has at least ``min_count``
+    confused rows in all (default 5), so that one of three rows of a tiny class does not make a
+    cluster. The default bar leaves decent models alone, including on classes that overlap by
+    nature (handwritten digits with logistic regression confuses no pair beyond about 0.1; a
+    Bayes-optimal model on overlapping Gaussian classes mixes its closest pair about 0.15 each
+    way), while catching a class folded into another or two classes swapped. Lower the bar to
+    hunt finer confusions. Binary tasks are skipped with the confusion matrix
+    reported: with two classes the pair confusion is just the sum of the two error rates,
+    which the metric and per-class recall checks judge. The heatmap shows at most 30 classes,
+    the most confused ones.
+
+    How to fix
+    ----------
+    Inspect the pairs in the evidence: look at misclassified rows of each pair, add features
+    that separate them, gather more training data for the pair, check whether their labels are
+    consistent (annotators may mix them too), or merge the classes when the distinction is not
+    needed.
+    """
+
+    id = "confusion-clusters"
+    title = "No systematically confused classes"
+    requires = ("test", "labels", "predictions")
+    severity = "error"
+    tasks = ("binary", "multiclass")
+
+    @dataclass(frozen=True)
+    class Params:
+        min_confusion: float = param(
+            0.4, "Pair confusion rate(a->b) + rate(b->a) at which a pair is flagged.",
+            gt=0.0, le=2.0,
+        )
+        min_count: int = param(5, "Confused rows (both directions) a pair needs to be flagged.",
+                               ge=1)
+
+    def run(self, ctx: Context, params: Params) -> CheckResult:
+        inputs = evaluation_inputs(ctx)
+        if isinstance(inputs, str):
+            return self.skip(inputs)
+        names = ctx.class_names
+        counts = confusion_counts(ctx)
+        rates = row_rates(counts)
+        pair_rates = rates + rates.T
+        np.fill_diagonal(pair_rates, 0.0)
+        support = counts.sum(axis=1)
+        accuracy = float(np.trace(counts) / counts.sum())
+        worst = np.unravel_index(int(np.argmax(pair_rates)), pair_rates.shape)
+        metrics: dict[str, float | None] = {
+            "max_pair_confusion": float(pair_rates[worst]),
+            "accuracy": accuracy,
+            "n_classes": len(names),
+            "test_rows": int(counts.sum()),
+        }
+        thresholds = {"min_confusion": params.min_confusion, "min_count": params.min_count}
+        chart = self._heatmap(names, rates)
+        if ctx.task == "binary":
+            return self.result(
+                "skip",
+                "binary task: the one pair's confusion is the two error rates, judged by "
+                "metric-threshold and per-class-recall; confusion matrix reported only",
+                metrics=metrics, thresholds=thresholds, charts=[chart],
+            )
+
+        pairs = confused_pairs(counts, params.min_confusion, params.min_count)
+        groups = connected_groups(pairs)
+        metrics.update({
+            "n_pairs_over_bar": len(pairs),
+            "n_clusters": len(groups),
+            "largest_cluster": max((len(g) for g in groups), default=0),
+        })
+        pair_rows = [
+            (names[a], names[b], float(rates[a, b]), float(rates[b, a]),
+             int(counts[a, b]), int(counts[b, a]), float(pair_rates[a, b]),
+             int(support[a]), int(support[b]))
+            for a, b in pairs
+        ]
+        evidence = [table(
+            "Confused class pairs (rates are shares of the true class's test rows)",
+            ["class a", "class b", "rate a->b", "rate b->a", "rows a->b", "rows b->a",
+             "pair confusion", "support a", "support b"],
+            pair_rows,
+        )]
+        group_rows = []
+        for number, group in enumerate(groups, start=1):
+            inside = counts[np.ix_(group, group)]
+            confused = int(inside.sum() - np.trace(inside))
+            rows_in = int(support[group].sum())
+            best = max(float(pair_rates[a, b]) for a in group for b in group if a < b)
+            group_rows.append((number, ", ".join(names[i] for i in group), len(group),
+                               best, confused, rows_in, confused / rows_in if rows_in else None))
+        evidence.append(table(
+            "Clusters of mutually confused classes",
+            ["cluster", "classes", "size", "worst pair confusion", "rows confused within",
+             "test rows of its classes", "share confused within"],
+            group_rows,
+        ))
+        kwargs = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=[chart])
+        if pairs:
+            shown = "; ".join(
+                f"{names[a]!r}->{names[b]!r} {rates[a, b]:.2f}, "
+                f"{names[b]!r}->{names[a]!r} {rates[b, a]:.2f}"
+                for a, b in pairs[:5]
+            )
+            subjects = sorted({names[i] for g in groups for i in g})
+            return self.result(
+                "fail",
+                f"{len(pairs)} class pair(s) confused beyond {params.min_confusion:.2f} in "
+                f"{len(groups)} cluster(s): {shown}",
+                subjects=subjects, **kwargs,
+            )
+        a, b = int(worst[0]), int(worst[1])
+        return self.result(
+            "pass",
+            f"no pair confused beyond {params.min_confusion:.2f}; most confused "
+            f"{names[a]!r}/{names[b]!r} at {pair_rates[a, b]:.3f}",
+            **kwargs,
+        )
+
+    @staticmethod
+    def _heatmap(names: list[str], rates: np.ndarray) -> Chart:
+        k = len(names)
+        keep = list(range(k))
+        title = "Confusion matrix on test (row-normalised)"
+        if k > MAX_HEATMAP_CLASSES:
+            off = rates.copy()
+            np.fill_diagonal(off, 0.0)
+            involvement = off.sum(axis=1) + off.sum(axis=0)
+            top = np.argsort(-involvement, kind="stable")[:MAX_HEATMAP_CLASSES]
+            keep = sorted(int(i) for i in top)
+            title += f": the {MAX_HEATMAP_CLASSES} most confused of {k} classes"
+        sub = rates[np.ix_(keep, keep)]
+        return Chart("heatmap", title, {
+            "labels": [names[i] for i in keep],
+            "matrix": [[float(v) for v in row] for row in sub],
+            "row_label": "true",
+            "col_label": "predicted",
+        })

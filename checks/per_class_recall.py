@@ -1,0 +1,290 @@
+"""Is any class left behind? Per-class precision, recall and F1 on the test split."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+from qa.base import Chart, Check, CheckResult, param, table
+from qa.context import Context
+from qa.errors import ConfigError
+
+#: At most this many bars in the recall chart (the lowest recalls are kept).
+MAX_CHART_CLASSES = 50
+
+
+# --------------------------------------------------------------------------- shared helpers
+def evaluation_inputs(ctx: Context, split: str = "test") -> tuple[np.ndarray, np.ndarray] | str:
+    """The true and predicted class indices of a split, or the reason they cannot be had.
+
+    Shared by the model-evaluation checks (per-class recall, confusion clusters).
+    """
+    if not ctx.has_split(split):
+        return f"needs the {split} split, which was not given"
+    if not ctx.has_labels(split):
+        return f"the {split} split has no target column {ctx.target!r}"
+    if not ctx.has_predictions(split):
+        return f"needs model predictions for the {split} split"
+    y_true = ctx.labels(split)
+    if len(y_true) == 0:
+        return f"the {split} split is empty"
+    preds = ctx.predictions(split)
+    if preds.labels is None:  # pragma: no cover - classification predictions always carry labels
+        return f"the {split} predictions carry no class labels"
+    return y_true, preds.labels
+
+
+def confusion_counts(ctx: Context, split: str = "test") -> np.ndarray:
+    """The k x k confusion matrix of a split (rows = true class, columns = predicted), cached.
+
+    One ``bincount`` over ``true * k + predicted``: linear in rows, no Python loop over rows.
+    """
+
+    def compute() -> np.ndarray:
+        inputs = evaluation_inputs(ctx, split)
+        if isinstance(inputs, str):
+            raise ValueError(inputs)
+        y_true, y_pred = inputs
+        return confusion_from_indices(y_true, y_pred, len(ctx.classes))
+
+    return ctx.cached(("confusion_counts", split), compute)
+
+
+def confusion_from_indices(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
+    flat = y_true.astype(np.int64) * k + y_pred.astype(np.int64)
+    return np.bincount(flat, minlength=k * k).reshape(k, k)
+
+
+def scores_from_confusion(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-class precision, recall, F1 and support, with scikit-learn's ``zero_division=0``.
+
+    Equal to ``precision_recall_fscore_support(y, p, labels=range(k), zero_division=0)``.
+    """
+    tp = np.diag(counts).astype(float)
+    support = counts.sum(axis=1).astype(float)
+    predicted = counts.sum(axis=0).astype(float)
+    fp, fn = predicted - tp, support - tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / predicted, 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        denom = 2 * tp + fp + fn
+        f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
+    return {"precision": precision, "recall": recall, "f1": f1,
+            "support": support.astype(np.int64), "predicted": predicted.astype(np.int64)}
+
+
+def wilson_interval(successes: np.ndarray, n: np.ndarray, confidence: float) -> tuple[
+    np.ndarray, np.ndarray
+]:
+    """Wilson score interval for binomial proportions (NaN where ``n`` is 0)."""
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    n = n.astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = successes / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    lower = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
+    upper = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+    return lower, upper
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.2f}"
+
+
+# --------------------------------------------------------------------------- the check
+class PerClassRecall(Check):
+    """Every class reaches its recall bar on the test split.
+
+    What it checks
+    --------------
+    Precision, recall, F1 and support of every class on the test split (scikit-learn's
+    definitions, a class with no predictions has precision 0), with a Wilson confidence
+    interval for each class's recall, and the macro-F1 over the classes that occur in the test
+    labels or predictions (what ``f1_score(average="macro")`` reports).
+
+    Why it matters
+    --------------
+    A good overall score can hide a class the model never gets right: a rare disease, a minority
+    group, the one product category that matters. Recall per class is the share of that class's
+    rows the model finds; a class under the bar is left behind.
+
+    How it decides
+    --------------
+    Each class is held to ``min_recall`` (default 0.5), or to its own bar from ``per_class``
+    (a table class name -> bar). A class under its bar fails when the shortfall is established:
+    its test support is at least ``min_support`` rows (enough for the point estimate), or the
+    upper bound of its Wilson interval (level ``confidence``) is under the bar as well, so even
+    the most favourable reading of the few rows misses it. Otherwise the shortfall may be
+    sampling noise (three rows, one found: recall 0.33 with an interval up to 0.79) and the
+    class only warns; set ``strict`` to fail on the point estimate alone. A class with no test
+    rows cannot be evaluated and warns. Evidence: the full per-class table sorted by recall.
+
+    How to fix
+    ----------
+    Look at the classes named in the evidence: gather more training rows for them, weight them
+    up (class weights or resampling), check their labels for noise, or lower the decision
+    threshold for them. When a class is rare in test as well, grow the test set before trusting
+    its recall.
+    """
+
+    id = "per-class-recall"
+    title = "No class left behind (per-class recall)"
+    requires = ("test", "labels", "predictions")
+    severity = "error"
+    tasks = ("binary", "multiclass")
+
+    @dataclass(frozen=True)
+    class Params:
+        min_recall: float = param(0.5, "Recall every class must reach (unless in per_class).",
+                                  ge=0.0, le=1.0)
+        per_class: dict[str, float] = param(  # noqa: RUF009 - param() returns a field
+            {}, "Per-class recall bars, class name -> bar, overriding min_recall.", ge=0.0, le=1.0
+        )
+        min_support: int = param(
+            50, "Test rows from which a class's recall point estimate is trusted as is.", ge=1
+        )
+        confidence: float = param(0.95, "Level of the Wilson interval on each recall.",
+                                  gt=0.5, lt=1.0)
+        strict: bool = param(False, "Fail every class under its bar, however few its rows.")
+
+    def run(self, ctx: Context, params: Params) -> CheckResult:
+        names = ctx.class_names
+        bars = self._bars(names, params)
+        inputs = evaluation_inputs(ctx)
+        if isinstance(inputs, str):
+            return self.skip(inputs)
+        counts = confusion_counts(ctx)
+        scores = scores_from_confusion(counts)
+        support, recall = scores["support"], scores["recall"]
+        tp = np.diag(counts)
+        lower, upper = wilson_interval(tp, support, params.confidence)
+        verdicts = self._verdicts(support, recall, upper, bars, params)
+
+        order = sorted(range(len(names)),
+                       key=lambda i: (support[i] == 0, recall[i], names[i]))
+        failing = [i for i in order if verdicts[i] == "fail"]
+        uncertain = [i for i in order if verdicts[i] == "uncertain"]
+        absent = [i for i in order if verdicts[i] == "absent"]
+        present = (support > 0) | (scores["predicted"] > 0)
+        macro_f1 = float(scores["f1"][present].mean())
+        evaluated = support > 0
+        lowest = int(order[0]) if evaluated.any() else None
+
+        metrics = {
+            "min_recall": float(recall[lowest]) if lowest is not None else None,
+            "macro_f1": macro_f1,
+            "macro_recall": float(recall[evaluated].mean()) if evaluated.any() else None,
+            "accuracy": float(tp.sum() / support.sum()),
+            "n_classes": len(names),
+            "n_classes_failing": len(failing),
+            "n_classes_uncertain": len(uncertain),
+            "n_classes_absent": len(absent),
+            "test_rows": int(support.sum()),
+        }
+        thresholds: dict[str, float] = {
+            "min_recall": params.min_recall,
+            "min_support": params.min_support,
+            "confidence": params.confidence,
+        }
+        thresholds.update({f"min_recall[{k}]": v for k, v in params.per_class.items()})
+        level = f"{params.confidence:.0%}"
+        rows = [
+            (names[i], int(support[i]), float(scores["precision"][i]),
+             float(recall[i]) if support[i] else None, float(scores["f1"][i]),
+             float(lower[i]) if support[i] else None, float(upper[i]) if support[i] else None,
+             bars[i], _VERDICT_TEXT[verdicts[i]])
+            for i in order
+        ]
+        evidence = [table(
+            "Per-class scores on test, lowest recall first",
+            ["class", "support", "precision", "recall", "f1", f"recall {level} low",
+             f"recall {level} high", "bar", "verdict"],
+            rows, max_rows=200,
+        )]
+        charts = [self._chart(names, recall, support, order, params.min_recall)]
+        kwargs = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=charts)
+
+        def describe(i: int) -> str:
+            return (f"{names[i]!r} recall {_fmt(recall[i])} < {_fmt(bars[i])} "
+                    f"({int(support[i])} rows, {level} CI {_fmt(lower[i])}-{_fmt(upper[i])})")
+
+        if failing:
+            listed = "; ".join(describe(i) for i in failing[:5])
+            return self.result(
+                "fail", f"{len(failing)} of {len(names)} classes under their recall bar: {listed}"
+                        f"; macro-F1 {macro_f1:.3f}",
+                subjects=[names[i] for i in failing], **kwargs,
+            )
+        if uncertain or absent:
+            parts = []
+            if uncertain:
+                parts.append(
+                    f"{len(uncertain)} class(es) under the bar on too few rows to be sure: "
+                    + "; ".join(describe(i) for i in uncertain[:5])
+                )
+            if absent:
+                listed = ", ".join(repr(names[i]) for i in absent[:10])
+                parts.append(f"{len(absent)} class(es) have no test rows and cannot be "
+                             f"evaluated: {listed}")
+            return self.result(
+                "warn", "; ".join(parts) + f"; macro-F1 {macro_f1:.3f}",
+                subjects=[names[i] for i in uncertain + absent], **kwargs,
+            )
+        return self.result(
+            "pass",
+            f"every class reaches its recall bar; lowest {names[lowest]!r} "
+            f"{_fmt(recall[lowest])} (bar {_fmt(bars[lowest])}); macro-F1 {macro_f1:.3f}",
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ helpers
+    def _bars(self, names: list[str], params: Params) -> list[float]:
+        unknown = [k for k in params.per_class if k not in names]
+        if unknown:
+            shown = ", ".join(repr(n) for n in names[:20])
+            raise ConfigError(
+                f"checks.{self.id}.per_class.{unknown[0]}: unknown class (known: {shown})"
+            )
+        return [params.per_class.get(n, params.min_recall) for n in names]
+
+    @staticmethod
+    def _verdicts(support: np.ndarray, recall: np.ndarray, upper: np.ndarray,
+                  bars: list[float], params: PerClassRecall.Params) -> list[str]:
+        out = []
+        for i, bar in enumerate(bars):
+            if support[i] == 0:
+                out.append("absent")
+            elif recall[i] >= bar:
+                out.append("ok")
+            elif params.strict or support[i] >= params.min_support or upper[i] < bar:
+                out.append("fail")
+            else:
+                out.append("uncertain")
+        return out
+
+    @staticmethod
+    def _chart(names: list[str], recall: np.ndarray, support: np.ndarray, order: list[int],
+               threshold: float) -> Chart:
+        shown = [i for i in order if support[i] > 0][:MAX_CHART_CLASSES]
+        n_eval = int((support > 0).sum())
+        title = "Recall per class on test"
+        if n_eval > len(shown):
+            title += f" (the {len(shown)} lowest of {n_eval} classes)"
+        return Chart("bars", title, {
+            "labels": [names[i] for i in shown],
+            "series": {"recall": [float(recall[i]) for i in shown]},
+            "threshold": threshold,
+        })
+
+
+_VERDICT_TEXT = {
+    "ok": "ok",
+    "fail": "under the bar",
+    "uncertain": "under the bar, too few rows to be sure",
+    "absent": "no test rows: cannot be evaluated",
+}

@@ -1,0 +1,118 @@
+"""Seeded model-evaluation cases: labels plus prediction frames in the contract format.
+
+The model checks read only labels and predictions, so the splits here carry the label and a
+single feature; the predictions come from a real fitted model (logistic regression) and the
+defects are planted in them with a known size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+
+@dataclass(frozen=True)
+class ModelCase:
+    """Train and test splits, the class labels, and the model's test probabilities."""
+
+    train: pl.DataFrame
+    test: pl.DataFrame
+    classes: tuple[Any, ...]
+    proba: np.ndarray  # (n_test, k), columns in ``classes`` order
+
+    @property
+    def y_test(self) -> np.ndarray:
+        """Test labels as indices into ``classes``."""
+        lookup = {c: i for i, c in enumerate(self.classes)}
+        return np.array([lookup[v] for v in self.test["label"].to_list()])
+
+    def predictions(self, pred_index: np.ndarray | None = None,
+                    proba: np.ndarray | None = None, with_proba: bool = True) -> pl.DataFrame:
+        """A prediction frame: ``prediction`` (argmax unless given) and ``proba_<label>``."""
+        proba = self.proba if proba is None else proba
+        index = proba.argmax(axis=1) if pred_index is None else pred_index
+        data: dict[str, Any] = {"prediction": [self.classes[i] for i in index]}
+        if with_proba:
+            for j, c in enumerate(self.classes):
+                data[f"proba_{c}"] = proba[:, j]
+        return pl.DataFrame(data)
+
+    def inputs(self, **kwargs: Any) -> dict[str, Any]:
+        """Keyword arguments for ``qa.check`` with these predictions as the test predictions."""
+        return dict(train=self.train, test=self.test, target="label",
+                    predictions={"test": self.predictions(**kwargs)})
+
+    def rename(self, names: dict[Any, Any]) -> ModelCase:
+        """The same case with class labels renamed (e.g. to hostile strings)."""
+        classes = tuple(names.get(c, c) for c in self.classes)
+        # Keep the column order the checks will see: classes sorted like Context.classes.
+        order = sorted(range(len(classes)), key=lambda i: (str(type(classes[i])), classes[i]))
+
+        def relabel(frame: pl.DataFrame) -> pl.DataFrame:
+            values = [names.get(v, v) for v in frame["label"].to_list()]
+            return frame.with_columns(pl.Series("label", values))
+
+        return replace(self, train=relabel(self.train), test=relabel(self.test),
+                       classes=tuple(classes[i] for i in order), proba=self.proba[:, order])
+
+
+def fold_class(y_true: np.ndarray, y_pred: np.ndarray, source: int, target: int) -> np.ndarray:
+    """Predictions where every true-``source`` row is predicted as ``target``."""
+    out = y_pred.copy()
+    out[y_true == source] = target
+    return out
+
+
+def sharpen(proba: np.ndarray, factor: float) -> np.ndarray:
+    """Multiply the logits by ``factor`` (> 1: overconfident) and renormalise."""
+    logits = np.log(np.clip(proba, 1e-300, 1.0)) * factor
+    logits -= logits.max(axis=1, keepdims=True)
+    out = np.exp(logits)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def _frames(y_train: np.ndarray, y_test: np.ndarray, x_train: np.ndarray,
+            x_test: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return (pl.DataFrame({"x0": x_train[:, 0], "label": y_train}),
+            pl.DataFrame({"x0": x_test[:, 0], "label": y_test}))
+
+
+def _fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+         y_test: np.ndarray) -> ModelCase:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(max_iter=2000).fit(x_train, y_train)
+    train, test = _frames(y_train, y_test, x_train, x_test)
+    return ModelCase(train=train, test=test, classes=tuple(int(c) for c in model.classes_),
+                     proba=model.predict_proba(x_test))
+
+
+@cache
+def digits_case(seed: int = 0) -> ModelCase:
+    """load_digits (10 classes, ~54 test rows each) with a scaled logistic regression."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x = x / 16.0
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.3, stratify=y, random_state=seed
+    )
+    return _fit(x_train, y_train, x_test, y_test)
+
+
+@cache
+def blobs_case(n_classes: int = 5, n: int = 6000, seed: int = 0, spread: float = 1.6,
+               n_features: int = 4) -> ModelCase:
+    """Gaussian classes with a shared covariance: logistic regression is the true model,
+    so its probabilities are calibrated. Half the rows train, half test."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=spread, size=(n_classes, n_features))
+    y = rng.integers(0, n_classes, n)
+    x = centres[y] + rng.normal(size=(n, n_features))
+    half = n // 2
+    return _fit(x[:half], y[:half], x[half:], y[half:])
