@@ -1,0 +1,201 @@
+"""Statistics shared by the checks: two-sample tests, effect sizes and multiple-testing control.
+
+Everything works on plain numpy arrays and is vectorised (no Python loop over rows). The
+two-sample functions take *sorted, finite* samples, so a caller sorts each column once and
+reuses it for KS, Wasserstein and PSI. scipy is imported inside the functions that need a
+distribution's tail (p-values) only.
+
+Conventions (documented once, used by every check):
+
+- ``ks_wasserstein(a, b)``: exact two-sample Kolmogorov–Smirnov statistic and the 1-Wasserstein
+  distance between the two empirical distributions, from one merge of the sorted samples.
+- ``psi``: population stability index, sum((q - p) * ln(q / p)) with shares clipped at ``eps``
+  (1e-4) so that an empty bin contributes a finite amount. Reading: < 0.1 no real change,
+  0.1–0.2 moderate, >= 0.2 major shift.
+- ``js_distance``: Jensen–Shannon *distance* (square root of the divergence), base 2, in [0, 1].
+- ``chi_square``: Pearson's test of homogeneity on a 2 x B table of counts.
+- ``cohens_h``: effect size of a change in a proportion, 2*asin(sqrt(p1)) - 2*asin(sqrt(p2)).
+- ``benjamini_hochberg``: adjusted p-values (q-values) that control the false discovery rate.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: Shares below this are clipped in PSI so an empty bin stays finite.
+PSI_EPS = 1e-4
+
+
+# --------------------------------------------------------------------------- preparation
+def sorted_finite(values: np.ndarray) -> np.ndarray:
+    """The finite values of ``values`` as a sorted float64 array (NaN and ±inf dropped)."""
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    arr.sort()
+    return arr
+
+
+# --------------------------------------------------------------------------- numeric samples
+def ks_wasserstein(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Exact KS statistic and 1-Wasserstein distance of two sorted, finite, non-empty samples.
+
+    One stable argsort of the concatenation merges the two sorted runs in linear time; the two
+    empirical CDFs are then cumulative counts, evaluated at the last value of every run of ties.
+    """
+    n, m = len(a), len(b)
+    if n == 0 or m == 0:
+        raise ValueError("both samples must be non-empty")
+    merged = np.concatenate([a, b])
+    order = np.argsort(merged, kind="stable")
+    values = merged[order]
+    from_a = order < n
+    cum_a = np.cumsum(from_a, dtype=np.int64)
+    cum_b = np.arange(1, n + m + 1, dtype=np.int64) - cum_a
+    last = np.empty(n + m, dtype=bool)
+    np.not_equal(values[1:], values[:-1], out=last[:-1])
+    last[-1] = True
+    gap = np.abs(cum_a[last] / n - cum_b[last] / m)
+    ks = float(gap.max())
+    points = values[last]
+    wasserstein = float(np.dot(gap[:-1], np.diff(points))) if len(points) > 1 else 0.0
+    return ks, wasserstein
+
+
+def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sample KS statistic of two sorted, finite samples."""
+    return ks_wasserstein(a, b)[0]
+
+
+def ks_pvalue(statistic: float, n: int, m: int) -> float:
+    """Two-sided asymptotic p-value of the two-sample KS statistic (scipy's ``asymp`` method)."""
+    from scipy.stats import kstwo
+
+    if n == 0 or m == 0:
+        return 1.0
+    en = n * m / (n + m)
+    return float(np.clip(kstwo.sf(statistic, round(en)), 0.0, 1.0))
+
+
+def quantile_edges(ref_sorted: np.ndarray, bins: int) -> np.ndarray:
+    """Interior bin edges at the reference's quantiles (unique; bins are right-closed)."""
+    if len(ref_sorted) == 0 or bins < 2:
+        return np.empty(0)
+    positions = (np.arange(1, bins) * len(ref_sorted)) // bins
+    edges = np.unique(ref_sorted[np.clip(positions, 0, len(ref_sorted) - 1)])
+    # The largest value as an edge would leave an empty last bin in the reference.
+    return edges[edges < ref_sorted[-1]]
+
+
+def binned_counts(values_sorted: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts of a sorted sample in the bins (-inf, e1], (e1, e2], ..., (ek, inf)."""
+    cuts = np.searchsorted(values_sorted, edges, side="right")
+    bounds = np.concatenate([[0], cuts, [len(values_sorted)]])
+    return np.diff(bounds).astype(np.float64)
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, eps: float = PSI_EPS) -> float:
+    """Population stability index between two count (or share) vectors over the same bins."""
+    p = _shares(expected)
+    q = _shares(actual)
+    if p is None or q is None:
+        return 0.0
+    p = np.clip(p, eps, None)
+    q = np.clip(q, eps, None)
+    return float(np.sum((q - p) * np.log(q / p)))
+
+
+def _shares(counts: np.ndarray) -> np.ndarray | None:
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    return counts / total if total > 0 else None
+
+
+def js_distance(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Jensen–Shannon distance (base 2, in [0, 1]) between two count vectors."""
+    p = _shares(expected)
+    q = _shares(actual)
+    if p is None or q is None:
+        return 0.0
+    mid = 0.5 * (p + q)
+
+    def kl(x: np.ndarray) -> float:
+        nz = x > 0
+        return float(np.sum(x[nz] * np.log2(x[nz] / mid[nz])))
+
+    divergence = max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
+    return float(min(1.0, math.sqrt(divergence)))
+
+
+def chi_square(expected: np.ndarray, actual: np.ndarray) -> tuple[float, int, float]:
+    """Pearson chi-square test of homogeneity on the 2 x B table (statistic, dof, p-value).
+
+    Bins empty in both samples are dropped; with fewer than two bins left there is nothing
+    to test and the p-value is 1.
+    """
+    from scipy.stats import chi2
+
+    table = np.vstack([np.asarray(expected, float), np.asarray(actual, float)])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return 0.0, 0, 1.0
+    totals = table.sum()
+    expect = np.outer(table.sum(axis=1), table.sum(axis=0)) / totals
+    stat = float(np.sum((table - expect) ** 2 / expect))
+    dof = table.shape[1] - 1
+    return stat, dof, float(chi2.sf(stat, dof))
+
+
+# --------------------------------------------------------------------------- proportions
+def cohens_h(p1: float, p2: float) -> float:
+    """Absolute Cohen's h between two proportions (0.2 small, 0.5 medium, 0.8 large)."""
+    return abs(2 * math.asin(math.sqrt(min(max(p1, 0.0), 1.0)))
+               - 2 * math.asin(math.sqrt(min(max(p2, 0.0), 1.0))))
+
+
+def two_proportion_test(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided pooled z-test p-value for k1/n1 vs k2/n2 (1.0 when nothing can differ)."""
+    from scipy.stats import norm
+
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    pooled = (k1 + k2) / (n1 + n2)
+    if pooled <= 0.0 or pooled >= 1.0:
+        return 1.0
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    z = (k1 / n1 - k2 / n2) / se
+    return float(2 * norm.sf(abs(z)))
+
+
+def binomial_excess_pvalue(k: int, n: int, p0: float) -> float:
+    """One-sided p-value that k successes in n trials exceed the rate p0."""
+    from scipy.stats import binom
+
+    if n == 0 or k == 0:
+        return 1.0
+    if p0 <= 0.0:
+        return 0.0
+    if p0 >= 1.0:
+        return 1.0
+    return float(binom.sf(k - 1, n, p0))
+
+
+# --------------------------------------------------------------------------- multiple testing
+def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg adjusted p-values (q-values), in the input order.
+
+    A test is a discovery at false discovery rate ``alpha`` when its q-value is <= alpha.
+    NaN p-values are treated as 1 (no evidence).
+    """
+    p = np.asarray(pvalues, dtype=np.float64)
+    if p.size == 0:
+        return p.copy()
+    p = np.where(np.isnan(p), 1.0, np.clip(p, 0.0, 1.0))
+    n = p.size
+    order = np.argsort(p, kind="stable")
+    ranked = p[order] * n / np.arange(1, n + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    q = np.empty(n)
+    q[order] = np.clip(ranked, 0.0, 1.0)
+    return q

@@ -1,0 +1,111 @@
+"""qa.stats against scipy on small cases: same statistic, same p-value, same q-values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import spatial, stats
+
+from qa import stats as qs
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("shift", [0.0, 0.3, 1.0])
+def test_ks_and_wasserstein_match_scipy(seed, shift):
+    rng = np.random.default_rng(seed)
+    a = np.sort(rng.normal(size=300))
+    b = np.sort(rng.normal(shift, 1.5, size=120))
+    ks, w = qs.ks_wasserstein(a, b)
+    ref = stats.ks_2samp(a, b, method="asymp")
+    assert ks == pytest.approx(ref.statistic, abs=1e-12)
+    assert qs.ks_pvalue(ks, len(a), len(b)) == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-12)
+    assert w == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-9)
+
+
+def test_ks_handles_ties_like_scipy():
+    rng = np.random.default_rng(3)
+    a = np.sort(rng.integers(0, 5, 500).astype(float))
+    b = np.sort(rng.integers(1, 6, 200).astype(float))
+    ks, w = qs.ks_wasserstein(a, b)
+    assert ks == pytest.approx(stats.ks_2samp(a, b).statistic)
+    assert w == pytest.approx(stats.wasserstein_distance(a, b))
+
+
+def test_ks_of_identical_samples_is_zero_and_of_disjoint_is_one():
+    a = np.arange(10.0)
+    assert qs.ks_wasserstein(a, a) == (0.0, 0.0)
+    assert qs.ks_statistic(a, a + 100) == 1.0
+
+
+def test_sorted_finite_drops_nan_and_inf():
+    out = qs.sorted_finite(np.array([3.0, np.nan, -np.inf, 1.0, np.inf, 2.0]))
+    assert out.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_psi_matches_its_formula_and_is_zero_for_equal_shares():
+    p = np.array([10.0, 20.0, 30.0, 40.0])
+    q = np.array([40.0, 30.0, 20.0, 10.0])
+    ps, qs_ = p / p.sum(), q / q.sum()
+    assert qs.psi(p, q) == pytest.approx(np.sum((qs_ - ps) * np.log(qs_ / ps)))
+    assert qs.psi(p, p * 3) == pytest.approx(0.0)
+    # an empty bin stays finite thanks to the epsilon
+    assert np.isfinite(qs.psi(np.array([1.0, 0.0]), np.array([0.5, 0.5])))
+
+
+def test_quantile_bins_split_the_reference_evenly():
+    ref = np.sort(np.random.default_rng(0).normal(size=10_000))
+    edges = qs.quantile_edges(ref, 10)
+    counts = qs.binned_counts(ref, edges)
+    assert len(counts) == 10
+    assert counts.min() >= 999 and counts.max() <= 1001
+    # a constant column gives a single bin, not an error
+    const = np.full(100, 5.0)
+    assert qs.binned_counts(const, qs.quantile_edges(const, 10)).tolist() == [100.0]
+
+
+def test_js_distance_matches_scipy():
+    p = np.array([5.0, 1.0, 0.0, 4.0])
+    q = np.array([1.0, 1.0, 3.0, 5.0])
+    assert qs.js_distance(p, q) == pytest.approx(spatial.distance.jensenshannon(p, q, base=2))
+    assert qs.js_distance(p, p) == pytest.approx(0.0, abs=1e-7)
+    assert qs.js_distance(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(1.0)
+
+
+def test_chi_square_matches_scipy_contingency():
+    a = np.array([50.0, 30.0, 20.0, 0.0])
+    b = np.array([20.0, 30.0, 45.0, 0.0])
+    stat, dof, p = qs.chi_square(a, b)
+    ref = stats.chi2_contingency(np.vstack([a[:3], b[:3]]), correction=False)
+    assert stat == pytest.approx(ref.statistic)
+    assert dof == ref.dof
+    assert p == pytest.approx(ref.pvalue)
+    assert qs.chi_square(np.array([5.0]), np.array([7.0])) == (0.0, 0, 1.0)
+
+
+def test_two_proportion_test_matches_chi_square_2x2():
+    k1, n1, k2, n2 = 30, 400, 55, 420
+    p = qs.two_proportion_test(k1, n1, k2, n2)
+    table = np.array([[k1, n1 - k1], [k2, n2 - k2]])
+    assert p == pytest.approx(stats.chi2_contingency(table, correction=False).pvalue)
+    assert qs.two_proportion_test(0, 10, 0, 10) == 1.0
+
+
+def test_cohens_h_known_values():
+    assert qs.cohens_h(0.5, 0.5) == 0.0
+    assert qs.cohens_h(0.0, 1.0) == pytest.approx(np.pi)
+    assert qs.cohens_h(0.0, 0.05) == pytest.approx(2 * np.arcsin(np.sqrt(0.05)))
+
+
+def test_binomial_excess_pvalue_matches_scipy():
+    assert qs.binomial_excess_pvalue(12, 100, 0.05) == pytest.approx(
+        stats.binomtest(12, 100, 0.05, alternative="greater").pvalue
+    )
+    assert qs.binomial_excess_pvalue(3, 100, 0.0) == 0.0
+    assert qs.binomial_excess_pvalue(0, 100, 0.1) == 1.0
+
+
+def test_benjamini_hochberg_matches_scipy():
+    p = np.random.default_rng(0).uniform(size=40) ** 3
+    np.testing.assert_allclose(qs.benjamini_hochberg(p), stats.false_discovery_control(p))
+    assert qs.benjamini_hochberg(np.array([np.nan, 0.01])).tolist() == [1.0, 0.02]
+    assert qs.benjamini_hochberg(np.array([])).size == 0
