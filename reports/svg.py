@@ -7,7 +7,8 @@ us. The caller may therefore mark the result safe. Malformed data never raises: 
 non-finite values are skipped, and a chart with nothing to draw says so.
 
 No ids, gradients, scripts, fonts or external references: many charts share one page, and the
-report must stay self-contained.
+report must stay self-contained. The SVG is meant to be inlined in HTML, whose parser supplies
+the SVG namespace, so no ``xmlns`` (and no URL at all) appears in the output.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def _padded_range(values: Iterable[float], *, include_zero: bool = False) -> tup
 def _open(title: str, height: float, width: int = WIDTH) -> list[str]:
     label = _esc(title or "chart")
     return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        f'<svg class="chart" role="img" '
         f'aria-label="{label}" viewBox="0 0 {width} {height:.0f}" width="100%" '
         f'style="max-width:{width}px" font-family="{FONT}" font-size="11">',
         f"<title>{label}</title>",
@@ -234,10 +235,10 @@ def histogram_svg(data: Mapping[str, Any], title: str = "") -> str:
     elif labels:
         _note(parts, f"{n_bins} categories", base + 22)
     else:
-        tick_values = [edges[0], edges[len(edges) // 2], edges[-1]] if use_edges else []
         if use_edges:
-            for value in dict.fromkeys(tick_values):
-                x = left + (value - edges[0]) / (edges[-1] - edges[0]) * plot_w  # type: ignore[operator]
+            lo, hi = edges[0], edges[-1]
+            for value in _ticks(lo, hi, 6):  # type: ignore[arg-type]
+                x = left + (value - lo) / (hi - lo) * plot_w  # type: ignore[operator]
                 parts.append(f'<text x="{x:.1f}" y="{base + 14}" text-anchor="middle">'
                              f"{_fmt(value)}</text>")
         else:
