@@ -1,0 +1,206 @@
+"""Is a class too rare, and do the splits share train's class balance?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.base import Chart, Check, CheckResult, Evidence, param, table
+from qa.context import Context
+
+#: Metrics per class are kept for at most this many classes (the report stays small).
+MAX_CLASS_METRICS = 50
+#: Splits compared with train for stratification. Production's class balance is the drift
+#: check's business (label shift is real-world change, not a splitting mistake).
+STRATIFIED_SPLITS = ("validation", "test")
+
+
+class ClassImbalance(Check):
+    """Every class has a fair share of train, and the splits share train's class balance.
+
+    What it checks
+    --------------
+    The share of each class in train and in every other labelled split. The rarest train
+    class (the minority) is held to a bar, a class seen outside train but never in train is
+    flagged, and validation and test are compared with train to see whether the split was
+    stratified.
+
+    Why it matters
+    --------------
+    A class with a few percent of the rows is easy to ignore: a model can reach high accuracy
+    while never predicting it, and its per-class metrics swing from one split to the next. A
+    class the model never saw in train cannot be predicted at all. Splits with different class
+    balances make validation and test scores disagree for no reason but the split.
+
+    How it decides
+    --------------
+    The bars are stated for a binary task and scale with the number of classes K (a balanced
+    K-class task gives each class 1/K): the minority share warns below
+    ``min_minority_share`` × 2/K and fails below ``fail_minority_share`` × 2/K (10 % and 1 %
+    for a binary task). A class present in another labelled split but absent from train fails.
+    Validation and test are not stratified when a chi-square test on the split × class table is
+    significant at ``alpha`` *and* some class share differs from train's by more than
+    ``max_share_difference`` (absolute): both, so that a large sample does not turn a negligible
+    difference into a warning. That warns. Production's class balance is shown but left to the
+    drift check.
+
+    How to fix
+    ----------
+    For a rare class: gather more of its rows, weight it in the loss (class weights), resample,
+    or merge it into a broader class; judge the model by per-class recall or macro-F1 rather than
+    accuracy. For a class missing from train: add its rows to train or drop it from evaluation
+    on purpose. For unstratified splits: re-split with stratification on the target (e.g.
+    scikit-learn's ``train_test_split(..., stratify=y)``).
+    """
+
+    id = "class-imbalance"
+    title = "Class balance and stratified splits"
+    requires = ("train",)
+    tasks = ("binary", "multiclass")
+    severity = "error"
+
+    @dataclass(frozen=True)
+    class Params:
+        min_minority_share: float = param(
+            0.10, "Minority share below which a binary task warns (scaled by 2/K for K classes).",
+            ge=0.0, le=0.5,
+        )
+        fail_minority_share: float = param(
+            0.01, "Minority share below which a binary task fails (scaled by 2/K for K classes).",
+            ge=0.0, le=0.5,
+        )
+        max_share_difference: float = param(
+            0.05, "Largest absolute class-share difference between train and validation/test.",
+            ge=0.0, le=1.0,
+        )
+        alpha: float = param(
+            0.01, "Significance level of the chi-square test for unstratified splits.",
+            gt=0.0, lt=1.0,
+        )
+
+    def run(self, ctx: Context, params: Params) -> CheckResult:
+        names = ctx.class_names
+        splits = [s for s in ctx.splits if ctx.has_labels(s)]
+        counts = {s: np.bincount(ctx.labels(s), minlength=len(names)) for s in splits}
+        shares = {s: c / max(int(c.sum()), 1) for s, c in counts.items()}
+        train = counts["train"]
+        in_train = train > 0
+        k = int(in_train.sum())
+        warn_bar = params.min_minority_share * 2 / k
+        fail_bar = params.fail_minority_share * 2 / k
+        train_shares = shares["train"]
+        minority = float(train_shares[in_train].min())
+        majority = float(train_shares[in_train].max())
+        absent = [
+            (names[i], s) for s in splits if s != "train"
+            for i in np.nonzero((counts[s] > 0) & ~in_train)[0]
+        ]
+        compared = [s for s in splits if s in STRATIFIED_SPLITS]
+        p_value, differences = _stratification(counts, shares, compared, names)
+        max_diff = max((d for _, _, d in differences), default=0.0)
+
+        metrics: dict[str, float | None] = {
+            "n_classes": len(names),
+            "n_classes_train": k,
+            "minority_share": minority,
+            "imbalance_ratio": majority / minority,
+            "max_share_difference": max_diff,
+            "chi2_p_value": p_value,
+        }
+        for s in splits:
+            for i, name in enumerate(names[:MAX_CLASS_METRICS]):
+                metrics[f"share_{s}_{name}"] = float(shares[s][i])
+        thresholds = {
+            "min_minority_share": warn_bar,
+            "fail_minority_share": fail_bar,
+            "max_share_difference": params.max_share_difference,
+            "alpha": params.alpha,
+        }
+        evidence = [_share_table(names, splits, counts, shares)]
+        charts = [Chart("bars", "Class shares per split", {
+            "labels": names[:MAX_CLASS_METRICS],
+            "series": {s: [float(v) for v in shares[s][:MAX_CLASS_METRICS]] for s in splits},
+            "threshold": warn_bar,
+        })]
+        rare = [(names[i], float(train_shares[i])) for i in np.argsort(train_shares, kind="stable")
+                if in_train[i] and train_shares[i] < warn_bar]
+        too_rare = [(c, v) for c, v in rare if v < fail_bar]
+        unstratified = p_value is not None and p_value < params.alpha and (
+            max_diff > params.max_share_difference)
+        shifted = [(s, c, d) for s, c, d in differences if d > params.max_share_difference]
+
+        problems_fail, problems_warn, subjects = [], [], []
+        if absent:
+            listed = ", ".join(f"{c!r} (in {s})" for c, s in absent[:5])
+            problems_fail.append(f"{len(absent)} class(es) never seen in train: {listed}")
+            subjects += [c for c, _ in absent]
+        if too_rare:
+            problems_fail.append(
+                f"class {too_rare[0][0]!r} has {too_rare[0][1]:.2%} of train "
+                f"(floor {fail_bar:.2%})"
+            )
+            subjects += [c for c, _ in too_rare]
+        elif rare:
+            problems_warn.append(
+                f"class {rare[0][0]!r} has {rare[0][1]:.2%} of train (bar {warn_bar:.2%}); "
+                f"imbalance ratio {majority / minority:.1f}:1"
+            )
+        if rare and not too_rare:
+            subjects += [c for c, _ in rare]
+        if unstratified:
+            s, c, d = max(shifted, key=lambda t: t[2])
+            problems_warn.append(
+                f"splits are not stratified: class {c!r} differs by {d:.1%} between train and "
+                f"{s} (chi-square p = {p_value:.2g})"
+            )
+            subjects += [c for _, c, _ in shifted]
+        subjects = list(dict.fromkeys(subjects))
+        common = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=charts)
+        if problems_fail:
+            return self.result("fail", "; ".join(problems_fail + problems_warn),
+                               subjects=subjects, **common)
+        if problems_warn:
+            return self.result("warn", "; ".join(problems_warn), subjects=subjects, **common)
+        strat = (f"; splits agree with train within {max_diff:.1%}" if compared else "")
+        return self.result(
+            "pass", f"minority class has {minority:.1%} of train (bar {warn_bar:.1%}){strat}",
+            **common,
+        )
+
+
+def _stratification(
+    counts: dict[str, np.ndarray], shares: dict[str, np.ndarray], compared: list[str],
+    names: list[str],
+) -> tuple[float | None, list[tuple[str, str, float]]]:
+    """Chi-square p-value over train + compared splits, and each (split, class, |Δ share|)."""
+    if not compared:
+        return None, []
+    from scipy.stats import chi2_contingency
+
+    matrix = np.vstack([counts["train"]] + [counts[s] for s in compared])
+    matrix = matrix[:, matrix.sum(axis=0) > 0]
+    p_value: float | None = None
+    if matrix.shape[1] >= 2:
+        p_value = float(chi2_contingency(matrix, correction=False).pvalue)
+    differences = []
+    for s in compared:
+        diff = np.abs(shares[s] - shares["train"])
+        differences += [(s, names[i], float(diff[i])) for i in np.nonzero(diff > 0)[0]]
+    return p_value, differences
+
+
+def _share_table(
+    names: list[str], splits: list[str], counts: dict[str, np.ndarray],
+    shares: dict[str, np.ndarray],
+) -> Evidence:
+    columns = ["class"]
+    for s in splits:
+        columns += [f"{s} rows", f"{s} share"]
+    rows = []
+    for i, name in enumerate(names):
+        row: list[object] = [name]
+        for s in splits:
+            row += [int(counts[s][i]), float(shares[s][i])]
+        rows.append(row)
+    return table("Class counts and shares per split", columns, rows)

@@ -1,0 +1,619 @@
+"""Do the columns, types, ranges and categories of every split match train, or a given schema?"""
+
+from __future__ import annotations
+
+import json
+import math
+import runpy
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from qa.base import Check, CheckResult, Evidence, param, table
+from qa.context import Context, column_kind
+from qa.errors import ConfigError
+
+#: Dtype families: a change of family between train and another split is a hard failure.
+#: Int64 -> Float64 (a column that gained missing values in pandas) stays in one family.
+NULL_FAMILY = "null"
+EXAMPLES = 5
+EXAMPLE_CHARS = 40
+
+
+def dtype_family(dtype: pl.DataType) -> str:
+    """numeric | boolean | categorical | datetime | other | null (a column with no type)."""
+    if dtype == pl.Null:
+        return NULL_FAMILY
+    return column_kind(dtype)
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """What train says about one column; the other splits are held to it."""
+
+    name: str
+    family: str
+    dtype: str
+    rows: int
+    #: Missing values in train (null, plus NaN in float columns).
+    missing: int
+    #: Non-missing values in train.
+    values: int
+    train_min: float | None = None
+    train_max: float | None = None
+    #: The allowed range: train's finite range widened by the tolerance (inf where train had inf).
+    low: float | None = None
+    high: float | None = None
+    #: Allowed categories (low-cardinality string columns only), sorted.
+    domain: tuple[str, ...] | None = None
+    #: Categories seen exactly once in train (Good–Turing: how often a new one should appear).
+    singletons: int = 0
+    n_unique: int | None = None
+    #: Identifier, time and group columns: presence and type only, no value rules.
+    structural: bool = False
+
+    @property
+    def missing_share(self) -> float:
+        return self.missing / self.rows if self.rows else 0.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule broken (or tested) on one split."""
+
+    split: str
+    column: str
+    rule: str
+    expected: str
+    rows: int
+    share: float
+    #: "fail" for structural breaks, "warn" for extra columns, "share" for share-judged rules.
+    kind: str
+    p_value: float = 1.0
+    examples: str = ""
+
+
+class Schema(Check):
+    """Every split has train's columns, types, value ranges and categories.
+
+    What it checks
+    --------------
+    By default a schema is inferred from train and applied to every other split present
+    (validation, test, production): each column's type family (numeric, string, boolean, date),
+    whether it may be missing, the range of its numbers and, for low-cardinality string
+    columns, the set of its categories. Production may lack the target column. When
+    ``schema_file`` names a pandera schema (a ``.py`` file defining ``schema``, or pandera's
+    ``.json`` / ``.yaml`` serialisation), that schema is applied strictly to every split
+    instead.
+
+    Why it matters
+    --------------
+    A model silently turns a column recorded in new units, a renamed category or a broken join
+    into confident nonsense. Type and range checks catch most pipeline bugs before the model
+    sees them: a feature in millimetres instead of centimetres, a numeric column that now
+    arrives as text, a category the model never saw, a column that went missing.
+
+    How it decides
+    --------------
+    Fails outright, whatever the share, on a missing column, a changed type family (numeric
+    now text, and so on; integer to float is the same family) and a column entirely missing in
+    a split where train had values. An extra column only warns. The inferred value rules are
+    judged by the share of rows that break them, because a random split puts rare categories
+    and extreme values in test by chance: the numeric range is train's range widened by
+    ``range_tolerance`` times its width on each side (infinities count as out of range unless
+    train had them), categories are checked only for string columns with at most
+    ``max_categories`` distinct values in train (an id-like column gets no category rule), and
+    missing values are counted beyond train's own missing share. A rule fails when the share of
+    rows breaking it exceeds ``max_violation_share`` *and* that many breaks would be unlikely
+    if the split were drawn from the same data as train (a beta-binomial tail: the chance of
+    landing outside the range of train's values, of an unseen category given how many
+    categories train saw once, or of a missing value given train's missing share), with
+    Benjamini–Hochberg control at ``alpha`` over all rules and splits. Identifier, time and
+    group columns are checked for presence and type only. With ``schema_file`` any violation
+    fails.
+
+    How to fix
+    ----------
+    Look at the failing columns in the evidence: restore the missing column or its type in the
+    pipeline that wrote the split, convert units back to those of train, map new categories to
+    known ones (or retrain with them), and fix the join or export that left a column empty. If
+    the new values are genuine, retrain on data that contains them, or widen the rule with
+    ``range_tolerance`` / ``max_violation_share`` or a schema file.
+    """
+
+    id = "schema"
+    title = "Columns, types, ranges and categories match"
+    requires = ("train",)
+    severity = "error"
+
+    @dataclass(frozen=True)
+    class Params:
+        max_violation_share: float = param(
+            0.01, "Share of a split's rows that may break an inferred rule.", ge=0.0, le=1.0
+        )
+        range_tolerance: float = param(
+            0.1, "Numeric ranges are widened by this fraction of train's range on each side.",
+            ge=0.0,
+        )
+        max_categories: int = param(
+            50, "String columns with more distinct train values get no category rule.", ge=1
+        )
+        alpha: float = param(
+            0.05, "False-discovery rate for the chance test behind each share rule.",
+            gt=0.0, lt=1.0,
+        )
+        schema_file: str = param(
+            "", "A pandera schema (.py defining `schema`, .json or .yaml) applied strictly "
+            "instead of the inferred one; empty to infer from train."
+        )
+
+    def run(self, ctx: Context, params: Params) -> CheckResult:
+        if params.schema_file:
+            return self._run_user_schema(ctx, params)
+        return self._run_inferred(ctx, params)
+
+    # ------------------------------------------------------------------ inferred schema
+    def _run_inferred(self, ctx: Context, params: Params) -> CheckResult:
+        train = ctx.frame("train")
+        structural = ctx.reserved_columns - {ctx.target}
+        rules = infer_rules(train, params.range_tolerance, params.max_categories, structural)
+        others = [s for s in ctx.splits if s != "train"]
+        findings: list[Finding] = []
+        for split in others:
+            findings += evaluate_split(ctx.frame(split), split, rules, ctx.target)
+        shared = [f for f in findings if f.kind == "share"]
+        significant = benjamini_hochberg([f.p_value for f in shared], params.alpha)
+        failing = [f for f in findings if f.kind == "fail"]
+        failing += [
+            f for f, sig in zip(shared, significant, strict=True)
+            if sig and f.share > params.max_violation_share
+        ]
+        warnings = [f for f in findings if f.kind == "warn"]
+        failing = [_with_examples(f, ctx.frame(f.split), rules) for f in failing]
+        failing.sort(key=lambda f: (f.kind != "fail", -f.share, f.split, f.column, f.rule))
+        fail_columns = list(dict.fromkeys(f.column for f in failing))
+        worst = max((f.share for f in failing + shared), default=0.0)
+        metrics = {
+            "columns_checked": len(rules),
+            "splits_checked": len(others),
+            "rules_checked": len(shared),
+            "columns_failing": len(fail_columns),
+            "extra_columns": len({f.column for f in warnings}),
+            "worst_violation_share": worst,
+        }
+        thresholds = {
+            "max_violation_share": params.max_violation_share,
+            "range_tolerance": params.range_tolerance,
+            "max_categories": params.max_categories,
+            "alpha": params.alpha,
+        }
+        evidence = [_findings_table(failing + warnings), _rules_table(rules)]
+        if not others:
+            return self.result(
+                "pass", "only train was given: the inferred schema is reported, nothing to check",
+                metrics=metrics, thresholds=thresholds, evidence=evidence[1:],
+            )
+        if failing:
+            return self.result(
+                "fail", _message(failing, len(fail_columns)), metrics=metrics,
+                thresholds=thresholds, evidence=evidence, subjects=fail_columns,
+            )
+        if warnings:
+            extra = list(dict.fromkeys(f.column for f in warnings))
+            return self.result(
+                "warn",
+                f"{len(extra)} column(s) not in train: {_names(extra)}; the model ignores them",
+                metrics=metrics, thresholds=thresholds, evidence=evidence, subjects=extra,
+            )
+        return self.result(
+            "pass",
+            f"{len(rules)} columns match train's schema in {', '.join(others)} "
+            f"(worst share breaking a rule {worst:.2%})",
+            metrics=metrics, thresholds=thresholds, evidence=evidence[1:],
+        )
+
+    # ------------------------------------------------------------------ user schema
+    def _run_user_schema(self, ctx: Context, params: Params) -> CheckResult:
+        schema = load_user_schema(params.schema_file)
+        rows: list[tuple[Any, ...]] = []
+        worst = 0.0
+        failing: list[str] = []
+        for split in ctx.splits:
+            frame = ctx.frame(split)
+            for column, check, count, examples in validate_with_pandera(
+                schema, frame, ctx, split
+            ):
+                share = min(1.0, count / frame.height)
+                worst = max(worst, share)
+                rows.append((split, column, check, count, share, examples))
+                failing.append(column)
+        columns = list(dict.fromkeys(failing))
+        metrics = {
+            "columns_checked": len(getattr(schema, "columns", {}) or {}),
+            "splits_checked": len(ctx.splits),
+            "columns_failing": len(columns),
+            "worst_violation_share": worst,
+        }
+        evidence = [table(
+            f"Violations of {Path(params.schema_file).name}",
+            ["split", "column", "check", "rows", "share", "examples"], rows,
+            note="a user-supplied schema is applied strictly: any violation fails",
+        )]
+        if rows:
+            return self.result(
+                "fail",
+                f"{len(columns)} column(s) break the schema in {params.schema_file}: "
+                f"{_names(columns)}",
+                metrics=metrics, thresholds={"max_violation_share": 0.0}, evidence=evidence,
+                subjects=columns,
+            )
+        return self.result(
+            "pass", f"every split satisfies the schema in {params.schema_file}",
+            metrics=metrics, thresholds={"max_violation_share": 0.0},
+        )
+
+
+# --------------------------------------------------------------------------- inference
+def infer_rules(
+    train: pl.DataFrame,
+    range_tolerance: float = 0.1,
+    max_categories: int = 50,
+    structural: set[str] | frozenset[str] = frozenset(),
+) -> list[ColumnRule]:
+    """Infer one rule set per train column with a single pass of polars expressions."""
+    exprs: list[pl.Expr] = []
+    families = [dtype_family(dt) for dt in train.dtypes]
+    for i, (dtype, family) in enumerate(zip(train.dtypes, families, strict=True)):
+        col = pl.nth(i)
+        exprs.append(_missing_expr(col, dtype).alias(f"{i}:missing"))
+        if family == "numeric":
+            x = col.cast(pl.Float64)
+            finite = x.filter(x.is_finite())
+            exprs += [
+                finite.min().alias(f"{i}:min"),
+                finite.max().alias(f"{i}:max"),
+                (x == math.inf).any().alias(f"{i}:posinf"),
+                (x == -math.inf).any().alias(f"{i}:neginf"),
+            ]
+        elif family == "categorical":
+            exprs.append(col.drop_nulls().n_unique().alias(f"{i}:nunique"))
+    stats = train.select(exprs).row(0, named=True) if exprs else {}
+    rules = []
+    for i, name in enumerate(train.columns):
+        missing = int(stats[f"{i}:missing"])
+        base = dict(
+            name=name, family=families[i], dtype=str(train.dtypes[i]), rows=train.height,
+            missing=missing, values=train.height - missing, structural=name in structural,
+        )
+        if families[i] == "numeric" and stats[f"{i}:min"] is not None and not base["structural"]:
+            base.update(_widened_range(stats, i, range_tolerance))
+        elif families[i] == "categorical":
+            n_unique = int(stats[f"{i}:nunique"])
+            base["n_unique"] = n_unique
+            if n_unique <= max_categories and not base["structural"]:
+                counts = train.to_series(i).drop_nulls().cast(pl.String).value_counts()
+                base["domain"] = tuple(sorted(counts.get_column(counts.columns[0]).to_list()))
+                base["singletons"] = int((counts.get_column("count") == 1).sum())
+        rules.append(ColumnRule(**base))
+    return rules
+
+
+def _missing_expr(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Null count, plus NaN for float columns (pandas writes missing floats as NaN)."""
+    if dtype.is_float():
+        return col.null_count() + col.is_nan().sum()
+    return col.null_count()
+
+
+def _widened_range(stats: dict[str, Any], i: int, tolerance: float) -> dict[str, float]:
+    low, high = float(stats[f"{i}:min"]), float(stats[f"{i}:max"])
+    span = high - low
+    margin = tolerance * (span if span > 0 else abs(high))
+    return {
+        "train_min": low,
+        "train_max": high,
+        "low": -math.inf if stats[f"{i}:neginf"] else low - margin,
+        "high": math.inf if stats[f"{i}:posinf"] else high + margin,
+    }
+
+
+# --------------------------------------------------------------------------- evaluation
+def evaluate_split(
+    frame: pl.DataFrame, split: str, rules: Sequence[ColumnRule], target: str | None
+) -> list[Finding]:
+    """Every finding on one split: structural breaks, extra columns and share-judged rules."""
+    findings: list[Finding] = []
+    known = {r.name for r in rules}
+    for name in frame.columns:
+        if name not in known:
+            findings.append(Finding(split, name, "extra column", "not in train", frame.height,
+                                    1.0, "warn"))
+    exprs: list[pl.Expr] = []
+    testable: list[tuple[ColumnRule, int]] = []
+    for rule in rules:
+        if rule.name not in frame.columns:
+            if not (split == "production" and rule.name == target):
+                findings.append(Finding(split, rule.name, "column present", "present in train",
+                                        frame.height, 1.0, "fail"))
+            continue
+        index = frame.get_column_index(rule.name)
+        dtype = frame.dtypes[index]
+        family = dtype_family(dtype)
+        if family not in (rule.family, NULL_FAMILY) and rule.family != NULL_FAMILY:
+            findings.append(Finding(split, rule.name, "type family",
+                                    f"{rule.family} ({rule.dtype})", frame.height, 1.0, "fail",
+                                    examples=f"{family} ({dtype})"))
+            continue
+        testable.append((rule, index))
+        exprs += _split_exprs(rule, index, dtype)
+    stats = frame.select(exprs).row(0, named=True) if exprs else {}
+    n = frame.height
+    for rule, index in testable:
+        findings += _judge(rule, index, stats, split, n)
+    return findings
+
+
+def _split_exprs(rule: ColumnRule, index: int, dtype: pl.DataType) -> list[pl.Expr]:
+    col = pl.nth(index)
+    if dtype == pl.Null:
+        return [pl.lit(0, dtype=pl.UInt32).alias(f"{index}:missing_extra")]
+    exprs = [_missing_expr(col, dtype).alias(f"{index}:missing")]
+    if rule.low is not None and rule.high is not None:
+        x = col.cast(pl.Float64)
+        outside = x.is_not_nan() & ((x < rule.low) | (x > rule.high))
+        exprs.append(outside.sum().alias(f"{index}:range"))
+    if rule.domain is not None:
+        unseen = col.is_not_null() & ~col.cast(pl.String).is_in(list(rule.domain))
+        exprs.append(unseen.sum().alias(f"{index}:domain"))
+    return exprs
+
+
+def _judge(rule: ColumnRule, index: int, stats: dict[str, Any], split: str,
+           n: int) -> list[Finding]:
+    from scipy.stats import betabinom
+
+    if rule.family == NULL_FAMILY:
+        return []
+    missing = n if f"{index}:missing_extra" in stats else int(stats[f"{index}:missing"] or 0)
+    if missing == n and rule.values > 0 and rule.missing_share ** n < 1e-3:
+        return [Finding(split, rule.name, "has values", f"{1 - rule.missing_share:.1%} filled "
+                        "in train", n, 1.0, "fail")]
+    findings = []
+    if not rule.structural:
+        # Missing values beyond train's share; the chance model is train's missing rate.
+        excess = missing / n - rule.missing_share
+        p = _tail(betabinom, missing, n, rule.missing + 1, rule.values + 1) if excess > 0 else 1.0
+        expected = "no missing values" if rule.missing == 0 else (
+            f"missing share ≤ {rule.missing_share:.2%} (train)")
+        findings.append(Finding(split, rule.name, "not missing", expected, missing,
+                                max(excess, 0.0), "share", p))
+    if f"{index}:range" in stats:
+        k = int(stats[f"{index}:range"] or 0)
+        # Under exchangeability the mass outside train's range is Beta(2, m - 1).
+        p = _tail(betabinom, k, n, 2, max(rule.values - 1, 1))
+        findings.append(Finding(split, rule.name, "in range",
+                                f"[{_fmt(rule.low)}, {_fmt(rule.high)}]", k, k / n, "share", p))
+    if f"{index}:domain" in stats:
+        k = int(stats[f"{index}:domain"] or 0)
+        # Good–Turing: unseen categories turn up about as often as train's singletons.
+        p = _tail(betabinom, k, n, rule.singletons + 1, max(rule.values - rule.singletons, 1))
+        findings.append(Finding(split, rule.name, "known category",
+                                f"one of {len(rule.domain or ())} train categories", k, k / n,
+                                "share", p))
+    return findings
+
+
+def _tail(dist: Any, k: int, n: int, a: float, b: float) -> float:
+    """P(count >= k) for a beta-binomial(n, a, b); 1 when nothing was observed."""
+    if k <= 0:
+        return 1.0
+    return float(dist.sf(k - 1, n, a, b))
+
+
+def benjamini_hochberg(p_values: Sequence[float], alpha: float) -> list[bool]:
+    """Which hypotheses are rejected at false-discovery rate ``alpha``."""
+    m = len(p_values)
+    if m == 0:
+        return []
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    passed = p[order] <= alpha * np.arange(1, m + 1) / m
+    cutoff = int(np.nonzero(passed)[0].max()) + 1 if passed.any() else 0
+    rejected = np.zeros(m, dtype=bool)
+    rejected[order[:cutoff]] = True
+    return rejected.tolist()
+
+
+def _with_examples(finding: Finding, frame: pl.DataFrame, rules: Sequence[ColumnRule]) -> Finding:
+    """Attach a few offending values (first seen, distinct) to a failing finding."""
+    if finding.examples or finding.column not in frame.columns:
+        return finding
+    rule = next((r for r in rules if r.name == finding.column), None)
+    series = frame.get_column(finding.column)
+    if rule is None:
+        return finding
+    if finding.rule == "in range" and rule.low is not None and rule.high is not None:
+        x = series.cast(pl.Float64)
+        bad = x.filter(x.is_not_nan() & ((x < rule.low) | (x > rule.high)))
+    elif finding.rule == "known category" and rule.domain is not None:
+        s = series.cast(pl.String)
+        bad = s.filter(s.is_not_null() & ~s.is_in(list(rule.domain)))
+    elif finding.rule == "not missing":
+        return replace(finding, examples="null / NaN")
+    else:
+        return finding
+    values = bad.unique(maintain_order=True).head(EXAMPLES).to_list()
+    return replace(finding, examples=", ".join(_fmt(v) for v in values))
+
+
+# --------------------------------------------------------------------------- user schemas
+def load_user_schema(path: str) -> Any:
+    """A pandera DataFrameSchema from a .py (defining ``schema``), .json or .yaml file."""
+    where = f"checks.schema.schema_file: {path}"
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{where}: file not found")
+    suffix = file.suffix.lower()
+    try:
+        if suffix == ".py":
+            namespace = runpy.run_path(str(file))
+            schema = namespace.get("schema")
+            if schema is None:
+                raise ConfigError(f"{where}: defines no variable named 'schema'")
+        elif suffix == ".json":
+            text = file.read_text(encoding="utf-8")
+            schema = _schema_class(json.loads(text).get("api")).from_json(text)
+        elif suffix in (".yaml", ".yml"):
+            try:
+                import yaml  # noqa: F401
+            except ImportError:
+                raise ConfigError(
+                    f"{where}: reading YAML schemas needs pyyaml (pip install 'pandera[io]'); "
+                    "or give the schema as .json or .py"
+                ) from None
+            import pandera.pandas as pa
+
+            schema = pa.DataFrameSchema.from_yaml(file)
+        else:
+            raise ConfigError(f"{where}: expected a .py, .json or .yaml pandera schema")
+    except ConfigError:
+        raise
+    except Exception as exc:
+        summary = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ConfigError(f"{where}: not a readable pandera schema ({type(exc).__name__}: "
+                          f"{summary})") from None
+    if not (hasattr(schema, "validate") and hasattr(schema, "columns")):
+        raise ConfigError(f"{where}: 'schema' is a {type(schema).__name__}, not a pandera "
+                          "DataFrameSchema")
+    return schema
+
+
+def _schema_class(api: Any) -> Any:
+    if api == "polars":
+        import pandera.polars as pap
+
+        return pap.DataFrameSchema
+    import pandera.pandas as pa
+
+    return pa.DataFrameSchema
+
+
+def validate_with_pandera(
+    schema: Any, frame: pl.DataFrame, ctx: Context, split: str
+) -> list[tuple[str, str, int, str]]:
+    """(column, check, failing rows, examples) for each pandera check that fails on a split."""
+    from pandera.errors import SchemaError, SchemaErrors
+
+    target = ctx.target
+    if target in schema.columns and target not in frame.columns and split == "production":
+        schema = schema.remove_columns([target])
+    is_polars = type(schema).__module__.startswith("pandera.api.polars")
+    data = frame if is_polars else ctx.pandas(split)
+    try:
+        schema.validate(data, lazy=True)
+        return []
+    except SchemaErrors as exc:
+        cases = exc.failure_cases
+    except SchemaError as exc:
+        return [(str(getattr(exc.schema, "name", "") or "(frame)"), str(exc.check or exc)[:200],
+                 frame.height, "")]
+    if not isinstance(cases, pl.DataFrame):
+        cases = pl.from_pandas(cases.astype(str))
+    cases = cases.with_columns(pl.col("failure_case").cast(pl.String),
+                               pl.col("column").cast(pl.String), pl.col("check").cast(pl.String))
+    out = []
+    grouped = cases.group_by(["column", "check"], maintain_order=True).agg(
+        pl.len().alias("n"), pl.col("failure_case").unique(maintain_order=True).head(EXAMPLES)
+    )
+    for column, check, n, examples in grouped.iter_rows():
+        name = column if column not in (None, "None") else (examples[0] if examples else "")
+        out.append((str(name), str(check), int(n),
+                    ", ".join(_fmt(v) for v in examples)))
+    return out
+
+
+def inferred_pandera_schema(
+    train: pl.DataFrame, range_tolerance: float = 0.1, max_categories: int = 50
+) -> Any:
+    """The inferred rules as a ``pandera.polars.DataFrameSchema``, to save and edit.
+
+    Pandera applies it strictly (any row out of range fails), unlike the share-based check;
+    hand the edited result back through ``schema_file``.
+    """
+    import pandera.polars as pa
+
+    columns = {}
+    for rule in infer_rules(train, range_tolerance, max_categories):
+        checks = []
+        if rule.low is not None and rule.high is not None:
+            checks.append(pa.Check.in_range(rule.low, rule.high))
+        if rule.domain is not None:
+            checks.append(pa.Check.isin(list(rule.domain)))
+        dtype = train.schema[rule.name] if rule.family != NULL_FAMILY else None
+        columns[rule.name] = pa.Column(dtype, checks=checks, nullable=rule.missing > 0)
+    return pa.DataFrameSchema(columns)
+
+
+# --------------------------------------------------------------------------- reporting
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = str(value)
+    return text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1] + "…"
+
+
+def _names(columns: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(_fmt(c)) for c in columns[:limit])
+    return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
+
+
+def _message(failing: Sequence[Finding], n_columns: int) -> str:
+    parts = []
+    for f in failing[:3]:
+        what = {"column present": "missing", "type family": f"type {f.examples}",
+                "has values": "entirely empty", "in range": f"{f.share:.1%} out of range",
+                "known category": f"{f.share:.1%} unseen categories",
+                "not missing": f"{f.share:.1%} more missing values"}[f.rule]
+        parts.append(f"{_fmt(f.column)!r} in {f.split}: {what}")
+    more = f"; and {len(failing) - 3} more" if len(failing) > 3 else ""
+    return f"{n_columns} column(s) break train's schema — " + "; ".join(parts) + more
+
+
+def _findings_table(findings: Sequence[Finding]) -> Evidence:
+    rows = [
+        (f.split, f.column, f.rule, f.expected, f.rows, f.share, f.examples,
+         "warn" if f.kind == "warn" else "fail")
+        for f in findings
+    ]
+    return table(
+        "Schema violations",
+        ["split", "column", "rule", "expected", "rows", "share", "examples", "verdict"], rows,
+        note="share = share of the split's rows breaking the rule (for missing values: beyond "
+             "train's own missing share)",
+    )
+
+
+def _rules_table(rules: Sequence[ColumnRule]) -> Evidence:
+    rows = []
+    for r in rules:
+        if r.structural:
+            values = "type only (id / time / group column)"
+        elif r.domain is not None:
+            values = f"{len(r.domain)} categories: " + ", ".join(_fmt(v) for v in r.domain[:8]) + (
+                " …" if len(r.domain) > 8 else "")
+        elif r.low is not None:
+            values = f"[{_fmt(r.low)}, {_fmt(r.high)}] (train {_fmt(r.train_min)} … "
+            values += f"{_fmt(r.train_max)})"
+        elif r.n_unique is not None:
+            values = f"{r.n_unique} distinct values: no category rule"
+        else:
+            values = ""
+        rows.append((r.name, r.dtype, r.missing_share, values))
+    return table("Schema inferred from train", ["column", "dtype", "missing share (train)",
+                                                "allowed values"], rows)
