@@ -116,3 +116,44 @@ def blobs_case(n_classes: int = 5, n: int = 6000, seed: int = 0, spread: float =
     x = centres[y] + rng.normal(size=(n, n_features))
     half = n // 2
     return _fit(x[:half], y[:half], x[half:], y[half:])
+
+
+def label_inputs(y_true: np.ndarray, y_pred: np.ndarray, classes: Any = None,
+                 proba: np.ndarray | None = None, train_per_class: int = 20,
+                 task: str | None = None) -> dict[str, Any]:
+    """``qa.check`` inputs from index arrays: every class appears in train, test holds
+    ``y_true`` and the predictions ``y_pred`` (and ``proba`` when given)."""
+    k = int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1
+    classes = list(range(k)) if classes is None else list(classes)
+    train_y = np.repeat(np.arange(len(classes)), train_per_class)
+    train = pl.DataFrame({"x0": np.zeros(len(train_y)),
+                          "label": [classes[i] for i in train_y]})
+    test = pl.DataFrame({"x0": np.zeros(len(y_true)), "label": [classes[i] for i in y_true]},
+                        schema_overrides={"label": train.schema["label"]})
+    data: dict[str, Any] = {"prediction": pl.Series([classes[i] for i in y_pred],
+                                                    dtype=train.schema["label"])}
+    if proba is not None:
+        for j, c in enumerate(classes):
+            data[f"proba_{c}"] = proba[:, j]
+    out = dict(train=train, test=test, target="label", predictions={"test": pl.DataFrame(data)})
+    if task:
+        out["task"] = task
+    return out
+
+
+def planted_confusion(support: dict[int, int], confused: dict[tuple[int, int], int],
+                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Test labels and predictions with an exact confusion: ``support[c]`` rows of class c,
+    ``confused[(a, b)]`` of class a's rows predicted as b, the rest predicted right."""
+    y_true, y_pred = [], []
+    for c, n in support.items():
+        preds = [c] * n
+        at = 0
+        for (a, b), m in confused.items():
+            if a == c:
+                preds[at:at + m] = [b] * m
+                at += m
+        y_true += [c] * n
+        y_pred += preds
+    order = np.random.default_rng(seed).permutation(len(y_true))
+    return np.asarray(y_true)[order], np.asarray(y_pred)[order]

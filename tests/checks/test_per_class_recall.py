@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from qa.checks.per_class_recall import (
+    PerClassRecall,
+    confusion_from_indices,
+    scores_from_confusion,
+    wilson_interval,
+)
+
+import qa
+from qa.testing import check_contract
+from tests.model_fixtures import digits_case, fold_class, label_inputs, planted_confusion
+
+
+def _run(inputs, **params):
+    report = qa.check(**inputs, only=["per-class-recall"],
+                      checks={"per-class-recall": params} if params else None)
+    return report.checks[0]
+
+
+def _digits_folded():
+    case = digits_case()
+    y = case.y_test
+    return case, fold_class(y, case.proba.argmax(axis=1), source=8, target=3)
+
+
+def test_per_class_recall_fails_when_class_8_is_folded_into_3():
+    case, folded = _digits_folded()
+    _clean, defective = check_contract(
+        PerClassRecall, clean=case.inputs(), defective=case.inputs(pred_index=folded)
+    )
+    result = defective.checks[0]
+    assert result.subjects == ("8",)
+    assert result.metrics["min_recall"] == 0.0
+    assert result.metrics["n_classes_failing"] == 1
+    table = result.evidence[0]
+    assert table.rows[0][0] == "8" and table.rows[0][3] == 0.0  # sorted by recall, lowest first
+    assert len(table.rows) == 10
+    chart = result.charts[0]
+    assert chart.kind == "bars" and chart.data["threshold"] == 0.5
+    assert chart.data["labels"][0] == "8" and chart.data["series"]["recall"][0] == 0.0
+
+
+def test_per_class_recall_passes_a_good_digits_model_and_reports_macro_f1():
+    from sklearn.metrics import f1_score
+
+    case = digits_case()
+    result = _run(case.inputs())
+    assert result.status == "pass"
+    expected = f1_score(case.y_test, case.proba.argmax(axis=1), average="macro")
+    assert result.metrics["macro_f1"] == pytest.approx(expected, abs=1e-6)
+    assert result.metrics["min_recall"] > 0.8
+
+
+def test_scores_equal_sklearn_precision_recall_fscore_support_with_an_absent_class():
+    from sklearn.metrics import precision_recall_fscore_support
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 500)  # class 4 never occurs in truth
+    p = np.where(rng.random(500) < 0.6, y, rng.integers(0, 6, 500))  # class 5 predicted only
+    scores = scores_from_confusion(confusion_from_indices(y, p, 6))
+    ref = precision_recall_fscore_support(y, p, labels=range(6), zero_division=0)
+    for got, want in zip(("precision", "recall", "f1", "support"), ref, strict=True):
+        np.testing.assert_allclose(scores[got], want)
+
+
+def test_wilson_interval_matches_known_values():
+    lower, upper = wilson_interval(np.array([1, 0, 50]), np.array([3, 5, 100]), 0.95)
+    assert upper[0] == pytest.approx(0.7923, abs=1e-3)
+    assert lower[0] == pytest.approx(0.0615, abs=1e-3)
+    assert upper[1] == pytest.approx(0.4345, abs=1e-3)
+    assert (lower[2], upper[2]) == pytest.approx((0.4038, 0.5962), abs=1e-3)
+
+
+def test_per_class_bar_override_fails_a_class_under_its_own_bar():
+    case = digits_case()
+    result = _run(case.inputs())
+    recalls = {row[0]: row[3] for row in result.evidence[0].rows}
+    worst = min(recalls, key=recalls.get)
+    strict = _run(case.inputs(), per_class={worst: min(1.0, recalls[worst] + 0.05)})
+    assert strict.status == "fail"
+    assert strict.subjects == (worst,)
+    assert strict.thresholds[f"min_recall[{worst}]"] == pytest.approx(recalls[worst] + 0.05)
+
+
+def test_per_class_bar_override_can_excuse_a_known_weak_class():
+    case, folded = _digits_folded()
+    result = _run(case.inputs(pred_index=folded), per_class={"8": 0.0})
+    assert result.status == "pass"
+
+
+def test_per_class_bar_naming_an_unknown_class_is_a_config_error():
+    case = digits_case()
+    result = _run(case.inputs(), per_class={"eleven": 0.5})
+    assert result.status == "error"
+    assert "per_class.eleven" in result.message and "unknown class" in result.message
+
+
+@pytest.mark.parametrize("bad", [{"min_recall": 1.5}, {"per_class": {"3": -0.1}},
+                                 {"min_support": 0}, {"recall": 0.5}])
+def test_per_class_recall_rejects_bad_parameters(bad):
+    case = digits_case()
+    with pytest.raises(qa.errors.ConfigError, match=r"checks\.per-class-recall"):
+        _run(case.inputs(), **bad)
+
+
+def test_a_class_with_three_test_rows_and_recall_one_third_warns_not_fails():
+    y, p = planted_confusion({0: 200, 1: 200, 2: 3}, {(2, 0): 2})
+    result = _run(label_inputs(y, p))
+    assert result.status == "warn"
+    assert result.subjects == ("2",)
+    assert result.metrics["n_classes_uncertain"] == 1
+    assert result.metrics["n_classes_failing"] == 0
+    strict = _run(label_inputs(y, p), strict=True)
+    assert strict.status == "fail" and strict.subjects == ("2",)
+
+
+def test_a_small_class_fails_when_even_its_upper_confidence_bound_is_under_the_bar():
+    y, p = planted_confusion({0: 200, 1: 200, 2: 8}, {(2, 0): 8})  # 0 of 8 found
+    result = _run(label_inputs(y, p))
+    assert result.status == "fail"
+    assert result.subjects == ("2",)
+
+
+@pytest.mark.parametrize(("missed", "status"), [(51, "fail"), (49, "pass")])
+def test_recall_just_either_side_of_the_bar_with_adequate_support(missed, status):
+    y, p = planted_confusion({0: 100, 1: 100, 2: 100}, {(1, 2): missed})
+    result = _run(label_inputs(y, p))
+    assert result.status == status
+    assert result.metrics["min_recall"] == pytest.approx((100 - missed) / 100)
+
+
+def test_a_class_absent_from_test_is_reported_as_not_evaluable():
+    y, p = planted_confusion({0: 100, 1: 100, 2: 0}, {(0, 1): 3})
+    inputs = label_inputs(y, p, classes=[0, 1, 2])  # class 2 exists in train only
+    result = _run(inputs)
+    assert result.status == "warn"
+    assert result.subjects == ("2",)
+    assert result.metrics["n_classes_absent"] == 1
+    row = next(r for r in result.evidence[0].rows if r[0] == "2")
+    assert row[1] == 0 and row[3] is None
+    assert "cannot be evaluated" in result.message
+
+
+def test_binary_task_holds_both_classes_to_the_bar():
+    y, p = planted_confusion({0: 300, 1: 100}, {(1, 0): 70, (0, 1): 10})
+    result = _run(label_inputs(y, p))
+    assert result.status == "fail"
+    assert result.subjects == ("1",)
+    assert result.metrics["min_recall"] == pytest.approx(0.3)
+
+
+def test_per_class_recall_skips_regression_and_missing_predictions():
+    frame = pl.DataFrame({"x": np.arange(50.0), "y": np.arange(50.0) * 0.5})
+    result = qa.check(train=frame, test=frame, target="y", only=["per-class-recall"]).checks[0]
+    assert result.status == "skip" and "regression" in result.message
+    case = digits_case()
+    result = qa.check(train=case.train, test=case.test, target="label",
+                      only=["per-class-recall"]).checks[0]
+    assert result.status == "skip" and "prediction" in result.message
+
+
+def test_per_class_recall_with_hostile_class_names():
+    names = ["<script>alert(1)</script>", "naïve ü 列", "plain"]
+    y, p = planted_confusion({0: 80, 1: 80, 2: 80}, {(1, 0): 80})
+    result = _run(label_inputs(y, p, classes=names))
+    assert result.status == "fail"
+    assert result.subjects == ("naïve ü 列",)
+    assert "naïve ü 列" in result.message
+    override = _run(label_inputs(y, p, classes=names), per_class={"naïve ü 列": 0.0})
+    assert override.status == "pass"
