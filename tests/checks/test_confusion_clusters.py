@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qa.checks.confusion_clusters import ConfusionClusters, confused_pairs, connected_groups
+from qa.checks.per_class_recall import confusion_from_indices
+
+import qa
+from qa.testing import check_contract
+from tests.model_fixtures import (
+    blobs_case,
+    digits_case,
+    fold_class,
+    label_inputs,
+    planted_confusion,
+)
+
+
+def _run(inputs, **params):
+    report = qa.check(**inputs, only=["confusion-clusters"],
+                      checks={"confusion-clusters": params} if params else None)
+    return report.checks[0]
+
+
+def test_confusion_clusters_names_the_pair_when_class_8_is_folded_into_3():
+    case = digits_case()
+    folded = fold_class(case.y_test, case.proba.argmax(axis=1), source=8, target=3)
+    clean, defective = check_contract(
+        ConfusionClusters, clean=case.inputs(), defective=case.inputs(pred_index=folded)
+    )
+    assert clean.checks[0].metrics["max_pair_confusion"] < 0.2
+    result = defective.checks[0]
+    assert set(result.subjects) == {"3", "8"}
+    pairs = result.evidence[0]
+    assert {pairs.rows[0][0], pairs.rows[0][1]} == {"3", "8"}
+    assert len(pairs.rows) == 1
+    row = dict(zip(pairs.columns, pairs.rows[0], strict=True))
+    rate_8_to_3 = row["rate a->b"] if row["class a"] == "8" else row["rate b->a"]
+    assert rate_8_to_3 == 1.0
+    assert "'8'->'3' 1.00" in result.message
+    chart = result.charts[0]
+    assert chart.kind == "heatmap" and chart.data["row_label"] == "true"
+    matrix = np.array(chart.data["matrix"])
+    assert matrix.shape == (10, 10)
+    assert matrix[8, 3] == 1.0
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0)
+
+
+def test_bincount_confusion_equals_sklearn_confusion_matrix():
+    from sklearn.metrics import confusion_matrix
+
+    rng = np.random.default_rng(1)
+    y, p = rng.integers(0, 7, 1000), rng.integers(0, 7, 1000)
+    np.testing.assert_array_equal(confusion_from_indices(y, p, 7),
+                                  confusion_matrix(y, p, labels=range(7)))
+
+
+def test_a_bayes_optimal_model_on_overlapping_classes_passes():
+    result = _run(blobs_case().inputs())
+    assert result.status == "pass"
+    assert 0.15 < result.metrics["max_pair_confusion"] < 0.4  # real, inherent confusion
+
+
+@pytest.mark.parametrize(("confused", "status"), [(42, "fail"), (38, "pass")])
+def test_one_way_confusion_just_either_side_of_the_bar(confused, status):
+    y, p = planted_confusion({0: 100, 1: 100, 2: 100}, {(0, 1): confused})
+    assert _run(label_inputs(y, p)).status == status
+
+
+def test_two_way_confusion_adds_up_both_directions():
+    y, p = planted_confusion({0: 100, 1: 100, 2: 100}, {(0, 1): 22, (1, 0): 22})
+    result = _run(label_inputs(y, p))
+    assert result.status == "fail"
+    assert result.metrics["max_pair_confusion"] == pytest.approx(0.44)
+
+
+def test_a_tiny_class_needs_min_count_confused_rows_to_form_a_cluster():
+    y, p = planted_confusion({0: 100, 1: 100, 2: 3}, {(2, 0): 2})  # rate 0.67 on 2 rows
+    result = _run(label_inputs(y, p))
+    assert result.status == "pass"
+    assert _run(label_inputs(y, p), min_count=2).status == "fail"
+
+
+def test_chained_confusions_form_one_cluster_and_a_separate_pair_another():
+    support = dict.fromkeys(range(6), 50)
+    y, p = planted_confusion(support, {(0, 1): 30, (1, 2): 30, (4, 5): 25})
+    result = _run(label_inputs(y, p))
+    assert result.status == "fail"
+    assert result.metrics["n_clusters"] == 2
+    assert result.metrics["largest_cluster"] == 3
+    groups = {row[1] for row in result.evidence[1].rows}
+    assert groups == {"0, 1, 2", "4, 5"}
+    assert set(result.subjects) == {"0", "1", "2", "4", "5"}
+
+
+def test_union_find_groups_and_pair_order():
+    assert connected_groups([(0, 1), (3, 4), (1, 2)]) == [[0, 1, 2], [3, 4]]
+    counts = np.array([[50, 50, 0], [0, 90, 10], [0, 30, 70]])
+    assert confused_pairs(counts, 0.3, 5) == [(0, 1), (1, 2)]
+
+
+def test_heatmap_is_capped_to_the_30_most_confused_of_40_classes():
+    support = dict.fromkeys(range(40), 20)
+    y, p = planted_confusion(support, {(37, 5): 15})
+    result = _run(label_inputs(y, p, task="multiclass"))
+    assert result.status == "fail"
+    chart = result.charts[0]
+    assert len(chart.data["labels"]) == 30
+    assert {"5", "37"} <= set(chart.data["labels"])
+    assert "30 most confused of 40" in chart.title
+
+
+def test_binary_task_is_skipped_with_a_reason_and_the_matrix_reported():
+    y, p = planted_confusion({0: 100, 1: 100}, {(0, 1): 60})
+    result = _run(label_inputs(y, p))
+    assert result.status == "skip"
+    assert "binary" in result.message
+    assert result.charts[0].data["matrix"][0][1] == pytest.approx(0.6)
+
+
+def test_confusion_clusters_with_hostile_class_names():
+    names = ["<script>alert(1)</script>", "naïve ü 列", "plain"]
+    y, p = planted_confusion({0: 80, 1: 80, 2: 80}, {(1, 0): 50})
+    result = _run(label_inputs(y, p, classes=names))
+    assert result.status == "fail"
+    assert set(result.subjects) == {"<script>alert(1)</script>", "naïve ü 列"}
+    assert result.charts[0].data["labels"] == names
