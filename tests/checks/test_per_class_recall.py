@@ -172,3 +172,26 @@ def test_per_class_recall_with_hostile_class_names():
     assert "naïve ü 列" in result.message
     override = _run(label_inputs(y, p, classes=names), per_class={"naïve ü 列": 0.0})
     assert override.status == "pass"
+
+
+def test_model_checks_end_to_end_with_hostile_class_names_in_every_format():
+    from qa.reports import render
+
+    from tests.model_fixtures import blobs_case, sharpen
+
+    names = ["<script>alert(1)</script>", "naïve ü 列", "plain"]
+    case = blobs_case(n_classes=3).rename(dict(enumerate(names)))
+    folded = fold_class(case.y_test, case.proba.argmax(axis=1), source=1, target=0)
+    report = qa.check(**case.inputs(pred_index=folded, proba=sharpen(case.proba, 6)),
+                      only=["per-class-recall", "confusion-clusters", "calibration"])
+    statuses = {c.id: c.status for c in report.checks}
+    assert statuses == {"per-class-recall": "fail", "confusion-clusters": "fail",
+                        "calibration": "warn"}
+    by_id = {c.id: c for c in report.checks}
+    assert by_id["per-class-recall"].subjects == ("naïve ü 列",)
+    assert set(by_id["confusion-clusters"].subjects) == {names[0], names[1]}
+    assert qa.Report.from_json(report.to_json()) == report
+    html = render(report, "html")
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "naïve ü 列" in html
