@@ -295,8 +295,8 @@ def infer_rules(
             n_unique = int(stats[f"{i}:nunique"])
             base["n_unique"] = n_unique
             if n_unique <= max_categories and not base["structural"]:
-                counts = train.to_series(i).drop_nulls().cast(pl.String).value_counts()
-                base["domain"] = tuple(sorted(counts.get_column(counts.columns[0]).to_list()))
+                counts = train.to_series(i).alias("value").drop_nulls().cast(pl.String).value_counts()
+                base["domain"] = tuple(sorted(counts.get_column("value").to_list()))
                 base["singletons"] = int((counts.get_column("count") == 1).sum())
         rules.append(ColumnRule(**base))
     return rules
@@ -433,7 +433,8 @@ def _with_examples(finding: Finding, frame: pl.DataFrame, rules: Sequence[Column
     if finding.examples or finding.column not in frame.columns:
         return finding
     rule = next((r for r in rules if r.name == finding.column), None)
-    series = frame.get_column(finding.column)
+    # Renamed: polars runs some Series methods through pl.col(name), which reads "^…$" as a regex.
+    series = frame.get_column(finding.column).alias("value")
     if rule is None:
         return finding
     if finding.rule == "in range" and rule.low is not None and rule.high is not None:
@@ -550,12 +551,25 @@ def inferred_pandera_schema(
     for rule in infer_rules(train, range_tolerance, max_categories):
         checks = []
         if rule.low is not None and rule.high is not None:
-            checks.append(pa.Check.in_range(rule.low, rule.high))
+            checks.append(_range_check(pa, rule, train.schema[rule.name]))
         if rule.domain is not None:
             checks.append(pa.Check.isin(list(rule.domain)))
         dtype = train.schema[rule.name] if rule.family != NULL_FAMILY else None
         columns[rule.name] = pa.Column(dtype, checks=checks, nullable=rule.missing > 0)
     return pa.DataFrameSchema(columns)
+
+
+def _range_check(pa: Any, rule: ColumnRule, dtype: pl.DataType) -> Any:
+    """pandera's in_range, letting NaN through in float columns (NaN is a missing value here)."""
+    low, high = rule.low, rule.high
+    if not dtype.is_float():
+        return pa.Check.in_range(low, high)
+
+    def in_range_or_nan(data: Any) -> Any:
+        x = pl.col(data.key)
+        return data.lazyframe.select(x.is_nan() | x.is_between(low, high))
+
+    return pa.Check(in_range_or_nan, name=f"in_range({_fmt(low)}, {_fmt(high)}) or NaN")
 
 
 # --------------------------------------------------------------------------- reporting
