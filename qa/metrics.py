@@ -591,3 +591,84 @@ def evaluate(
         n_resamples=settings.n_resamples,
         confidence=settings.confidence,
     )
+
+
+def choose_metric(
+    ctx: Any, name: str | None, where: str, predictions: Sequence[Predictions]
+) -> tuple[Metric, str]:
+    """The primary metric for ``ctx``'s task and a note when it had to change.
+
+    A metric that needs probabilities cannot score predictions without them: when the user
+    named it, that is a ModelError; when it was only the default (AUC), the check falls back
+    to F1 at the decision threshold and says so.
+    """
+    metric = resolve_metric(ctx.task, name, where)
+    lacking = [p for p in predictions if metric.needs_proba and p.proba is None]
+    if not lacking:
+        return metric, ""
+    if name is not None:
+        source = lacking[0].source or f"the {lacking[0].split} predictions"
+        raise ModelError(
+            f"{where}: {metric.name} needs probabilities (proba_<label> columns) and {source} "
+            f"has none; add them or set a metric such as f1"
+        )
+    fallback = METRICS["f1"]
+    return fallback, (
+        f"the predictions carry no probabilities, so {metric.title} cannot be computed; "
+        f"scored with {fallback.title} instead"
+    )
+
+
+def settings_of(params: Any) -> BootstrapSettings:
+    """Bootstrap settings from a check's params (``n_bootstrap``, ``max_bootstrap_rows``, ...)."""
+    return BootstrapSettings(
+        n_resamples=params.n_bootstrap,
+        max_rows=params.max_bootstrap_rows,
+        confidence=params.confidence,
+        decision_threshold=params.decision_threshold,
+    )
+
+
+def fmt(value: float | None, metric: Metric | None = None) -> str:
+    """A metric value for a message: 3 decimals for scores, 4 significant digits for errors."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    if metric is not None and not metric.higher_is_better:
+        return f"{value:.4g}"
+    return f"{value:.3f}"
+
+
+def fmt_ci(low: float | None, high: float | None, metric: Metric | None = None) -> str:
+    if low is None or high is None:
+        return "no interval"
+    return f"[{fmt(low, metric)}, {fmt(high, metric)}]"
+
+
+def _param(*args: Any, **kwargs: Any) -> Any:
+    from qa.base import param
+
+    return param(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class EvaluationParams:
+    """Parameters shared by the model-evaluation checks (each check adds its own)."""
+
+    metric: str | None = _param(
+        None,
+        "Primary metric; default roc_auc (binary), macro_f1 (multiclass), rmse (regression).",
+        choices=tuple(METRICS),
+    )
+    decision_threshold: float = _param(
+        0.5, "Positive-class probability at or above which a binary prediction counts as "
+        "positive (for F1 and accuracy).", gt=0.0, lt=1.0,
+    )
+    n_bootstrap: int = _param(
+        1000, "Bootstrap resamples for the confidence intervals (0 turns them off).", ge=0,
+        le=100_000,
+    )
+    max_bootstrap_rows: int = _param(
+        20_000, "Larger splits bootstrap a seeded subsample of this many rows and rescale the "
+        "spread to the full size (the report says so).", ge=500,
+    )
+    confidence: float = _param(0.95, "Confidence level of the intervals.", ge=0.5, lt=1.0)
