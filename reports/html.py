@@ -185,8 +185,15 @@ def _evidence_view(evidence: Evidence) -> dict[str, Any]:
         "title": str(evidence.title),
         "note": note,
         "columns": [str(c) for c in evidence.columns],
-        "rows": [[fmt_cell(v) for v in row] for row in shown],
+        "rows": [[fmt_cell(v) for v in as_cells(row)] for row in shown],
     }
+
+
+def as_cells(row: Any) -> list[Any]:
+    """A row's cells; a malformed row (a bare value) becomes one cell instead of its letters."""
+    if isinstance(row, list | tuple):
+        return list(row)
+    return [row]
 
 
 def _check_view(result: CheckResult) -> dict[str, Any]:

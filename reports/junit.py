@@ -136,7 +136,8 @@ def details(result: CheckResult, with_message: bool = True) -> str:
         lines.append(f"{evidence.title} ({len(rows)} rows{'; ' + evidence.note if evidence.note else ''}):")
         lines.append("  " + " | ".join(str(c) for c in evidence.columns))
         for row in rows[:MAX_ROWS]:
-            lines.append("  " + " | ".join(_cell(v) for v in row))
+            cells = row if isinstance(row, list | tuple) else [row]
+            lines.append("  " + " | ".join(_cell(v) for v in cells))
         if len(rows) > MAX_ROWS:
             lines.append(f"  … {len(rows) - MAX_ROWS} more rows in the full report")
         lines.append("")

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qa.reports.html import diff_view, fmt_cell, fmt_number
+from qa.reports.html import as_cells, diff_view, fmt_cell, fmt_number
 
 from qa.base import STATUSES, CheckResult, Evidence
 from qa.report import Report
@@ -294,7 +294,7 @@ def _evidence(evidence: Evidence, max_rows: int) -> list[str]:
     columns = [md_escape(c, 60) for c in evidence.columns][:12]
     if not columns:
         return [caption]
-    cells = [[md_escape(fmt_cell(v), 120) for v in list(r)[: len(columns)]] for r in shown]
+    cells = [[md_escape(fmt_cell(v), 120) for v in as_cells(r)[: len(columns)]] for r in shown]
     cells = [r + [""] * (len(columns) - len(r)) for r in cells]
     return [caption, "", *_table(columns, cells)] if cells else [caption, "", "_(no rows)_"]
 

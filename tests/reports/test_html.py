@@ -143,3 +143,24 @@ def test_number_formatting():
     assert html.fmt_number(None) == "—"
     assert html.fmt_number(2.0) == "2"
     assert html.fmt_cell([1, "a"]) == '[1,"a"]'
+
+
+def test_css_is_scoped_so_the_report_can_sit_inside_a_notebook(hostile_report: Report):
+    out = html.render(hostile_report)
+    css = out[out.index("<style>") + 7: out.index("</style>")]
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
+    selectors = [s.strip() for block in re.findall(r"([^{}]+)\{", css) for s in block.split(",")]
+    assert selectors
+    for selector in selectors:
+        assert selector.startswith((".qa", "@media", "@page")), selector
+
+
+def test_malformed_evidence_rows_render_as_single_cells():
+    from qa.base import Evidence
+
+    result = CheckResult("odd", "Odd", "fail", "error", "m",
+                         evidence=(Evidence("rows", ("value",), ("abc", None, 5)),))  # type: ignore[arg-type]
+    report = Report(status="fail", checks=(result,), inputs={}, config={}, created_at="now",
+                    tool={"name": "qa-gate", "version": "0"})
+    out = html.render(report)
+    assert "<td>abc</td>" in out and "<td>a</td>" not in out
