@@ -23,8 +23,8 @@ class Reliability:
     rows: np.ndarray  # rows per bin
     mean_score: np.ndarray  # mean predicted probability (confidence) per bin
     observed: np.ndarray  # observed frequency (accuracy) per bin
-    low: np.ndarray  # lowest score in the bin
-    high: np.ndarray  # highest score in the bin
+    low: np.ndarray  # lower bin edge
+    high: np.ndarray  # upper bin edge
 
     @property
     def ece(self) -> float:
@@ -34,28 +34,29 @@ class Reliability:
 
 def reliability(score: np.ndarray, outcome: np.ndarray, n_bins: int,
                 binning: str) -> Reliability:
-    """Bin rows by ``score`` (equal width on [0, 1] or equal mass) and sum each bin."""
-    n = len(score)
-    order = np.argsort(score, kind="stable")
+    """Bin rows by ``score`` (equal width on [0, 1] or equal mass) and sum each bin.
+
+    Linear in rows: ``bincount`` sums, and quantile edges for equal-mass bins.
+    """
     if binning == "mass":
-        bins = np.empty(n, dtype=np.int64)
-        bins[order] = (np.arange(n) * n_bins) // n
+        # Quantile edges (a linear-time partition, no full sort); equal scores share a bin,
+        # so ties (e.g. many rows at exactly 1.0) may leave some bins empty.
+        edges = np.quantile(score, np.linspace(0.0, 1.0, n_bins + 1))
+        bins = np.searchsorted(edges[1:-1], score, side="right")
     else:
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
         bins = np.minimum((score * n_bins).astype(np.int64), n_bins - 1)
+    low_all, high_all = edges[:-1], edges[1:]
     rows = np.bincount(bins, minlength=n_bins)
     sum_score = np.bincount(bins, weights=score, minlength=n_bins)
     sum_outcome = np.bincount(bins, weights=outcome.astype(float), minlength=n_bins)
-    # Bins are contiguous in sorted order, so their bounds are the sorted scores at the cuts.
-    sorted_score, sorted_bins = score[order], bins[order]
-    starts = np.searchsorted(sorted_bins, np.arange(n_bins), side="left")
-    ends = np.searchsorted(sorted_bins, np.arange(n_bins), side="right") - 1
     keep = rows > 0
     return Reliability(
         rows=rows[keep],
         mean_score=sum_score[keep] / rows[keep],
         observed=sum_outcome[keep] / rows[keep],
-        low=sorted_score[starts[keep]],
-        high=sorted_score[ends[keep]],
+        low=low_all[keep],
+        high=high_all[keep],
     )
 
 
@@ -168,7 +169,7 @@ class Calibration(Check):
         })
         bins = table(
             f"Reliability bins ({what})",
-            ["bin", "lowest score", "highest score", "rows", "mean predicted", y_label, "gap"],
+            ["bin", "from", "to", "rows", "mean predicted", y_label, "gap"],
             [(i + 1, float(rel.low[i]), float(rel.high[i]), int(rel.rows[i]),
               float(rel.mean_score[i]), float(rel.observed[i]),
               float(rel.mean_score[i] - rel.observed[i]))
@@ -202,7 +203,7 @@ class Calibration(Check):
             over = float(np.mean((p - hit) * np.sign(p - 0.5)))
             return p, hit, over
         top = proba.argmax(axis=1)
-        conf = proba[np.arange(len(top)), top]
+        conf = proba.max(axis=1)
         hit = top == y
         return conf, hit, float(np.mean(conf - hit))
 
