@@ -142,7 +142,7 @@ class PerClassRecall(Check):
     class Params:
         min_recall: float = param(0.5, "Recall every class must reach (unless in per_class).",
                                   ge=0.0, le=1.0)
-        per_class: dict[str, float] = param(  # noqa: RUF009 - param() returns a field
+        per_class: dict[str | int, float] = param(  # noqa: RUF009 - param() returns a field
             {}, "Per-class recall bars, class name -> bar, overriding min_recall.", ge=0.0, le=1.0
         )
         min_support: int = param(
@@ -244,13 +244,14 @@ class PerClassRecall(Check):
 
     # ------------------------------------------------------------------ helpers
     def _bars(self, names: list[str], params: Params) -> list[float]:
-        unknown = [k for k in params.per_class if k not in names]
+        wanted = {str(k): v for k, v in params.per_class.items()}
+        unknown = [k for k in wanted if k not in names]
         if unknown:
             shown = ", ".join(repr(n) for n in names[:20])
             raise ConfigError(
                 f"checks.{self.id}.per_class.{unknown[0]}: unknown class (known: {shown})"
             )
-        return [params.per_class.get(n, params.min_recall) for n in names]
+        return [wanted.get(n, params.min_recall) for n in names]
 
     @staticmethod
     def _verdicts(support: np.ndarray, recall: np.ndarray, upper: np.ndarray,

@@ -195,3 +195,8 @@ def test_model_checks_end_to_end_with_hostile_class_names_in_every_format():
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "naïve ü 列" in html
+
+
+def test_per_class_bars_accept_integer_class_keys_from_python():
+    case, folded = _digits_folded()
+    assert _run(case.inputs(pred_index=folded), per_class={8: 0.0}).status == "pass"
