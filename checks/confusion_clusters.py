@@ -24,7 +24,10 @@ def row_rates(counts: np.ndarray) -> np.ndarray:
 def confused_pairs(counts: np.ndarray, min_confusion: float, min_count: int) -> list[
     tuple[int, int]
 ]:
-    """Class pairs (a < b) whose pair confusion rate(a->b) + rate(b->a) reaches the bar."""
+    """Class pairs whose pair confusion rate(a->b) + rate(b->a) reaches the bar, worst first.
+
+    Each pair is oriented so that a->b is its larger direction.
+    """
     rates = row_rates(counts)
     pair_rate = rates + rates.T
     pair_count = counts + counts.T
@@ -32,7 +35,10 @@ def confused_pairs(counts: np.ndarray, min_confusion: float, min_count: int) -> 
     hit = upper & (pair_rate >= min_confusion) & (pair_count >= min_count)
     a, b = np.nonzero(hit)
     order = np.argsort(-pair_rate[a, b], kind="stable")
-    return [(int(a[i]), int(b[i])) for i in order]
+    return [
+        (int(a[i]), int(b[i])) if rates[a[i], b[i]] >= rates[b[i], a[i]] else (int(b[i]), int(a[i]))
+        for i in order
+    ]
 
 
 def connected_groups(pairs: list[tuple[int, int]]) -> list[list[int]]:
@@ -153,7 +159,8 @@ class ConfusionClusters(Check):
             for a, b in pairs
         ]
         evidence = [table(
-            "Confused class pairs (rates are shares of the true class's test rows)",
+            "Confused class pairs, a->b the larger direction (rates: shares of the true "
+            "class's test rows)",
             ["class a", "class b", "rate a->b", "rate b->a", "rows a->b", "rows b->a",
              "pair confusion", "support a", "support b"],
             pair_rows,
@@ -163,7 +170,7 @@ class ConfusionClusters(Check):
             inside = counts[np.ix_(group, group)]
             confused = int(inside.sum() - np.trace(inside))
             rows_in = int(support[group].sum())
-            best = max(float(pair_rates[a, b]) for a in group for b in group if a < b)
+            best = max(float(pair_rates[a, b]) for a in group for b in group if a != b)
             group_rows.append((number, ", ".join(names[i] for i in group), len(group),
                                best, confused, rows_in, confused / rows_in if rows_in else None))
         evidence.append(table(
