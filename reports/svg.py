@@ -306,7 +306,7 @@ def heatmap_svg(data: Mapping[str, Any], title: str = "") -> str:
                   default=1)
     label_w = (6.2 * longest * label_font / 11 + 8) if show_labels else 4
     left = 18 + label_w
-    top = 24 + 14 + (label_w * 0.72 if show_labels else 4)
+    top = 24 + 22 + (label_w * 0.72 if show_labels else 4)
     grid_w, grid_h = cell * shown_c, cell * shown_r
     width = max(int(left + grid_w + 12), 320)
     cut = shown_r < n_rows or shown_c < n_cols
@@ -315,7 +315,7 @@ def heatmap_svg(data: Mapping[str, Any], title: str = "") -> str:
     parts = _open(title, height, width)
     col_label, row_label = data.get("col_label"), data.get("row_label")
     if col_label:
-        parts.append(f'<text x="{left + grid_w / 2:.1f}" y="32" text-anchor="middle" '
+        parts.append(f'<text x="{left + grid_w / 2:.1f}" y="34" text-anchor="middle" '
                      f'font-weight="600">{_esc(_short(col_label, 60))}</text>')
     if row_label:
         y = top + grid_h / 2
@@ -346,7 +346,7 @@ def heatmap_svg(data: Mapping[str, Any], title: str = "") -> str:
                 ink = "#fff" if t > 0.6 else "#222"
                 parts.append(f'<text x="{x + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" '
                              f'text-anchor="middle" fill="{ink}" font-size="{min(11, cell / 3):.0f}">'
-                             f"{_fmt(value)}</text>")
+                             f"{_cell_text(value)}</text>")
     if show_labels:
         for i in range(shown_r):
             y = top + i * cell + cell / 2 + label_font / 3
@@ -374,6 +374,16 @@ def heatmap_svg(data: Mapping[str, Any], title: str = "") -> str:
                      f"columns; the JSON report has the full matrix", y + 26)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _cell_text(value: float) -> str:
+    """A value short enough for a heatmap cell: shares to two decimals, counts whole."""
+    if value == int(value):
+        return _fmt(value)
+    if abs(value) < 1:
+        text = f"{value:.2f}"
+        return text if float(text) != 0 else ("<0.01" if value > 0 else ">-0.01")
+    return f"{value:.3g}"
 
 
 # --------------------------------------------------------------------------- lines
