@@ -1,0 +1,623 @@
+"""Does production (or test) data look like the training data?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from qa import stats
+from qa.base import Chart, Check, CheckResult, Evidence, param, table
+from qa.context import Context
+
+LEVELS = ("no", "moderate", "large")
+#: Bucket name for categories outside the top-K of train (and categories never seen in train).
+OTHER = "(other)"
+#: The domain classifier is not fitted on fewer current rows than this.
+MIN_DOMAIN_ROWS = 100
+
+
+@dataclass
+class Finding:
+    """One statistical test on one feature (or on predictions / labels)."""
+
+    feature: str
+    kind: str
+    aspect: str  # distribution | missing | unseen
+    test: str
+    statistic: float
+    p: float
+    effects: dict[str, float]
+    bars: dict[str, float]
+    q: float = 1.0
+    level: int = 0
+
+    @property
+    def ratio(self) -> float:
+        """The largest effect as a multiple of its bar (how far past the bar it is)."""
+        return max((self.effects[k] / self.bars[k] for k in self.effects), default=0.0)
+
+    @property
+    def lead(self) -> str:
+        return max(self.effects, key=lambda k: self.effects[k] / self.bars[k])
+
+
+@dataclass
+class FeatureDrift:
+    """Everything measured on one feature: its findings plus what the table and chart show."""
+
+    name: str
+    kind: str
+    findings: list[Finding] = field(default_factory=list)
+    info: dict[str, float | None] = field(default_factory=dict)
+    chart: Chart | None = None
+
+    @property
+    def level(self) -> int:
+        return max((f.level for f in self.findings), default=0)
+
+    @property
+    def lead(self) -> Finding | None:
+        if not self.findings:
+            return None
+        return max(self.findings, key=lambda f: (f.level, f.ratio))
+
+    @property
+    def ratio(self) -> float:
+        return max((f.ratio for f in self.findings), default=0.0)
+
+
+class Drift(Check):
+    """Per-feature and multivariate shift between train and the data the model will meet.
+
+    What it checks
+    --------------
+    Train is the reference; the current data is the production split, or the test split when no
+    production file is given. For every feature: numeric columns get the two-sample
+    Kolmogorov–Smirnov statistic (KS), the Wasserstein distance divided by the train standard
+    deviation (W/std) and the population stability index over train-decile bins (PSI);
+    categorical and boolean columns get a chi-square test, the Jensen–Shannon distance (JS) and
+    PSI over the top categories of train (rarer ones pooled as "(other)"). Every feature also
+    gets the change in its missing rate (null, NaN or infinite; Cohen's h) and, for
+    categories, the share of current rows whose category train never saw, above what train's
+    own singletons predict (the Good–Turing estimate of unseen mass). A domain classifier
+    (XGBoost, cross-validated AUC) tries to tell train rows from current rows, which catches
+    shifts in combinations of features. When predictions exist for both splits, the predicted
+    probabilities or values are compared the same way (prediction drift); when the current
+    split has labels, so are the class shares or the target (label drift).
+
+    Why it matters
+    --------------
+    A model is only as good as the match between the data it learned from and the data it
+    meets. A column recorded in other units, a new category code, a broken upstream join that
+    fills a column with nulls: the model scores them without complaint and its predictions
+    quietly go wrong.
+
+    How it decides
+    --------------
+    A test counts only when it is significant after Benjamini–Hochberg control of the false
+    discovery rate across all tests (``fdr``) AND its effect size passes its bar, so a million
+    rows do not turn negligible differences into failures and a small sample does not turn noise
+    into drift. The bars (moderate drift): KS >= ``ks_bar`` (0.1), W/std >= ``wasserstein_bar``
+    (0.2, Cohen's "small" mean shift), PSI >= ``psi_bar`` (0.1, the usual "moderate shift"
+    reading), JS >= ``js_bar`` (0.1), missing-rate Cohen's h >= ``missing_bar`` (0.2) and
+    unseen-category excess >= ``unseen_bar`` (1 % of rows). An effect at least
+    ``large_factor`` (2) times its bar is a large drift: PSI >= 0.2 (the "major shift"
+    convention), KS >= 0.2, W/std >= 0.4. A half-standard-deviation mean shift (W/std 0.5) and
+    a change of units are large. The check fails when any feature drifts with a large effect,
+    when at least ``max_drifted_share`` of the features drift, or when the domain classifier's
+    AUC reaches ``domain_auc_fail``; it warns on moderate feature drift, a domain AUC above
+    ``domain_auc``, or prediction / label drift. The domain classifier uses at most
+    ``domain_sample`` rows from each side (seeded sample; the sizes are in the metrics).
+
+    How to fix
+    ----------
+    Look at the features named in the evidence, most shifted first. A change of units, scale or
+    encoding is a pipeline bug: fix the producer or the feature code. New categories need a
+    mapping or a retrain. A genuine change in the population calls for retraining on recent data
+    (or reweighting train toward it) and a fresh evaluation. If the shift is expected and
+    harmless, waive the check for that feature with a reason and an expiry date.
+    """
+
+    id = "drift"
+    title = "Production data looks like training data"
+    requires = ("train",)
+    severity = "error"
+
+    @dataclass(frozen=True)
+    class Params:
+        current: str = param(
+            "auto", "Split compared with train; auto = production, else test.",
+            choices=("auto", "production", "test", "validation"),
+        )
+        fdr: float = param(0.05, "False discovery rate across all tests (Benjamini–Hochberg).",
+                           gt=0, lt=1)
+        ks_bar: float = param(0.1, "KS statistic at which a numeric feature drifts.", gt=0, le=1)
+        wasserstein_bar: float = param(
+            0.2, "Wasserstein distance / train std at which a numeric feature drifts.", gt=0
+        )
+        psi_bar: float = param(0.1, "PSI at which a feature drifts (0.2 = major shift).", gt=0)
+        js_bar: float = param(0.1, "Jensen–Shannon distance at which a category drifts.",
+                              gt=0, le=1)
+        missing_bar: float = param(0.2, "Cohen's h of the missing-rate change that drifts.", gt=0)
+        unseen_bar: float = param(
+            0.01, "Share of current rows with unseen categories, beyond chance, that drifts.",
+            gt=0, le=1,
+        )
+        large_factor: float = param(2.0, "An effect this many times its bar is large.", ge=1)
+        max_drifted_share: float = param(
+            0.3, "Share of drifted features at which the check fails.", gt=0, le=1
+        )
+        psi_bins: int = param(10, "Quantile bins of train for numeric PSI.", ge=2, le=100)
+        max_categories: int = param(
+            30, "Top train categories kept per feature; the rest pooled as (other).", ge=1
+        )
+        domain_classifier: bool = param(True, "Fit the train-vs-current domain classifier.")
+        domain_auc: float = param(0.6, "Domain-classifier AUC above which data drifted (warn).",
+                                  ge=0.5, le=1)
+        domain_auc_fail: float = param(0.8, "Domain-classifier AUC at which the check fails.",
+                                       ge=0.5, le=1)
+        domain_sample: int = param(50_000, "Rows sampled per side for the domain classifier.",
+                                   ge=100)
+        domain_folds: int = param(3, "Cross-validation folds of the domain classifier.",
+                                  ge=2, le=10)
+        max_charts: int = param(6, "Histograms drawn for the most drifted features.", ge=0)
+
+    # ------------------------------------------------------------------ run
+    def run(self, ctx: Context, params: Params) -> CheckResult:
+        current = _current_split(ctx, params.current)
+        if current is None:
+            return self.skip("needs a production or test split to compare with train")
+        ref_frame, cur_frame = ctx.frame("train"), ctx.frame(current)
+        features = [c for c in ctx.feature_columns if c in cur_frame.columns]
+        absent = [c for c in ctx.feature_columns if c not in cur_frame.columns]
+        if ctx.feature_columns and not features:
+            return self.result(
+                "fail", f"{current} has none of the {len(ctx.feature_columns)} feature columns "
+                f"of train; nothing can be compared", subjects=absent[:50],
+                metrics={"features_absent": len(absent)},
+            )
+        bars = _bars(params)
+        reports: list[FeatureDrift] = []
+        buckets: dict[str, list[str]] = {}
+        for col in features:
+            kind = ctx.kind(col)
+            ref, cur = ref_frame.get_column(col), cur_frame.get_column(col)
+            if kind in ("numeric", "datetime"):
+                reports.append(_compare_numeric(col, kind, ref, cur, params, bars, current))
+            else:
+                report, top = _compare_categorical(col, kind, ref, cur, params, bars, current)
+                reports.append(report)
+                buckets[col] = top
+        extras = _prediction_and_label_drift(ctx, current, params, bars)
+        everything = reports + extras
+        _apply_fdr(everything, params)
+        domain = None
+        if params.domain_classifier and features:
+            domain = _domain_classifier(ctx, ref_frame, cur_frame, features, buckets, params)
+        return self._verdict(ctx, current, reports, extras, absent, domain, params, bars)
+
+    # ------------------------------------------------------------------ verdict
+    def _verdict(
+        self, ctx: Context, current: str, reports: list[FeatureDrift], extras: list[FeatureDrift],
+        absent: list[str], domain: dict[str, Any] | None, params: Params, bars: dict[str, float],
+    ) -> CheckResult:
+        drifted = [r for r in reports if r.level > 0]
+        large = [r for r in drifted if r.level == 2]
+        share = len(drifted) / len(reports) if reports else 0.0
+        extra_drifted = [r for r in extras if r.level > 0]
+        auc = domain["auc"] if domain and domain.get("auc") is not None else None
+
+        metrics: dict[str, Any] = {
+            "rows_reference": ctx.frame("train").height,
+            "rows_current": ctx.frame(current).height,
+            "features_compared": len(reports),
+            "features_drifted": len(drifted),
+            "features_large_drift": len(large),
+            "drifted_share": share,
+            "features_absent": len(absent),
+        }
+        for measure in ("KS", "W/std", "PSI", "JS"):
+            values = [r.info[measure] for r in reports if r.info.get(measure) is not None]
+            metrics[f"max_{_slug(measure)}"] = max(values) if values else None
+        for r in extras:
+            prefix = "prediction" if r.name == "predictions" else "label"
+            metrics[f"{prefix}_psi"] = r.info.get("PSI")
+        if domain:
+            metrics.update({k: v for k, v in domain.items() if k not in ("auc", "top", "note")})
+        thresholds = {
+            "fdr": params.fdr, "ks_bar": bars["KS"], "wasserstein_bar": bars["W/std"],
+            "psi_bar": bars["PSI"], "js_bar": bars["JS"], "missing_bar": bars["missing h"],
+            "unseen_bar": bars["unseen excess"], "large_factor": params.large_factor,
+            "max_drifted_share": params.max_drifted_share,
+        }
+        if params.domain_classifier:
+            thresholds.update({"domain_auc": params.domain_auc,
+                               "domain_auc_fail": params.domain_auc_fail})
+
+        evidence = [_feature_table(reports + extras, current, params, absent)]
+        if domain and domain.get("top"):
+            evidence.append(table(
+                "Domain classifier: features that tell train from " + current,
+                ["feature", "gain share"], domain["top"],
+                note=f"XGBoost, {params.domain_folds}-fold cross-validated AUC "
+                     f"{auc:.3f} on {domain['domain_sample_reference']:,} train + "
+                     f"{domain['domain_sample_current']:,} {current} rows",
+            ))
+        charts = [r.chart for r in sorted(drifted + extra_drifted, key=_order)
+                  if r.chart is not None][: params.max_charts]
+
+        subjects = [r.name for r in sorted(drifted, key=_order)]
+        subjects += [r.name for r in extra_drifted]
+        if auc is not None and auc > params.domain_auc:
+            subjects.append("domain-classifier")
+
+        reasons_fail, reasons_warn = [], []
+        if large:
+            reasons_fail.append(f"{len(large)} feature(s) drifted with a large effect: "
+                                + _names(large))
+        if share >= params.max_drifted_share and drifted:
+            reasons_fail.append(f"{len(drifted)} of {len(reports)} features drifted "
+                                f"({share:.0%} >= {params.max_drifted_share:.0%})")
+        if auc is not None and auc >= params.domain_auc_fail:
+            reasons_fail.append(f"a classifier tells train from {current} apart "
+                                f"(AUC {auc:.3f} >= {params.domain_auc_fail})")
+        moderate = [r for r in drifted if r.level == 1]
+        if moderate and not reasons_fail:
+            reasons_warn.append(f"{len(moderate)} feature(s) drifted moderately: "
+                                + _names(moderate))
+        if auc is not None and params.domain_auc < auc < params.domain_auc_fail:
+            reasons_warn.append(f"domain classifier AUC {auc:.3f} > {params.domain_auc}")
+        for r in extra_drifted:
+            lead = r.lead
+            assert lead is not None
+            reasons_warn.append(f"{r.name} drifted ({lead.lead} {lead.effects[lead.lead]:.3f})")
+
+        base = (f"train ({metrics['rows_reference']:,} rows) vs {current} "
+                f"({metrics['rows_current']:,} rows), {len(reports)} features")
+        if reasons_fail:
+            status, detail = "fail", "; ".join(reasons_fail + reasons_warn)
+        elif reasons_warn:
+            status, detail = "warn", "; ".join(reasons_warn)
+        else:
+            status = "pass"
+            detail = "no feature drifted"
+            if auc is not None:
+                detail += f"; domain classifier AUC {auc:.3f}"
+        if domain and domain.get("note"):
+            detail += f" ({domain['note']})"
+        return self.result(
+            status, f"{detail} — {base}", metrics=metrics, thresholds=thresholds,
+            evidence=evidence, charts=charts, subjects=subjects,
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+def _current_split(ctx: Context, wanted: str) -> str | None:
+    if wanted != "auto":
+        return wanted if ctx.has_split(wanted) else None
+    for split in ("production", "test"):
+        if ctx.has_split(split):
+            return split
+    return None
+
+
+def _bars(params: Drift.Params) -> dict[str, float]:
+    return {
+        "KS": params.ks_bar, "W/std": params.wasserstein_bar, "PSI": params.psi_bar,
+        "JS": params.js_bar, "missing h": params.missing_bar,
+        "unseen excess": params.unseen_bar,
+    }
+
+
+def _slug(name: str) -> str:
+    return name.lower().replace("/", "_").replace(" ", "_")
+
+
+def _order(r: FeatureDrift) -> tuple[int, float, str]:
+    return (-r.level, -r.ratio, r.name)
+
+
+def _names(reports: list[FeatureDrift], limit: int = 5) -> str:
+    shown = []
+    for r in sorted(reports, key=_order)[:limit]:
+        lead = r.lead
+        assert lead is not None
+        shown.append(f"{r.name!r} ({lead.lead} {lead.effects[lead.lead]:.3g})")
+    more = f" and {len(reports) - limit} more" if len(reports) > limit else ""
+    return ", ".join(shown) + more
+
+
+# --------------------------------------------------------------------------- numeric
+def _as_float(series: pl.Series) -> pl.Series:
+    dtype = series.dtype
+    if dtype in (pl.Date,) or isinstance(dtype, pl.Datetime):
+        return series.cast(pl.Datetime("ms")).dt.epoch("s").cast(pl.Float64)
+    if dtype.is_temporal():
+        return series.to_physical().cast(pl.Float64)
+    if dtype == pl.Boolean:
+        return series.cast(pl.Float64)
+    return series.cast(pl.Float64, strict=False)
+
+
+def _sorted_finite(series: pl.Series) -> np.ndarray:
+    values = _as_float(series)
+    finite = values.filter(values.is_finite())
+    return finite.sort().to_numpy()
+
+
+def _compare_numeric(
+    name: str, kind: str, ref: pl.Series, cur: pl.Series, params: Drift.Params,
+    bars: dict[str, float], current: str,
+) -> FeatureDrift:
+    a, b = _sorted_finite(ref), _sorted_finite(cur)
+    report = FeatureDrift(name, kind)
+    _missing_finding(report, len(ref) - len(a), len(ref), len(cur) - len(b), len(cur), bars)
+    if len(a) == 0 or len(b) == 0:
+        report.info.update({"KS": None, "W/std": None, "PSI": None})
+        return report
+    ks, w = stats.ks_wasserstein(a, b)
+    scale = float(np.std(a))
+    if scale == 0.0:
+        scale = float(np.std(np.concatenate([a, b])))
+    w_norm = w / scale if scale > 0 else 0.0
+    edges = stats.quantile_edges(a, params.psi_bins)
+    psi = stats.psi(stats.binned_counts(a, edges), stats.binned_counts(b, edges))
+    effects = {"KS": ks, "W/std": w_norm, "PSI": psi}
+    report.findings.insert(0, Finding(
+        name, kind, "distribution", "KS", ks, stats.ks_pvalue(ks, len(a), len(b)),
+        effects, {k: bars[k] for k in effects},
+    ))
+    report.info.update(effects)
+    report.chart = _numeric_chart(name, a, b, current)
+    return report
+
+
+def _numeric_chart(name: str, a: np.ndarray, b: np.ndarray, current: str, bins: int = 30) -> Chart:
+    def q(x: np.ndarray, f: float) -> float:
+        return float(x[min(len(x) - 1, int(f * len(x)))])
+
+    lo, hi = min(q(a, 0.005), q(b, 0.005)), max(q(a, 0.995), q(b, 0.995))
+    if hi <= lo:
+        lo, hi = min(a[0], b[0]), max(a[-1], b[-1])
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    series = {}
+    for label, x in (("train", a), (current, b)):
+        counts = stats.binned_counts(x, edges[1:-1])  # outside values fold into the end bins
+        series[label] = (counts / counts.sum()).tolist()
+    return Chart("histogram", f"{name}: train vs {current}",
+                 {"edges": edges.tolist(), "series": series})
+
+
+def _missing_finding(
+    report: FeatureDrift, k1: int, n1: int, k2: int, n2: int, bars: dict[str, float]
+) -> None:
+    r1 = k1 / n1 if n1 else 0.0
+    r2 = k2 / n2 if n2 else 0.0
+    report.info.update({"missing train": r1, "missing current": r2})
+    if k1 == 0 and k2 == 0:
+        return
+    h = stats.cohens_h(r1, r2)
+    report.findings.append(Finding(
+        report.name, report.kind, "missing", "z-test", r2 - r1,
+        stats.two_proportion_test(k1, n1, k2, n2), {"missing h": h},
+        {"missing h": bars["missing h"]},
+    ))
+
+
+# --------------------------------------------------------------------------- categorical
+def _category_counts(series: pl.Series) -> tuple[pl.DataFrame, int]:
+    """Distinct non-null values (as strings) with their counts, most frequent first."""
+    values = series.cast(pl.String, strict=False).rename("value")
+    counts = values.drop_nulls().value_counts(name="n")
+    counts = counts.sort(["n", "value"], descending=[True, False])
+    return counts, values.null_count()
+
+
+def _compare_categorical(
+    name: str, kind: str, ref: pl.Series, cur: pl.Series, params: Drift.Params,
+    bars: dict[str, float], current: str,
+) -> tuple[FeatureDrift, list[str]]:
+    ref_counts, ref_null = _category_counts(ref)
+    cur_counts, cur_null = _category_counts(cur)
+    report = FeatureDrift(name, kind)
+    _missing_finding(report, ref_null, len(ref), cur_null, len(cur), bars)
+    n_ref, n_cur = len(ref) - ref_null, len(cur) - cur_null
+    if n_ref == 0 or n_cur == 0:
+        report.info.update({"JS": None, "PSI": None, "unseen share": None})
+        return report, []
+    # Keep the top categories of train that are frequent enough for a chi-square cell.
+    min_share = max(0.005, 5.0 / min(n_ref, n_cur))
+    top = ref_counts.head(params.max_categories).filter(pl.col("n") >= min_share * n_ref)
+    joined = top.join(cur_counts, on="value", how="left", suffix="_cur").fill_null(0)
+    top_values = joined["value"].to_list()
+    ref_top = joined["n"].to_numpy().astype(float)
+    cur_top = joined["n_cur"].to_numpy().astype(float)
+    a = np.append(ref_top, n_ref - ref_top.sum())
+    b = np.append(cur_top, n_cur - cur_top.sum())
+    chi, _dof, p = stats.chi_square(a, b)
+    js, psi = stats.js_distance(a, b), stats.psi(a, b)
+    effects = {"JS": js, "PSI": psi}
+    report.findings.insert(0, Finding(name, kind, "distribution", "chi-square", chi, p, effects,
+                                      {k: bars[k] for k in effects}))
+    # Unseen categories, beyond the share train's own singletons predict (Good–Turing).
+    unseen = cur_counts.join(ref_counts, on="value", how="anti")["n"].sum()
+    expected = float((ref_counts["n"] == 1).sum()) / n_ref
+    unseen_share = unseen / n_cur
+    report.info.update({**effects, "unseen share": unseen_share})
+    if unseen:
+        excess = max(0.0, unseen_share - expected)
+        report.findings.append(Finding(
+            name, kind, "unseen", "binomial", unseen_share,
+            stats.binomial_excess_pvalue(int(unseen), n_cur, expected),
+            {"unseen excess": excess}, {"unseen excess": bars["unseen excess"]},
+        ))
+    labels = [*top_values, OTHER]
+    keep = (a + b) > 0
+    report.chart = Chart("bars", f"{name}: train vs {current} (category shares)", {
+        "labels": [v for v, k in zip(labels, keep, strict=True) if k],
+        "series": {"train": (a[keep] / a.sum()).tolist(), current: (b[keep] / b.sum()).tolist()},
+        "threshold": None,
+    })
+    return report, top_values
+
+
+# --------------------------------------------------------------------------- predictions, labels
+def _prediction_and_label_drift(
+    ctx: Context, current: str, params: Drift.Params, bars: dict[str, float]
+) -> list[FeatureDrift]:
+    out: list[FeatureDrift] = []
+    if ctx.has_predictions("train") and ctx.has_predictions(current):
+        ref, cur = ctx.predictions("train"), ctx.predictions(current)
+        if ctx.task == "regression":
+            out.append(_compare_numeric("predictions", "numeric", pl.Series(ref.values),
+                                        pl.Series(cur.values), params, bars, current))
+        elif ctx.task == "binary" and ref.proba is not None and cur.proba is not None:
+            i = ctx.positive_index
+            out.append(_compare_numeric("predictions", "numeric", pl.Series(ref.proba[:, i]),
+                                        pl.Series(cur.proba[:, i]), params, bars, current))
+        elif ref.labels is not None and cur.labels is not None:
+            names = np.array(ctx.class_names, dtype=object)
+            out.append(_compare_categorical(
+                "predictions", "categorical", pl.Series(names[ref.labels].tolist()),
+                pl.Series(names[cur.labels].tolist()), params, bars, current)[0])
+    if ctx.has_labels(current):
+        name = f"labels ({ctx.target})"
+        if ctx.is_classification:
+            names = np.array(ctx.class_names, dtype=object)
+            out.append(_compare_categorical(
+                name, "categorical", pl.Series(names[ctx.labels("train")].tolist()),
+                pl.Series(names[ctx.labels(current)].tolist()), params, bars, current)[0])
+        else:
+            out.append(_compare_numeric(name, "numeric", pl.Series(ctx.labels("train")),
+                                        pl.Series(ctx.labels(current)), params, bars, current))
+    for r in out:
+        r.findings = [f for f in r.findings if f.aspect == "distribution"]
+    return out
+
+
+# --------------------------------------------------------------------------- decisions
+def _apply_fdr(reports: list[FeatureDrift], params: Drift.Params) -> None:
+    """Benjamini–Hochberg over every test run, then a level per finding."""
+    findings = [f for r in reports for f in r.findings]
+    if not findings:
+        return
+    qvalues = stats.benjamini_hochberg(np.array([f.p for f in findings]))
+    for f, q in zip(findings, qvalues, strict=True):
+        f.q = float(q)
+        if q > params.fdr:
+            f.level = 0
+        elif f.ratio >= params.large_factor:
+            f.level = 2
+        elif f.ratio >= 1.0:
+            f.level = 1
+
+
+def _feature_table(
+    reports: list[FeatureDrift], current: str, params: Drift.Params, absent: list[str]
+) -> Evidence:
+    rows = []
+    for r in sorted(reports, key=_order):
+        lead = r.lead
+        info = r.info
+
+        def cell(key: str, info: dict[str, float | None] = info) -> float | None:
+            return info.get(key)
+
+        rows.append([
+            r.name, r.kind, LEVELS[r.level],
+            lead.lead if lead else None,
+            lead.effects[lead.lead] if lead else None,
+            lead.bars[lead.lead] if lead else None,
+            lead.test if lead else None,
+            lead.statistic if lead else None,
+            lead.p if lead else None,
+            lead.q if lead else None,
+            cell("KS") if r.kind in ("numeric", "datetime") else cell("JS"),
+            cell("W/std"), cell("PSI"),
+            cell("missing train"), cell("missing current"), cell("unseen share"),
+        ])
+    note = (f"drifted = significant at FDR {params.fdr} (q) and effect >= bar; large = effect "
+            f">= {params.large_factor:g} x bar. Sorted by effect relative to its bar.")
+    if absent:
+        note += f" Not in {current} (not compared): " + ", ".join(repr(c) for c in absent[:20])
+    return table(
+        f"Per-feature shift, train vs {current}",
+        ["feature", "kind", "drifted", "measure", "effect size", "bar", "test", "statistic",
+         "p", "q (BH)", "KS / JS", "W/std", "PSI", "missing train", f"missing {current}",
+         "unseen share"],
+        rows, note=note, max_rows=60,
+    )
+
+
+# --------------------------------------------------------------------------- domain classifier
+def _domain_classifier(
+    ctx: Context, ref_frame: pl.DataFrame, cur_frame: pl.DataFrame, features: list[str],
+    buckets: dict[str, list[str]], params: Drift.Params,
+) -> dict[str, Any]:
+    """Cross-validated AUC of an XGBoost classifier that tells train rows from current rows."""
+    n_ref, n_cur = ref_frame.height, cur_frame.height
+    if n_cur < MIN_DOMAIN_ROWS or n_ref < MIN_DOMAIN_ROWS:
+        return {"auc": None, "note": f"domain classifier not fitted: fewer than "
+                f"{MIN_DOMAIN_ROWS} rows on one side"}
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+    from xgboost import XGBClassifier
+
+    rng = np.random.default_rng(ctx.seed)
+    k_ref, k_cur = min(n_ref, params.domain_sample), min(n_cur, params.domain_sample)
+    idx_ref = np.sort(rng.choice(n_ref, k_ref, replace=False)) if k_ref < n_ref else None
+    idx_cur = np.sort(rng.choice(n_cur, k_cur, replace=False)) if k_cur < n_cur else None
+    x_ref = _encode(ref_frame if idx_ref is None else ref_frame[idx_ref], features, buckets, ctx)
+    x_cur = _encode(cur_frame if idx_cur is None else cur_frame[idx_cur], features, buckets, ctx)
+    x = np.vstack([x_ref, x_cur])
+    y = np.concatenate([np.zeros(k_ref, dtype=np.int8), np.ones(k_cur, dtype=np.int8)])
+    oof = np.zeros(len(y))
+    gain = np.zeros(len(features))
+    # Threads pay off only on large samples; on small ones their start-up cost dominates.
+    threads = ctx.n_threads if len(y) >= 20_000 else 1
+    folds = StratifiedKFold(n_splits=params.domain_folds, shuffle=True, random_state=ctx.seed)
+    for train_idx, test_idx in folds.split(x, y):
+        model = XGBClassifier(
+            n_estimators=60, max_depth=4, learning_rate=0.2, tree_method="hist", max_bin=64,
+            n_jobs=threads, random_state=ctx.seed, eval_metric="logloss",
+        )
+        model.fit(x[train_idx], y[train_idx])
+        oof[test_idx] = model.predict_proba(x[test_idx])[:, 1]
+        for key, value in model.get_booster().get_score(importance_type="total_gain").items():
+            gain[int(key[1:])] += value
+    auc = float(roc_auc_score(y, oof))
+    top = []
+    if gain.sum() > 0:
+        shares = gain / gain.sum()
+        order = np.argsort(-shares, kind="stable")[:8]
+        top = [(features[i], float(shares[i])) for i in order if shares[i] > 0]
+    return {"auc": auc, "domain_auc": auc, "domain_sample_reference": k_ref,
+            "domain_sample_current": k_cur, "top": top}
+
+
+def _encode(
+    frame: pl.DataFrame, features: list[str], buckets: dict[str, list[str]], ctx: Context
+) -> np.ndarray:
+    """Float32 matrix: numbers as they are, categories as their train top-K bucket code."""
+    columns = []
+    for col in features:
+        series = frame.get_column(col)
+        if col in buckets:
+            codes = {v: float(i) for i, v in enumerate(buckets[col])}
+            values = series.cast(pl.String, strict=False)
+            encoded = values.replace_strict(
+                list(codes), list(codes.values()), default=float(len(codes)),
+                return_dtype=pl.Float32,
+            )
+            arr = encoded.to_numpy().astype(np.float32)
+            arr[values.is_null().to_numpy()] = np.nan
+        else:
+            arr = _as_float(series).to_numpy().astype(np.float32)
+        arr[~np.isfinite(arr)] = np.nan
+        columns.append(arr)
+    return np.column_stack(columns) if columns else np.zeros((frame.height, 0), np.float32)

@@ -1,0 +1,195 @@
+"""drift: planted shifts of known size fail; random splits stay quiet at any size."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from qa.checks.drift import Drift
+
+import qa
+from qa.testing import check_contract
+from tests.conftest import random_split
+
+FAST = {"drift": {"domain_sample": 3000}}
+UNIVARIATE = {"drift": {"domain_classifier": False}}
+
+
+def make_table(n: int, seed: int = 0, n_numeric: int = 8, n_categorical: int = 2) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    data: dict[str, object] = {f"x{i}": rng.normal(size=n) for i in range(n_numeric)}
+    for j in range(n_categorical):
+        data[f"c{j}"] = rng.choice(["a", "b", "c", "d", "e"], n, p=[0.4, 0.25, 0.15, 0.1, 0.1])
+    data["label"] = (data["x0"] + rng.normal(size=n) > 0).astype(np.int64)
+    return pl.DataFrame(data)
+
+
+def run_drift(train, production=None, test=None, checks=None, **kw):
+    report = qa.check(train=train, production=production, test=test, target="label",
+                      only=["drift"], checks=checks or FAST, **kw)
+    return report.checks[0]
+
+
+def test_drift_contract_fails_on_half_sd_shift_of_three_features():
+    train, prod = random_split(make_table(20_000), (0.8, 0.2))
+    shifted = prod.with_columns(pl.col(c) + 0.5 for c in ("x1", "x2", "x3"))
+    _clean, bad = check_contract(
+        Drift,
+        clean=dict(train=train, production=prod, target="label", checks=FAST),
+        defective=dict(train=train, production=shifted, target="label", checks=FAST),
+    )
+    result = bad.checks[0]
+    assert set(result.subjects) >= {"x1", "x2", "x3"}
+    assert not {"x0", "x4", "c0"} & set(result.subjects)
+    assert result.metrics["features_large_drift"] == 3
+    assert result.charts and result.charts[0].kind == "histogram"
+
+
+def test_drift_random_split_of_100k_rows_passes():
+    train, prod = random_split(make_table(100_000, seed=1), (0.8, 0.2), seed=2)
+    result = run_drift(train, prod)
+    assert result.status == "pass", result.message
+    assert result.metrics["rows_reference"] == 80_000
+    assert result.metrics["domain_sample_reference"] == 3000  # the sample size is reported
+    assert result.metrics["domain_auc"] < 0.6
+
+
+@pytest.mark.slow
+def test_drift_random_split_of_1m_rows_passes():
+    train, prod = random_split(make_table(1_000_000, seed=3), (0.9, 0.1), seed=4)
+    result = run_drift(train, prod)
+    assert result.status == "pass", result.message
+
+
+def test_drift_fails_when_one_column_changes_units():
+    train, prod = random_split(make_table(20_000, seed=5, n_numeric=20), (0.8, 0.2))
+    prod = prod.with_columns(pl.col("x7") * 10)
+    result = run_drift(train, prod, checks=UNIVARIATE)
+    assert result.status == "fail", result.message
+    assert result.subjects == ("x7",)
+    assert result.metrics["features_drifted"] == 1
+
+
+def test_drift_moderate_quarter_sd_shift_warns():
+    train, prod = random_split(make_table(40_000, seed=6), (0.8, 0.2))
+    prod = prod.with_columns(pl.col("x4") + 0.25)
+    result = run_drift(train, prod, checks=UNIVARIATE)
+    assert result.status == "warn", result.message
+    assert result.subjects == ("x4",)
+
+
+def test_drift_flags_five_percent_unseen_categories():
+    train, prod = random_split(make_table(20_000, seed=7), (0.8, 0.2))
+    rng = np.random.default_rng(0)
+    new = rng.random(prod.height) < 0.05
+    prod = prod.with_columns(pl.when(pl.Series(new)).then(pl.lit("zz-new")).otherwise(pl.col("c1"))
+                             .alias("c1"))
+    result = run_drift(train, prod, checks=UNIVARIATE)
+    assert result.status == "fail", result.message
+    assert "c1" in result.subjects
+    row = next(r for r in result.evidence[0].rows if r[0] == "c1")
+    assert row[-1] == pytest.approx(0.05, abs=0.01)  # unseen share
+
+
+def test_drift_high_cardinality_ids_do_not_drift_and_stay_fast():
+    n = 120_000
+    table = make_table(n, seed=8).with_columns(
+        pl.Series("user", [f"u{i}" for i in np.random.default_rng(1).integers(0, 100_000, n)])
+    )
+    train, prod = random_split(table, (0.8, 0.2))
+    result = run_drift(train, prod)
+    assert result.status == "pass", result.message
+    assert result.duration_s < 30
+
+
+def test_drift_survives_null_constant_and_non_finite_columns():
+    train, prod = random_split(make_table(10_000, seed=9), (0.8, 0.2))
+
+    def dirty(frame: pl.DataFrame) -> pl.DataFrame:
+        n = frame.height
+        x5 = frame["x5"].to_numpy().copy()
+        x5[::50] = np.nan
+        x5[1::97] = np.inf
+        return frame.with_columns(
+            pl.Series("empty", [None] * n, dtype=pl.Float64),
+            pl.lit(3.0).alias("const"),
+            pl.lit("k").alias("const_cat"),
+            pl.Series("x5", x5),
+        )
+
+    result = run_drift(dirty(train), dirty(prod))
+    assert result.status == "pass", result.message
+    # the production column turning all-null is a large drift of its missing rate
+    broken = dirty(prod).with_columns(pl.lit(None, dtype=pl.Float64).alias("x6"))
+    result = run_drift(dirty(train), broken, checks=UNIVARIATE)
+    assert result.status == "fail" and result.subjects == ("x6",), result.message
+
+
+def test_drift_names_hostile_and_unicode_columns():
+    hostile, uni = "<script>alert(1)</script>", "naïve ü 列"
+    table = make_table(10_000, seed=10).rename({"x1": hostile, "c0": uni})
+    train, prod = random_split(table, (0.8, 0.2))
+    prod = prod.with_columns((pl.col(hostile) * 10), pl.lit("e").alias(uni))
+    result = run_drift(train, prod, checks=UNIVARIATE)
+    assert result.status == "fail"
+    assert set(result.subjects) == {hostile, uni}
+
+
+def test_drift_fails_when_production_shares_no_feature_column():
+    train = make_table(2000, seed=11)
+    prod = pl.DataFrame({"other": np.arange(500)})
+    result = run_drift(train, prod)
+    assert result.status == "fail"
+    assert "none of the" in result.message
+
+
+def test_drift_skips_without_production_or_test_and_uses_test_otherwise():
+    train, test = random_split(make_table(4000, seed=12), (0.75, 0.25))
+    assert run_drift(train).status == "skip"
+    result = run_drift(train, test=test)
+    assert result.status == "pass"
+    assert "vs test" in result.message
+
+
+def test_drift_small_random_samples_do_not_cry_wolf():
+    for seed in range(5):
+        train, prod = random_split(make_table(500, seed=seed), (0.8, 0.2), seed=seed)
+        result = run_drift(train, prod)
+        assert result.status == "pass", (seed, result.message)
+
+
+def test_domain_classifier_catches_a_change_in_correlation_alone():
+    rng = np.random.default_rng(13)
+    n = 12_000
+    z = rng.normal(size=n)
+    train = pl.DataFrame({"a": z, "b": 0.95 * z + np.sqrt(1 - 0.95**2) * rng.normal(size=n),
+                          "label": rng.integers(0, 2, n)})
+    prod = pl.DataFrame({"a": rng.normal(size=4000), "b": rng.normal(size=4000)})
+    result = run_drift(train, prod)
+    assert result.metrics["features_drifted"] == 0
+    assert result.metrics["domain_auc"] > 0.8
+    assert result.status == "fail" and "domain-classifier" in result.subjects
+
+
+def test_drift_warns_on_prediction_and_label_drift():
+    train, test = random_split(make_table(8000, seed=14), (0.75, 0.25))
+    rng = np.random.default_rng(0)
+
+    def preds(n: int, shift: float) -> pl.DataFrame:
+        p = np.clip(rng.beta(2, 2, n) + shift, 0, 1)
+        return pl.DataFrame({"prediction": (p > 0.5).astype(int), "proba_0": 1 - p, "proba_1": p})
+
+    flipped = test.with_columns(pl.when(pl.col("x0") > -0.8).then(1).otherwise(0).alias("label"))
+    report = qa.check(train=train, test=flipped, target="label", only=["drift"],
+                      predictions={"train": preds(train.height, 0.0),
+                                   "test": preds(test.height, 0.3)}, checks=UNIVARIATE)
+    result = report.checks[0]
+    assert result.status == "warn", result.message
+    assert set(result.subjects) == {"predictions", "labels (label)"}
+    assert result.metrics["prediction_psi"] > 0.2
+
+
+def test_drift_rejects_a_bad_parameter():
+    train, prod = random_split(make_table(1000), (0.8, 0.2))
+    with pytest.raises(qa.errors.ConfigError, match=r"checks\.drift\.fdr"):
+        run_drift(train, prod, checks={"drift": {"fdr": 2}})
