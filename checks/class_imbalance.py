@@ -75,7 +75,8 @@ class ClassImbalance(Check):
             ge=0.0, le=1.0,
         )
         alpha: float = param(
-            0.01, "Significance level of the chi-square test for unstratified splits.",
+            0.001, "Significance level of the chi-square test for unstratified splits (a random "
+            "split warns this often by chance when the share bar is also crossed).",
             gt=0.0, lt=1.0,
         )
 

@@ -270,18 +270,12 @@ def infer_rules(
     for i, (dtype, family) in enumerate(zip(train.dtypes, families, strict=True)):
         col = pl.nth(i)
         exprs.append(_missing_expr(col, dtype).alias(f"{i}:missing"))
-        if family == "numeric":
-            x = col.cast(pl.Float64)
-            finite = x.filter(x.is_finite())
-            exprs += [
-                finite.min().alias(f"{i}:min"),
-                finite.max().alias(f"{i}:max"),
-                (x == math.inf).any().alias(f"{i}:posinf"),
-                (x == -math.inf).any().alias(f"{i}:neginf"),
-            ]
+        if family == "numeric":  # min and max skip NaN; infinities get a second pass
+            exprs += [col.min().alias(f"{i}:min"), col.max().alias(f"{i}:max")]
         elif family == "categorical":
             exprs.append(col.drop_nulls().n_unique().alias(f"{i}:nunique"))
     stats = train.select(exprs).row(0, named=True) if exprs else {}
+    stats = _finite_extremes(train, stats, families)
     rules = []
     for i, name in enumerate(train.columns):
         missing = int(stats[f"{i}:missing"])
@@ -300,6 +294,33 @@ def infer_rules(
                 base["singletons"] = int((counts.get_column("count") == 1).sum())
         rules.append(ColumnRule(**base))
     return rules
+
+
+def _finite_extremes(
+    train: pl.DataFrame, stats: dict[str, Any], families: list[str]
+) -> dict[str, Any]:
+    """Replace infinite minima/maxima by the finite ones and note which infinities train had."""
+    stats = dict(stats)
+    redo = []
+    for i, family in enumerate(families):
+        if family != "numeric":
+            continue
+        low, high = stats[f"{i}:min"], stats[f"{i}:max"]
+        low = None if low is None or math.isnan(float(low)) else float(low)
+        high = None if high is None or math.isnan(float(high)) else float(high)
+        stats[f"{i}:neginf"] = low == -math.inf
+        stats[f"{i}:posinf"] = high == math.inf
+        stats[f"{i}:min"], stats[f"{i}:max"] = low, high
+        if stats[f"{i}:neginf"] or stats[f"{i}:posinf"]:
+            redo.append(i)
+    if redo:
+        exprs = []
+        for i in redo:
+            x = pl.nth(i).cast(pl.Float64)
+            finite = x.filter(x.is_finite())
+            exprs += [finite.min().alias(f"{i}:min"), finite.max().alias(f"{i}:max")]
+        stats.update(train.select(exprs).row(0, named=True))
+    return stats
 
 
 def _missing_expr(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
