@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from qa.checks.class_imbalance import MAX_CLASS_METRICS, ClassImbalance
 
 import qa
+from qa.checks.class_imbalance import MAX_CLASS_METRICS, ClassImbalance
 from qa.errors import DataError
 from qa.testing import check_contract
 from tests.conftest import random_split

@@ -6,9 +6,9 @@ import time
 import numpy as np
 import polars as pl
 import pytest
-from qa.checks.schema import Schema, benjamini_hochberg, infer_rules, inferred_pandera_schema
 
 import qa
+from qa.checks.schema import Schema, benjamini_hochberg, infer_rules, inferred_pandera_schema
 from qa.testing import check_contract
 from tests.conftest import make_classification_frame, random_split
 
@@ -326,3 +326,38 @@ def test_benjamini_hochberg_rejects_only_small_p_values():
     assert benjamini_hochberg([0.001, 0.02, 0.5, 0.04], 0.05) == [True, True, False, False]
     assert benjamini_hochberg([0.2, 0.5], 0.05) == [False, False]
     assert benjamini_hochberg([], 0.05) == []
+
+
+def test_schema_allows_infinities_that_train_already_had():
+    frame = with_rows_replaced(make_classification_frame(n=10_000, seed=10), "num_0", 0.05,
+                               float("inf"))
+    train, test = random_split(frame)
+    assert run_schema(train=train, test=test).status == "pass"
+    rule = next(r for r in infer_rules(train) if r.name == "num_0")
+    assert rule.high == float("inf") and np.isfinite(rule.train_max)
+
+
+def test_schema_copes_with_an_all_nan_float_column():
+    frame = make_classification_frame(n=1000).with_columns(pl.lit(float("nan")).alias("nan"))
+    train, test = random_split(frame)
+    assert run_schema(train=train, test=test).status == "pass"
+
+
+def test_schema_type_families_string_vs_categorical_same_bool_vs_int_different():
+    frame = make_classification_frame(n=2000).with_columns((pl.col("num_0") > 0).alias("flag"))
+    train, test = random_split(frame)
+    as_categorical = test.with_columns(pl.col("cat").cast(pl.Categorical))
+    assert run_schema(train=train, test=as_categorical).status == "pass"
+    as_int = test.with_columns(pl.col("flag").cast(pl.Int8))
+    result = run_schema(train=train, test=as_int)
+    assert result.status == "fail" and result.subjects == ("flag",)
+
+
+def test_schema_puts_no_range_on_dates_so_later_production_passes():
+    import datetime as dt
+
+    frame = make_classification_frame(n=2000).with_columns(
+        pl.date_range(dt.date(2020, 1, 1), dt.date(2020, 1, 1) + dt.timedelta(days=1999),
+                      eager=True).alias("signup"))
+    train, prod = frame.head(1500), frame.tail(500).drop("label")
+    assert run_schema(train=train, production=prod).status == "pass"
