@@ -251,31 +251,28 @@ class Context:
         return self.cached(("features", split), lambda: self._encode(self.frames[split]))
 
     def _encode(self, frame: pl.DataFrame) -> np.ndarray:
-        exprs = []
-        for col in self.feature_columns:
-            if col not in frame.columns:
-                exprs.append(pl.lit(None, dtype=pl.Float32).alias(col))
-                continue
-            kind = self.kind(col)
-            if kind == "categorical":
-                mapping = self._category_maps[col]
-                exprs.append(
-                    pl.col(col).cast(pl.String).replace_strict(
-                        mapping["value"], mapping["code"], default=None, return_dtype=pl.Float32
-                    )
-                )
-            elif kind == "datetime":  # dates, datetimes, durations: their physical integer
-                exprs.append(pl.col(col).to_physical().cast(pl.Float32))
-            else:
-                exprs.append(pl.col(col).cast(pl.Float32, strict=False))
-        if not exprs:
-            return np.zeros((frame.height, 0), dtype=np.float32)
-        encoded = frame.select(exprs).select(
-            pl.all().fill_nan(None)
-        )
-        matrix = encoded.to_numpy().astype(np.float32, copy=False)
+        matrix = np.empty((frame.height, len(self.feature_columns)), dtype=np.float32)
+        for j, col in enumerate(self.feature_columns):
+            matrix[:, j] = self._encode_column(frame, col)
         matrix[~np.isfinite(matrix)] = np.nan
         return matrix
+
+    def _encode_column(self, frame: pl.DataFrame, col: str) -> np.ndarray:
+        # Series, not pl.col(name): polars reads a name like "^a.*$" or "*" as a pattern.
+        if col not in frame.columns:
+            return np.full(frame.height, np.nan, dtype=np.float32)
+        series = frame.get_column(col)
+        kind = self.kind(col)
+        if kind == "categorical":
+            mapping = self._category_maps[col]
+            series = series.cast(pl.String).replace_strict(
+                mapping["value"], mapping["code"], default=None, return_dtype=pl.Float32
+            )
+        elif kind == "datetime":  # dates, datetimes, durations: their physical integer
+            series = series.to_physical().cast(pl.Float32)
+        else:
+            series = series.cast(pl.Float32, strict=False)
+        return series.to_numpy(allow_copy=True).astype(np.float32, copy=False)
 
     def pandas(self, split: str) -> Any:
         """The split as a pandas DataFrame (for libraries that want one), cached."""

@@ -171,11 +171,8 @@ def frame_sha256(frame: pl.DataFrame) -> str:
     Row order counts; two frames with the same values in the same order hash the same whatever
     file format they came from.
     """
-    canonical = frame.select(
-        pl.col(c) if _csv_writable(frame.schema[c])
-        else pl.col(c).map_elements(repr, return_dtype=pl.String)
-        for c in sorted(frame.columns)
-    )
+    # Series, not pl.col(name): polars reads a name like "^a.*$" or "*" as a pattern.
+    canonical = pl.DataFrame([_hashable(frame.get_column(c)) for c in sorted(frame.columns)])
     digest = hashlib.sha256()
     digest.update("\x1f".join(f"{c}:{canonical[c].dtype}" for c in canonical.columns).encode())
     step = 200_000
@@ -185,6 +182,9 @@ def frame_sha256(frame: pl.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def _csv_writable(dtype: pl.DataType) -> bool:
+def _hashable(series: pl.Series) -> pl.Series:
     """CSV cannot hold nested values, durations or objects; those are hashed as their repr."""
-    return not (dtype.is_nested() or dtype == pl.Object or isinstance(dtype, pl.Duration | pl.Time))
+    dtype = series.dtype
+    if dtype.is_nested() or dtype == pl.Object or isinstance(dtype, pl.Duration | pl.Time):
+        return pl.Series(series.name, [repr(v) for v in series.to_list()], dtype=pl.String)
+    return series
