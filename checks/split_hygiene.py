@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from qa.base import Check, CheckResult
+import numpy as np
+import polars as pl
+
+from qa import stats
+from qa.base import Check, CheckResult, Evidence, param, table
 from qa.context import Context
+from qa.errors import ConfigError, DataError
+from qa.lockfile import DEFAULT_LOCK_FILE, compare, fingerprint, read_lock
+
+#: Labelled splits in the order time should run through them.
+ORDER = ("train", "validation", "test")
+RANK = {"pass": 0, "warn": 1, "fail": 2}
+
+
+@dataclass
+class Part:
+    """The outcome of one sub-check."""
+
+    name: str
+    status: str
+    message: str
+    evidence: list[Evidence] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 class SplitHygiene(Check):
@@ -13,19 +36,40 @@ class SplitHygiene(Check):
 
     What it checks
     --------------
-    Work in progress.
+    Four things about how the data was split (production is left out: it is not part of the
+    split). *Proportions*: the row shares of train / validation / test against the planned
+    ``plan``, renormalised over the splits present. *Stratification* (classification): the class
+    shares of validation and test against train. *Chronology* (when ``[task] time`` is set):
+    train should precede validation, which should precede test. *Frozen test set*: when a lock
+    file exists (written by ``qa lock``), the test set must still match its fingerprint: row
+    count, columns and contents. Row order does not matter to the fingerprint; every added,
+    dropped or edited row does.
 
     Why it matters
     --------------
-    Work in progress.
+    A test set that drifts in size, class mix or time, or that is quietly edited between
+    experiments, no longer measures what it claims: scores stop being comparable and tuning
+    leaks into the estimate. A random split of time-ordered data lets the model see the future.
 
     How it decides
     --------------
-    Work in progress.
+    Proportions warn when any split's share is more than ``proportion_tolerance`` (absolute)
+    from the plan and fail beyond ``proportion_fail``. Stratification warns when a class share
+    differs from train's by at least ``max_class_share_diff`` and a chi-square test of the class
+    counts is significant at ``alpha``. Chronology measures, for each later split, the share of
+    its rows earlier than the last row of an earlier split: above zero it warns (ranges touch or
+    overlap), above ``time_overlap_tolerance`` it fails (a time-reversed or shuffled split).
+    The lock fails on any change and names the part that changed (columns, rows, contents);
+    without a lock file the test set is reported as not locked, which passes. ``lock_file``
+    (default qa.lock) is resolved beside the config file, or in the current folder. The check
+    takes the worst status of its parts.
 
     How to fix
     ----------
-    Work in progress.
+    Re-split with the planned shares, stratified by class (scikit-learn ``train_test_split``
+    with ``stratify=y``, or ``StratifiedKFold``). With a time column, split by time: train on
+    the earliest rows, validate and test on later ones. Never edit the test set: if it really
+    must change, say why in the pull request and run ``qa lock`` to record the new fingerprint.
     """
 
     id = "split-hygiene"
@@ -35,7 +79,240 @@ class SplitHygiene(Check):
 
     @dataclass(frozen=True)
     class Params:
-        pass
+        plan: dict[str, float] = param(  # noqa: RUF009 - param() returns a field
+            {"train": 0.8, "validation": 0.1, "test": 0.1},
+            "Planned row shares of the labelled splits (renormalised over those present).",
+            gt=0,
+        )
+        proportion_tolerance: float = param(
+            0.05, "Absolute share difference from the plan that warns.", ge=0, le=1
+        )
+        proportion_fail: float = param(
+            0.25, "Absolute share difference from the plan that fails.", ge=0, le=1
+        )
+        max_class_share_diff: float = param(
+            0.05, "Class-share difference from train that warns (when significant).", gt=0, le=1
+        )
+        alpha: float = param(0.01, "Significance level of the stratification test.", gt=0, lt=1)
+        time_overlap_tolerance: float = param(
+            0.05, "Share of a later split's rows earlier than an earlier split's end that fails.",
+            ge=0, le=1,
+        )
+        lock_file: str = param(DEFAULT_LOCK_FILE,
+                                "Lock file written by `qa lock`; relative to the config file.")
 
     def run(self, ctx: Context, params: Params) -> CheckResult:
-        return self.skip("not implemented yet")
+        _validate_plan(params.plan)
+        present = [s for s in ORDER if ctx.has_split(s)]
+        if len(present) < 2:
+            return self.skip("only the train split was given; there is no split to check")
+        parts = [
+            _proportions(ctx, present, params),
+            _stratification(ctx, present, params),
+            _chronology(ctx, present, params),
+            _lock(ctx, params),
+        ]
+        parts = [p for p in parts if p is not None]
+        status = max((p.status for p in parts), key=RANK.__getitem__)
+        metrics: dict[str, Any] = {}
+        for p in parts:
+            metrics.update(p.metrics)
+        thresholds = {
+            "proportion_tolerance": params.proportion_tolerance,
+            "proportion_fail": params.proportion_fail,
+            "max_class_share_diff": params.max_class_share_diff,
+            "alpha": params.alpha,
+            "time_overlap_tolerance": params.time_overlap_tolerance,
+        }
+        overview = table("Sub-checks", ["part", "status", "finding"],
+                         [(p.name, p.status, p.message) for p in parts])
+        evidence = [overview] + [e for p in parts for e in p.evidence]
+        bad = [p for p in parts if p.status == status and status != "pass"]
+        if bad:
+            message = "; ".join(f"{p.name}: {p.message}" for p in bad)
+        else:
+            message = "; ".join(f"{p.name}: {p.message}" for p in parts)
+        return self.result(
+            status, message, metrics=metrics, thresholds=thresholds, evidence=evidence,
+            subjects=[p.name for p in parts if p.status != "pass"],
+        )
+
+
+# --------------------------------------------------------------------------- parts
+def _validate_plan(plan: dict[str, float]) -> None:
+    for split in plan:
+        if split not in ORDER:
+            raise ConfigError(f"checks.split-hygiene.plan.{split}: unknown split "
+                              f"(expected {', '.join(ORDER)}; production is not part of the plan)")
+
+
+def _proportions(ctx: Context, present: list[str], params: SplitHygiene.Params) -> Part:
+    rows = {s: ctx.frame(s).height for s in present}
+    total = sum(rows.values())
+    planned = {s: params.plan.get(s, 0.0) for s in present}
+    plan_total = sum(planned.values())
+    if plan_total <= 0:
+        raise ConfigError("checks.split-hygiene.plan: names none of the splits given "
+                          f"({', '.join(present)})")
+    table_rows, worst, worst_split = [], 0.0, present[0]
+    for s in present:
+        share, want = rows[s] / total, planned[s] / plan_total
+        gap = abs(share - want)
+        if gap > worst:
+            worst, worst_split = gap, s
+        table_rows.append((s, rows[s], share, want, share - want))
+    metrics = {f"share_{s}": rows[s] / total for s in present}
+    metrics["max_proportion_gap"] = worst
+    shares = " / ".join(f"{s} {rows[s] / total:.0%}" for s in present)
+    plan_text = " / ".join(f"{planned[s] / plan_total:.0%}" for s in present)
+    if worst > params.proportion_fail:
+        status = "fail"
+    elif worst > params.proportion_tolerance:
+        status = "warn"
+    else:
+        status = "pass"
+    message = f"{shares} (plan {plan_text})"
+    if status != "pass":
+        message += f"; {worst_split} is {worst:.0%} off the plan"
+    evidence = [table("Split proportions", ["split", "rows", "share", "plan", "difference"],
+                      table_rows)] if status != "pass" else []
+    return Part("proportions", status, message, evidence, metrics)
+
+
+def _stratification(
+    ctx: Context, present: list[str], params: SplitHygiene.Params
+) -> Part | None:
+    labelled = [s for s in present if ctx.has_labels(s)]
+    if not ctx.is_classification or "train" not in labelled or len(labelled) < 2:
+        return None
+    k = len(ctx.classes)
+    counts = {s: np.bincount(ctx.labels(s), minlength=k).astype(float) for s in labelled}
+    shares = {s: c / c.sum() for s, c in counts.items()}
+    worst, worst_where, flagged = 0.0, "", []
+    for s in labelled[1:]:
+        diff = np.abs(shares[s] - shares["train"])
+        _stat, _dof, p = stats.chi_square(counts["train"], counts[s])
+        i = int(np.argmax(diff))
+        if diff[i] > worst:
+            worst, worst_where = float(diff[i]), f"{s}, class {ctx.class_names[i]!r}"
+        if diff[i] >= params.max_class_share_diff and p < params.alpha:
+            flagged.append((s, ctx.class_names[i], float(diff[i]), p))
+    metrics = {"max_class_share_diff": worst}
+    rows = [(name, *(float(shares[s][i]) for s in labelled))
+            for i, name in enumerate(ctx.class_names)]
+    evidence = [table("Class shares per split", ["class", *labelled], rows)]
+    if flagged:
+        listed = ", ".join(f"{s} class {c!r} off by {d:.1%} (p={p:.2g})"
+                           for s, c, d, p in flagged)
+        return Part("stratification", "warn", f"class shares differ from train: {listed}",
+                    evidence, metrics)
+    return Part("stratification", "pass",
+                f"class shares match train (largest difference {worst:.1%}"
+                + (f", {worst_where})" if worst_where else ")"), [], metrics)
+
+
+def _time_values(ctx: Context, split: str, column: str) -> pl.Series:
+    frame = ctx.frame(split)
+    if column not in frame.columns:
+        raise DataError(f"task.time: column {column!r} not found in the {split} split")
+    series = frame.get_column(column)
+    if series.dtype == pl.String:
+        parsed = series.str.to_datetime(strict=False)
+        if parsed.null_count() > series.null_count():
+            raise DataError(f"task.time: column {column!r} in {split} has values that are not "
+                            "dates or times")
+        series = parsed
+    if series.dtype == pl.Date or isinstance(series.dtype, pl.Datetime):
+        return series.cast(pl.Datetime("us")).dt.epoch("us").cast(pl.Float64)
+    if series.dtype.is_numeric():
+        return series.cast(pl.Float64)
+    raise DataError(f"task.time: column {column!r} in {split} is {series.dtype}, "
+                    "not a date, time or number")
+
+
+def _chronology(ctx: Context, present: list[str], params: SplitHygiene.Params) -> Part | None:
+    column = ctx.config.task.time
+    if not column:
+        return None
+    values = {s: _time_values(ctx, s, column).drop_nulls().drop_nans() for s in present}
+    display = {s: ctx.frame(s).get_column(column).drop_nulls() for s in present}
+    rows, metrics, problems = [], {}, []
+    worst = 0.0
+    for j, later in enumerate(present):
+        overlap, against = 0.0, ""
+        for earlier in present[:j]:
+            if values[earlier].len() == 0 or values[later].len() == 0:
+                continue
+            end = values[earlier].max()
+            share = float((values[later] < end).mean())
+            if share > overlap:
+                overlap, against = share, earlier
+        if j:
+            metrics[f"time_overlap_{later}"] = overlap
+            worst = max(worst, overlap)
+            if overlap > 0:
+                problems.append(f"{overlap:.1%} of {later} rows are earlier than the end of "
+                                f"{against}")
+        d = display[later]
+        rows.append((later, str(d.min()) if d.len() else None, str(d.max()) if d.len() else None,
+                     overlap if j else None))
+    metrics["max_time_overlap"] = worst
+    evidence = [table(f"Time ranges ({column})", ["split", "first", "last",
+                                                  "share earlier than a previous split's end"],
+                      rows)]
+    if worst > params.time_overlap_tolerance:
+        return Part("chronology", "fail", "splits are not in time order: " + "; ".join(problems),
+                    evidence, metrics)
+    if worst > 0:
+        return Part("chronology", "warn", "time ranges overlap at the edges: "
+                    + "; ".join(problems), evidence, metrics)
+    return Part("chronology", "pass", " < ".join(present) + f" in time order ({column})", [],
+                metrics)
+
+
+def lock_location(ctx: Context, params: SplitHygiene.Params) -> Path:
+    """The lock file: as configured, else ``qa.lock`` beside the config file or here."""
+    configured = "lock_file" in ctx.config.check_table("split-hygiene")
+    path = Path(params.lock_file)
+    if path.is_absolute() or configured or not ctx.config.source:
+        return path
+    return Path(ctx.config.source).parent / path
+
+
+def _lock(ctx: Context, params: SplitHygiene.Params) -> Part:
+    path = lock_location(ctx, params)
+    if not ctx.has_split("test"):
+        return Part("test-lock", "pass", "no test split given; nothing to compare with a lock")
+    if not path.is_file():
+        return Part("test-lock", "pass",
+                    f"test set not locked (no {path}); run `qa lock` to freeze it",
+                    metrics={"test_locked": 0})
+    entry = read_lock(path)["splits"].get("test")
+    if entry is None:
+        return Part("test-lock", "pass", f"test set not locked ({path} has no test entry)",
+                    metrics={"test_locked": 0})
+    now = ctx.cached(("fingerprint", "test"), lambda: fingerprint(ctx.frame("test")))
+    changes = compare(entry, now)
+    metrics = {"test_locked": 1, "test_matches_lock": 0 if changes else 1}
+    if not changes:
+        note = ""
+        if entry.get("ordered_sha256") and entry["ordered_sha256"] != now["ordered_sha256"]:
+            note = " (rows reordered, which does not matter)"
+        return Part("test-lock", "pass",
+                    f"test set matches the lock in {path.name} ({now['rows']:,} rows, sha256 "
+                    f"{now['sha256'][:12]}){note}", metrics=metrics)
+    parts = sorted({c[0] for c in changes}, key=("columns", "dtype", "rows", "contents").index)
+    summary = "; ".join(_describe(*change) for change in changes)
+    evidence = [table(f"Test set vs its lock ({path})", ["part", "locked", "now"], changes,
+                      note=f"locked sha256 {entry['sha256'][:16]}…, now {now['sha256'][:16]}…")]
+    return Part("test-lock", "fail",
+                f"the test set changed since it was locked ({', '.join(parts)} changed): "
+                f"{summary}. If the change is intended, run `qa lock` again", evidence, metrics)
+
+
+def _describe(part: str, old: str, new: str) -> str:
+    if part == "columns":
+        return "columns " + (old if old != "absent" else new)
+    if part in ("rows", "dtype"):
+        return f"{part} {old} -> {new}"
+    return new

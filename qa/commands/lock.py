@@ -1,0 +1,41 @@
+"""``qa lock``: fingerprint the test set so that ``split-hygiene`` notices any later edit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from qa.errors import ConfigError
+
+
+@click.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="qa.toml or pyproject.toml with [tool.qa] (default: found in the current folder).")
+@click.option("--test", type=click.Path(), help="Test split to lock (default: [data] test).")
+@click.option("--target", help="Target column (accepted for symmetry with `qa check`).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False),
+              help="Lock file to write (default: checks.split-hygiene.lock_file, else qa.lock "
+                   "beside the config file, else in the current folder).")
+def lock(config_path: str | None, test: str | None, target: str | None,
+         out_path: str | None) -> int:
+    """Fingerprint the test split (rows, columns, contents; row order ignored) into qa.lock."""
+    from qa.config import load_config
+    from qa.data import read_table
+    from qa.lockfile import fingerprint, lock_path, write_lock
+
+    overrides: dict[str, Any] = {"task": {"target": target}, "data": {"test": test}}
+    config = load_config(config_path, overrides)
+    path_in = config.data.test
+    if not path_in:
+        raise ConfigError("data.test: no test split to lock (give --test PATH or [data] test)")
+    frame = read_table(path_in, "data.test")
+    entry = fingerprint(frame, path=str(path_in))
+    out = lock_path(config, out_path)
+    try:
+        write_lock(out, {"test": entry})
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"locked the test set: {entry['rows']:,} rows, {len(entry['columns'])} columns, "
+               f"sha256 {entry['sha256'][:16]}… -> {out}")
+    return 0
