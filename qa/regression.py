@@ -235,6 +235,14 @@ def regression_result(diff: Mapping[str, Any]) -> CheckResult:
     if newly:
         evidence.append(table("Checks that passed on the baseline and fail now", ["check"],
                               [(c,) for c in newly]))
+    moved = [r for r in diff["rows"] if r["verdict"] not in ("unchanged", "no value")]
+    if moved:  # the diff table itself, so that every format (JUnit included) carries it
+        evidence.append(table(
+            "Metrics against the baseline",
+            ["check", "metric", "base", "head", "delta", "direction", "verdict"],
+            [(r["check"], r["metric"], r["base"], r["head"], r["delta"], r["direction"],
+              r["verdict"]) for r in sorted(moved, key=_row_rank)],
+        ))
     if diff.get("threshold_changes"):
         evidence.append(table(
             "Bars that changed since the baseline (review them)",
@@ -273,6 +281,14 @@ def regression_result(diff: Mapping[str, Any]) -> CheckResult:
                 "pull request; once merged, the default branch's next report is the new baseline.") if status == "fail" else "",
         subjects=tuple(subjects),
     )
+
+
+_VERDICT_RANK = {"regressed": 0, "gone": 1, "new": 2, "no direction": 3, "within tolerance": 4,
+                 "improved": 5}
+
+
+def _row_rank(row: Mapping[str, Any]) -> tuple[int, str, str]:
+    return (_VERDICT_RANK.get(row["verdict"], 9), row["check"], row["metric"])
 
 
 def compare_to_baseline(

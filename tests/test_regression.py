@@ -176,7 +176,7 @@ def runs(tmp_path: Path) -> Path:
 def test_check_with_a_baseline_fails_regression_when_a_check_newly_fails(runs: Path):
     run = run_qa("check", "--train", str(runs / "tiny.csv"), "--target", "label", "--only",
                  "data-volume", "--baseline", str(runs / "base" / "report.json"),
-                 "--out", str(runs / "head"), "--format", "json,md", "--ci", "none")
+                 "--out", str(runs / "head"), "--format", "json,md,junit,html", "--ci", "none")
     assert run.code == 1, run.err
     data = json.loads((runs / "head" / "report.json").read_text())
     assert schema_errors(data) == []
@@ -190,8 +190,9 @@ def test_check_with_a_baseline_fails_regression_when_a_check_newly_fails(runs: P
     assert (rows_train["base"], rows_train["head"], rows_train["verdict"]) == (6000, 40,
                                                                               "no direction")
     assert set(rows_train) >= {"check", "metric", "base", "head", "delta", "direction", "verdict"}
-    md = (runs / "head" / "summary.md").read_text(encoding="utf-8")
-    assert "regression" in md and "rows_train" in md
+    for name in ("summary.md", "junit.xml", "report.html"):  # the diff is in every format
+        text = (runs / "head" / name).read_text(encoding="utf-8")
+        assert "regression" in text and "rows_train" in text, name
 
 
 def test_check_with_an_equal_baseline_passes_regression(runs: Path):
