@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from qa.checks.per_class_recall import confusion_counts, evaluation_inputs
 
 from qa.base import Chart, Check, CheckResult, param, table
+from qa.checks.per_class_recall import confusion_counts, evaluation_inputs
 from qa.context import Context
 
 #: The heatmap shows at most this many classes (the most confused ones).

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from qa.checks.calibration import Calibration, null_ece, reliability
 
 import qa
+from qa.checks.calibration import Calibration, null_ece, reliability
 from qa.testing import check_contract
 from tests.model_fixtures import blobs_case, label_inputs, sharpen
 

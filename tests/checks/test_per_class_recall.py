@@ -3,14 +3,14 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+
+import qa
 from qa.checks.per_class_recall import (
     PerClassRecall,
     confusion_from_indices,
     scores_from_confusion,
     wilson_interval,
 )
-
-import qa
 from qa.testing import check_contract
 from tests.model_fixtures import digits_case, fold_class, label_inputs, planted_confusion
 
@@ -176,7 +176,6 @@ def test_per_class_recall_with_hostile_class_names():
 
 def test_model_checks_end_to_end_with_hostile_class_names_in_every_format():
     from qa.reports import render
-
     from tests.model_fixtures import blobs_case, sharpen
 
     names = ["<script>alert(1)</script>", "naïve ü 列", "plain"]
