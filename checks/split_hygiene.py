@@ -66,8 +66,8 @@ class SplitHygiene(Check):
 
     How to fix
     ----------
-    Re-split with the planned shares, stratified by class (scikit-learn ``train_test_split``
-    with ``stratify=y``, or ``StratifiedKFold``). With a time column, split by time: train on
+    Re-split with the planned shares, stratified by class (scikit-learn train_test_split
+    with stratify=y, or StratifiedKFold). With a time column, split by time: train on
     the earliest rows, validate and test on later ones. Never edit the test set: if it really
     must change, say why in the pull request and run ``qa lock`` to record the new fingerprint.
     """
