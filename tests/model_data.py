@@ -99,7 +99,7 @@ def prior_predictions(data: dict[str, tuple[np.ndarray, np.ndarray]], n_classes:
 def xgb_classifier(n_estimators: int = 200, seed: int = 0) -> Any:
     from xgboost import XGBClassifier
 
-    return XGBClassifier(n_estimators=n_estimators, tree_method="hist", n_jobs=2,
+    return XGBClassifier(n_estimators=n_estimators, tree_method="hist", n_jobs=1,
                          random_state=seed, verbosity=0)
 
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from qa.checks.metric_threshold import MetricThreshold
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import mean_squared_error, roc_auc_score
 
 import qa
+from qa.checks.metric_threshold import MetricThreshold
 from qa.testing import check_contract
 from tests.model_data import (
     classification_splits,

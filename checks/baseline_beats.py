@@ -1,0 +1,266 @@
+"""Does the model beat the trivial, linear and gradient-boosted baselines on the test split?"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from qa.base import Chart, Check, CheckResult, param, table
+from qa.context import Context
+from qa.metrics import (
+    Bootstrap,
+    EvaluationParams,
+    Metric,
+    choose_metric,
+    evaluate,
+    fmt,
+    fmt_ci,
+    settings_of,
+)
+from qa.predictions import Predictions
+
+SPLIT = "test"
+MODEL = "model"
+TRIVIAL_NAMES = ("majority", "mean")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The model against one baseline on the same test rows (paired bootstrap)."""
+
+    name: str
+    score: float | None
+    ci: tuple[float | None, float | None]
+    advantage: float | None
+    advantage_ci: tuple[float | None, float | None]
+    verdict: str = "ok"
+    note: str = ""
+
+
+class BaselineBeats(Check):
+    """The model beats the baselines qa-gate fits on the same train split, on the same test rows.
+
+    What it checks
+    --------------
+    The primary metric (``metric``) of the model on the test split beside three reference
+    baselines fitted on train by qa-gate: the trivial one (the train class prior, or the train
+    mean for regression), a linear model (logistic / ridge regression) and XGBoost. Each score
+    carries a bootstrap interval, and the model's *advantage* over each baseline carries a
+    paired bootstrap interval (the same resampled rows for both). The advantage is the
+    difference of scores, or for errors (RMSE, MAE) the relative error reduction
+    (0.10 = the model's error is 10 % lower).
+
+    Why it matters
+    --------------
+    A score means little without a reference point. A model that cannot beat the class prior
+    has learned nothing usable; one that a logistic regression or an out-of-the-box gradient
+    boosting model matches or beats is complexity you pay for (latency, maintenance, opacity)
+    without a return.
+
+    How it decides
+    --------------
+    Fails when the model does not beat the trivial baseline significantly by the margin: the
+    lower end of the interval of its advantage is below ``min_margin``. Fails when a baseline is
+    significantly better than the model by more than the tolerance: the whole interval of the
+    advantage lies below zero and the model trails by more than ``tolerance``. Warns when a
+    baseline is ahead by more than the tolerance but not significantly. A model that ties with
+    the strong baselines passes: matching XGBoost on tabular data is a good result.
+
+    How to fix
+    ----------
+    If the model cannot beat the trivial baseline, check that the features reach it as in
+    training (column order, preprocessing), that predictions line up with the label rows, and
+    that training converged. If a simpler baseline beats it, ship the simpler model, or find
+    why yours falls short (features, tuning, regularisation): if XGBoost beats your network on
+    tabular data, ship XGBoost.
+    """
+
+    id = "baseline-beats"
+    title = "Model beats the baselines"
+    requires = ("test", "predictions")
+    severity = "error"
+
+    @dataclass(frozen=True)
+    class Params(EvaluationParams):
+        min_margin: float = param(
+            0.01, "How far the model must beat the trivial baseline: the lower end of the "
+            "advantage's interval must reach it (score units; a fraction of the error for "
+            "RMSE/MAE).", ge=0.0, le=1.0,
+        )
+        tolerance: float = param(
+            0.02, "How far a baseline may lead before it counts against the model (score "
+            "units; a fraction of the error for RMSE/MAE).", ge=0.0, le=1.0,
+        )
+
+    def run(self, ctx: Context, params: Params) -> CheckResult:
+        if not ctx.has_predictions(SPLIT):
+            return self.skip("needs model predictions for the test split")
+        preds = ctx.predictions(SPLIT)
+        baselines = {name: b.predictions[SPLIT] for name, b in ctx.baselines().items()
+                     if SPLIT in b.predictions}
+        notes = {name: b.note for name, b in ctx.baselines().items() if b.note}
+        if not baselines:
+            return self.skip("no baseline could predict the test split")
+        metric, fallback = choose_metric(ctx, params.metric, f"checks.{self.id}.metric", [preds])
+        models: dict[str, Predictions] = {MODEL: preds}
+        models.update({f"baseline:{name}": p for name, p in baselines.items()})
+        boot = evaluate(ctx, SPLIT, models, [metric], settings_of(params))
+        if boot.point((MODEL, metric.name)) is None:
+            reason = boot.reasons.get((MODEL, metric.name), "undefined")
+            return self.skip(f"{metric.title} cannot be computed on the test split: {reason}")
+        trivial = next((n for n in baselines if n in TRIVIAL_NAMES), next(iter(baselines)))
+        comparisons = [
+            _judge(_compare(boot, metric, name), name == trivial, metric, params)
+            for name in baselines
+        ]
+        return self._verdict(ctx, metric, boot, comparisons, trivial, notes, fallback, params)
+
+    # ------------------------------------------------------------------ verdict
+    def _verdict(
+        self, ctx: Context, metric: Metric, boot: Bootstrap, comparisons: list[Comparison],
+        trivial: str, notes: Mapping[str, str], fallback: str, params: Params,
+    ) -> CheckResult:
+        model_score = boot.point((MODEL, metric.name))
+        model_ci = boot.ci((MODEL, metric.name))
+        level = f"{params.confidence:.0%}"
+        unit = "relative error reduction" if metric.relative else f"{metric.name} difference"
+        described = f"the model's {metric.title} is {fmt(model_score, metric)} " \
+                    f"({level} CI {fmt_ci(*model_ci, metric)})"
+        failed = [c for c in comparisons if c.verdict == "fail"]
+        warned = [c for c in comparisons if c.verdict == "warn"]
+        common: dict[str, Any] = dict(
+            metrics=_metrics(metric, boot, comparisons),
+            thresholds={"min_margin": params.min_margin, "tolerance": params.tolerance,
+                        "confidence": params.confidence},
+            evidence=[_evidence(metric, boot, model_ci, comparisons, notes, fallback, unit)],
+            charts=[_chart(metric, model_score, comparisons)],
+        )
+        suffix = f" ({fallback})" if fallback else ""
+        if failed:
+            parts = [c.note for c in failed]
+            return self.result(
+                "fail", f"{described}; " + "; ".join(parts) + suffix,
+                subjects=[c.name for c in failed],
+                remedy=_remedy(failed, trivial, metric), **common,
+            )
+        if warned:
+            parts = [c.note for c in warned]
+            return self.result(
+                "warn", f"{described}; " + "; ".join(parts) + suffix,
+                subjects=[c.name for c in warned], remedy=_remedy(warned, trivial, metric),
+                **common,
+            )
+        triv = next(c for c in comparisons if c.name == trivial)
+        strong = [c for c in comparisons if c.name != trivial and c.score is not None]
+        best = min((c for c in strong if c.advantage is not None),
+                   key=lambda c: c.advantage or 0.0, default=None)
+        text = f"{described}; it beats the {trivial} baseline by {fmt(triv.advantage)} " \
+               f"({level} CI {fmt_ci(*triv.advantage_ci)}, {unit})"
+        if best is not None:
+            text += f"; against the strongest other baseline, {best.name} " \
+                    f"({fmt(best.score, metric)}), its advantage is {fmt(best.advantage)} " \
+                    f"(CI {fmt_ci(*best.advantage_ci)})"
+        return self.result("pass", text + suffix, **common)
+
+
+def _compare(boot: Bootstrap, metric: Metric, name: str) -> Comparison:
+    key = (f"baseline:{name}", metric.name)
+    advantage, low, high = boot.advantage(metric, (MODEL, metric.name), key)
+    return Comparison(name=name, score=boot.point(key), ci=boot.ci(key), advantage=advantage,
+                      advantage_ci=(low, high))
+
+
+def _judge(c: Comparison, is_trivial: bool, metric: Metric, params: Any) -> Comparison:
+    """Attach the verdict for one baseline (see *How it decides*)."""
+    if c.advantage is None:
+        return replace(c, verdict="n/a", note=f"{c.name}: undefined")
+    low, high = c.advantage_ci
+    lead = f"{fmt(-c.advantage)}" if c.advantage < 0 else f"{fmt(c.advantage)}"
+    ci = fmt_ci(low, high)
+    if is_trivial:
+        # Without intervals (n_bootstrap = 0) the point estimate stands in for the bound.
+        bound = low if low is not None else c.advantage
+        if bound < params.min_margin:
+            return replace(c, verdict="fail", note=(
+                f"it does not significantly beat the {c.name} baseline "
+                f"({fmt(c.score, metric)}) by the margin {params.min_margin:g}: advantage "
+                f"{fmt(c.advantage)}, interval {ci}"))
+        return c
+    behind = c.advantage < -params.tolerance
+    significant = high is not None and high < 0
+    if behind and significant:
+        return replace(c, verdict="fail", note=(
+            f"the {c.name} baseline ({fmt(c.score, metric)}) is significantly better, by "
+            f"{lead} (interval of the model's advantage {ci})"))
+    if behind:
+        return replace(c, verdict="warn", note=(
+            f"the {c.name} baseline ({fmt(c.score, metric)}) is ahead by {lead}, though not "
+            f"significantly (interval of the model's advantage {ci})"))
+    return c
+
+
+def _remedy(faults: list[Comparison], trivial: str, metric: Metric) -> str:
+    parts = []
+    if any(c.name == trivial for c in faults):
+        what = "the train mean" if trivial == "mean" else "the train class prior"
+        parts.append(
+            f"The model does no better than predicting {what} for every row. Check that the "
+            "features reach it as they did in training (column order, preprocessing, "
+            "scaling), that the prediction rows line up with the label rows (join on the id "
+            "column), and that training converged."
+        )
+    strong = [c.name for c in faults if c.name != trivial]
+    if strong:
+        names = " and ".join(strong)
+        parts.append(
+            f"The {names} baseline{'s' if len(strong) > 1 else ''} fitted by qa-gate on the "
+            f"same train split score{'' if len(strong) > 1 else 's'} better on {metric.title}. "
+            "Ship the simpler model, or find why yours falls short (features, tuning, "
+            "regularisation). If XGBoost beats your network on tabular data, ship XGBoost."
+        )
+    return " ".join(parts)
+
+
+def _metrics(metric: Metric, boot: Bootstrap, comparisons: list[Comparison]
+             ) -> dict[str, float | None]:
+    low, high = boot.ci((MODEL, metric.name))
+    out: dict[str, float | None] = {
+        f"model_{metric.name}": boot.point((MODEL, metric.name)),
+        f"model_{metric.name}_ci_low": low,
+        f"model_{metric.name}_ci_high": high,
+    }
+    for c in comparisons:
+        out[f"{c.name}_{metric.name}"] = c.score
+        out[f"{c.name}_{metric.name}_ci_low"], out[f"{c.name}_{metric.name}_ci_high"] = c.ci
+        out[f"advantage_vs_{c.name}"] = c.advantage
+        out[f"advantage_vs_{c.name}_ci_low"] = c.advantage_ci[0]
+        out[f"advantage_vs_{c.name}_ci_high"] = c.advantage_ci[1]
+    out.update({"rows_test": boot.n_rows, "bootstrap_resamples": boot.n_resamples,
+                "bootstrap_rows": boot.sample_rows})
+    return out
+
+
+def _evidence(metric: Metric, boot: Bootstrap, model_ci: tuple, comparisons: list[Comparison],
+              notes: Mapping[str, str], fallback: str, unit: str):
+    rows: list[tuple[Any, ...]] = [
+        ("model (under test)", boot.point((MODEL, metric.name)), *model_ci, None, None, None, "")
+    ]
+    for c in comparisons:
+        rows.append((c.name, c.score, *c.ci, c.advantage, *c.advantage_ci, c.verdict))
+    extra = [f"{name}: {note}" for name, note in notes.items()]
+    note = "; ".join(filter(None, [fallback, boot.note(), f"advantage = {unit}; positive means "
+                                   f"the model is better", *extra]))
+    return table(
+        f"Test {metric.title}: model and baselines",
+        ["model", metric.name, "CI low", "CI high", "model's advantage", "advantage CI low",
+         "advantage CI high", "verdict"],
+        rows, note=note,
+    )
+
+
+def _chart(metric: Metric, model_score: float | None, comparisons: list[Comparison]) -> Chart:
+    labels = ["model", *(c.name for c in comparisons)]
+    values = [model_score, *(c.score for c in comparisons)]
+    return Chart("bars", f"Test {metric.title}: model and baselines",
+                 {"labels": labels, "series": {metric.name: values}, "threshold": None})

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
+
+import qa
+from qa.checks.baseline_beats import BaselineBeats
+from qa.testing import check_contract
+from tests.model_data import (
+    classification_splits,
+    classifier_predictions,
+    frames,
+    prior_predictions,
+    regression_splits,
+    regressor_predictions,
+    xgb_classifier,
+)
+
+CHECK = [BaselineBeats]
+#: One thread per fit: XGBoost's threads spin badly on a shared, oversubscribed CI runner.
+ONE_THREAD = {"run": {"threads": 1}}
+
+
+def _run(data, preds, task=None, **params):
+    report = qa.check(
+        **frames(data), target="label", task=task, predictions=preds, only=["baseline-beats"],
+        extra_checks=CHECK, checks={"baseline-beats": params} if params else None,
+        config=ONE_THREAD,
+    )
+    return report.checks[0]
+
+
+@pytest.fixture(scope="module")
+def binary():
+    return classification_splits(n=2000, flip=0.1, seed=1)
+
+
+@pytest.fixture(scope="module")
+def contract_reports(binary):
+    """A good XGBoost model (200 trees, default depth) passes; a class-prior model fails."""
+    data = binary
+    xgb = xgb_classifier(n_estimators=200).fit(*data["train"])
+    f = frames(data)
+    return check_contract(
+        BaselineBeats,
+        clean=dict(**f, target="label", predictions=classifier_predictions(xgb, data),
+                   config=ONE_THREAD),
+        defective=dict(**f, target="label", predictions=prior_predictions(data),
+                       config=ONE_THREAD),
+    )
+
+
+def test_baseline_beats_contract_prior_only_model_fails_and_good_xgboost_passes(contract_reports):
+    clean, defective = contract_reports
+    good, bad = clean.checks[0], defective.checks[0]
+    assert good.status == "pass", good.message
+    assert bad.status == "fail"
+    assert bad.subjects[0] == "majority"  # and the others beat it too
+    assert bad.metrics["advantage_vs_majority"] == pytest.approx(0.0, abs=1e-9)
+    assert "class prior" in bad.remedy
+    assert good.metrics["advantage_vs_majority_ci_low"] > 0.3
+
+
+def test_baseline_beats_evidence_lists_every_baseline_with_intervals(contract_reports):
+    good = contract_reports[0].checks[0]
+    table = good.evidence[0]
+    assert [row[0] for row in table.rows] == ["model (under test)", "majority", "linear", "xgboost"]
+    for row in table.rows:
+        assert row[2] <= row[1] <= row[3]  # CI low <= score <= CI high
+    assert "paired bootstrap" in table.note and "1,000 resamples" in table.note
+    chart = good.charts[0]
+    assert chart.kind == "bars"
+    assert chart.data["labels"] == ["model", "majority", "linear", "xgboost"]
+    for name in ("majority", "linear", "xgboost"):
+        low, high = good.metrics[f"advantage_vs_{name}_ci_low"], good.metrics[
+            f"advantage_vs_{name}_ci_high"]
+        assert low <= good.metrics[f"advantage_vs_{name}"] <= high
+
+
+def test_baseline_beats_fails_an_unpruned_tree_that_xgboost_beats_and_says_ship_it(binary):
+    tree = DecisionTreeClassifier(random_state=0).fit(*binary["train"])
+    result = _run(binary, classifier_predictions(tree, binary))
+    assert result.status == "fail"
+    assert "xgboost" in result.subjects
+    assert result.metrics["advantage_vs_xgboost_ci_high"] < -0.02
+    assert "ship XGBoost" in result.remedy
+
+
+def test_baseline_beats_tolerance_decides_a_significant_but_small_lead(binary):
+    tree = DecisionTreeClassifier(random_state=0, max_depth=6).fit(*binary["train"])
+    preds = classifier_predictions(tree, binary)
+    lenient = _run(binary, preds, tolerance=1.0)
+    assert lenient.status == "pass", lenient.message
+    strict = _run(binary, preds, tolerance=0.0)
+    assert strict.status in ("fail", "warn")
+
+
+def test_baseline_beats_regression_mean_fails_a_line_on_curved_data_fails_boosting_passes():
+    from xgboost import XGBRegressor
+
+    data = regression_splits(n=1600, noise=10.0, seed=4)  # y has a quadratic term
+    mean_only = {s: pl.DataFrame({"prediction": [float(data["train"][1].mean())] * len(y)})
+                 for s, (_x, y) in data.items()}
+    bad = _run(data, mean_only, task="regression")
+    assert bad.status == "fail"
+    assert bad.subjects[0] == "mean"
+    assert "train mean" in bad.remedy
+    line = _run(data, regressor_predictions(LinearRegression().fit(*data["train"]), data),
+                task="regression")
+    assert line.status == "fail"
+    assert line.subjects == ("xgboost",)
+    assert line.metrics["advantage_vs_mean_ci_low"] > 0.5  # RMSE more than halved vs the mean
+    assert "relative error reduction" in line.evidence[0].note
+    boosted = XGBRegressor(n_estimators=200, learning_rate=0.1, n_jobs=1, random_state=0)
+    boosted.fit(*data["train"])
+    good = _run(data, regressor_predictions(boosted, data), task="regression")
+    assert good.status in ("pass", "warn"), good.message
+
+
+def test_baseline_beats_multiclass_prior_model_fails_on_macro_f1():
+    data = classification_splits(n=1500, n_classes=3, flip=0.05, seed=5)
+    bad = _run(data, prior_predictions(data, n_classes=3))
+    assert bad.status == "fail"
+    assert "model_macro_f1" in bad.metrics
+    good = _run(data, classifier_predictions(LogisticRegression(max_iter=500).fit(
+        *data["train"]), data))
+    assert "majority" not in good.subjects
+
+
+def test_baseline_beats_without_intervals_uses_point_estimates(binary):
+    result = _run(binary, prior_predictions(binary), n_bootstrap=0)
+    assert result.status == "fail"
+    assert result.metrics["advantage_vs_majority_ci_low"] is None
+
+
+def test_baseline_beats_skips_when_test_has_one_class(binary):
+    x, y = binary["test"]
+    data = {**binary, "test": (x[y == 1], y[y == 1])}
+    model = LogisticRegression(max_iter=500).fit(*data["train"])
+    result = _run(data, classifier_predictions(model, data))
+    assert result.status == "skip"
+    assert "no negative rows" in result.message
