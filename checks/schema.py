@@ -276,6 +276,7 @@ def infer_rules(
             exprs.append(col.drop_nulls().n_unique().alias(f"{i}:nunique"))
     stats = train.select(exprs).row(0, named=True) if exprs else {}
     stats = _finite_extremes(train, stats, families)
+    domains = _domains(train, stats, families, max_categories)
     rules = []
     for i, name in enumerate(train.columns):
         missing = int(stats[f"{i}:missing"])
@@ -289,11 +290,30 @@ def infer_rules(
             n_unique = int(stats[f"{i}:nunique"])
             base["n_unique"] = n_unique
             if n_unique <= max_categories and not base["structural"]:
-                counts = train.to_series(i).alias("value").drop_nulls().cast(pl.String).value_counts()
-                base["domain"] = tuple(sorted(counts.get_column("value").to_list()))
-                base["singletons"] = int((counts.get_column("count") == 1).sum())
+                base["domain"], base["singletons"] = domains[i]
         rules.append(ColumnRule(**base))
     return rules
+
+
+def _domains(
+    train: pl.DataFrame, stats: dict[str, Any], families: list[str], max_categories: int
+) -> dict[int, tuple[tuple[str, ...], int]]:
+    """Sorted categories and the number seen once, for every low-cardinality string column."""
+    wanted = [i for i, fam in enumerate(families)
+              if fam == "categorical" and int(stats[f"{i}:nunique"]) <= max_categories]
+    if not wanted:
+        return {}
+    exprs = [
+        pl.nth(i).drop_nulls().cast(pl.String).alias("value").value_counts(name="n")
+        .implode().alias(str(i))
+        for i in wanted
+    ]
+    row = train.select(exprs).row(0)
+    out = {}
+    for i, counts in zip(wanted, row, strict=True):
+        pairs = [tuple(c.values()) for c in counts]  # struct fields: (value, count)
+        out[i] = (tuple(sorted(v for v, _ in pairs)), sum(1 for _, n in pairs if n == 1))
+    return out
 
 
 def _finite_extremes(

@@ -361,3 +361,12 @@ def test_schema_puts_no_range_on_dates_so_later_production_passes():
                       eager=True).alias("signup"))
     train, prod = frame.head(1500), frame.tail(500).drop("label")
     assert run_schema(train=train, production=prod).status == "pass"
+
+
+@pytest.mark.parametrize("name", ["count", "value", "n", "len"])
+def test_schema_handles_category_columns_named_like_polars_internals(name):
+    frame = make_classification_frame(n=4000).rename({"cat": name})
+    train, test = random_split(frame)
+    assert run_schema(train=train, test=test).status == "pass"
+    result = run_schema(train=train, test=with_rows_replaced(test, name, 0.1, "new"))
+    assert result.status == "fail" and result.subjects == (name,)
