@@ -130,6 +130,9 @@ def _read_proba(
 
 def encode_labels(series: pl.Series, classes: Sequence[Any], what: str) -> np.ndarray:
     """Map label values onto indices into ``classes``; an unknown label is an error."""
+    numeric = _encode_numeric(series, classes)
+    if numeric is not None:
+        return numeric
     lookup = {str(c): i for i, c in enumerate(classes)}
     if series.dtype.is_float():
         finite = series.drop_nulls()
@@ -143,3 +146,20 @@ def encode_labels(series: pl.Series, classes: Sequence[Any], what: str) -> np.nd
         unknown = as_text.filter(codes.is_null()).unique().head(3).to_list()
         raise ModelError(f"{what}: unknown class label(s) {unknown} (known: {list(lookup)[:20]})")
     return codes.to_numpy()
+
+
+def _encode_numeric(series: pl.Series, classes: Sequence[Any]) -> np.ndarray | None:
+    """Fast path for numeric labels and numeric classes: a searchsorted, no string round trip.
+
+    Returns None (use the general path) when types differ or some value is not a class.
+    """
+    numeric_classes = all(isinstance(c, int | float) and not isinstance(c, bool) for c in classes)
+    if not (numeric_classes and classes and series.dtype.is_numeric() and not series.null_count()):
+        return None
+    reference = np.asarray(classes, dtype=np.float64)
+    order = np.argsort(reference, kind="stable")
+    values = series.to_numpy().astype(np.float64, copy=False)
+    position = np.clip(np.searchsorted(reference[order], values), 0, len(order) - 1)
+    if not np.array_equal(reference[order][position], values):
+        return None
+    return order[position].astype(np.int64)
