@@ -62,7 +62,8 @@ class LinearTrainer(Trainer):
 
     name = "linear"
 
-    def __init__(self, max_rows: int | None = MAX_ROWS) -> None:
+    def __init__(self, max_rows: int | None = None) -> None:
+        #: Row cap for fitting (default ``MAX_ROWS``, read when fitting).
         self.max_rows = max_rows
 
     def fit(self, ctx: Context) -> FittedModel:
@@ -71,7 +72,7 @@ class LinearTrainer(Trainer):
         from qa.models import ModelMeta, model_frame
 
         meta = ModelMeta.from_context(ctx, self.name, "frame")
-        rows, note = train_rows(ctx, self.max_rows)
+        rows, note = train_rows(ctx, self.max_rows or MAX_ROWS)
         train = ctx.frame("train")
         y = ctx.labels("train")
         if rows is not None:

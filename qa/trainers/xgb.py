@@ -75,7 +75,7 @@ class XGBoostModel(FittedModel):
 class XGBoostTrainer(Trainer):
     name = "xgboost"
 
-    def __init__(self, max_rows: int | None = MAX_ROWS, max_rounds: int = MAX_ROUNDS) -> None:
+    def __init__(self, max_rows: int | None = None, max_rounds: int = MAX_ROUNDS) -> None:
         self.max_rows = max_rows
         self.max_rounds = max_rounds
 
@@ -87,7 +87,7 @@ class XGBoostTrainer(Trainer):
         if not ctx.feature_columns:
             raise DataError("data.train: no feature columns to fit XGBoost on")
         meta = ModelMeta.from_context(ctx, self.name, "features")
-        rows, note = train_rows(ctx, self.max_rows)
+        rows, note = train_rows(ctx, self.max_rows or MAX_ROWS)
         X, y = ctx.feature_matrix("train"), encoded_labels(ctx, "train")
         if rows is not None:
             X, y = X[rows], y[rows]
