@@ -272,3 +272,16 @@ def test_run_gate_accepts_a_report_object_as_baseline():
     assert head.diff is not None and head.diff["newly_failing"] == ["data-volume"]
     assert head.status == "fail"
     assert Report.from_json(head.to_json()) == head
+
+
+def test_check_baseline_tolerance_flag_reaches_the_diff(runs: Path):
+    run = run_qa("check", "--train", str(runs / "big.csv"), "--target", "label", "--only",
+                 "data-volume", "--baseline", str(runs / "base" / "report.json"),
+                 "--baseline-tolerance", "0.03", "--out", str(runs / "head"), "--format", "json",
+                 "--ci", "none", "-q")
+    assert run.code == 0, run.err
+    data = json.loads((runs / "head" / "report.json").read_text())
+    assert data["diff"]["tolerance"] == 0.03
+    assert data["config"]["run"]["baseline_tolerance"] == 0.03
+    regression = next(c for c in data["checks"] if c["id"] == "regression")
+    assert regression["thresholds"]["tolerance"] == 0.03
