@@ -37,5 +37,10 @@ def binary_frame() -> pl.DataFrame:
 
 @pytest.fixture(autouse=True)
 def _only_builtin_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests see only the checks shipped with qa-gate unless a test opts in to plugins."""
+    """Tests see only the checks shipped with qa-gate unless a test opts in to plugins.
+
+    They also never write into a real GitHub Actions step summary when CI itself runs there.
+    """
     monkeypatch.setenv("QA_DISABLE_PLUGIN_AUTOLOAD", "1")
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+        monkeypatch.delenv(name, raising=False)
