@@ -25,6 +25,10 @@ def build_context(
     predictions: Mapping[str, Any] | None = None,
 ) -> Context:
     """Load every split (paths from the config unless DataFrames are given) into a Context."""
+    if config.model.artifact:  # refuse an unsafe or missing model up front, whatever checks run
+        from qa.models import preflight_artifact
+
+        preflight_artifact(config.model.artifact, config.model.trust)
     sources: dict[str, Any] = dict(config.data.paths())
     sources.update({k: v for k, v in (frames or {}).items() if v is not None})
     loaded, infos = load_splits(sources, config.task.target)

@@ -40,8 +40,11 @@ PREDICT_BATCH = 65_536
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 TORCH_SUFFIXES = (".pt", ".pth", ".torchscript", ".ptl")
-#: Type-name prefixes a skops file may hold without ``[model] trust``.
-SKOPS_SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "qa.", "builtins.", "collections.")
+#: Type-name prefixes a skops file may hold without ``[model] trust`` (beyond skops' own
+#: defaults)...
+SKOPS_SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+#: ...unless the name looks like file or process access (e.g. a FunctionTransformer(numpy.load)).
+SKOPS_UNSAFE_WORDS = ("load", "save", "memmap", "file", "open", "system", "exec", "eval", "popen")
 
 
 # --------------------------------------------------------------------------- sidecar
@@ -367,8 +370,10 @@ def detect_format(path: Path) -> str:
     )
 
 
-def load_artifact(path: str | Path, trust: bool = False) -> LoadedModel:
-    """Load a model artifact, refusing code-running formats unless ``trust``."""
+def preflight_artifact(path: str | Path, trust: bool = False) -> str:
+    """Fail fast, before any check runs: the file exists, has a known format, and is not a
+    code-running format without ``trust``. Reads only the name and first bytes. Returns the
+    format."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model.artifact: file not found: {path}")
@@ -379,6 +384,13 @@ def load_artifact(path: str | Path, trust: bool = False) -> LoadedModel:
             f"when loaded. Save the model as skops, XGBoost JSON, ONNX or TorchScript, or pass "
             f"--trust-model ([model] trust = true) only for a file you trust"
         )
+    return fmt
+
+
+def load_artifact(path: str | Path, trust: bool = False) -> LoadedModel:
+    """Load a model artifact, refusing code-running formats unless ``trust``."""
+    fmt = preflight_artifact(path, trust)
+    path = Path(path)
     meta = read_meta(path)
     loader = {
         "xgboost-json": _load_xgboost, "xgboost-ubj": _load_xgboost, "skops": _load_skops,
@@ -408,13 +420,18 @@ def _load_skops(path: Path, trust: bool) -> Any:
 
     untrusted = sio.get_untrusted_types(file=str(path))
     if not trust:
-        unsafe = [t for t in untrusted if not t.startswith(SKOPS_SAFE_PREFIXES)]
+        unsafe = [t for t in untrusted if not _skops_type_is_safe(t)]
         if unsafe:
             raise ModelError(
                 f"model.artifact: {path} holds types outside scikit-learn/numpy/scipy: "
                 f"{', '.join(unsafe[:5])}; pass --trust-model only if you trust the file"
             )
     return sio.load(str(path), trusted=untrusted)
+
+
+def _skops_type_is_safe(name: str) -> bool:
+    last = name.rsplit(".", 1)[-1].lower()
+    return name.startswith(SKOPS_SAFE_PREFIXES) and not any(w in last for w in SKOPS_UNSAFE_WORDS)
 
 
 def _load_torchscript(path: Path, trust: bool) -> Any:
