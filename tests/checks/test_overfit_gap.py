@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+import qa
+from qa.checks.overfit_gap import OverfitGap
+from qa.testing import check_contract
+from tests.model_data import (
+    classification_splits,
+    classifier_predictions,
+    frames,
+    regression_splits,
+    regressor_predictions,
+    xgb_classifier,
+)
+
+CHECK = [OverfitGap]
+#: One thread per fit: XGBoost's threads spin badly on a shared, oversubscribed CI runner.
+ONE_THREAD = {"run": {"threads": 1}}
+
+
+def _run(data, preds=None, task=None, history=None, **params):
+    config: dict = {**ONE_THREAD}
+    if history is not None:
+        config["model"] = {"history": str(history)}
+    report = qa.check(
+        **frames(data), target="label", task=task, predictions=preds, only=["overfit-gap"],
+        extra_checks=CHECK, checks={"overfit-gap": params} if params else None, config=config,
+    )
+    return report.checks[0]
+
+
+@pytest.fixture(scope="module")
+def noisy():
+    """Binary data with 20 % of labels randomised: memorising them costs generalisation."""
+    return classification_splits(n=2000, flip=0.2, seed=1)
+
+
+def test_overfit_gap_contract_unpruned_tree_fails_logistic_regression_passes(noisy):
+    data = noisy
+    f = frames(data)
+    logistic = LogisticRegression(max_iter=500).fit(*data["train"])
+    tree = DecisionTreeClassifier(random_state=0).fit(*data["train"])
+    _, defective = check_contract(
+        OverfitGap,
+        clean=dict(**f, target="label", predictions=classifier_predictions(logistic, data),
+                   config=ONE_THREAD),
+        defective=dict(**f, target="label", predictions=classifier_predictions(tree, data),
+                       config=ONE_THREAD),
+    )
+    result = defective.checks[0]
+    assert result.metrics["train_roc_auc"] == pytest.approx(1.0)
+    assert result.metrics["gap"] > 0.2
+    assert result.metrics["advantage_vs_best_baseline_ci_high"] < 0
+    assert result.subjects == ("train-validation gap",)
+    assert "add dropout" in result.remedy.lower()
+    assert "validation" in result.message
+
+
+def test_overfit_gap_good_xgboost_fits_train_almost_perfectly_and_does_not_fail(noisy):
+    data = noisy
+    xgb = xgb_classifier(n_estimators=200).fit(*data["train"])
+    result = _run(data, classifier_predictions(xgb, data))
+    assert result.metrics["gap"] > 0.05  # over the bar ...
+    assert result.status == "warn", result.message  # ... but it generalises like the baselines
+    assert "generalises as well as the baselines" in result.message
+
+
+def test_overfit_gap_uses_test_when_there_is_no_validation_split(noisy):
+    data = {"train": noisy["train"], "test": noisy["test"]}
+    tree = DecisionTreeClassifier(random_state=0).fit(*data["train"])
+    result = _run(data, classifier_predictions(tree, data))
+    assert result.status == "fail"
+    assert "test_roc_auc" in result.metrics
+    assert "measured on test" in result.evidence[0].note
+
+
+def test_overfit_gap_regression_deep_tree_fails_linear_model_passes():
+    data = regression_splits(n=1600, noise=40.0, seed=6)
+    tree = DecisionTreeRegressor(random_state=0).fit(*data["train"])
+    bad = _run(data, regressor_predictions(tree, data), task="regression")
+    assert bad.status == "fail", bad.message
+    assert bad.metrics["gap"] > 0.9  # train RMSE is 0: the whole validation error is the gap
+    assert bad.thresholds["max_relative_gap"] == 0.25
+    line = LinearRegression().fit(*data["train"])
+    good = _run(data, regressor_predictions(line, data), task="regression")
+    assert good.status == "pass", good.message
+
+
+# --------------------------------------------------------------------------- history
+def _history(path, val_rise_epochs: int, n_epochs: int = 30, noise: float = 0.0, seed: int = 0):
+    """Train loss falls throughout; validation loss falls, then climbs for the last epochs."""
+    rng = np.random.default_rng(seed)
+    epochs = np.arange(1, n_epochs + 1)
+    train = 1.0 / np.sqrt(epochs)
+    best = n_epochs - val_rise_epochs
+    val = np.where(epochs <= best, 1.2 / np.sqrt(epochs), 1.2 / np.sqrt(best) + 0.02 * (
+        epochs - best))
+    val = val + noise * rng.normal(size=n_epochs)
+    pl.DataFrame({"epoch": epochs, "train_loss": train, "val_loss": val}).write_csv(path)
+    return best
+
+
+def test_overfit_gap_history_fails_when_validation_loss_climbs_8_epochs_and_names_the_epoch(
+    noisy, tmp_path
+):
+    path = tmp_path / "history.csv"
+    best = _history(path, val_rise_epochs=8)
+    result = _run(noisy, history=path)  # no predictions at all: the history part still runs
+    assert result.status == "fail"
+    assert result.metrics["best_epoch"] == best == 22
+    assert result.metrics["epochs_after_best"] == 8
+    assert f"epoch {best}" in result.message
+    assert result.subjects == ("history",)
+    chart = result.charts[0]
+    assert chart.kind == "lines" and chart.data["marker"] == best
+    assert set(chart.data["series"]) == {"train_loss", "val_loss"}
+    assert "dropout" in result.remedy
+
+
+def test_overfit_gap_history_passes_a_rise_shorter_than_the_patience(noisy, tmp_path):
+    path = tmp_path / "history.csv"
+    _history(path, val_rise_epochs=4)
+    result = _run(noisy, history=path)
+    assert result.status == "pass", result.message
+    assert result.metrics["epochs_after_best"] == 4
+
+
+def test_overfit_gap_history_warns_when_the_best_weights_were_restored(noisy, tmp_path):
+    path = tmp_path / "history.csv"
+    _history(path, val_rise_epochs=8)
+    result = _run(noisy, history=path, restored_best=True)
+    assert result.status == "warn"
+
+
+def test_overfit_gap_history_ignores_a_noisy_plateau(noisy, tmp_path):
+    """Validation loss flat after epoch 10 with noise: no sustained rise, no alarm."""
+    epochs = np.arange(1, 31)
+    rng = np.random.default_rng(3)
+    val = np.maximum(1.0 / np.sqrt(np.minimum(epochs, 10)), 0) + 0.001 * rng.normal(size=30)
+    path = tmp_path / "history.json"
+    path.write_text(json.dumps({"epoch": epochs.tolist(), "train_loss": (1 / epochs).tolist(),
+                                "val_loss": val.tolist()}))
+    result = _run(noisy, history=path)
+    assert result.status == "pass", result.message
+
+
+def test_overfit_gap_combines_gap_and_history_and_the_worse_decides(noisy, tmp_path):
+    path = tmp_path / "history.csv"
+    _history(path, val_rise_epochs=8)
+    logistic = LogisticRegression(max_iter=500).fit(*noisy["train"])
+    result = _run(noisy, classifier_predictions(logistic, noisy), history=path)
+    assert result.status == "fail"
+    assert "gap" in result.metrics and "best_epoch" in result.metrics
+    assert result.subjects == ("history",)
+
+
+def test_overfit_gap_skips_without_train_predictions_or_history(noisy):
+    logistic = LogisticRegression(max_iter=500).fit(*noisy["train"])
+    preds = classifier_predictions(logistic, noisy)
+    result = _run(noisy, {"test": preds["test"]})
+    assert result.status == "skip"
+    assert "history" in result.message
+
+
+def test_overfit_gap_missing_history_file_is_an_error_not_a_pass(noisy, tmp_path):
+    result = _run(noisy, history=tmp_path / "nope.csv")
+    assert result.status == "error"
+    assert "nope.csv" in result.message
