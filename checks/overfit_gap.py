@@ -204,6 +204,7 @@ def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Part:
 
     baselines = {name: b.predictions[split] for name, b in ctx.baselines().items()
                  if split in b.predictions}
+    notes += [f"{name}: {b.note}" for name, b in ctx.baselines().items() if b.note]
     if not baselines:
         return part("warn", f"{described}, over the bar {bar:g}; no baseline to tell whether "
                     "it costs generalisation", _GAP_REMEDY)
