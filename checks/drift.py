@@ -107,10 +107,12 @@ class Drift(Check):
     ``large_factor`` (2) times its bar is a large drift: PSI >= 0.2 (the "major shift"
     convention), KS >= 0.2, W/std >= 0.4. A half-standard-deviation mean shift (W/std 0.5) and
     a change of units are large. The check fails when any feature drifts with a large effect,
-    when at least ``max_drifted_share`` of the features drift, or when the domain classifier's
-    AUC reaches ``domain_auc_fail``; it warns on moderate feature drift, a domain AUC above
-    ``domain_auc``, or prediction / label drift. The domain classifier uses at most
-    ``domain_sample`` rows from each side (seeded sample; the sizes are in the metrics).
+    when at least ``max_drifted_share`` of the features (two or more) drift, or when the
+    domain classifier's AUC reaches ``domain_auc_fail``; it warns on moderate feature drift, a
+    domain AUC above ``domain_auc``, or prediction / label drift. Missing feature columns are
+    listed but left to the schema check. The domain classifier uses at most
+    ``domain_sample`` rows from each side, and at most twice as many train rows as current
+    rows (a seeded sample; the sizes are in the metrics and the evidence).
 
     How to fix
     ----------
@@ -258,7 +260,7 @@ class Drift(Check):
         if large:
             reasons_fail.append(f"{len(large)} feature(s) drifted with a large effect: "
                                 + _names(large))
-        if share >= params.max_drifted_share and drifted:
+        if share >= params.max_drifted_share and len(drifted) >= 2:
             reasons_fail.append(f"{len(drifted)} of {len(reports)} features drifted "
                                 f"({share:.0%} >= {params.max_drifted_share:.0%})")
         if auc is not None and auc >= params.domain_auc_fail:
@@ -458,10 +460,11 @@ def _compare_categorical(
         ))
     labels = [*top_values, OTHER]
     keep = (a + b) > 0
-    report.chart = Chart("bars", f"{name}: train vs {current} (category shares)", {
-        "labels": [v for v, k in zip(labels, keep, strict=True) if k],
+    shown = [v for v, k in zip(labels, keep, strict=True) if k]
+    report.chart = Chart("histogram", f"{name}: train vs {current} (category shares)", {
+        "edges": list(range(len(shown) + 1)),
+        "labels": shown,
         "series": {"train": (a[keep] / a.sum()).tolist(), current: (b[keep] / b.sum()).tolist()},
-        "threshold": None,
     })
     return report, top_values
 
@@ -569,7 +572,9 @@ def _domain_classifier(
     from xgboost import XGBClassifier
 
     rng = np.random.default_rng(ctx.seed)
-    k_ref, k_cur = min(n_ref, params.domain_sample), min(n_cur, params.domain_sample)
+    # At most twice as many train rows as current rows: more adds time, not information.
+    k_cur = min(n_cur, params.domain_sample)
+    k_ref = min(n_ref, params.domain_sample, 2 * k_cur)
     idx_ref = np.sort(rng.choice(n_ref, k_ref, replace=False)) if k_ref < n_ref else None
     idx_cur = np.sort(rng.choice(n_cur, k_cur, replace=False)) if k_cur < n_cur else None
     x_ref = _encode(ref_frame if idx_ref is None else ref_frame[idx_ref], features, buckets, ctx)

@@ -50,17 +50,22 @@ def ks_wasserstein(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     merged = np.concatenate([a, b])
     order = np.argsort(merged, kind="stable")
     values = merged[order]
-    from_a = order < n
-    cum_a = np.cumsum(from_a, dtype=np.int64)
-    cum_b = np.arange(1, n + m + 1, dtype=np.int64) - cum_a
-    last = np.empty(n + m, dtype=bool)
-    np.not_equal(values[1:], values[:-1], out=last[:-1])
-    last[-1] = True
-    gap = np.abs(cum_a[last] / n - cum_b[last] / m)
+    del merged
+    # F_a - F_b after k merged values, i of them from a: (i(n + m) - k n) / (n m), exactly
+    diff = np.cumsum(order < n, dtype=np.int64)
+    diff *= n + m
+    diff -= np.arange(n, n * (n + m) + 1, n, dtype=np.int64)
+    np.abs(diff, out=diff)
+    gap = diff / (n * m)
+    del diff
+    step = np.diff(values)
+    ties = step == 0
+    if ties.any():  # evaluate the CDFs only after the last of equal values
+        last = np.append(~ties, True)
+        gap, step = gap[last], np.diff(values[last])
     ks = float(gap.max())
-    points = values[last]
-    wasserstein = float(np.dot(gap[:-1], np.diff(points))) if len(points) > 1 else 0.0
-    return ks, wasserstein
+    wasserstein = float(np.dot(gap[:-1], step)) if len(gap) > 1 else 0.0
+    return min(ks, 1.0), wasserstein
 
 
 def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from qa.checks.drift import Drift
 
 import qa
+from qa.checks.drift import Drift
 from qa.testing import check_contract
 from tests.conftest import random_split
 
