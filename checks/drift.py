@@ -171,6 +171,8 @@ class Drift(Check):
     def run(self, ctx: Context, params: Params) -> CheckResult:
         current = _current_split(ctx, params.current)
         if current is None:
+            if params.current != "auto":
+                return self.skip(f"current = {params.current!r}, but that split was not given")
             return self.skip("needs a production or test split to compare with train")
         ref_frame, cur_frame = ctx.frame("train"), ctx.frame(current)
         features = [c for c in ctx.feature_columns if c in cur_frame.columns]
