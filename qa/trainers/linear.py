@@ -4,8 +4,9 @@ A scikit-learn ``Pipeline``: a ``ColumnTransformer`` imputes (median, with missi
 indicators) and standardises numeric, boolean and date columns, and one-hot encodes categorical
 columns (missing is a level of its own; unseen levels are ignored; rare levels are pooled and
 at most ``MAX_LEVELS`` levels per column are kept, so a 100,000-level column stays small).
-Every transformer is fitted on train only. On more than ``MAX_ROWS`` train rows the model is
-fitted on a seeded random sample of that many rows, and its ``note`` says so.
+Every transformer is fitted on train only. With ``max_rows`` set (the baselines set it) and more
+train rows than that, the model is fitted on a seeded random sample of that many rows, and its
+``note`` says so.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from qa.trainers.base import FittedModel, SklearnModel, Trainer, label_values, t
 if TYPE_CHECKING:
     from qa.context import Context
 
-#: Train rows above which the linear model is fitted on a sample of this size.
-MAX_ROWS = 200_000
 #: Iteration cap for the logistic regression solver (lbfgs).
 MAX_ITER = 300
 #: One-hot levels kept per categorical column (the rest pooled as "infrequent").
@@ -63,7 +62,7 @@ class LinearTrainer(Trainer):
     name = "linear"
 
     def __init__(self, max_rows: int | None = None) -> None:
-        #: Row cap for fitting (default ``MAX_ROWS``, read when fitting).
+        #: Fit on a seeded sample of at most this many train rows (None: every row).
         self.max_rows = max_rows
 
     def fit(self, ctx: Context) -> FittedModel:
@@ -72,7 +71,7 @@ class LinearTrainer(Trainer):
         from qa.models import ModelMeta, model_frame
 
         meta = ModelMeta.from_context(ctx, self.name, "frame")
-        rows, note = train_rows(ctx, self.max_rows or MAX_ROWS)
+        rows, note = train_rows(ctx, self.max_rows)
         train = ctx.frame("train")
         y = ctx.labels("train")
         if rows is not None:

@@ -4,8 +4,8 @@ Categories are the Context's train codes (unseen and missing are NaN, which the 
 on their own). With a labelled validation split, boosting stops early when the validation loss
 has not improved for ``EARLY_STOPPING_ROUNDS`` rounds (at most ``MAX_ROUNDS``) and the model
 keeps the best round; its per-round train/validation loss is the training history. Without one
-it boosts a fixed ``FIXED_ROUNDS`` rounds. On more than ``MAX_ROWS`` train rows it fits on a
-seeded sample of that many rows, and its ``note`` says so.
+it boosts a fixed ``FIXED_ROUNDS`` rounds. With ``max_rows`` set (the baselines set it) and more
+train rows than that, it fits on a seeded sample of that many rows, and its ``note`` says so.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ FIXED_ROUNDS = 100
 EARLY_STOPPING_ROUNDS = 20
 LEARNING_RATE = 0.1
 MAX_DEPTH = 6
-#: Train rows above which the booster is fitted on a sample of this size.
-MAX_ROWS = 1_000_000
 
 
 def objective(ctx: Context) -> tuple[dict[str, Any], str]:
@@ -87,7 +85,7 @@ class XGBoostTrainer(Trainer):
         if not ctx.feature_columns:
             raise DataError("data.train: no feature columns to fit XGBoost on")
         meta = ModelMeta.from_context(ctx, self.name, "features")
-        rows, note = train_rows(ctx, self.max_rows or MAX_ROWS)
+        rows, note = train_rows(ctx, self.max_rows)
         X, y = ctx.feature_matrix("train"), encoded_labels(ctx, "train")
         if rows is not None:
             X, y = X[rows], y[rows]

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from qa.models import model_frame
-from qa.trainers import linear
+from qa.trainers import baselines, linear
 from qa.trainers.baselines import Baseline, fit_baselines
 from tests.conftest import make_classification_frame
 from tests.trainers.helpers import (
@@ -74,10 +74,13 @@ def test_baselines_are_deterministic_for_a_seed():
 
 
 def test_linear_baseline_samples_large_train_and_says_so(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(linear, "MAX_ROWS", 200)
+    monkeypatch.setattr(baselines, "LINEAR_MAX_ROWS", 200)
+    monkeypatch.setattr(baselines, "XGBOOST_MAX_ROWS", 300)
     ctx = classification_context(n=1000)
-    note = fit_baselines(ctx)["linear"].note
-    assert "200-row random sample of 600 train rows" in note
+    fitted = fit_baselines(ctx)
+    assert "200-row random sample of 600 train rows" in fitted["linear"].note
+    assert "300-row random sample of 600 train rows" in fitted["xgboost"].note
+    assert fitted["xgboost"].predictions["train"].labels.shape == (600,)
 
 
 def test_baselines_survive_nan_inf_unseen_categories_and_hostile_names():
