@@ -75,6 +75,9 @@ METRICS: dict[str, Metric] = {
     )
 }
 
+#: The check whose ``metric`` parameter sets the primary metric for every model check.
+PRIMARY_CHECK = "metric-threshold"
+
 DEFAULT_METRIC: dict[str, str] = {"binary": "roc_auc", "multiclass": "macro_f1", "regression": "rmse"}
 
 #: Metrics reported beside the primary one, per task (MAE and RMSE always together).
@@ -598,10 +601,15 @@ def choose_metric(
 ) -> tuple[Metric, str]:
     """The primary metric for ``ctx``'s task and a note when it had to change.
 
+    Without ``name``, the metric set for metric-threshold applies, else the task's default.
     A metric that needs probabilities cannot score predictions without them: when the user
     named it, that is a ModelError; when it was only the default (AUC), the check falls back
     to F1 at the decision threshold and says so.
     """
+    if name is None:  # declared once, under metric-threshold, it applies to every model check
+        shared = ctx.config.check_table(PRIMARY_CHECK).get("metric")
+        if isinstance(shared, str):
+            name, where = shared, f"checks.{PRIMARY_CHECK}.metric"
     metric = resolve_metric(ctx.task, name, where)
     lacking = [p for p in predictions if metric.needs_proba and p.proba is None]
     if not lacking:
@@ -656,7 +664,8 @@ class EvaluationParams:
 
     metric: str | None = _param(
         None,
-        "Primary metric; default roc_auc (binary), macro_f1 (multiclass), rmse (regression).",
+        "Primary metric; default: the one set for metric-threshold, else roc_auc (binary), "
+        "macro_f1 (multiclass), rmse (regression).",
         choices=tuple(METRICS),
     )
     decision_threshold: float = _param(
@@ -664,7 +673,7 @@ class EvaluationParams:
         "positive (for F1 and accuracy).", gt=0.0, lt=1.0,
     )
     n_bootstrap: int = _param(
-        1000, "Bootstrap resamples for the confidence intervals (0 turns them off).", ge=0,
+        1000, "Bootstrap resamples for the confidence intervals (below 20: no intervals).", ge=0,
         le=100_000,
     )
     max_bootstrap_rows: int = _param(

@@ -142,3 +142,15 @@ def test_baseline_beats_skips_when_test_has_one_class(binary):
     result = _run(data, classifier_predictions(model, data))
     assert result.status == "skip"
     assert "no negative rows" in result.message
+
+
+def test_baseline_beats_uses_the_metric_declared_for_metric_threshold(binary):
+    model = LogisticRegression(max_iter=500).fit(*binary["train"])
+    report = qa.check(
+        **frames(binary), target="label", predictions=classifier_predictions(model, binary),
+        only=["baseline-beats"], extra_checks=CHECK, config=ONE_THREAD,
+        checks={"metric-threshold": {"metric": "pr_auc"}},
+    )
+    result = report.checks[0]
+    assert "model_pr_auc" in result.metrics and "model_roc_auc" not in result.metrics
+    assert result.metrics["majority_pr_auc"] == pytest.approx(binary["test"][1].mean())
