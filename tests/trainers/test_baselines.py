@@ -4,7 +4,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from qa.models import model_frame
 from qa.trainers import baselines, linear
 from qa.trainers.baselines import Baseline, fit_baselines
 from tests.conftest import make_classification_frame
@@ -114,7 +113,7 @@ def test_linear_one_hot_stays_small_on_a_high_cardinality_column():
                           "x": rng.normal(size=n), "label": rng.integers(0, 2, n)})
     ctx = context({"train": frame})
     model = linear.LinearTrainer().fit(ctx)
-    encoded = model.estimator[:-1].transform(model_frame(frame, ["code", "x"], model.meta.kinds))
+    encoded = model.estimator[:-1].transform(ctx.feature_matrix("train"))
     assert encoded.shape[1] <= linear.MAX_LEVELS + 2
 
 
