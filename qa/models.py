@@ -500,7 +500,7 @@ def _predict_xgboost(ctx: Context, split: str, loaded: LoadedModel, where: str) 
     if booster.num_features() != X.shape[1]:
         raise ModelError(f"{where}: the model expects {booster.num_features()} features; the "
                          f"data has {X.shape[1]} ({', '.join(ctx.feature_columns[:5])}, ...)")
-    booster.set_param({"nthread": ctx.n_threads})
+    booster.set_param({"nthread": 1 if X.shape[0] < 20_000 else ctx.n_threads})
     objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
     out = np.asarray(booster.inplace_predict(X), dtype=np.float64)
     classes = loaded.classes(ctx)
@@ -519,7 +519,7 @@ def _predict_torchscript(ctx: Context, split: str, loaded: LoadedModel, where: s
     import torch
 
     X = features_for(ctx, split, loaded.meta)
-    torch.set_num_threads(ctx.n_threads)
+    torch.set_num_threads(1 if X.shape[0] < 20_000 else ctx.n_threads)
 
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.no_grad():

@@ -137,7 +137,7 @@ def test_printed_snippet_pasted_into_qa_toml_works(tmp_path, monkeypatch):
         data.append(f'{split} = "{split}.csv"')
     result = CliRunner().invoke(cli, ["train", "--trainer", "xgboost", "--train", "train.csv",
                                       "--validation", "validation.csv", "--test", "test.csv",
-                                      "--target", "label", "--out", "models/xgb"])
+                                      "--target", "label", "--out", "models/xgb", "--threads", "1"])
     assert result.exit_code == 0, result.output
     Path("qa.toml").write_text('[task]\ntarget = "label"\n\n[data]\n' + "\n".join(data) + "\n\n"
                                + result.stdout)

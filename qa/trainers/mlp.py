@@ -27,7 +27,7 @@ import numpy as np
 
 from qa.errors import DataError, QAError
 from qa.predictions import Predictions
-from qa.trainers.base import FittedModel, Trainer
+from qa.trainers.base import FittedModel, Trainer, fit_threads
 
 if TYPE_CHECKING:
     from qa.context import Context
@@ -182,8 +182,8 @@ class MLPModel(FittedModel):
         from qa.models import features_for, outputs_to_predictions
 
         torch = _torch()
-        torch.set_num_threads(ctx.n_threads)
         X = features_for(ctx, split, self.meta)
+        torch.set_num_threads(fit_threads(ctx, X.shape[0]))
         out = _forward(torch, self.net, X, torch.device("cpu"))
         return outputs_to_predictions(ctx, split, out, self.meta.classes, self.source,
                                       "trainer mlp")

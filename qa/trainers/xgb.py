@@ -17,7 +17,7 @@ import numpy as np
 
 from qa.errors import DataError
 from qa.predictions import Predictions
-from qa.trainers.base import FittedModel, Trainer, train_rows
+from qa.trainers.base import FittedModel, Trainer, fit_threads, train_rows
 
 if TYPE_CHECKING:
     from qa.context import Context
@@ -57,8 +57,9 @@ class XGBoostModel(FittedModel):
     def predict(self, ctx: Context, split: str) -> Predictions:
         from qa.models import features_for, outputs_to_predictions
 
-        self.booster.set_param({"nthread": ctx.n_threads})
-        out = self.booster.inplace_predict(features_for(ctx, split, self.meta))
+        X = features_for(ctx, split, self.meta)
+        self.booster.set_param({"nthread": fit_threads(ctx, X.shape[0])})
+        out = self.booster.inplace_predict(X)
         return outputs_to_predictions(ctx, split, out, self.meta.classes, self.source,
                                       "trainer xgboost")
 
@@ -90,15 +91,16 @@ class XGBoostTrainer(Trainer):
         if rows is not None:
             X, y = X[rows], y[rows]
         obj, metric = objective(ctx)
+        threads = fit_threads(ctx, X.shape[0])
         params = {**obj, "tree_method": "hist", "eta": LEARNING_RATE, "max_depth": MAX_DEPTH,
-                  "seed": ctx.seed, "nthread": ctx.n_threads, "verbosity": 0}
-        dtrain = xgb.QuantileDMatrix(X, label=y, nthread=ctx.n_threads)
+                  "seed": ctx.seed, "nthread": threads, "verbosity": 0}
+        dtrain = xgb.QuantileDMatrix(X, label=y, nthread=threads)
         evals = [(dtrain, "train")]
         early = ctx.has_labels("validation")
         if early:
             dvalid = xgb.QuantileDMatrix(ctx.feature_matrix("validation"),
                                          label=encoded_labels(ctx, "validation"), ref=dtrain,
-                                         nthread=ctx.n_threads)
+                                         nthread=threads)
             evals.append((dvalid, "validation"))
         log: dict[str, dict[str, list[float]]] = {}
         booster = xgb.train(

@@ -127,3 +127,15 @@ def test_class_missing_from_train_gets_zero_probability_column():
         proba = baseline.predictions["test"].proba
         assert proba.shape[1] == 3
         assert proba[:, 2].max() < 0.05
+
+
+def test_baselines_without_feature_columns_reduce_to_the_trivial_model():
+    rng = np.random.default_rng(0)
+    ctx = context({"train": pl.DataFrame({"label": rng.integers(0, 2, 300)}),
+                   "test": pl.DataFrame({"label": rng.integers(0, 2, 100)})})
+    assert ctx.feature_columns == []
+    b = fit_baselines(ctx)
+    assert list(b) == ["majority", "linear", "xgboost"]
+    assert "no feature columns" in b["xgboost"].note
+    np.testing.assert_array_equal(b["linear"].predictions["test"].proba,
+                                  b["majority"].predictions["test"].proba)
