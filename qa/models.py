@@ -370,14 +370,25 @@ def detect_format(path: Path) -> str:
     )
 
 
-def preflight_artifact(path: str | Path, trust: bool = False) -> str:
-    """Fail fast, before any check runs: the file exists, has a known format, and is not a
-    code-running format without ``trust``. Reads only the name and first bytes. Returns the
-    format."""
+def preflight_artifact(path: str | Path, trust: bool = False, strict: bool = False) -> str:
+    """Refuse a code-running artifact (pickle, joblib, torch pickle) without ``trust``.
+
+    Reads only the name and first bytes. ``build_context`` calls it before any check runs, so
+    the refusal does not depend on which checks run. With ``strict`` (when loading) a missing
+    file or unknown format is an error too; otherwise those surface in the checks that need the
+    model. Returns the format ("" when not known).
+    """
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"model.artifact: file not found: {path}")
-    fmt = detect_format(path)
+        if strict:
+            raise ModelError(f"model.artifact: file not found: {path}")
+        return ""
+    try:
+        fmt = detect_format(path)
+    except ModelError:
+        if strict:
+            raise
+        return ""
     if fmt in ("pickle", "torch-pickle") and not trust:
         raise ModelError(
             f"model.artifact: refusing to load {path}: {fmt.replace('-', ' ')} files run code "
@@ -389,7 +400,7 @@ def preflight_artifact(path: str | Path, trust: bool = False) -> str:
 
 def load_artifact(path: str | Path, trust: bool = False) -> LoadedModel:
     """Load a model artifact, refusing code-running formats unless ``trust``."""
-    fmt = preflight_artifact(path, trust)
+    fmt = preflight_artifact(path, trust, strict=True)
     path = Path(path)
     meta = read_meta(path)
     loader = {

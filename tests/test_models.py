@@ -53,7 +53,9 @@ def test_pickle_model_is_refused_without_trust_and_nothing_in_it_runs(tmp_path, 
     marker = tmp_path / "pwned"
     evil = tmp_path / f"model{suffix}"
     evil.write_bytes(pickle.dumps(WritesMarker(str(marker))))
-    code = _run_cli(["check", *_write_splits(tmp_path), "--model", str(evil)])
+    # refused up front, even when no check that needs the model is selected
+    code = _run_cli(["check", *_write_splits(tmp_path), "--model", str(evil),
+                     "--only", "data-volume"])
     assert code == 2
     assert not marker.exists()
     err = capsys.readouterr().err
