@@ -122,12 +122,13 @@ def test_foreign_xgboost_json_without_sidecar_uses_the_feature_matrix(tmp_path):
     booster = xgb.train({"objective": "binary:logistic", "tree_method": "hist", "nthread": 1},
                         xgb.DMatrix(ctx.feature_matrix("train"), label=ctx.labels("train")),
                         num_boost_round=10)
-    path = tmp_path / "booster.json"
-    booster.save_model(str(path))
-    preds = load_artifact(path).predict(ctx, "test")
     p = booster.predict(xgb.DMatrix(ctx.feature_matrix("test")))
-    np.testing.assert_allclose(preds.proba[:, 1], p, rtol=1e-6)
-    np.testing.assert_array_equal(preds.labels, (p > 0.5).astype(np.int64))
+    for name in ("booster.json", "booster.ubj"):
+        path = tmp_path / name
+        booster.save_model(str(path))
+        preds = load_artifact(path).predict(ctx, "test")
+        np.testing.assert_allclose(preds.proba[:, 1], p, rtol=1e-6)
+        np.testing.assert_array_equal(preds.labels, (p > 0.5).astype(np.int64))
 
 
 def test_artifact_predictions_equal_the_trainer_prediction_files(tmp_path):
