@@ -61,6 +61,9 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point: turn QAError into one line on stderr and exit code 2."""
+    # OpenMP threads that spin while idle made XGBoost and torch several times slower on a
+    # busy 2-core runner; passive waiting costs nothing on a quiet one. Set before they load.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         return cli.main(args=argv, prog_name="qa", standalone_mode=False)
     except click.exceptions.Abort:

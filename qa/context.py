@@ -173,6 +173,8 @@ class Context:
         for frame in self.frames.values():
             if self.target in frame.columns:
                 values.update(frame[self.target].unique().to_list())
+        # 0.0 / 1.0 read from a CSV are the classes 0 / 1 (and name proba_0, proba_1).
+        values = {int(v) if isinstance(v, float) and v.is_integer() else v for v in values}
         return sorted(values, key=lambda v: (str(type(v)), v))
 
     @cached_property

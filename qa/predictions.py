@@ -138,7 +138,10 @@ def encode_labels(series: pl.Series, classes: Sequence[Any], what: str) -> np.nd
         finite = series.drop_nulls()
         if finite.len() and bool((finite == finite.round(0)).all()):
             series = series.cast(pl.Int64)
-    as_text = series.cast(pl.String, strict=False)
+    if series.dtype == pl.Boolean:  # match str(True) == "True", not polars' "true"
+        as_text = series.replace_strict({True: "True", False: "False"}, return_dtype=pl.String)
+    else:
+        as_text = series.cast(pl.String, strict=False)
     if as_text.null_count():
         raise ModelError(f"{what}: has {as_text.null_count()} missing labels")
     codes = as_text.replace_strict(lookup, default=None, return_dtype=pl.Int64)

@@ -17,10 +17,10 @@ from typing import Any
 
 import jinja2
 from markupsafe import Markup
-from qa.reports import svg
 
 from qa.base import STATUSES, CheckResult, Evidence
 from qa.report import Report
+from qa.reports import svg
 
 #: Rows of one evidence table shown in HTML (evidence is small by contract; this caps hand-made
 #: or plugin reports so the file stays openable).

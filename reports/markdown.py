@@ -21,10 +21,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qa.reports.html import as_cells, diff_view, fmt_cell, fmt_number
-
 from qa.base import STATUSES, CheckResult, Evidence
 from qa.report import Report
+from qa.reports.html import as_cells, diff_view, fmt_cell, fmt_number
 
 MAX_CHARS = 60_000
 EMOJI = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "💥", "skip": "⏭️", "waived": "🔕"}

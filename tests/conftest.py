@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# As the CLI does: passive OpenMP waiting, set before xgboost or torch load.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import polars as pl
 import pytest

@@ -100,3 +100,14 @@ def test_feature_matrix_encodes_categories_from_train_and_cleans_inf(frame):
 def test_positive_label_must_be_a_class(frame):
     with pytest.raises(DataError, match="positive_label"):
         _ = _context(frame, positive_label="maybe").positive_index
+
+
+def test_boolean_and_whole_float_targets_are_classes(frame):
+    as_bool = frame.with_columns(pl.col("label").cast(pl.Boolean))
+    ctx = _context(as_bool)
+    assert ctx.class_names == ["False", "True"] and ctx.class_names[ctx.positive_index] == "True"
+    assert ctx.labels("train").tolist() == frame["label"].to_list()
+    as_float = frame.with_columns(pl.col("label").cast(pl.Float64))
+    ctx = _context(as_float)
+    assert ctx.class_names == ["0", "1"]
+    assert ctx.labels("train").tolist() == frame["label"].to_list()

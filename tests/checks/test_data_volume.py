@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import polars as pl
-from qa.checks.data_volume import DataVolume
 
 import qa
+from qa.checks.data_volume import DataVolume
 from qa.testing import check_contract
 from tests.conftest import make_classification_frame
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
-from qa.reports import html
 
 from qa.base import CheckResult
 from qa.report import Report
+from qa.reports import html
 from tests.reports.conftest import HOSTILE, IMG
 
 

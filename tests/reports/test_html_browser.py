@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from qa.reports import html
 
+from qa.reports import html
 from tests.reports.conftest import HOSTILE, IMG, every_status_report
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

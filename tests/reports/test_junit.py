@@ -5,9 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 
-from qa.reports import junit
-
 from qa.report import Report
+from qa.reports import junit
 from tests.reports.conftest import HOSTILE
 
 

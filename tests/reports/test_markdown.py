@@ -6,10 +6,10 @@ import re
 from dataclasses import replace
 
 import pytest
-from qa.reports import markdown
 
 from qa.base import CheckResult, Evidence
 from qa.report import Report
+from qa.reports import markdown
 from tests.reports.conftest import HOSTILE, IMG
 
 

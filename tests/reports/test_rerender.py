@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from qa.reports import FORMATS, render, terminal, write_reports
 
 import qa
 from qa.cli import cli
 from qa.report import Report
+from qa.reports import FORMATS, render, terminal, write_reports
 from tests.conftest import make_classification_frame
 from tests.reports.conftest import HOSTILE, every_status_report
 

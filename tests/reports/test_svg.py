@@ -6,8 +6,8 @@ import math
 import xml.etree.ElementTree as ET
 
 import pytest
-from qa.reports import svg
 
+from qa.reports import svg
 from tests.reports.conftest import HOSTILE
 
 CASES = {
