@@ -49,6 +49,20 @@ train = "data/train.parquet"
 validation = "data/validation.parquet"
 test = "data/test.parquet"
 production = "data/production.parquet"
+
+# The model under test: `make demo` fits the reference MLP first
+# (qa train --trainer mlp --out model), which writes these files.
+[model]
+history = "model/history.csv"
+
+[model.predictions]
+train = "model/predictions_train.parquet"
+validation = "model/predictions_validation.parquet"
+test = "model/predictions_test.parquet"
+production = "model/predictions_production.parquet"
+
+[checks.split-hygiene]
+plan = {{ train = 0.60, validation = 0.15, test = 0.15 }}
 """
 
 
