@@ -1,0 +1,288 @@
+"""Are the training labels trustworthy? Confident learning on out-of-fold probabilities."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from qa.base import Chart, Check, CheckResult, Evidence, param, table
+from qa.context import Context
+
+#: Held-out splits with fewer labelled rows than this are reported but never judged.
+MIN_HOLDOUT_ROWS = 200
+
+
+class LabelNoise(Check):
+    """Train labels that a model trained without them confidently contradicts.
+
+    What it checks
+    --------------
+    Every train row gets class probabilities from a model that never saw it (stratified K-fold
+    XGBoost, or the user's out-of-fold file `[model] oof` with ``proba_<label>`` columns).
+    cleanlab's confident learning (`find_label_issues`, `get_label_quality_scores`,
+    `num_label_issues`) then flags rows whose given label the model contradicts. A row counts
+    as a label issue when cleanlab flags it and the model prefers another class by a clear
+    margin (``min_margin``); flagged rows with a smaller margin are reported as ambiguous.
+    Labelled validation and test rows are scored the same way by the fold models (a model fit
+    on train) and reported.
+
+    Why it matters
+    --------------
+    Mislabelled training rows teach the model the wrong thing and cap its accuracy; mislabelled
+    test rows make every metric the gate reports wrong. A few percent of errors is common in
+    hand-labelled data; ten percent is a data-collection problem worth fixing before training.
+
+    How it decides
+    --------------
+    First, the out-of-fold model must be good enough for its opinion to mean anything: when its
+    macro one-vs-rest AUC is below ``min_oof_auc`` (default 0.7, the usual lower bound of
+    "acceptable" discrimination) the check warns and names the score instead of judging the
+    labels — a hard target (ratings predicted barely above chance) makes cleanlab flag half the
+    rows whatever the labels are. Otherwise it fails when `issue_rate` (share of judged train
+    rows that are label issues) exceeds ``max_issue_rate`` (default 0.05). Requiring a clear
+    margin keeps clean data with inherently ambiguous rows (classes that overlap) from failing,
+    while flipped labels — which sit where the model is confident about another class — still
+    count. A held-out split (at least 200 labelled rows) whose issue rate exceeds the same bar
+    warns but does not fail: its probabilities come from a model fit on other data, so a shift
+    between the splits can look like label noise, which the drift check judges. Classes with
+    fewer train rows than folds cannot be judged by cross-validation: they are left out and
+    listed. Regression targets are skipped.
+
+    How to fix
+    ----------
+    Review the rows in the evidence, worst first (the suggested label is the model's opinion,
+    not the truth). Relabel or drop confirmed errors, fix the labelling guideline for the class
+    pairs that dominate the noise matrix, and consider a second annotator for ambiguous classes.
+    """
+
+    id = "label-noise"
+    title = "Trustworthy training labels"
+    requires = ("train",)
+    severity = "error"
+    tasks = ("binary", "multiclass")
+
+    @dataclass(frozen=True)
+    class Params:
+        max_issue_rate: float = param(
+            0.05, "Share of judged train rows that may be label issues before the check fails.",
+            ge=0, le=1,
+        )
+        min_margin: float = param(
+            0.5, "Probability by which the model must prefer another class for a flagged row "
+            "to count as an issue (0 counts every row cleanlab flags).", ge=0, le=1,
+        )
+        min_oof_auc: float = param(
+            0.7, "Out-of-fold macro AUC below which the model is too weak to judge labels "
+            "(warn instead of judging).", ge=0.5, le=1,
+        )
+        n_folds: int = param(5, "Folds for the out-of-fold model.", ge=2, le=20)
+        max_rows_shown: int = param(20, "Most suspicious rows listed in the evidence.", ge=0)
+        holdout: Literal["warn", "fail", "report"] = param(
+            "warn", "What label issues in validation/test do to the verdict.",
+            choices=("warn", "fail", "report"),
+        )
+
+    def run(self, ctx: Context, params: Params) -> CheckResult:
+        from qa.oof import oof_fit
+
+        labels = ctx.labels("train")
+        counts = np.bincount(labels, minlength=len(ctx.classes))
+        rare = [i for i in np.flatnonzero(counts) if counts[i] < params.n_folds]
+        judged = [i for i in np.flatnonzero(counts) if counts[i] >= params.n_folds]
+        rare_ev = table("Classes too small to judge (fewer train rows than folds)",
+                        ["class", "train rows"], [(ctx.class_names[i], int(counts[i])) for i in rare])
+        if len(judged) < 2:
+            return self.skip(
+                f"fewer than two classes have at least {params.n_folds} train rows; "
+                "label noise cannot be estimated by cross-validation"
+            )
+        fit = oof_fit(ctx)
+        rows = np.flatnonzero(np.isin(labels, judged))
+        y, proba = _restrict(labels[rows], fit.proba[rows], judged)
+        found = _find_issues(y, proba, params.min_margin)
+        auc, bal_acc = _skill(y, proba)
+        n = len(rows)
+        metrics: dict[str, Any] = {
+            "issue_rate": found["issue"].sum() / n,
+            "flagged_rate": found["flagged"].sum() / n,
+            "ambiguous_rate": (found["flagged"] & ~found["issue"]).sum() / n,
+            "noise_rate": found["noise_rate"],
+            "issues": int(found["issue"].sum()),
+            "rows_judged": n,
+            "rows_excluded": int(len(labels) - n),
+            "oof_auc": auc,
+            "oof_balanced_accuracy": bal_acc,
+            "n_folds": fit.n_folds,
+        }
+        thresholds = {"max_issue_rate": params.max_issue_rate, "min_margin": params.min_margin,
+                      "min_oof_auc": params.min_oof_auc}
+        names = [ctx.class_names[i] for i in judged]
+        evidence = [
+            _suspicious_rows(ctx, "train", rows, y, proba, found, names, params.max_rows_shown),
+            _noise_matrix(y, found, names),
+            _per_class(y, found, names),
+        ]
+        holdout_ev, holdout_bad = self._holdouts(ctx, params, judged, metrics)
+        evidence += holdout_ev
+        if rare:
+            evidence.append(rare_ev)
+        charts = [_noise_chart(y, found, names)] if len(names) <= 30 else []
+        source = "the user's out-of-fold file" if fit.n_folds == 0 else f"{fit.n_folds}-fold XGBoost"
+        rate = metrics["issue_rate"]
+        summary = (f"{rate:.1%} of {n:,} train rows look mislabelled ({int(found['issue'].sum()):,}; "
+                   f"cleanlab's noise estimate {found['noise_rate']:.1%}; {source})")
+        kwargs = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=charts)
+        if auc is not None and auc < params.min_oof_auc:
+            return self.result(
+                "warn",
+                f"out-of-fold model too weak to judge the labels: macro AUC {auc:.3f} < "
+                f"{params.min_oof_auc} (a hard target, or labels near random); cleanlab flags "
+                f"{metrics['flagged_rate']:.1%} of rows, which means little at this skill",
+                remedy="Check that the target is learnable from these features (or that the "
+                       "labels are not random); then review the listed rows by hand.",
+                subjects=["train"], **kwargs,
+            )
+        subjects = [c for c, r in _class_rates(y, found, names) if r > params.max_issue_rate]
+        if rate > params.max_issue_rate:
+            return self.result("fail", f"{summary}; bar {params.max_issue_rate:.1%}",
+                               subjects=subjects or ["train"], **kwargs)
+        if holdout_bad:
+            status = "fail" if params.holdout == "fail" else "warn"
+            listed = ", ".join(f"{s} {r:.1%}" for s, r in holdout_bad)
+            return self.result(status, f"train labels look fine ({rate:.1%}), but held-out "
+                               f"labels do not: {listed} (bar {params.max_issue_rate:.1%})",
+                               subjects=[s for s, _ in holdout_bad], **kwargs)
+        return self.result("pass", f"{summary}; bar {params.max_issue_rate:.1%}", **kwargs)
+
+    def _holdouts(
+        self, ctx: Context, params: Params, judged: list[int], metrics: dict[str, Any]
+    ) -> tuple[list[Evidence], list[tuple[str, float]]]:
+        """Score labelled validation/test rows with the models fit on train."""
+        from qa.oof import holdout_proba
+
+        evidence, bad = [], []
+        for split in ("validation", "test"):
+            if not ctx.has_labels(split):
+                continue
+            labels = ctx.labels(split)
+            rows = np.flatnonzero(np.isin(labels, judged))
+            present = [c for c in judged if (labels[rows] == c).any()]
+            if len(rows) == 0 or len(present) < 2:
+                continue
+            rows = rows[np.isin(labels[rows], present)]
+            y, proba = _restrict(labels[rows], holdout_proba(ctx, split)[rows], present)
+            found = _find_issues(y, proba, params.min_margin)
+            rate = found["issue"].sum() / len(rows)
+            metrics[f"{split}_issue_rate"] = rate
+            metrics[f"{split}_issues"] = int(found["issue"].sum())
+            names = [ctx.class_names[i] for i in present]
+            ev = _suspicious_rows(ctx, split, rows, y, proba, found, names, params.max_rows_shown)
+            evidence.append(ev)
+            if (params.holdout != "report" and len(rows) >= MIN_HOLDOUT_ROWS
+                    and rate > params.max_issue_rate):
+                bad.append((split, rate))
+        return evidence, bad
+
+
+# --------------------------------------------------------------------------- helpers
+def _restrict(labels: np.ndarray, proba: np.ndarray, classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as 0..m-1 over ``classes`` and their probability columns, renormalised."""
+    y = np.searchsorted(np.asarray(classes), labels)
+    p = np.asarray(proba[:, classes], dtype=np.float64)
+    sums = p.sum(axis=1, keepdims=True)
+    p = np.where(sums > 0, p / np.where(sums > 0, sums, 1.0), 1.0 / len(classes))
+    return y, p
+
+
+def _find_issues(y: np.ndarray, proba: np.ndarray, min_margin: float) -> dict[str, Any]:
+    """cleanlab's flags, quality scores and noise estimate, plus our confidence margin."""
+    from cleanlab.count import num_label_issues
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        flagged = np.asarray(find_label_issues(y, proba, n_jobs=1), dtype=bool)
+        quality = get_label_quality_scores(y, proba)
+        noise = num_label_issues(y, proba, estimation_method="off_diagonal_calibrated") / len(y)
+    others = proba.copy()
+    others[np.arange(len(y)), y] = -1.0
+    suggested = others.argmax(axis=1)
+    margin = proba[np.arange(len(y)), suggested] - proba[np.arange(len(y)), y]
+    issue = flagged & (margin >= min_margin)
+    return {"flagged": flagged, "issue": issue, "quality": quality, "suggested": suggested,
+            "margin": margin, "noise_rate": float(noise)}
+
+
+def _skill(y: np.ndarray, proba: np.ndarray) -> tuple[float | None, float | None]:
+    """Out-of-fold macro one-vs-rest AUC and balanced accuracy."""
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+    k = proba.shape[1]
+    try:
+        if k == 2:
+            auc = float(roc_auc_score(y, proba[:, 1]))
+        else:
+            aucs = [roc_auc_score(y == c, proba[:, c]) for c in range(k) if 0 < (y == c).sum() < len(y)]
+            auc = float(np.mean(aucs)) if aucs else None
+    except ValueError:
+        auc = None
+    bal = float(balanced_accuracy_score(y, proba.argmax(axis=1)))
+    return auc, bal
+
+
+def _suspicious_rows(
+    ctx: Context, split: str, rows: np.ndarray, y: np.ndarray, proba: np.ndarray,
+    found: dict[str, Any], names: list[str], limit: int,
+) -> Evidence:
+    issue = np.flatnonzero(found["issue"])
+    order = issue[np.lexsort((issue, found["quality"][issue]))][:limit]
+    id_col = ctx.config.task.id
+    frame = ctx.frame(split)
+    ids = frame[id_col].gather(rows[order]).to_list() if id_col and id_col in frame.columns else None
+    columns = ["row" if ids is None else id_col, "given label", "suggested label",
+               "label quality", "p(suggested)"]
+    out = []
+    for j, i in enumerate(order):
+        key = int(rows[i]) if ids is None else ids[j]
+        out.append((key, names[y[i]], names[found["suggested"][i]],
+                    float(found["quality"][i]), float(proba[i, found["suggested"][i]])))
+    note = (f"{len(issue):,} issues in {split}; worst first (label quality = out-of-fold "
+            "probability of the given label); rows are 0-based positions in the split")
+    return table(f"Most suspicious {split} labels", columns, out, note=note, max_rows=max(limit, 1))
+
+
+def _noise_matrix(y: np.ndarray, found: dict[str, Any], names: list[str]) -> Evidence:
+    k = len(names)
+    matrix = np.zeros((k, k), dtype=np.int64)
+    issue = found["issue"]
+    np.add.at(matrix, (y[issue], found["suggested"][issue]), 1)
+    rows = [[names[i], *matrix[i].tolist()] for i in range(k)]
+    return table("Label issues: given label (rows) x suggested label (columns)",
+                 ["given \\ suggested", *names], rows, max_rows=50)
+
+
+def _class_rates(y: np.ndarray, found: dict[str, Any], names: list[str]) -> list[tuple[str, float]]:
+    counts = np.bincount(y, minlength=len(names))
+    issues = np.bincount(y[found["issue"]], minlength=len(names))
+    return [(names[i], issues[i] / counts[i]) for i in range(len(names)) if counts[i]]
+
+
+def _per_class(y: np.ndarray, found: dict[str, Any], names: list[str]) -> Evidence:
+    counts = np.bincount(y, minlength=len(names))
+    issues = np.bincount(y[found["issue"]], minlength=len(names))
+    rows = [(names[i], int(counts[i]), int(issues[i]), issues[i] / counts[i])
+            for i in np.argsort(-issues / np.maximum(counts, 1), kind="stable") if counts[i]]
+    return table("Label issues per given class", ["class", "train rows", "issues", "issue rate"], rows)
+
+
+def _noise_chart(y: np.ndarray, found: dict[str, Any], names: list[str]) -> Chart:
+    k = len(names)
+    matrix = np.zeros((k, k), dtype=np.int64)
+    np.add.at(matrix, (y[found["issue"]], found["suggested"][found["issue"]]), 1)
+    return Chart("heatmap", "Label issues: given x suggested",
+                 {"labels": names, "matrix": matrix.tolist(), "row_label": "given",
+                  "col_label": "suggested"})

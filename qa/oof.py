@@ -1,0 +1,294 @@
+"""Out-of-fold class probabilities for train, computed once and shared through the Context.
+
+Every train row gets the probabilities of a model that never saw it: rows are dealt into K
+stratified folds (K = 5 unless ``[checks.label-noise] n_folds`` says otherwise), one XGBoost
+``hist`` model is fit per fold on the other K-1 folds, and it predicts its own fold. Folds run
+one after another, each model using ``ctx.n_threads`` threads (never a pool inside a pool).
+
+A user may supply the probabilities instead (``[model] oof`` = a file with one ``proba_<label>``
+column per class, row-aligned with train or joined on the id column); then nothing is fitted.
+
+The fold models are kept, so a held-out split (validation, test) can be scored by the average
+of the K fold models — a model fit on train — without another fit (:func:`holdout_proba`).
+
+Public contract:
+
+- :func:`out_of_fold_proba` ``(ctx) -> ndarray (n_train, n_classes)``, columns in
+  ``ctx.classes`` order, rows summing to 1. A class absent from train gets probability 0.
+- :func:`oof_fit` the full record (probabilities, folds, models, source), cached on the Context.
+- :func:`holdout_proba` ``(ctx, split) -> ndarray (n_split, n_classes)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from qa.errors import DataError, ModelError
+
+if TYPE_CHECKING:
+    from qa.context import Context
+
+DEFAULT_FOLDS = 5
+#: Boosting settings: fast on a 2-core CI box (800k x 50 in well under a minute) and strong
+#: enough that the out-of-fold probabilities rank rows sensibly.
+N_ROUNDS = 100
+MAX_DEPTH = 6
+LEARNING_RATE = 0.2
+MAX_BIN = 128
+#: For many classes XGBoost grows one tree per class per round; cap the total trees per fold.
+MAX_TREES_PER_FOLD = 600
+MIN_ROUNDS = 30
+#: Rounds stop when the log-loss on an inner slice of the fitting folds (never the held-out fold)
+#: has not improved for this many rounds: calibrated probabilities, not overconfident ones.
+EARLY_STOPPING = 10
+INNER_SHARE = 10  # one tenth of the fitting rows
+MIN_INNER_ROWS = 200
+
+
+@dataclass
+class OOFFit:
+    """Out-of-fold probabilities and what produced them."""
+
+    proba: np.ndarray
+    #: Fold number of every train row (-1 when the probabilities came from a file).
+    folds: np.ndarray
+    n_folds: int
+    #: ``"xgboost"`` (fitted here) or the path of the user's file.
+    source: str
+    #: Indices into ``ctx.classes`` of the classes the models predict (those present in train).
+    model_classes: np.ndarray
+    boosters: list[Any] = field(default_factory=list)
+    n_rounds: int = 0
+
+
+def configured_folds(ctx: Context) -> int:
+    """K from ``[checks.label-noise] n_folds`` (validated by that check's Params), else 5."""
+    value = ctx.config.check_table("label-noise").get("n_folds", DEFAULT_FOLDS)
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else DEFAULT_FOLDS
+
+
+def out_of_fold_proba(ctx: Context) -> np.ndarray:
+    """Out-of-fold class probabilities for train, shape (n_train, n_classes)."""
+    return oof_fit(ctx).proba
+
+
+def oof_fit(ctx: Context) -> OOFFit:
+    """The cached out-of-fold fit (or the user's file), computed on first use."""
+    if not ctx.is_classification:
+        raise DataError(f"task.type: out-of-fold probabilities need classification; this is {ctx.task}")
+    return ctx.cached("oof_fit", lambda: _compute(ctx))
+
+
+def _compute(ctx: Context) -> OOFFit:
+    path = ctx.config.model.oof
+    if path:
+        proba = read_oof_file(ctx, path)
+        present = np.flatnonzero(np.bincount(ctx.labels("train"), minlength=len(ctx.classes)))
+        return OOFFit(proba=proba, folds=np.full(len(proba), -1), n_folds=0, source=str(path),
+                      model_classes=present)
+    return fit_out_of_fold(ctx, configured_folds(ctx))
+
+
+# --------------------------------------------------------------------------- user file
+def read_oof_file(ctx: Context, path: str) -> np.ndarray:
+    """Read ``proba_<label>`` columns for every class, aligned with train's rows."""
+    from qa.data import read_table
+
+    what = "model.oof"
+    frame = read_table(path, what)
+    train = ctx.frame("train")
+    id_col = ctx.config.task.id
+    if id_col and id_col in frame.columns and id_col in train.columns:
+        if frame[id_col].is_duplicated().any():
+            raise ModelError(f"{what}: {path} repeats values of the id column {id_col!r}")
+        keyed = train.select(pl.col(id_col)).with_row_index("__qa_row")
+        frame = keyed.join(frame, on=id_col, how="left", coalesce=True).sort("__qa_row")
+    elif frame.height != train.height:
+        raise ModelError(
+            f"{what}: {path} has {frame.height} rows but train has {train.height}; "
+            "make them row-aligned or add the id column to both"
+        )
+    names = [f"proba_{c}" for c in ctx.classes]
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise ModelError(f"{what}: {path} lacks probability column {missing[0]!r}")
+    try:
+        proba = frame.select([pl.col(n).cast(pl.Float64) for n in names]).to_numpy()
+    except Exception:
+        raise ModelError(f"{what}: {path} has non-numeric probability columns") from None
+    if not np.isfinite(proba).all():
+        bad = int((~np.isfinite(proba)).any(axis=1).sum())
+        raise ModelError(f"{what}: {path} has {bad} rows with missing or infinite probabilities")
+    if (proba < -1e-9).any() or (proba > 1 + 1e-9).any():
+        raise ModelError(f"{what}: {path} has probabilities outside [0, 1]")
+    sums = proba.sum(axis=1)
+    worst = float(np.max(np.abs(sums - 1.0))) if len(sums) else 0.0
+    if worst > 1e-3:
+        raise ModelError(f"{what}: {path} probability columns do not sum to 1 (off by up to {worst:.3g})")
+    return np.clip(proba, 0.0, 1.0) / sums[:, None]
+
+
+# --------------------------------------------------------------------------- fitting
+def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """Fold number per row: each class shuffled, then dealt round-robin across the folds.
+
+    Never fails on rare classes: a class with fewer rows than folds simply sits in fewer folds
+    (its rows are then predicted by models that saw few or none of its examples; callers that
+    judge per class should leave such classes out).
+    """
+    rng = np.random.default_rng(seed)
+    order = np.concatenate(
+        [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    ) if len(labels) else np.zeros(0, dtype=np.int64)
+    folds = np.empty(len(labels), dtype=np.int64)
+    folds[order] = np.arange(len(labels)) % n_folds
+    return folds
+
+
+def boosting_params(n_model_classes: int, seed: int, n_threads: int) -> tuple[dict[str, Any], int]:
+    """XGBoost parameters and number of rounds for ``n_model_classes`` classes."""
+    params: dict[str, Any] = {
+        "tree_method": "hist",
+        "max_depth": MAX_DEPTH,
+        "learning_rate": LEARNING_RATE,
+        "max_bin": MAX_BIN,
+        "nthread": n_threads,
+        "seed": seed,
+        "verbosity": 0,
+    }
+    if n_model_classes == 2:
+        params.update(objective="binary:logistic", eval_metric="logloss")
+        rounds = N_ROUNDS
+    else:
+        params.update(objective="multi:softprob", num_class=n_model_classes, eval_metric="mlogloss")
+        rounds = int(np.clip(MAX_TREES_PER_FOLD // n_model_classes, MIN_ROUNDS, N_ROUNDS))
+    return params, rounds
+
+
+def fit_out_of_fold(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> OOFFit:
+    """Fit one XGBoost model per fold and collect its predictions on the held-out fold."""
+    import xgboost as xgb
+
+    labels = ctx.labels("train")
+    n_classes = len(ctx.classes)
+    n = len(labels)
+    if n < 2:
+        raise DataError(f"data.train: {n} row(s); out-of-fold probabilities need at least 2")
+    n_folds = max(2, min(n_folds, n))
+    present = np.flatnonzero(np.bincount(labels, minlength=n_classes))
+    compact = np.searchsorted(present, labels)  # labels as 0..m-1 over the classes in train
+    m = len(present)
+    X = ctx.feature_matrix("train")
+    if X.shape[1] == 0:  # no usable feature: the honest prediction is the class prior
+        proba = np.zeros((n, n_classes))
+        proba[:, present] = np.bincount(compact, minlength=m) / n
+        return OOFFit(proba=proba, folds=np.full(n, -1), n_folds=0, source="prior",
+                      model_classes=present)
+    folds = stratified_folds(compact, n_folds, ctx.seed)
+    params, rounds = boosting_params(m, ctx.seed, ctx.n_threads)
+    reference = None  # the first fold's bins are reused by the others (one sketch, not K)
+    out = np.zeros((n, m), dtype=np.float64)
+    boosters = []
+    for k in range(n_folds):
+        held = folds == k
+        fit_idx = np.flatnonzero(~held)
+        y_fit = compact[fit_idx]
+        if len(np.unique(y_fit)) < 2:  # a degenerate fold: predict its prior
+            out[held] = np.bincount(y_fit, minlength=m) / max(len(y_fit), 1)
+            boosters.append(None)
+            continue
+        dfit, deval = _fold_matrices(X, fit_idx, y_fit, ctx, reference)
+        reference = reference if reference is not None else dfit
+        fold_params = dict(params)
+        if m == 2:  # keep the intercept finite and identical in spirit across folds
+            fold_params["base_score"] = float(np.clip(y_fit.mean(), 1e-3, 1 - 1e-3))
+        if deval is None:
+            booster = xgb.train(fold_params, dfit, num_boost_round=rounds)
+        else:
+            booster = xgb.train(fold_params, dfit, num_boost_round=rounds, evals=[(deval, "inner")],
+                                early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
+        out[held] = _predict(booster, X[held], m)
+        boosters.append(booster)
+    proba = np.zeros((n, n_classes), dtype=np.float64)
+    proba[:, present] = out
+    return OOFFit(proba=proba, folds=folds, n_folds=n_folds, source="xgboost",
+                  model_classes=present, boosters=boosters, n_rounds=rounds)
+
+
+def _fold_matrices(
+    X: np.ndarray, fit_idx: np.ndarray, y_fit: np.ndarray, ctx: Context, reference: Any
+) -> tuple[Any, Any]:
+    """Training matrix (bins shared with ``reference``) and an inner early-stopping slice."""
+    import xgboost as xgb
+
+    inner = np.zeros(len(fit_idx), dtype=bool)
+    if len(fit_idx) // INNER_SHARE >= MIN_INNER_ROWS:
+        inner = stratified_folds(y_fit, INNER_SHARE, ctx.seed + 1) == 0
+        if len(np.unique(y_fit[~inner])) < 2:
+            inner[:] = False
+    rows = fit_idx[~inner]
+    dfit = xgb.QuantileDMatrix(X[rows], label=y_fit[~inner], ref=reference, max_bin=MAX_BIN,
+                               nthread=ctx.n_threads)
+    if not inner.any():
+        return dfit, None
+    deval = xgb.QuantileDMatrix(X[fit_idx[inner]], label=y_fit[inner], ref=dfit, max_bin=MAX_BIN,
+                                nthread=ctx.n_threads)
+    return dfit, deval
+
+
+def _predict(booster: Any, X: np.ndarray, m: int) -> np.ndarray:
+    if len(X) == 0:
+        return np.zeros((0, m))
+    best = booster.attr("best_iteration")
+    if best is not None:
+        raw = booster.inplace_predict(X, iteration_range=(0, int(best) + 1))
+    else:
+        raw = booster.inplace_predict(X)
+    raw = np.asarray(raw, dtype=np.float64)
+    if m == 2:
+        raw = np.column_stack([1.0 - raw, raw])
+    return raw / raw.sum(axis=1, keepdims=True)
+
+
+def holdout_proba(ctx: Context, split: str) -> np.ndarray:
+    """Class probabilities for a held-out split from models fit on train, (n_split, n_classes).
+
+    With fitted folds: the average of the K fold models. With a user OOF file: one XGBoost
+    model fit on all of train (fitted once and cached).
+    """
+
+    def compute() -> np.ndarray:
+        fit = oof_fit(ctx)
+        X = ctx.feature_matrix(split)
+        m = len(fit.model_classes)
+        boosters = [b for b in fit.boosters if b is not None]
+        if not boosters:
+            boosters = [_full_model(ctx, fit)] if X.shape[1] else []
+        proba = np.zeros((len(X), len(ctx.classes)), dtype=np.float64)
+        if not boosters:
+            prior = np.bincount(ctx.labels("train"), minlength=len(ctx.classes)) / ctx.frame("train").height
+            proba[:] = prior
+            return proba
+        avg = np.mean([_predict(b, X, m) for b in boosters], axis=0)
+        proba[:, fit.model_classes] = avg
+        return proba
+
+    return ctx.cached(("oof_holdout", split), compute)
+
+
+def _full_model(ctx: Context, fit: OOFFit) -> Any:
+    import xgboost as xgb
+
+    def compute() -> Any:
+        labels = ctx.labels("train")
+        compact = np.searchsorted(fit.model_classes, labels)
+        params, rounds = boosting_params(len(fit.model_classes), ctx.seed, ctx.n_threads)
+        dtrain = xgb.QuantileDMatrix(ctx.feature_matrix("train"), label=compact, max_bin=MAX_BIN,
+                                     nthread=ctx.n_threads)
+        return xgb.train(params, dtrain, num_boost_round=rounds)
+
+    return ctx.cached("oof_full_model", compute)

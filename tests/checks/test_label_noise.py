@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.datasets import load_breast_cancer, load_digits
+
+import qa
+from qa.checks.label_noise import LabelNoise
+from qa.testing import check_contract
+
+
+def flip_labels(y: np.ndarray, share: float, seed: int = 1) -> np.ndarray:
+    """Move ``share`` of the labels to another class, chosen at random."""
+    rng = np.random.default_rng(seed)
+    y = y.copy()
+    k = int(y.max()) + 1
+    idx = rng.choice(len(y), int(share * len(y)), replace=False)
+    y[idx] = (y[idx] + rng.integers(1, k, len(idx))) % k
+    return y
+
+
+def frame_from(X: np.ndarray, y: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame({**{f"f{i}": X[:, i] for i in range(X.shape[1])}, "label": y})
+
+
+def run(frame: pl.DataFrame, **kw) -> qa.report.CheckResult:
+    report = qa.check(train=frame, target="label", only=["label-noise"], **kw)
+    return report.checks[0]
+
+
+def test_label_noise_fails_on_ten_percent_flipped_labels_and_passes_clean():
+    data = load_breast_cancer()
+    clean_frame = frame_from(data.data, data.target)
+    noisy_frame = frame_from(data.data, flip_labels(data.target, 0.10))
+    clean, defective = check_contract(
+        LabelNoise, clean=dict(train=clean_frame, target="label"),
+        defective=dict(train=noisy_frame, target="label"),
+    )
+    clean_rate = clean.checks[0].metrics["issue_rate"]
+    noisy = defective.checks[0]
+    assert noisy.metrics["issue_rate"] >= clean_rate + 0.05
+    assert noisy.metrics["oof_auc"] > 0.7
+    titles = [e.title for e in noisy.evidence]
+    assert "Most suspicious train labels" in titles
+
+
+def test_label_noise_flags_the_flipped_rows_in_a_multiclass_set():
+    data = load_digits()
+    y = flip_labels(data.target, 0.10, seed=3)
+    result = run(frame_from(data.data, y))
+    assert result.status == "fail"
+    rows = next(e for e in result.evidence if e.title == "Most suspicious train labels").rows
+    flipped = set(np.flatnonzero(y != data.target).tolist())
+    hits = sum(1 for r in rows if r[0] in flipped)
+    assert hits >= 0.8 * len(rows)
+
+
+def test_label_noise_warns_not_fails_on_a_near_random_target():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 6))
+    latent = 0.15 * X[:, 0] + rng.normal(size=3000)
+    y = np.digitize(latent, np.quantile(latent, [0.2, 0.4, 0.6, 0.8]))
+    result = run(frame_from(X, y))
+    assert result.status == "warn", result.message
+    assert result.metrics["oof_auc"] < 0.7
+    assert "too weak" in result.message
+
+
+def test_label_noise_names_the_id_column_and_reports_test_issues():
+    data = load_breast_cancer()
+    frame = frame_from(data.data, data.target).with_columns(
+        pl.Series("row_id", [f"id-{i}" for i in range(len(data.target))])
+    )
+    train, test = frame.head(400), frame.tail(169)
+    bad_test = test.with_columns(pl.Series("label", flip_labels(test["label"].to_numpy(), 0.2)))
+    report = qa.check(train=train, test=bad_test, config={"task": {"target": "label", "id": "row_id"}},
+                      only=["label-noise"])
+    result = report.checks[0]
+    assert result.metrics["test_issue_rate"] > 0.1
+    test_rows = next(e for e in result.evidence if e.title == "Most suspicious test labels")
+    assert test_rows.columns[0] == "row_id"
+    assert all(str(r[0]).startswith("id-") for r in test_rows.rows)
+    # 169 test rows is under the 200-row floor: reported, not judged
+    assert result.status == "pass"
+
+
+def test_label_noise_survives_a_class_with_fewer_rows_than_folds():
+    data = load_breast_cancer()
+    frame = frame_from(data.data, data.target.astype(str))
+    tiny = frame.head(3).with_columns(pl.lit("rare").alias("label"))
+    result = run(pl.concat([frame, tiny]))
+    assert result.status == "pass", result.message
+    assert result.metrics["rows_excluded"] == 3
+    assert any("too small" in e.title for e in result.evidence)
+
+
+def test_label_noise_skips_when_only_one_class_is_big_enough():
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"x": rng.normal(size=50), "label": ["a"] * 47 + ["b"] * 3})
+    result = run(frame)
+    assert result.status == "skip"
+
+
+def test_label_noise_skips_regression():
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame({"x": rng.normal(size=100), "label": rng.normal(size=100)})
+    assert run(frame).status == "skip"
+
+
+def test_label_noise_handles_hostile_columns_nan_inf_and_constants():
+    data = load_breast_cancer()
+    frame = frame_from(data.data[:, :6], data.target)
+    n = frame.height
+    rng = np.random.default_rng(0)
+    noisy_num = data.data[:, 7].copy()
+    noisy_num[::7] = np.nan
+    noisy_num[::11] = np.inf
+    frame = frame.with_columns(
+        pl.Series("<script>alert(1)</script>", noisy_num),
+        pl.Series("naïve ü 列", [None] * n, dtype=pl.Float64),
+        pl.lit(1.0).alias("constant"),
+        pl.Series("many", [f"v{i}" for i in rng.permutation(n)]),
+    )
+    result = run(frame)
+    assert result.status == "pass", result.message
+
+
+def test_label_noise_reads_a_user_oof_file(tmp_path):
+    data = load_breast_cancer()
+    y = flip_labels(data.target, 0.1)
+    frame = frame_from(data.data, y)
+    onehot = np.eye(2)[data.target] * 0.9 + 0.05  # a confident model that knows the truth
+    path = tmp_path / "oof.parquet"
+    pl.DataFrame({"proba_0": onehot[:, 0], "proba_1": onehot[:, 1]}).write_parquet(path)
+    report = qa.check(train=frame, config={"task": {"target": "label"}, "model": {"oof": str(path)}},
+                      only=["label-noise"])
+    result = report.checks[0]
+    assert result.status == "fail"
+    assert result.metrics["n_folds"] == 0
+    assert result.metrics["issue_rate"] == pytest.approx(0.1, abs=0.02)
+
+
+def test_label_noise_rejects_an_oof_file_without_every_class(tmp_path):
+    data = load_breast_cancer()
+    path = tmp_path / "oof.csv"
+    pl.DataFrame({"proba_0": np.full(len(data.target), 0.5)}).write_csv(path)
+    report = qa.check(train=frame_from(data.data, data.target),
+                      config={"task": {"target": "label"}, "model": {"oof": str(path)}},
+                      only=["label-noise"])
+    assert report.checks[0].status == "error"
+    assert "proba_1" in report.checks[0].message
