@@ -38,7 +38,9 @@ class ClassImbalance(Check):
     The bars are stated for a binary task and scale with the number of classes K (a balanced
     K-class task gives each class 1/K): the minority share warns below
     ``min_minority_share`` × 2/K and fails below ``fail_minority_share`` × 2/K (10 % and 1 %
-    for a binary task). A class present in another labelled split but absent from train fails.
+    for a binary task). A class under the warn bar with fewer than ``fail_min_rows`` train rows
+    also fails: with a handful of rows it can be neither learned nor cross-validated, whatever
+    its share. A class present in another labelled split but absent from train fails.
     Validation and test are not stratified when a chi-square test on the split × class table is
     significant at ``alpha`` *and* some class share differs from train's by more than
     ``max_share_difference`` (absolute): both, so that a large sample does not turn a negligible
@@ -73,6 +75,10 @@ class ClassImbalance(Check):
         max_share_difference: float = param(
             0.05, "Largest absolute class-share difference between train and validation/test.",
             ge=0.0, le=1.0,
+        )
+        fail_min_rows: int = param(
+            10, "A class under the warn bar with fewer train rows than this fails: it cannot be "
+            "learned or cross-validated.", ge=0,
         )
         alpha: float = param(
             0.001, "Significance level of the chi-square test for unstratified splits (a random "
@@ -115,6 +121,7 @@ class ClassImbalance(Check):
         thresholds = {
             "min_minority_share": warn_bar,
             "fail_minority_share": fail_bar,
+            "fail_min_rows": params.fail_min_rows,
             "max_share_difference": params.max_share_difference,
             "alpha": params.alpha,
         }
@@ -126,7 +133,8 @@ class ClassImbalance(Check):
         })]
         rare = [(names[i], float(train_shares[i])) for i in np.argsort(train_shares, kind="stable")
                 if in_train[i] and train_shares[i] < warn_bar]
-        too_rare = [(c, v) for c, v in rare if v < fail_bar]
+        too_rare = [(c, v) for c, v in rare
+                    if v < fail_bar or train[names.index(c)] < params.fail_min_rows]
         unstratified = p_value is not None and p_value < params.alpha and (
             max_diff > params.max_share_difference)
         shifted = [(s, c, d) for s, c, d in differences if d > params.max_share_difference]
@@ -137,9 +145,10 @@ class ClassImbalance(Check):
             problems_fail.append(f"{len(absent)} class(es) never seen in train: {listed}")
             subjects += [c for c, _ in absent]
         if too_rare:
+            rows = int(train[names.index(too_rare[0][0])])
             problems_fail.append(
-                f"class {too_rare[0][0]!r} has {too_rare[0][1]:.2%} of train "
-                f"(floor {fail_bar:.2%})"
+                f"class {too_rare[0][0]!r} has {too_rare[0][1]:.2%} of train, {rows} row(s) "
+                f"(floor {fail_bar:.2%} or {params.fail_min_rows} rows)"
             )
             subjects += [c for c, _ in too_rare]
         elif rare:

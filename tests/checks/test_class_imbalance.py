@@ -8,7 +8,7 @@ import qa
 from qa.checks.class_imbalance import MAX_CLASS_METRICS, ClassImbalance
 from qa.errors import DataError
 from qa.testing import check_contract
-from tests.conftest import random_split
+from tests.conftest import make_classification_frame, random_split
 
 
 def labelled(counts: dict, seed: int = 0) -> pl.DataFrame:
@@ -134,3 +134,15 @@ def test_class_imbalance_one_class_train_is_a_data_error():
 def test_class_imbalance_skips_regression():
     frame = pl.DataFrame({"x": np.arange(200.0), "label": np.linspace(0, 1, 200)})
     assert run_ci(train=frame, task="regression").status == "skip"
+
+
+def test_class_imbalance_fails_a_class_with_fewer_than_ten_train_rows_under_the_warn_bar():
+    """Three classes, the minority cut to 6 rows (1.2 %, above the 0.67 % share floor): fail."""
+    frame = make_classification_frame(n=1500, n_classes=3, seed=3)
+    kept = frame.filter(pl.col("label") != 2).vstack(frame.filter(pl.col("label") == 2).head(6))
+    result = qa.check(train=kept, target="label", only=["class-imbalance"]).checks[0]
+    assert result.status == "fail", result.message
+    assert result.subjects == ("2",)
+    lenient = qa.check(train=kept, target="label", only=["class-imbalance"],
+                       checks={"class-imbalance": {"fail_min_rows": 5}}).checks[0]
+    assert lenient.status == "warn", lenient.message

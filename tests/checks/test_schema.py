@@ -361,3 +361,22 @@ def test_schema_handles_category_columns_named_like_polars_internals(name):
     assert run_schema(train=train, test=test).status == "pass"
     result = run_schema(train=train, test=with_rows_replaced(test, name, 0.1, "new"))
     assert result.status == "fail" and result.subjects == (name,)
+
+
+def test_schema_unseen_categories_in_a_small_split_are_not_drowned_by_many_range_rules():
+    """BH runs per rule kind: 3 of 57 production rows with a new category fail among 30 columns."""
+    rng = np.random.default_rng(7)
+    n_train, n_prod = 340, 57
+    train = pl.DataFrame({f"x{i}": rng.normal(size=n_train) for i in range(30)}).with_columns(
+        band=pl.Series(rng.choice(["a", "b", "c", "d", "e"], n_train)),
+        y=pl.Series(rng.integers(0, 2, n_train)),
+    )
+    prod_band = rng.choice(["a", "b", "c", "d", "e"], n_prod).astype(object)
+    prod_band[:3] = "zz-new"
+    production = pl.DataFrame({f"x{i}": rng.normal(size=n_prod) for i in range(30)}).with_columns(
+        band=pl.Series(prod_band.astype(str)),
+    )
+    report = qa.check(train=train, production=production, target="y", only=["schema"])
+    result = report.checks[0]
+    assert result.status == "fail", result.message
+    assert result.subjects == ("band",)
