@@ -21,7 +21,8 @@ class LabelNoise(Check):
     What it checks
     --------------
     Every train row gets class probabilities from a model that never saw it (stratified K-fold
-    XGBoost, or the user's out-of-fold file `[model] oof` with ``proba_<label>`` columns).
+    XGBoost, each fold's model fit on at most 250,000 seeded rows of the other folds, the count
+    reported as `oof_fit_rows_per_fold`; or the user's out-of-fold file `[model] oof` with ``proba_<label>`` columns).
     cleanlab's confident learning (`find_label_issues`, `get_label_quality_scores`,
     `num_label_issues`) then flags rows whose given label the model contradicts: `issue_rate`
     is the share of train rows flagged, beside cleanlab's own estimate of the noise rate.
@@ -128,6 +129,7 @@ class LabelNoise(Check):
             "oof_auc": auc,
             "oof_balanced_accuracy": bal_acc,
             "n_folds": fit.n_folds,
+            "oof_fit_rows_per_fold": fit.fit_rows,
         }
         thresholds = {"max_issue_rate": params.max_issue_rate,
                       "min_excess_rate": params.min_excess_rate, "min_oof_auc": params.min_oof_auc}

@@ -47,6 +47,10 @@ MIN_ROUNDS = 30
 EARLY_STOPPING = 10
 INNER_SHARE = 10  # one tenth of the fitting rows
 MIN_INNER_ROWS = 200
+#: Each fold's model is fit on at most this many rows, drawn (seeded) from the other folds.
+#: Beyond it 100 trees gain little, and it keeps 800k rows within a minute on 2 cores. Every
+#: train row is still predicted out of fold; the count used is reported (``fit_rows``).
+MAX_FIT_ROWS = 250_000
 
 
 @dataclass
@@ -63,6 +67,8 @@ class OOFFit:
     model_classes: np.ndarray
     boosters: list[Any] = field(default_factory=list)
     n_rounds: int = 0
+    #: Rows each fold's model was fit on (after the MAX_FIT_ROWS cap); 0 when not fitted.
+    fit_rows: int = 0
 
 
 def configured_folds(ctx: Context) -> int:
@@ -193,9 +199,14 @@ def fit_out_of_fold(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> OOFFit:
     reference = None  # the first fold's bins are reused by the others (one sketch, not K)
     out = np.zeros((n, m), dtype=np.float64)
     boosters = []
+    fit_rows = 0
     for k in range(n_folds):
         held = folds == k
         fit_idx = np.flatnonzero(~held)
+        if len(fit_idx) > MAX_FIT_ROWS:
+            rng = np.random.default_rng(ctx.seed + 1000 + k)
+            fit_idx = np.sort(rng.choice(fit_idx, MAX_FIT_ROWS, replace=False))
+        fit_rows = max(fit_rows, len(fit_idx))
         y_fit = compact[fit_idx]
         if len(np.unique(y_fit)) < 2:  # a degenerate fold: predict its prior
             out[held] = np.bincount(y_fit, minlength=m) / max(len(y_fit), 1)
@@ -216,7 +227,7 @@ def fit_out_of_fold(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> OOFFit:
     proba = np.zeros((n, n_classes), dtype=np.float64)
     proba[:, present] = out
     return OOFFit(proba=proba, folds=folds, n_folds=n_folds, source="xgboost",
-                  model_classes=present, boosters=boosters, n_rounds=rounds)
+                  model_classes=present, boosters=boosters, n_rounds=rounds, fit_rows=fit_rows)
 
 
 def _fold_matrices(
