@@ -137,8 +137,8 @@ def test_class_imbalance_skips_regression():
 
 
 def test_class_imbalance_fails_a_class_with_fewer_than_ten_train_rows_under_the_warn_bar():
-    """Three classes, the minority cut to 6 rows (1.2 %, above the 0.67 % share floor): fail."""
-    frame = make_classification_frame(n=1500, n_classes=3, seed=3)
+    """Three classes, the minority cut to 6 rows (1.5 %, above the 0.67 % share floor): fail."""
+    frame = make_classification_frame(n=600, n_classes=3, seed=3)
     kept = frame.filter(pl.col("label") != 2).vstack(frame.filter(pl.col("label") == 2).head(6))
     result = qa.check(train=kept, target="label", only=["class-imbalance"]).checks[0]
     assert result.status == "fail", result.message
