@@ -65,7 +65,7 @@ class Leakage(Check):
     train row must not exceed ``max_time_overlap_share`` (default 0). Production is checked for
     overlap only: seeing known entities and past dates there is normal. ``target-proxy``: on at
     most ``max_proxy_rows`` train rows (the sample size is reported), each feature alone: the
-    rank AUC of its raw value (macro one-vs-rest) or, through a one-feature lookup model (64
+    rank AUC of its raw value (macro one-vs-rest) or, through a one-feature lookup model (128
     quantile bins or the categories) fit on one half and scored on the other, the held-out
     mutual information as a share of the target's entropy; regression uses R². Any of these at or
     above ``min_proxy_score`` (0.99) fires. Cross-fitting keeps ID-like columns (unique per row)
