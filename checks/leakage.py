@@ -66,7 +66,8 @@ class Leakage(Check):
     overlap only: seeing known entities and past dates there is normal. ``target-proxy``: on at
     most ``max_proxy_rows`` train rows (the sample size is reported), each feature alone: the
     rank AUC of its raw value (macro one-vs-rest) or, through a one-feature lookup model (128
-    quantile bins or the categories) fit on one half and scored on the other, the held-out
+    quantile bins or the categories, a shallow tree's equivalent that also sees non-monotone
+    relations) fit on one half and scored on the other, its held-out AUC and its held-out
     mutual information as a share of the target's entropy; regression uses R². Any of these at or
     above ``min_proxy_score`` (0.99) fires. Cross-fitting keeps ID-like columns (unique per row)
     from scoring on mutual information; they are also left out of that rule explicitly.
