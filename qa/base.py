@@ -356,6 +356,17 @@ class CheckResult:
         )
 
 
+def finite_float(value: Any) -> float | None:
+    """A finite float, or None for anything else (None, NaN, inf, strings, bools)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def json_number(value: Any) -> float | int | None:
     """A metric value as JSON allows it: NaN and infinities become null."""
     if value is None:

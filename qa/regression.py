@@ -19,14 +19,13 @@ The comparison becomes the synthetic ``regression`` result and the ``Report.diff
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from qa.base import CheckResult, table
+from qa.base import CheckResult, finite_float, table
 from qa.config import Config
 from qa.gate import WAIVERS_CHECK_ID, apply_waivers
 from qa.report import Report
@@ -118,21 +117,13 @@ def load_baseline(baseline: Report | Baseline | str | Path) -> Baseline:
     return Baseline(Report.load(baseline), str(baseline))
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _compare_metric(
     check_id: str, metric: str, base: Any, head: Any, tolerance: float
 ) -> dict[str, Any]:
     direction = metric_direction(metric)
-    b, h = _number(base), _number(head)
+    b, h = finite_float(base), finite_float(head)
     row: dict[str, Any] = {
         "check": check_id, "metric": metric, "base": b, "head": h, "delta": None,
         "direction": direction, "tolerance": None, "verdict": "",
@@ -188,7 +179,7 @@ def diff_reports(
                 cid, metric, base.metrics.get(metric), head.metrics.get(metric), tolerance
             ))
         for name in sorted(set(base.thresholds) | set(head.thresholds)):
-            b, h = _number(base.thresholds.get(name)), _number(head.thresholds.get(name))
+            b, h = finite_float(base.thresholds.get(name)), finite_float(head.thresholds.get(name))
             if b != h:
                 thresholds.append({"check": cid, "threshold": name, "base": b, "head": h})
     verdicts = [r["verdict"] for r in rows]

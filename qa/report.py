@@ -115,18 +115,28 @@ class Report:
 
 
 @cache
-def report_schema() -> dict[str, Any]:
-    """The JSON Schema that ships with the package."""
-    text = resources.files("qa").joinpath("schemas/report.schema.json").read_text(encoding="utf-8")
+def load_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema that ships with the package (``qa/schemas/<name>``)."""
+    text = resources.files("qa").joinpath(f"schemas/{name}").read_text(encoding="utf-8")
     return json.loads(text)
 
 
-def schema_errors(data: Mapping[str, Any]) -> list[str]:
-    """Validation messages for a report document (empty when valid)."""
+def validation_errors(data: Mapping[str, Any], schema_name: str) -> list[str]:
+    """Validation messages for a document against a shipped schema (empty when valid)."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(report_schema())
+    validator = jsonschema.Draft202012Validator(load_schema(schema_name))
     return [
         f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
         for e in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
     ]
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of the report."""
+    return load_schema("report.schema.json")
+
+
+def schema_errors(data: Mapping[str, Any]) -> list[str]:
+    """Validation messages for a report document (empty when valid)."""
+    return validation_errors(data, "report.schema.json")

@@ -18,13 +18,12 @@ import os
 import platform
 import subprocess
 from collections.abc import Mapping
-from functools import cache
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
 from qa.base import json_safe
-from qa.report import Report
+from qa.report import Report, load_schema, validation_errors
 
 SIGNOFF_SCHEMA_VERSION = "1"
 SIGNOFF_FILES = ("signoff.json", "signoff.html")
@@ -211,21 +210,13 @@ def build_signoff(
 
 
 # --------------------------------------------------------------------------- rendering
-@cache
 def signoff_schema() -> dict[str, Any]:
-    text = resources.files("qa").joinpath("schemas/signoff.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    return load_schema("signoff.schema.json")
 
 
 def signoff_schema_errors(document: Mapping[str, Any]) -> list[str]:
     """Validation messages for a sign-off document (empty when valid)."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(signoff_schema())
-    return [
-        f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
-        for e in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))
-    ]
+    return validation_errors(document, "signoff.schema.json")
 
 
 def _number(value: Any) -> str:

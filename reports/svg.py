@@ -20,6 +20,8 @@ from typing import Any
 
 from markupsafe import escape
 
+from qa.base import finite_float
+
 #: Okabe–Ito palette: distinguishable with the common colour-vision deficiencies.
 PALETTE: tuple[str, ...] = (
     "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999", "#000000",
@@ -45,21 +47,12 @@ def _short(value: Any, limit: int = MAX_LABEL) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _num(value: Any) -> float | None:
-    """A finite float, or None for anything else (None, NaN, inf, strings, bools)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _nums(values: Any) -> list[float | None]:
     if not isinstance(values, Sequence) or isinstance(values, str | bytes):
         return []
-    return [_num(v) for v in values]
+    return [finite_float(v) for v in values]
 
 
 def _series(raw: Any) -> list[tuple[str, list[float | None]]]:
@@ -401,7 +394,7 @@ def lines_svg(data: Mapping[str, Any], title: str = "") -> str:
     xs = _nums(data.get("x"))
     if len(xs) < n_points or any(x is None for x in xs[:n_points]):
         xs = [float(i) for i in range(n_points)]
-    marker = _num(data.get("marker"))
+    marker = finite_float(data.get("marker"))
     x_lo, x_hi = _padded_range([*xs[:n_points], *([marker] if marker is not None else [])])
     y_lo, y_hi = _padded_range([y for _, v in series for y in v if y is not None])
     names = [n for n, _ in series]
@@ -482,7 +475,7 @@ def bars_svg(data: Mapping[str, Any], title: str = "") -> str:
         return _empty(title, "no data to draw")
     labels = _labels(data.get("labels"), n_labels)
     shown = min(n_labels, MAX_BARS)
-    threshold = _num(data.get("threshold"))
+    threshold = finite_float(data.get("threshold"))
     values = [v for _, vs in series for v in vs[:shown] if v is not None]
     lo, hi = _padded_range([*values, *([threshold] if threshold is not None else [])],
                            include_zero=True)
