@@ -44,7 +44,10 @@ class MetricThreshold(Check):
     no bar that holds across problems (PR-AUC and F1 depend on the class balance, RMSE and MAE on
     the target's units), so the check warns "no bar declared" instead of passing silently.
     Fails when the point estimate is on the wrong side of the bar; warns when it clears the bar
-    but the confidence interval reaches across it (``warn_when_uncertain``); passes otherwise.
+    but the one-sided ``confidence`` bound on the bar's side does not (``warn_when_uncertain``;
+    the lower bound for scores, the upper one for errors — the ends of the two-sided
+    ``2 · confidence − 1`` interval, since "does it meet the bar?" is a one-directional
+    question); passes otherwise.
     Skips when the metric is undefined on the test split (e.g. AUC with a single class).
 
     How to fix
@@ -125,12 +128,18 @@ class MetricThreshold(Check):
                 "fail", f"{described} is {relation} of {fmt(bar, primary)}{suffix}",
                 subjects=[primary.name], **common,
             )
-        crossing = high if primary.relative else low
+        # "Does it meet the bar?" is one-directional: the one-sided bound on the bar's side
+        # (the end of the two-sided 2·confidence − 1 interval) decides, not the 95 % interval's
+        # end, which would ask for 97.5 % confidence and warn on small splits needlessly.
+        side = "upper" if primary.relative else "lower"
+        crossing = boot.bound(("model", primary.name), side)
+        values[f"{primary.name}_{side}_bound"] = crossing
         if params.warn_when_uncertain and crossing is not None and not _meets(primary, crossing, bar):
             return self.result(
                 "warn",
-                f"{described} clears the bar {fmt(bar, primary)}, but the interval reaches "
-                f"across it: the test split cannot confirm the model meets it{suffix}",
+                f"{described} clears the bar {fmt(bar, primary)}, but its one-sided "
+                f"{params.confidence:.0%} {side} bound {fmt(crossing, primary)} does not: the "
+                f"test split cannot confirm the model meets it{suffix}",
                 subjects=[primary.name], **common,
                 remedy="Evaluate on a larger test split to narrow the interval, or improve the "
                        "model so it clears the bar with room to spare.",

@@ -423,12 +423,44 @@ class Bootstrap:
         low, high = self._interval(advantage(metric, self.replicates[a], self.replicates[b]))
         return point, low, high
 
-    def _interval(self, values: np.ndarray) -> tuple[float | None, float | None]:
+    def bound(self, key: Hashable, side: str) -> float | None:
+        """One-sided ``confidence`` bound of one scorer: ``side`` is "lower" or "upper".
+
+        For a one-directional question (is the score at least the bar?) the one-sided bound is
+        the right test: the lower one is the ``alpha`` quantile of the replicates (the lower end
+        of the two-sided interval at level ``1 - 2 alpha``), not the ``alpha / 2`` quantile.
+        """
+        if self.points.get(key) is None or key not in self.replicates:
+            return None
+        return self._quantile(self.replicates[key], side)
+
+    def advantage_bound(self, metric: Metric, a: Hashable, b: Hashable, side: str
+                        ) -> float | None:
+        """One-sided ``confidence`` bound of the paired ``advantage(metric, a, b)``."""
+        if self.points.get(a) is None or self.points.get(b) is None:
+            return None
+        if a not in self.replicates or b not in self.replicates:
+            return None
+        return self._quantile(advantage(metric, self.replicates[a], self.replicates[b]), side)
+
+    def _valid(self, values: np.ndarray) -> np.ndarray | None:
         values = np.asarray(values, dtype=float)
         values = values[np.isfinite(values)]
-        if len(values) < max(20, self.n_resamples // 2):
+        return values if len(values) >= max(20, self.n_resamples // 2) else None
+
+    def _quantile(self, values: np.ndarray, side: str) -> float | None:
+        if side not in ("lower", "upper"):
+            raise ValueError(f"side must be 'lower' or 'upper', not {side!r}")
+        valid = self._valid(values)
+        if valid is None:
+            return None
+        return float(np.quantile(valid, self.alpha if side == "lower" else 1 - self.alpha))
+
+    def _interval(self, values: np.ndarray) -> tuple[float | None, float | None]:
+        valid = self._valid(values)
+        if valid is None:
             return None, None
-        low, high = np.quantile(values, [self.alpha / 2, 1 - self.alpha / 2])
+        low, high = np.quantile(valid, [self.alpha / 2, 1 - self.alpha / 2])
         return float(low), float(high)
 
     @property
@@ -594,6 +626,105 @@ def evaluate(
         n_resamples=settings.n_resamples,
         confidence=settings.confidence,
     )
+
+
+def evaluate_pooled(
+    ctx: Any,
+    splits: Sequence[str],
+    models: Mapping[str, Mapping[str, Predictions]],
+    metrics: Sequence[Metric],
+    settings: BootstrapSettings,
+) -> Bootstrap:
+    """Like :func:`evaluate`, on the rows of several labelled splits taken together.
+
+    ``models`` maps a name to its predictions per split (every split in ``splits``). The rows
+    are concatenated in the order of ``splits`` and bootstrapped as one sample (paired across
+    models). Used where several held-out splits answer the same question, so that the answer
+    rests on all the held-out rows rather than the smallest split alone.
+    """
+    if len(splits) == 1:
+        return evaluate(ctx, splits[0], {n: p[splits[0]] for n, p in models.items()}, metrics,
+                        settings)
+    store: dict[Hashable, Any] = ctx.cached(("qa.metrics", "store"), dict)
+    tag = "+".join(splits)
+    y = np.concatenate([np.asarray(ctx.labels(s)) for s in splits])
+    scorers: dict[Hashable, Scorer] = {}
+    for name, per_split in models.items():
+        pooled = _concat_predictions(tag, [per_split[s] for s in splits])
+        for metric in metrics:
+            skey = ("scorer", tag, name, metric.name, settings.decision_threshold)
+            if skey not in store:
+                store[skey] = make_scorer(
+                    metric, ctx.task, y, pooled,
+                    positive_index=ctx.positive_index if ctx.task == "binary" else 1,
+                    n_classes=len(ctx.classes), decision_threshold=settings.decision_threshold,
+                    class_names=ctx.class_names,
+                )
+            scorers[(name, metric.name)] = store[skey]
+    rkey = ("pooled-replicates", tag, tuple(scorers), settings, ctx.seed)
+    if rkey not in store:
+        store[rkey] = bootstrap_replicates(scorers, len(y), n_resamples=settings.n_resamples,
+                                           seed=ctx.seed, max_rows=settings.max_rows)
+    return Bootstrap(
+        points={k: s.point for k, s in scorers.items()},
+        reasons={k: s.reason for k, s in scorers.items() if s.reason},
+        replicates=store[rkey],
+        n_rows=len(y),
+        sample_rows=min(len(y), settings.max_rows),
+        n_resamples=settings.n_resamples,
+        confidence=settings.confidence,
+    )
+
+
+def _concat_predictions(split: str, parts: Sequence[Predictions]) -> Predictions:
+    def join(field_name: str) -> np.ndarray | None:
+        arrays = [getattr(p, field_name) for p in parts]
+        if any(a is None for a in arrays):
+            return None
+        return np.concatenate(arrays)
+
+    sources = ", ".join(p.source for p in parts if p.source)
+    return Predictions(split=split, labels=join("labels"), proba=join("proba"),
+                       values=join("values"), source=sources)
+
+
+def one_row_step(metric: Metric, y: np.ndarray, *, positive_index: int = 1,
+                 n_classes: int = 2) -> float:
+    """How far one row's decision can move a count metric on these labels: its granularity.
+
+    On a small split a score moves in steps: with 27 rows, one row is worth 1/27 = 0.037 of
+    accuracy, and two models a step apart differ by a single row — no evidence either way. The
+    step is taken at a perfect score (where near-ties on small splits happen), one row of
+    class ``a`` predicted as ``b``, and the largest over the classes present:
+
+    - accuracy: ``1 / n``;
+    - F1 of the positive class: ``1 / (2 n_pos - 1)`` (a positive row missed);
+    - macro-F1: ``(1 / (2 n_a - 1) + 1 / (2 n_b + 1)) / k`` (F1 of ``a`` and of ``b`` drop);
+    - weighted F1: ``(n_a / (2 n_a - 1) + n_b / (2 n_b + 1)) / n`` (about ``1 / n``).
+
+    Rank metrics (AUC, average precision) move in steps of one pair, ``1 / (n_pos n_neg)``,
+    and regression metrics continuously: for them the step is taken as 0.
+    """
+    n = len(y)
+    if n == 0 or metric.needs_proba or "regression" in metric.tasks:
+        return 0.0
+    if metric.name == "accuracy":
+        return 1.0 / n
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes).astype(float)
+    if metric.name == "f1":
+        n_pos = counts[positive_index] if positive_index < len(counts) else 0.0
+        return 1.0 / (2 * n_pos - 1) if n_pos >= 1 else 0.0
+    present = counts[counts > 0]
+    if len(present) < 2:
+        return 1.0 / n
+    a_terms = (present / (2 * present - 1)) if metric.name == "weighted_f1" else \
+        1.0 / (2 * present - 1)
+    b_terms = (present / (2 * present + 1)) if metric.name == "weighted_f1" else \
+        1.0 / (2 * present + 1)
+    pair = a_terms[:, None] + b_terms[None, :]
+    np.fill_diagonal(pair, -np.inf)
+    scale = 1.0 / n if metric.name == "weighted_f1" else 1.0 / len(present)
+    return float(pair.max() * scale)
 
 
 def choose_metric(

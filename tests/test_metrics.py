@@ -13,6 +13,7 @@ from qa.metrics import (
     METRICS,
     advantage,
     make_scorer,
+    one_row_step,
     reported_metrics,
     resolve_metric,
     run_bootstrap,
@@ -194,3 +195,67 @@ def test_advantage_is_a_difference_for_scores_and_a_relative_reduction_for_error
     assert advantage(METRICS["rmse"], 8.0, 10.0) == pytest.approx(0.2)
     assert advantage(METRICS["rmse"], 12.0, 10.0) == pytest.approx(-0.2)
     assert METRICS["rmse"].better(1.0, 2.0) and METRICS["r2"].better(0.9, 0.5)
+
+
+def test_one_sided_bounds_are_the_ends_of_the_two_sided_interval_at_twice_the_alpha():
+    """A one-sided 95 % bound is the end of the 90 % two-sided interval, not of the 95 % one."""
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 300)
+    scorers = {}
+    for name, noise in (("a", 0.8), ("b", 1.2)):
+        s = 1 / (1 + np.exp(-(y - 0.5 + noise * rng.normal(size=300))))
+        p = Predictions("test", proba=np.column_stack([1 - s, s]), labels=(s > .5).astype(int))
+        scorers[name] = make_scorer(METRICS["roc_auc"], "binary", y, p)
+    at95 = run_bootstrap(scorers, 300, n_resamples=400, seed=3, confidence=0.95)
+    at90 = run_bootstrap(scorers, 300, n_resamples=400, seed=3, confidence=0.90)
+    auc = METRICS["roc_auc"]
+    assert at95.bound("a", "lower") == pytest.approx(at90.ci("a")[0])
+    assert at95.bound("a", "upper") == pytest.approx(at90.ci("a")[1])
+    assert at95.bound("a", "lower") > at95.ci("a")[0]  # tighter than the two-sided end
+    _, low90, high90 = at90.advantage(auc, "a", "b")
+    assert at95.advantage_bound(auc, "a", "b", "upper") == pytest.approx(high90)
+    assert at95.advantage_bound(auc, "a", "b", "lower") == pytest.approx(low90)
+    assert at95.advantage_bound(auc, "a", "b", "upper") < at95.advantage(auc, "a", "b")[2]
+    none = run_bootstrap(scorers, 300, n_resamples=0)
+    assert none.bound("a", "lower") is None and none.advantage_bound(auc, "a", "b", "upper") is None
+    with pytest.raises(ValueError, match="side"):
+        at95.bound("a", "left")
+
+
+def _worst_single_flip(name, y, k):
+    """The largest drop of scikit-learn's metric when one row of a perfect prediction flips."""
+    average = {"macro_f1": "macro", "weighted_f1": "weighted", "f1": "binary"}.get(name)
+    worst = 0.0
+    for a in np.unique(y):
+        for b in range(k):
+            if a == b:
+                continue
+            d = y.copy()
+            d[np.flatnonzero(y == a)[0]] = b
+            if name == "accuracy":
+                score = skm.accuracy_score(y, d)
+            else:
+                score = skm.f1_score(y, d, average=average, labels=np.unique(y)
+                                     if average != "binary" else None, zero_division=0)
+            worst = max(worst, 1.0 - score)
+    return worst
+
+
+@pytest.mark.parametrize("name", ["accuracy", "macro_f1", "weighted_f1"])
+@pytest.mark.parametrize("counts", [(9, 11, 7), (20, 3, 40), (1, 5, 5)])
+def test_one_row_step_is_the_largest_change_one_row_makes_at_a_perfect_score(name, counts):
+    y = np.repeat(np.arange(len(counts)), counts)
+    step = one_row_step(METRICS[name], y, n_classes=len(counts))
+    assert step == pytest.approx(_worst_single_flip(name, y, len(counts)), abs=1e-12)
+
+
+def test_one_row_step_of_binary_f1_and_its_scale_on_small_and_large_splits():
+    y = np.array([0] * 20 + [1] * 5)
+    assert one_row_step(METRICS["f1"], y) == pytest.approx(_worst_single_flip("f1", y, 2))
+    assert one_row_step(METRICS["accuracy"], np.zeros(27, int)) == pytest.approx(1 / 27)
+    big = np.repeat([0, 1, 2], 1000)
+    assert one_row_step(METRICS["macro_f1"], big, n_classes=3) < 0.001
+    # rank and regression metrics move in much finer steps: no granularity allowance
+    assert one_row_step(METRICS["roc_auc"], y) == 0.0
+    assert one_row_step(METRICS["rmse"], np.arange(10.0)) == 0.0
+    assert one_row_step(METRICS["macro_f1"], np.array([], dtype=int)) == 0.0

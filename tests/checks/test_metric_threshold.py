@@ -69,7 +69,21 @@ def test_metric_threshold_warns_when_the_interval_straddles_the_bar(binary):
     auc = roc_auc_score(y, model.predict_proba(x)[:, 1])
     result = _run(data, preds, threshold=auc - 0.005)
     assert result.status == "warn"
-    assert "interval" in result.message
+    assert "one-sided 95% lower bound" in result.message
+    assert result.metrics["roc_auc_lower_bound"] < auc - 0.005
+
+
+def test_metric_threshold_uses_a_one_sided_bound_for_the_one_directional_bar(binary):
+    """A bar between the 2.5 % and the 5 % quantile: met with one-sided 95 % confidence."""
+    data, preds, _ = binary
+    probe = _run(data, preds, threshold=0.5)
+    two_sided_low = probe.metrics["roc_auc_ci_low"]
+    one_sided_low = probe.metrics["roc_auc_lower_bound"]
+    assert two_sided_low < one_sided_low < probe.metrics["roc_auc"]
+    result = _run(data, preds, threshold=(two_sided_low + one_sided_low) / 2)
+    assert result.status == "pass", result.message
+    above = _run(data, preds, threshold=(one_sided_low + probe.metrics["roc_auc"]) / 2)
+    assert above.status == "warn", above.message
 
 
 def test_metric_threshold_reports_secondary_metrics_with_intervals(binary):
