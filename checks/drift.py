@@ -114,6 +114,21 @@ class Drift(Check):
     ``domain_sample`` rows from each side, and at most twice as many train rows as current
     rows (a seeded sample; the sizes are in the metrics and the evidence).
 
+    Small samples. Below ``MIN_DOMAIN_ROWS`` (100) rows on either side the domain classifier is
+    not fitted; instead (``energy_test``) a two-sample permutation test on the energy distance
+    of the numeric features, standardised by train's mean and SD (missing values take train's
+    median; categories are left to their chi-square tests), with ``energy_permutations``
+    (999) seeded permutations on at most ``energy_sample`` rows per side. Its effect size is
+    the mean shift, in train SDs, of one feature that would produce the same energy distance
+    (metric energy_shift_sd). It counts when p < ``energy_alpha`` (0.01) AND that shift passes
+    the W/std bars: a large one (>= ``large_factor`` x ``wasserstein_bar``) fails, a moderate
+    one warns. Power: the check also works out the smallest one-feature shift it detects
+    about half the time with the rows it has (metric detectable_shift_sd: the better of the
+    per-feature KS test at ``fdr`` / features and the energy test's permutation critical
+    value). When nothing drifted but that shift exceeds ``power_shift`` (0.8 SD, Cohen's
+    "large"), it warns that it is underpowered instead of passing: with 15 rows a pass means
+    little. Waive the subject "underpowered" to accept that.
+
     How to fix
     ----------
     Look at the features named in the evidence, most shifted first. A change of units, scale or
@@ -166,6 +181,19 @@ class Drift(Check):
         domain_folds: int = param(3, "Cross-validation folds of the domain classifier.",
                                   ge=2, le=10)
         max_charts: int = param(6, "Histograms drawn for the most drifted features.", ge=0)
+        energy_test: bool = param(
+            True, "Below the domain classifier's minimum rows, run the energy-distance test."
+        )
+        energy_alpha: float = param(0.01, "Significance level of the energy-distance test.",
+                                    gt=0, lt=1)
+        energy_permutations: int = param(999, "Permutations of the energy-distance test.",
+                                         ge=99, le=20_000)
+        energy_sample: int = param(300, "Rows sampled per side for the energy-distance test.",
+                                   ge=20, le=2000)
+        power_shift: float = param(
+            0.8, "Shift (train SDs, one feature) the check must be able to detect, else it "
+            "warns that it is underpowered; 0.8 = Cohen's large effect.", gt=0,
+        )
 
     # ------------------------------------------------------------------ run
     def run(self, ctx: Context, params: Params) -> CheckResult:
@@ -201,12 +229,20 @@ class Drift(Check):
         domain = None
         if params.domain_classifier and features:
             domain = _domain_classifier(ctx, ref_frame, cur_frame, features, buckets, params)
-        return self._verdict(ctx, current, reports, extras, absent, domain, params, bars)
+        numeric = [r.name for r in reports if r.kind in ("numeric", "datetime")]
+        small = min(ref_frame.height, cur_frame.height) < MIN_DOMAIN_ROWS
+        energy = None
+        if params.energy_test and small and numeric:
+            energy = _energy(ctx, ref_frame, cur_frame, numeric, params)
+        power = _power(ref_frame.height, cur_frame.height, len(reports), numeric, energy, params)
+        return self._verdict(ctx, current, reports, extras, absent, domain, params, bars,
+                             energy, power)
 
     # ------------------------------------------------------------------ verdict
     def _verdict(
         self, ctx: Context, current: str, reports: list[FeatureDrift], extras: list[FeatureDrift],
         absent: list[str], domain: dict[str, Any] | None, params: Params, bars: dict[str, float],
+        energy: dict[str, Any] | None = None, power: float | None = None,
     ) -> CheckResult:
         drifted = [r for r in reports if r.level > 0]
         large = [r for r in drifted if r.level == 2]
@@ -240,6 +276,13 @@ class Drift(Check):
         if params.domain_classifier:
             thresholds.update({"domain_auc": params.domain_auc,
                                "domain_auc_fail": params.domain_auc_fail})
+        if energy:
+            metrics.update({k: v for k, v in energy.items() if k != "note"})
+            thresholds["energy_alpha"] = params.energy_alpha
+        if power is not None:
+            metrics["detectable_shift_sd"] = power if np.isfinite(power) else None
+            thresholds["power_shift"] = params.power_shift
+        energy_level = _energy_level(energy, params)
 
         evidence = [_feature_table(reports + extras, current, params, absent)]
         if domain and domain.get("top"):
@@ -257,6 +300,8 @@ class Drift(Check):
         subjects += [r.name for r in extra_drifted]
         if auc is not None and auc > params.domain_auc:
             subjects.append("domain-classifier")
+        if energy_level:
+            subjects.append("energy-distance")
 
         reasons_fail, reasons_warn = [], []
         if large:
@@ -268,6 +313,11 @@ class Drift(Check):
         if auc is not None and auc >= params.domain_auc_fail:
             reasons_fail.append(f"a classifier tells train from {current} apart "
                                 f"(AUC {auc:.3f} >= {params.domain_auc_fail})")
+        if energy and energy_level:
+            text = (f"the features shifted jointly (energy distance {energy['energy_distance']:.3g},"
+                    f" permutation p={energy['energy_p']:.3g} < {params.energy_alpha}; as large "
+                    f"as a {energy['energy_shift_sd']:.2f}-SD shift of one feature)")
+            (reasons_fail if energy_level == 2 else reasons_warn).append(text)
         moderate = [r for r in drifted if r.level == 1]
         if moderate and not reasons_fail:
             reasons_warn.append(f"{len(moderate)} feature(s) drifted moderately: "
@@ -278,6 +328,14 @@ class Drift(Check):
             lead = r.lead
             assert lead is not None
             reasons_warn.append(f"{r.name} drifted ({lead.lead} {lead.effects[lead.lead]:.3f})")
+        if power is not None and power > params.power_shift and not (reasons_fail or reasons_warn):
+            shown = f"{power:.2g}" if np.isfinite(power) else "any size"
+            reasons_warn.append(
+                f"underpowered: with {metrics['rows_current']:,} {current} rows only shifts of "
+                f">= {shown} train SDs in a feature can be detected (not {params.power_shift:g});"
+                " no drift was found, but a real one may be missed"
+            )
+            subjects.append("underpowered")
 
         base = (f"train ({metrics['rows_reference']:,} rows) vs {current} "
                 f"({metrics['rows_current']:,} rows), {len(reports)} features")
@@ -292,6 +350,9 @@ class Drift(Check):
                 detail += f"; domain classifier AUC {auc:.3f}"
         if domain and domain.get("note"):
             detail += f" ({domain['note']})"
+        if energy and not energy_level:
+            detail += (f"; energy distance p={energy['energy_p']:.3g}"
+                       f" ({energy['energy_sample_current']} {current} rows)")
         return self.result(
             status, f"{detail} — {base}", metrics=metrics, thresholds=thresholds,
             evidence=evidence, charts=charts, subjects=subjects,
@@ -557,6 +618,88 @@ def _feature_table(
          "unseen share"],
         rows, note=note, max_rows=60,
     )
+
+
+# --------------------------------------------------------------------------- small samples
+def _energy(
+    ctx: Context, ref_frame: pl.DataFrame, cur_frame: pl.DataFrame, numeric: list[str],
+    params: Drift.Params,
+) -> dict[str, Any] | None:
+    """Energy-distance permutation test on the train-standardised numeric features.
+
+    Every numeric column is standardised by train's mean and SD (columns constant in train are
+    left out: the per-feature tests see them) and missing or infinite values take train's
+    median. At most ``energy_sample`` seeded rows per side keep the O(N^2) test well under a
+    second. The energy distance is also expressed as the mean shift, in train SDs, of one
+    feature that would cause it (averaged over the features), which is the effect size.
+    """
+    rng = np.random.default_rng(ctx.seed)
+    ref = _sample(ref_frame.select(numeric), params.energy_sample, rng)
+    cur = _sample(cur_frame.select(numeric), params.energy_sample, rng)
+    if ref.height < 2 or cur.height < 2:
+        return None
+    x_ref, x_cur = [], []
+    for col in numeric:
+        full = _as_float(ref_frame.get_column(col))
+        finite = full.filter(full.is_finite())
+        if finite.len() < 2:
+            continue
+        mean, sd, median = finite.mean(), finite.std(ddof=0), finite.median()
+        if not sd or not np.isfinite(sd) or sd <= 0:
+            continue
+        for frame, out in ((ref, x_ref), (cur, x_cur)):
+            arr = _as_float(frame.get_column(col)).to_numpy().astype(np.float64)
+            arr[~np.isfinite(arr)] = median
+            out.append((arr - mean) / sd)
+    if not x_ref:
+        return None
+    a, b = np.column_stack(x_ref), np.column_stack(x_cur)
+    test = stats.energy_test(a, b, params.energy_permutations, ctx.seed, params.energy_alpha)
+    curve = stats.shift_energy(a)
+    return {
+        "energy_distance": test.statistic,
+        "energy_p": test.p,
+        "energy_shift_sd": stats.equivalent_shift(curve, test.statistic),
+        "energy_detectable_shift_sd": stats.equivalent_shift(curve, test.critical),
+        "energy_features": a.shape[1],
+        "energy_sample_reference": len(a),
+        "energy_sample_current": len(b),
+    }
+
+
+def _sample(frame: pl.DataFrame, cap: int, rng: np.random.Generator) -> pl.DataFrame:
+    if frame.height <= cap:
+        return frame
+    return frame[np.sort(rng.choice(frame.height, cap, replace=False))]
+
+
+def _energy_level(energy: dict[str, Any] | None, params: Drift.Params) -> int:
+    """2 = large joint shift, 1 = moderate, 0 = none (significant AND past the W/std bars)."""
+    if not energy or energy["energy_p"] >= params.energy_alpha:
+        return 0
+    shift = energy["energy_shift_sd"]
+    if shift >= params.large_factor * params.wasserstein_bar:
+        return 2
+    return 1 if shift >= params.wasserstein_bar else 0
+
+
+def _power(
+    n_ref: int, n_cur: int, n_features: int, numeric: list[str], energy: dict[str, Any] | None,
+    params: Drift.Params,
+) -> float | None:
+    """Smallest one-feature mean shift (train SDs) the check detects about half the time.
+
+    The per-feature KS test of a lone shifted feature is a discovery when its p-value is below
+    fdr / (number of features) (Benjamini–Hochberg with one true finding); the energy test's
+    own bar is the shift whose energy distance reaches its permutation critical value. The
+    check's power is the better of the two. None without numeric features.
+    """
+    if not numeric:
+        return None
+    best = stats.ks_detectable_shift(n_ref, n_cur, params.fdr / max(1, n_features))
+    if energy:
+        best = min(best, energy["energy_detectable_shift_sd"])
+    return best
 
 
 # --------------------------------------------------------------------------- domain classifier

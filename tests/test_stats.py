@@ -109,3 +109,52 @@ def test_benjamini_hochberg_matches_scipy():
     np.testing.assert_allclose(qs.benjamini_hochberg(p), stats.false_discovery_control(p))
     assert qs.benjamini_hochberg(np.array([np.nan, 0.01])).tolist() == [1.0, 0.02]
     assert qs.benjamini_hochberg(np.array([])).size == 0
+
+
+# --------------------------------------------------------------------------- energy distance
+def test_energy_statistic_is_the_unbiased_energy_distance():
+    rng = np.random.default_rng(20)
+    x, y = rng.normal(size=(40, 3)), rng.normal(0.5, 1.0, size=(25, 3))
+    cross = spatial.distance.cdist(x, y).mean()
+    within_x = spatial.distance.pdist(x).mean()  # over pairs i < j, the U-statistic
+    within_y = spatial.distance.pdist(y).mean()
+    result = qs.energy_test(x, y, permutations=199, seed=0)
+    assert result.statistic == pytest.approx(2 * cross - within_x - within_y, rel=1e-9)
+
+
+def test_energy_test_p_values_are_calibrated_and_catch_a_shift():
+    rng = np.random.default_rng(21)
+    null_p = [qs.energy_test(rng.normal(size=(60, 4)), rng.normal(size=(20, 4)), 199, s).p
+              for s in range(60)]
+    assert 0.02 <= np.mean(np.array(null_p) < 0.1) <= 0.22  # about 10 % below 0.1
+    shifted = qs.energy_test(rng.normal(size=(60, 4)), rng.normal(1.0, 1.0, size=(20, 4)), 999, 0)
+    assert shifted.p < 0.01 and shifted.statistic > shifted.critical
+    again = qs.energy_test(rng.normal(size=(60, 4)), rng.normal(size=(20, 4)), 999, 0)
+    assert again.p > 0.01
+
+
+def test_shift_energy_matches_the_normal_closed_form_and_inverts():
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(22)
+    curve = qs.shift_energy(rng.normal(size=(2000, 1)))
+
+    def exact(delta: float) -> float:  # 2 (E|D + delta| - E|D|), D ~ N(0, 2)
+        s = np.sqrt(2.0)
+        folded = s * np.sqrt(2 / np.pi) * np.exp(-delta**2 / (2 * s * s)) \
+            + delta * (1 - 2 * norm.cdf(-delta / s))
+        return 2 * (folded - s * np.sqrt(2 / np.pi))
+
+    for delta in (0.2, 0.5, 1.0):
+        assert curve(delta) == pytest.approx(exact(delta), rel=0.1, abs=2e-3)
+    assert qs.equivalent_shift(curve, curve(0.5)) == pytest.approx(0.5, abs=0.01)
+    assert qs.equivalent_shift(curve, 0.0) == 0.0
+
+
+def test_ks_detectable_shift_is_where_the_ks_test_turns_significant():
+    from scipy.stats import kstwo, norm
+
+    delta = qs.ks_detectable_shift(400, 100, 0.01)
+    population_ks = 2 * norm.cdf(delta / 2) - 1
+    assert kstwo.sf(population_ks, 80) == pytest.approx(0.01, rel=1e-6)
+    assert qs.ks_detectable_shift(4000, 1000, 0.01) < delta < qs.ks_detectable_shift(40, 10, 0.01)
