@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -7,12 +8,14 @@ from sklearn.tree import DecisionTreeClassifier
 
 import qa
 from qa.checks.baseline_beats import BaselineBeats
+from qa.metrics import METRICS, one_row_step
 from qa.testing import check_contract
 from tests.model_data import (
     classification_splits,
     classifier_predictions,
     frames,
     prior_predictions,
+    proba_frame,
     regression_splits,
     regressor_predictions,
     xgb_classifier,
@@ -154,3 +157,46 @@ def test_baseline_beats_uses_the_metric_declared_for_metric_threshold(binary):
     result = report.checks[0]
     assert "model_pr_auc" in result.metrics and "model_roc_auc" not in result.metrics
     assert result.metrics["majority_pr_auc"] == pytest.approx(binary["test"][1].mean())
+
+
+def _tiny_separable(seed=0, n_test=27):
+    """Three far-apart blobs: every baseline is perfect; a 27-row test split (wine-sized)."""
+    rng = np.random.default_rng(seed)
+
+    def blob(n):
+        y = np.arange(n) % 3
+        return (rng.normal(size=(n, 4)) + 8.0 * y[:, None]).astype(np.float32), y
+
+    return {"train": blob(120), "test": blob(n_test)}
+
+
+def _perfect_but(data, wrong):
+    """Contract predictions for the test labels with ``wrong`` rows moved to the next class."""
+    out = {}
+    for split, (_x, y) in data.items():
+        d = y.copy()
+        if split == "test":
+            d[:wrong] = (d[:wrong] + 1) % 3
+        out[split] = proba_frame(np.eye(3)[d], [0, 1, 2])
+    return out
+
+
+def test_baseline_beats_a_baseline_one_test_row_ahead_on_27_rows_is_not_a_warning():
+    data = _tiny_separable()
+    result = _run(data, _perfect_but(data, wrong=1))
+    assert result.status == "pass", result.message
+    one_row = result.metrics["one_row_step"]
+    lead = -result.metrics["advantage_vs_xgboost"]
+    assert result.metrics["xgboost_macro_f1"] == 1.0
+    assert lead > result.thresholds["tolerance"]  # the old rule warned on this
+    assert lead <= one_row + 1e-12  # but it is one row's worth
+    assert result.thresholds["lead_that_counts"] == pytest.approx(one_row)
+
+
+def test_baseline_beats_still_warns_when_a_baseline_is_several_rows_ahead_on_27_rows():
+    data = _tiny_separable()
+    result = _run(data, _perfect_but(data, wrong=3))
+    step = one_row_step(METRICS["macro_f1"], data["test"][1], n_classes=3)
+    assert -result.metrics["advantage_vs_xgboost"] > 2 * step
+    assert result.status in ("warn", "fail"), result.message
+    assert "linear" in result.subjects and "xgboost" in result.subjects
