@@ -37,8 +37,10 @@ class SplitHygiene(Check):
     What it checks
     --------------
     Four things about how the data was split (production is left out: it is not part of the
-    split). *Proportions*: the row shares of train / validation / test against the planned
-    ``plan``, renormalised over the splits present. *Stratification* (classification): the class
+    split). *Proportions*: when a ``plan`` is declared, the row shares of train / validation /
+    test against it, renormalised over the splits present; without one (the default), only
+    whether the split is sane: train holds most of the labelled rows and the test split is
+    large enough to measure anything. *Stratification* (classification): the class
     shares of validation and test against train. *Chronology* (when ``[task] time`` is set):
     train should precede validation, which should precede test. *Frozen test set*: when a lock
     file exists (written by ``qa lock``), the test set must still match its fingerprint: row
@@ -53,8 +55,12 @@ class SplitHygiene(Check):
 
     How it decides
     --------------
-    Proportions warn when any split's share is more than ``proportion_tolerance`` (absolute)
-    from the plan and fail beyond ``proportion_fail``. Stratification warns when a class share
+    With a declared plan, proportions warn when any split's share is more than
+    ``proportion_tolerance`` (absolute) from the plan and fail beyond ``proportion_fail``.
+    Without a plan there is nothing to be off from (70/15/15, 60/20/20 and 80/10/10 are all
+    sound), so proportions only warn when train holds less than ``min_train_share`` (50 %) of
+    the labelled rows, or the test split has fewer than ``min_test_rows`` (30) rows: a
+    score on fewer rows moves by several points with one row more or less. Stratification warns when a class share
     differs from train's by at least ``max_class_share_diff`` and a chi-square test of the class
     counts is significant at ``alpha``. Chronology measures, for each later split, the share of
     its rows earlier than the last row of an earlier split: above zero it warns (ranges touch or
@@ -80,9 +86,17 @@ class SplitHygiene(Check):
     @dataclass(frozen=True)
     class Params:
         plan: dict[str, float] = param(  # noqa: RUF009 - param() returns a field
-            {"train": 0.8, "validation": 0.1, "test": 0.1},
-            "Planned row shares of the labelled splits (renormalised over those present).",
+            {},
+            "Planned row shares of the labelled splits (renormalised over those present), "
+            "e.g. {train = 0.8, validation = 0.1, test = 0.1}; empty = no plan declared.",
             gt=0,
+        )
+        min_train_share: float = param(
+            0.5, "Without a plan: train's share of the labelled rows below which it warns.",
+            ge=0, le=1,
+        )
+        min_test_rows: int = param(
+            30, "Without a plan: rows of the test split below which it warns.", ge=0
         )
         proportion_tolerance: float = param(
             0.05, "Absolute share difference from the plan that warns.", ge=0, le=1
@@ -118,8 +132,10 @@ class SplitHygiene(Check):
         for p in parts:
             metrics.update(p.metrics)
         thresholds = {
-            "proportion_tolerance": params.proportion_tolerance,
-            "proportion_fail": params.proportion_fail,
+            **({"proportion_tolerance": params.proportion_tolerance,
+                "proportion_fail": params.proportion_fail} if params.plan else
+               {"min_train_share": params.min_train_share,
+                "min_test_rows": params.min_test_rows}),
             "max_class_share_diff": params.max_class_share_diff,
             "alpha": params.alpha,
             "time_overlap_tolerance": params.time_overlap_tolerance,
@@ -149,6 +165,8 @@ def _validate_plan(plan: dict[str, float]) -> None:
 def _proportions(ctx: Context, present: list[str], params: SplitHygiene.Params) -> Part:
     rows = {s: ctx.frame(s).height for s in present}
     total = sum(rows.values())
+    if not params.plan:
+        return _sanity(rows, total, params)
     planned = {s: params.plan.get(s, 0.0) for s in present}
     plan_total = sum(planned.values())
     if plan_total <= 0:
@@ -177,6 +195,25 @@ def _proportions(ctx: Context, present: list[str], params: SplitHygiene.Params) 
     evidence = [table("Split proportions", ["split", "rows", "share", "plan", "difference"],
                       table_rows)] if status != "pass" else []
     return Part("proportions", status, message, evidence, metrics)
+
+
+def _sanity(rows: dict[str, int], total: int, params: SplitHygiene.Params) -> Part:
+    """No plan declared: is train most of the data and the test split big enough to score?"""
+    metrics: dict[str, Any] = {f"share_{s}": n / total for s, n in rows.items()}
+    shares = " / ".join(f"{s} {n / total:.0%}" for s, n in rows.items())
+    problems = []
+    if metrics["share_train"] < params.min_train_share:
+        problems.append(f"train holds only {metrics['share_train']:.0%} of the labelled rows "
+                        f"(< {params.min_train_share:.0%})")
+    if "test" in rows and rows["test"] < params.min_test_rows:
+        problems.append(f"the test split has {rows['test']} rows (< {params.min_test_rows}): "
+                        "too few to measure a score")
+    if not problems:
+        return Part("proportions", "pass", f"{shares} (no plan declared)", [], metrics)
+    evidence = [table("Split proportions", ["split", "rows", "share"],
+                      [(s, n, n / total) for s, n in rows.items()],
+                      note="No plan declared; set checks.split-hygiene.plan to judge shares.")]
+    return Part("proportions", "warn", f"{shares}: " + "; ".join(problems), evidence, metrics)
 
 
 def _stratification(

@@ -88,16 +88,44 @@ def test_split_hygiene_time_column_as_text_and_missing_time_column():
     assert "'when' not found in the test split" in result.message
 
 
-def test_split_hygiene_proportions_far_from_plan_warn_then_fail():
+PLAN_80_10_10 = {"split-hygiene": {"plan": {"train": 0.8, "validation": 0.1, "test": 0.1}}}
+
+
+def test_split_hygiene_proportions_far_from_a_declared_plan_warn_then_fail():
     frame = make_classification_frame(n=10_000, seed=5)
-    warn = hygiene(*random_split(frame, (0.7, 0.15, 0.15)))
+    warn = hygiene(*random_split(frame, (0.7, 0.15, 0.15)), checks=PLAN_80_10_10)
     assert warn.status == "warn" and warn.subjects == ("proportions",), warn.message
-    fail = hygiene(*random_split(frame, (0.4, 0.1, 0.5)))
+    fail = hygiene(*random_split(frame, (0.4, 0.1, 0.5)), checks=PLAN_80_10_10)
     assert fail.status == "fail" and fail.subjects == ("proportions",), fail.message
     assert fail.metrics["share_test"] == pytest.approx(0.5)
     # the plan renormalises over the splits present: 80/10 of train+test is 89/11
-    ok = hygiene(*random_split(frame, (0.89, 0.11)))
+    ok = hygiene(*random_split(frame, (0.89, 0.11)), checks=PLAN_80_10_10)
     assert ok.status == "pass", ok.message
+
+
+@pytest.mark.parametrize("shares", [(0.6, 0.2, 0.2), (0.7, 0.15, 0.15), (0.8, 0.1, 0.1),
+                                    (0.75, 0.25)])
+def test_split_hygiene_without_a_plan_passes_any_sound_split(shares):
+    frame = make_classification_frame(n=2000, seed=9)
+    parts = random_split(frame, shares)
+    train, test = parts[0], parts[-1]
+    validation = parts[1] if len(parts) == 3 else None
+    result = hygiene(train, validation, test)
+    assert result.status == "pass", result.message
+    assert "no plan declared" in result.message
+    assert "proportion_tolerance" not in result.thresholds
+
+
+def test_split_hygiene_without_a_plan_warns_on_small_train_or_tiny_test():
+    frame = make_classification_frame(n=2000, seed=10)
+    small_train = hygiene(*random_split(frame, (0.4, 0.3, 0.3)))
+    assert small_train.status == "warn" and small_train.subjects == ("proportions",)
+    assert "train holds only 40%" in small_train.message
+    train, validation, test = random_split(frame, (0.9, 0.09, 0.01))
+    tiny_test = hygiene(train, validation, test)
+    assert tiny_test.status == "warn" and "the test split has 20 rows (< 30)" in tiny_test.message
+    assert hygiene(train, validation, test,
+                   checks={"split-hygiene": {"min_test_rows": 20}}).status == "pass"
 
 
 def test_split_hygiene_custom_plan_and_bad_plan():
@@ -117,9 +145,7 @@ def test_split_hygiene_unstratified_test_set_warns():
     frame = make_classification_frame(n=20_000, seed=7)
     train, validation, test = random_split(frame, (0.8, 0.1, 0.1))
     skewed = test.filter(pl.col("label") == 1).vstack(test.filter(pl.col("label") == 0)[:300])
-    result = hygiene(train, validation, skewed,
-                     checks={"split-hygiene": {"proportion_fail": 0.5,
-                                               "proportion_tolerance": 0.5}})
+    result = hygiene(train, validation, skewed)
     assert result.status == "warn", result.message
     assert result.subjects == ("stratification",)
 
