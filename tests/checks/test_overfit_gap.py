@@ -178,3 +178,51 @@ def test_overfit_gap_missing_history_file_is_an_error_not_a_pass(noisy, tmp_path
     result = _run(noisy, history=tmp_path / "nope.csv")
     assert result.status == "error"
     assert "nope.csv" in result.message
+
+
+def _diabetes_tree(n_train=300, n_validation=45):
+    """Real, noisy, small: an unpruned regression tree on scikit-learn's diabetes data."""
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    stop = n_train + n_validation
+    cuts = {"train": order[:n_train], "validation": order[n_train:stop], "test": order[stop:]}
+    data = {s: (x[rows], y[rows]) for s, rows in cuts.items()}
+    tree = DecisionTreeRegressor(random_state=0).fit(*data["train"])
+    return data, regressor_predictions(tree, data)
+
+
+def test_overfit_gap_costly_rule_uses_the_one_sided_bound_of_the_advantage():
+    """"Generalises worse" is one-directional: the 95 % one-sided bound = the 90 % interval's end."""
+    data, preds = _diabetes_tree()
+    at95 = _run(data, preds, task="regression")
+    at90 = _run(data, preds, task="regression", confidence=0.90)
+    upper = at95.metrics["advantage_vs_best_baseline_upper_bound"]
+    assert upper == pytest.approx(at90.metrics["advantage_vs_best_baseline_ci_high"])
+    assert upper < at95.metrics["advantage_vs_best_baseline_ci_high"]
+    assert at95.status == "fail", at95.message
+    assert "one-sided 95% upper bound" in at95.message
+
+
+def test_overfit_gap_compares_with_the_baselines_on_validation_and_test_pooled():
+    data, preds = _diabetes_tree()
+    n_val, n_test = len(data["validation"][1]), len(data["test"][1])
+    pooled = _run(data, preds, task="regression")
+    assert pooled.metrics["comparison_rows"] == n_val + n_test
+    assert "validation and test pooled" in pooled.evidence[0].note
+    assert "validation + test" in pooled.message
+    assert "on validation" in pooled.message  # the gap itself is measured on validation
+    alone = _run({s: data[s] for s in ("train", "validation")},
+                 {s: preds[s] for s in ("train", "validation")}, task="regression")
+    assert alone.metrics["comparison_rows"] == n_val
+    assert alone.status == "fail", alone.message
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_overfit_gap_good_xgboost_does_not_fail_across_seeds(seed):
+    data = classification_splits(n=2000, flip=0.2, seed=seed)
+    xgb = xgb_classifier(n_estimators=200, seed=seed).fit(*data["train"])
+    result = _run(data, classifier_predictions(xgb, data))
+    assert result.metrics["gap"] > 0.05
+    assert result.status == "warn", result.message
