@@ -169,6 +169,24 @@ def test_domain_classifier_catches_a_change_in_correlation_alone():
     assert result.metrics["features_drifted"] == 0
     assert result.metrics["domain_auc"] > 0.8
     assert result.status == "fail" and "domain-classifier" in result.subjects
+    # 3000 + 3000 sampled rows (FAST): cross-validated, every sampled row scored
+    assert result.metrics["domain_folds_fitted"] == 3
+    assert result.metrics["domain_rows_scored"] == 6000
+
+
+def test_domain_classifier_scores_one_holdout_on_large_samples():
+    rng = np.random.default_rng(16)
+    n = 30_000
+    z = rng.normal(size=n)
+    train = pl.DataFrame({"a": z, "b": 0.95 * z + np.sqrt(1 - 0.95**2) * rng.normal(size=n),
+                          "label": rng.integers(0, 2, n)})
+    prod = pl.DataFrame({"a": rng.normal(size=10_000), "b": rng.normal(size=10_000)})
+    result = run_drift(train, prod, checks={"drift": {}})  # defaults: 20,000-row cap per side
+    assert result.metrics["domain_sample_current"] == 10_000
+    assert result.metrics["domain_sample_reference"] == 20_000
+    assert result.metrics["domain_folds_fitted"] == 1
+    assert result.metrics["domain_rows_scored"] == 10_000  # the 1/3 holdout
+    assert result.metrics["domain_auc"] > 0.8 and result.status == "fail"
 
 
 def test_drift_warns_on_prediction_and_label_drift():
