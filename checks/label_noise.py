@@ -13,6 +13,8 @@ from qa.context import Context
 
 #: Held-out splits with fewer labelled rows than this are reported but never judged.
 MIN_HOLDOUT_ROWS = 200
+#: One-sided confidence of the lower bound on the issue rate that must clear the bar to fail.
+CONFIDENCE = 0.95
 
 
 class LabelNoise(Check):
@@ -49,10 +51,15 @@ class LabelNoise(Check):
        "acceptable" discrimination) warns and names the score — a hard target (ratings predicted
        barely above chance) makes cleanlab flag half the rows whatever the labels are.
     2. `issue_rate` at or below ``max_issue_rate`` (default 0.05): pass.
-    3. Above it, with `excess_issue_rate` of at least ``min_excess_rate`` (default 0.025,
-       half the bar): fail — the model is confident enough that the flags are label errors,
-       not ambiguity (ten percent of flipped labels in a learnable set lands here).
-    4. Above it, but mostly explained by ambiguity: warn. Uniform label noise in a target the
+    3. Above it, the count of flagged rows is a sample: with 89 rows one row moves the rate by
+       1.1 points. The one-sided 95 % Clopper–Pearson lower bound of the issue rate,
+       `issue_rate_lower`, must also exceed the bar, else warn (the rate may be chance at this
+       size; at thousands of rows the bound equals the rate).
+    4. Then, with the lower bound less the expected rate (`excess_issue_rate_lower`) at least
+       ``min_excess_rate`` (default 0.025, half the bar): fail — the model is confident enough
+       that the flags are label errors, not ambiguity (ten percent of flipped labels in a
+       learnable set lands here).
+    5. Otherwise mostly explained by ambiguity: warn. Uniform label noise in a target the
        model finds hard looks exactly like overlapping classes, so the check says so instead of
        failing a clean dataset whose classes overlap.
 
@@ -118,10 +125,14 @@ class LabelNoise(Check):
         expected = _expected_rate(proba, ctx.seed)
         auc, bal_acc = _skill(y, proba)
         n = len(rows)
+        k = int(found["issue"].sum())
+        lower = rate_lower_bound(k, n)
         metrics: dict[str, Any] = {
-            "issue_rate": found["issue"].sum() / n,
+            "issue_rate": k / n,
+            "issue_rate_lower": lower,
             "expected_issue_rate": expected,
-            "excess_issue_rate": found["issue"].sum() / n - expected,
+            "excess_issue_rate": k / n - expected,
+            "excess_issue_rate_lower": lower - expected,
             "noise_rate": found["noise_rate"],
             "issues": int(found["issue"].sum()),
             "rows_judged": n,
@@ -161,8 +172,17 @@ class LabelNoise(Check):
             )
         subjects = [c for c, r in _class_rates(y, found, names) if r > params.max_issue_rate]
         if rate > params.max_issue_rate:
-            if metrics["excess_issue_rate"] >= params.min_excess_rate:
-                return self.result("fail", f"{summary}; bar {params.max_issue_rate:.1%}",
+            if lower <= params.max_issue_rate:
+                return self.result(
+                    "warn",
+                    f"{summary}; above the bar {params.max_issue_rate:.1%}, but with {n:,} rows "
+                    f"the rate could be chance: its {CONFIDENCE:.0%} lower bound is {lower:.1%} "
+                    "(too few rows to tell a few borderline rows from label noise)",
+                    subjects=subjects or ["train"], **kwargs,
+                )
+            if lower - expected >= params.min_excess_rate:
+                return self.result("fail", f"{summary}; {CONFIDENCE:.0%} lower bound {lower:.1%} "
+                                   f"> bar {params.max_issue_rate:.1%}",
                                    subjects=subjects or ["train"], **kwargs)
             return self.result(
                 "warn",
@@ -198,7 +218,9 @@ class LabelNoise(Check):
             y, proba = _restrict(labels[rows], holdout_proba(ctx, split)[rows], present)
             found = _find_issues(y, proba)
             rate = found["issue"].sum() / len(rows)
-            excess = rate - _expected_rate(proba, ctx.seed)
+            expected = _expected_rate(proba, ctx.seed)
+            excess = rate - expected
+            lower = rate_lower_bound(int(found["issue"].sum()), len(rows))
             metrics[f"{split}_issue_rate"] = rate
             metrics[f"{split}_excess_issue_rate"] = excess
             metrics[f"{split}_issues"] = int(found["issue"].sum())
@@ -206,12 +228,22 @@ class LabelNoise(Check):
             ev = _suspicious_rows(ctx, split, rows, y, proba, found, names, params.max_rows_shown)
             evidence.append(ev)
             if (params.holdout != "report" and len(rows) >= MIN_HOLDOUT_ROWS
-                    and rate > params.max_issue_rate and excess >= params.min_excess_rate):
+                    and lower > params.max_issue_rate
+                    and lower - expected >= params.min_excess_rate):
                 bad.append((split, rate))
         return evidence, bad
 
 
 # --------------------------------------------------------------------------- helpers
+def rate_lower_bound(k: int, n: int, confidence: float = CONFIDENCE) -> float:
+    """One-sided Clopper–Pearson lower bound of a rate seen as ``k`` of ``n``."""
+    from scipy.stats import beta
+
+    if k <= 0 or n <= 0:
+        return 0.0
+    return float(beta.ppf(1.0 - confidence, k, n - k + 1))
+
+
 def _restrict(labels: np.ndarray, proba: np.ndarray, classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Labels as 0..m-1 over ``classes`` and their probability columns, renormalised."""
     y = np.searchsorted(np.asarray(classes), labels)
