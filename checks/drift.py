@@ -361,11 +361,11 @@ class Drift(Check):
             detail = "no feature drifted"
             if auc is not None:
                 detail += f"; domain classifier AUC {auc:.3f}"
-        if domain and domain.get("note"):
-            detail += f" ({domain['note']})"
         if energy and not energy_level:
-            detail += (f"; energy distance p={energy['energy_p']:.3g}"
-                       f" ({energy['energy_sample_current']} {current} rows)")
+            detail += (f"; multivariate energy test p={energy['energy_p']:.3g} (used instead of"
+                       f" the domain classifier below {MIN_DOMAIN_ROWS} rows)")
+        elif domain and domain.get("note"):
+            detail += f" ({domain['note']})"
         return self.result(
             status, f"{detail} — {base}", metrics=metrics, thresholds=thresholds,
             evidence=evidence, charts=charts, subjects=subjects,
