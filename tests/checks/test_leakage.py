@@ -150,3 +150,136 @@ def test_leakage_runs_without_other_splits_or_features():
     result = run(frame)
     assert result.status == "pass"
     assert "not run" in detector(result, "overlap")[4]
+
+
+def _sklearn_frame(loader) -> pl.DataFrame:
+    data = loader()
+    return pl.DataFrame({**{f"f{i}": data.data[:, i] for i in range(data.data.shape[1])},
+                         "label": data.target})
+
+
+def test_leakage_fails_when_2_of_40_test_rows_are_copied_into_train():
+    # Continuous features, no duplicates in train: two exact copies cannot be chance. The old
+    # normal approximation needed at least four matches whatever the chance rate was.
+    rng = np.random.default_rng(0)
+    train = pl.DataFrame({"a": rng.normal(size=1000), "b": rng.normal(size=1000),
+                          "label": rng.integers(0, 2, 1000)})
+    test = pl.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40),
+                         "label": rng.integers(0, 2, 40)})
+    assert run(train, test).status == "pass"
+    result = run(pl.concat([train, test.head(2)]), test)
+    assert result.status == "fail", result.message
+    assert "overlap" in result.subjects
+    assert result.metrics["overlap_p_test"] < 0.01
+
+
+def test_leakage_says_the_overlap_test_is_underpowered_when_a_split_is_tiny():
+    from sklearn.datasets import load_iris
+
+    frame = _sklearn_frame(load_iris)  # measured to 0.1 cm: train repeats some of its own rows
+    train, test = random_split(frame, (0.85, 0.15), seed=1)
+    assert run(train, test).metrics["train_duplicate_share"] > 0
+    test = test.filter(~pl.struct(pl.exclude("label")).is_in(
+        train.select(pl.struct(pl.exclude("label"))).to_series().implode()))
+    result = run(pl.concat([train, test.head(2)]), test)
+    # 2 of ~20 rows in train: too few to tell from chance at this size, and the report says so
+    assert result.metrics["overlap_rows_test"] == 2
+    assert result.status == "pass"
+    assert "underpowered" in result.message
+    assert result.metrics["overlap_min_detectable_rows_test"] >= 3
+
+
+def test_leakage_ignores_a_class_cut_to_one_train_row_for_the_proxy_detector():
+    # With one positive row, any feature where that row is extreme has a rank AUC of 1.0.
+    from sklearn.datasets import load_breast_cancer
+
+    frame = _sklearn_frame(load_breast_cancer)
+    one = frame.filter(pl.col("label") == 0).sort("f22", descending=True).head(1)  # most extreme
+    train = pl.concat([frame.filter(pl.col("label") == 1), one])
+    result = run(train)
+    assert result.status == "pass", result.message
+    assert "left out: 0 (1)" in detector(result, "target-proxy")[4]
+    assert result.metrics["proxy_classes_left_out"] == 1
+
+
+def test_leakage_lists_a_class_too_small_for_the_proxy_detector_and_judges_the_rest():
+    from sklearn.datasets import load_digits
+
+    frame = _sklearn_frame(load_digits).filter(pl.col("label") < 4)
+    one = frame.filter(pl.col("label") == 3).head(2)
+    train = pl.concat([frame.filter(pl.col("label") < 3), one])
+    result = run(train)
+    assert result.status == "pass", result.message
+    note = next(e for e in result.evidence if e.title == "Strongest single features").note
+    assert "left out: 3 (2)" in note
+
+
+def test_leakage_rank_auc_needs_significance_not_only_a_perfect_score():
+    # Five rows of a class, all extreme in a feature, among 20: AUC 1.0 but exact p ~ 1.3e-4 is
+    # not below 0.001 / 40 features (Bonferroni), so no single feature is called a proxy.
+    rng = np.random.default_rng(2)
+    n = 20
+    y = np.array([1] * 5 + [0] * (n - 5))
+    cols = {f"f{i}": rng.normal(size=n) for i in range(40)}
+    cols["f0"] = np.where(y == 1, 5.0, 0.0) + rng.normal(size=n) * 0.1
+    result = run(pl.DataFrame({**cols, "label": y}))
+    row = next(r for r in next(e for e in result.evidence if e.title == "Strongest single features").rows
+               if r[0] == "f0")
+    assert row[2] == 1.0  # rank AUC
+    assert row[-1] is False and "f0" not in result.subjects
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (1, 0, 2), (2, 0, 1)])
+def test_leakage_finds_a_target_plus_noise_proxy_on_100_rows_of_3_classes(order):
+    # The middle of three ordered classes is invisible to a one-vs-rest rank AUC, and under 128
+    # rows every value got its own lookup code (AUC 0.5). Any class order must be caught.
+    from sklearn.datasets import load_wine
+
+    frame = _sklearn_frame(load_wine)
+    train, _test = random_split(frame, (0.6, 0.4), seed=3)
+    rng = np.random.default_rng(4)
+    code = np.array(order)[train["label"].to_numpy()]
+    leaky = train.with_columns(pl.Series("proxy", code + rng.normal(0, 0.1, train.height)))
+    result = run(leaky)
+    assert result.status == "fail", result.message
+    assert "proxy" in result.subjects
+    assert result.metrics["proxy_sample_rows"] < 128
+
+
+@pytest.mark.parametrize("loader", ["load_iris", "load_wine", "load_breast_cancer", "load_digits"])
+def test_leakage_proxy_detector_stays_quiet_on_clean_splits_of_real_data(loader):
+    import sklearn.datasets as skd
+
+    frame = _sklearn_frame(getattr(skd, loader))
+    for seed in range(3):
+        train, test = random_split(frame, (0.6, 0.4), seed=seed)
+        result = run(train, test)
+        assert result.status == "pass", (loader, seed, result.message)
+        assert result.metrics["proxy_max_score"] < 1.0
+
+
+def test_separability_is_one_for_a_perfect_proxy_in_any_order_and_zero_for_noise():
+    from qa.checks.leakage import _separability
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 2000)
+    tie = rng.permutation(2000)
+    for perm in ([0, 1, 2, 3], [2, 0, 3, 1]):
+        score, p = _separability(np.array(perm)[y] + rng.normal(0, 0.01, 2000), y, tie)
+        assert score == pytest.approx(1.0) and p < 1e-12
+    score, p = _separability(rng.normal(size=2000), y, tie)
+    assert abs(score) < 0.1 and p > 0.001
+    # ties are broken in a seeded order, never by the label: a constant column separates nothing
+    score, _ = _separability(np.zeros(2000), y, tie)
+    assert score < 0.1
+
+
+def test_lookup_bins_treat_a_small_continuous_column_as_binned_not_one_code_per_value():
+    from qa.checks.leakage import _bins
+
+    x = np.random.default_rng(0).normal(size=100)
+    codes, id_like = _bins(x, categorical=False)
+    assert len(np.unique(codes)) <= 10 and not id_like
+    discrete = np.repeat(np.arange(5.0), 20)
+    codes, _ = _bins(discrete, categorical=False)
+    assert len(np.unique(codes)) == 5
