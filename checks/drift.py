@@ -113,7 +113,11 @@ class Drift(Check):
     unseen-category excess >= ``unseen_bar`` (1 % of rows). An effect at least
     ``large_factor`` (2) times its bar is a large drift: PSI >= 0.2 (the "major shift"
     convention), KS >= 0.2, W/std >= 0.4. A half-standard-deviation mean shift (W/std 0.5) and
-    a change of units are large. The check fails when any feature drifts with a large effect,
+    a change of units are large. A failure asks for stronger evidence than a warning: a large
+    effect fails only when its q-value is also under ``fail_fdr`` (0.01); between ``fail_fdr``
+    and ``fdr`` it warns, because on a small sample every significant effect is large and the
+    gate would otherwise fail about one clean run in twenty. The check fails when any feature
+    drifts with a large effect,
     when at least ``max_drifted_share`` of the features (two or more) drift, or when the
     domain classifier's AUC reaches ``domain_auc_fail``; it warns on moderate feature drift, a
     domain AUC above ``domain_auc``, or prediction / label drift. Missing feature columns are
@@ -174,6 +178,11 @@ class Drift(Check):
             gt=0, le=1,
         )
         large_factor: float = param(2.0, "An effect this many times its bar is large.", ge=1)
+        fail_fdr: float = param(
+            0.01, "A large drift fails only when also significant at this stricter FDR; between "
+            "it and fdr it warns (on small samples every significant effect looks large).",
+            gt=0, le=1,
+        )
         max_drifted_share: float = param(
             0.3, "Share of drifted features at which the check fails.", gt=0, le=1
         )
@@ -278,7 +287,7 @@ class Drift(Check):
         if domain:
             metrics.update({k: v for k, v in domain.items() if k not in ("auc", "top", "note")})
         thresholds = {
-            "fdr": params.fdr, "ks_bar": bars["KS"], "wasserstein_bar": bars["W/std"],
+            "fdr": params.fdr, "fail_fdr": params.fail_fdr, "ks_bar": bars["KS"], "wasserstein_bar": bars["W/std"],
             "psi_bar": bars["PSI"], "js_bar": bars["JS"], "missing_bar": bars["missing h"],
             "unseen_bar": bars["unseen excess"], "large_factor": params.large_factor,
             "max_drifted_share": params.max_drifted_share,
@@ -590,7 +599,7 @@ def _apply_fdr(reports: list[FeatureDrift], params: Drift.Params) -> None:
         f.q = float(q)
         if q > params.fdr:
             f.level = 0
-        elif f.ratio >= params.large_factor:
+        elif f.ratio >= params.large_factor and q <= params.fail_fdr:
             f.level = 2
         elif f.ratio >= 1.0:
             f.level = 1

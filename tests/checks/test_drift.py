@@ -249,11 +249,10 @@ def test_drift_random_splits_of_small_real_datasets_do_not_fail():
             assert result.metrics["energy_p"] >= 0.01
             if result.status == "fail":
                 fails.append((name, seed, result.message))
-            elif result.status == "warn":  # only the power statement may warn
-                assert result.subjects == ("underpowered",), (name, seed, result.message)
-    # Per-feature tests run at a false discovery rate of 5 %: about 1 clean run in 20 may
-    # flag a (cluster of correlated) feature(s); more than that is crying wolf.
-    assert len(fails) <= 1, fails
+    # Per-feature tests run at a false discovery rate of 5 %, so about 1 clean run in 20 may
+    # flag a cluster of correlated features; a failure needs q <= fail_fdr (1 %), so such a
+    # chance finding warns and never fails these 15 clean runs.
+    assert not fails, fails
 
 
 def test_drift_warns_underpowered_with_15_rows_and_passes_with_57():
