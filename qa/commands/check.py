@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from qa.base import CheckResult
+from qa.commands.options import data_options, data_overrides
 from qa.config import FORMATS, SPLITS, load_config
 from qa.errors import ConfigError
 
@@ -48,20 +49,12 @@ class StderrProgress:
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="qa.toml or pyproject.toml with [tool.qa] (default: found in the current folder).")
+@data_options
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Folder for the reports (default qa-reports/).")
 @click.option("--format", "formats", help=f"Comma-separated subset of {','.join(FORMATS)}.")
 @click.option("--only", help="Comma-separated check ids to run (the others are not run).")
 @click.option("--skip", help="Comma-separated check ids not to run.")
-@click.option("--train", type=click.Path(), help="Train split (csv, parquet, feather, jsonl).")
-@click.option("--validation", type=click.Path(), help="Validation split.")
-@click.option("--test", type=click.Path(), help="Test split.")
-@click.option("--production", type=click.Path(), help="Production (serving) data.")
-@click.option("--target", help="Target column.")
-@click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]),
-              help="Task type (inferred from the target when omitted).")
 @click.option("--predictions", "predictions", multiple=True, metavar="SPLIT=PATH",
               help="A prediction file for a split; repeatable.")
 @click.option("--model", "artifact", type=click.Path(), help="Model artifact to predict with.")
@@ -91,8 +84,7 @@ def check(config_path: str | None, out_dir: str | None, formats: str | None, onl
     from qa.reports.terminal import render as render_terminal
 
     overrides: dict[str, Any] = {
-        "task": {"target": target, "type": task},
-        "data": {"train": train, "validation": validation, "test": test, "production": production},
+        **data_overrides(train, validation, test, production, target, task),
         "model": {"artifact": artifact, "history": history, "trust": trust_model or None,
                   "predictions": parse_predictions(predictions) or None},
         "run": {"seed": seed, "out": out_dir, "formats": split_list(formats),

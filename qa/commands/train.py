@@ -28,6 +28,7 @@ import click
 import numpy as np
 import polars as pl
 
+from qa.commands.options import data_options, data_overrides
 from qa.config import Config, load_config
 
 if TYPE_CHECKING:
@@ -39,19 +40,11 @@ TRAINER_CHOICES = ("majority", "linear", "xgboost", "mlp")
 
 
 @click.command()
+@data_options
 @click.option("--trainer", type=click.Choice(TRAINER_CHOICES), required=True,
               help="Which reference model to fit (majority also means 'mean' for regression).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Folder for the model, prediction files, history and model.toml.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="qa.toml or pyproject.toml with [tool.qa] (default: found in the current folder).")
-@click.option("--train", type=click.Path(), help="Train split (csv, parquet, feather, jsonl).")
-@click.option("--validation", type=click.Path(), help="Validation split (early stopping).")
-@click.option("--test", type=click.Path(), help="Test split.")
-@click.option("--production", type=click.Path(), help="Production (serving) data.")
-@click.option("--target", help="Target column.")
-@click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]),
-              help="Task type (inferred from the target when omitted).")
 @click.option("--seed", type=int, help="Seed for every random step (default 0).")
 @click.option("--threads", type=click.IntRange(min=1), help="Threads for fitting (default: all cores).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
@@ -63,8 +56,7 @@ def train(trainer: str, out_dir: str, config_path: str | None, train: str | None
     from qa.trainers.base import get_trainer
 
     overrides: dict[str, Any] = {
-        "task": {"target": target, "type": task},
-        "data": {"train": train, "validation": validation, "test": test, "production": production},
+        **data_overrides(train, validation, test, production, target, task),
         "run": {"seed": seed, "threads": threads},
     }
     config = load_config(config_path, overrides)
