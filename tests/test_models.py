@@ -62,6 +62,9 @@ def test_pickle_model_is_refused_without_trust_and_nothing_in_it_runs(tmp_path, 
     assert "refusing to load" in err and "--trust-model" in err
 
 
+# The hostile pickle opens its marker file on load and never closes it: that is the point.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_pickle_model_is_loaded_with_trust_model(tmp_path, capsys):
     marker = tmp_path / "loaded"
     evil = tmp_path / "model.pkl"
