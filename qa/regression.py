@@ -83,12 +83,25 @@ def _tokens(name: str) -> str:
     return "_" + "_".join(t for t in re.split(r"[^a-z0-9]+", name.lower()) if t) + "_"
 
 
+#: Chance levels reported beside a metric (``ece_noise_q95``): a property of the test set, not
+#: of the model's quality, so they have no good direction.
+NO_DIRECTION: tuple[str, ...] = ("noise_mean", "noise_q95")
+
+
 def metric_direction(name: str) -> Direction:
-    """``up`` when a larger value is better, ``down`` when smaller is, else ``unknown``."""
+    """``up`` when a larger value is better, ``down`` when smaller is, else ``unknown``.
+
+    The optimistic end of a confidence interval (``auc_ci_high``, ``rmse_ci_low``) has no
+    direction: it moves the "wrong" way whenever the interval narrows (a larger test set), which
+    is good news, not a regression. The pessimistic end keeps the metric's direction.
+    """
     tokens = _tokens(name)
+    if any(f"_{t}_" in tokens for t in NO_DIRECTION):
+        return "unknown"
     for pattern, direction in DIRECTIONS:
         if f"_{pattern}_" in tokens:
-            return direction
+            optimistic = "_ci_high_" if direction == "up" else "_ci_low_"
+            return "unknown" if optimistic in tokens else direction
     return "unknown"
 
 

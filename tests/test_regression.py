@@ -57,6 +57,26 @@ def test_metric_direction_table(name: str, direction: str):
     assert metric_direction(name) == direction
 
 
+@pytest.mark.parametrize("name, direction", [
+    ("macro_f1_ci_low", "up"), ("macro_f1_ci_high", "unknown"), ("model_roc_auc_ci_high", "unknown"),
+    ("rmse_ci_high", "down"), ("rmse_ci_low", "unknown"),
+    ("ece_noise_mean", "unknown"), ("ece_noise_q95", "unknown"), ("noise_rate", "down"),
+])
+def test_optimistic_interval_ends_and_chance_levels_have_no_direction(name: str, direction: str):
+    assert metric_direction(name) == direction
+
+
+def test_a_narrower_interval_from_a_larger_test_set_is_not_a_regression():
+    # Same model, same point estimate; the test set grew, so the 95% interval narrowed.
+    base = result("metric-threshold", macro_f1=0.90, macro_f1_ci_low=0.84, macro_f1_ci_high=0.96)
+    head = result("metric-threshold", macro_f1=0.90, macro_f1_ci_low=0.87, macro_f1_ci_high=0.93)
+    calib_base = result("calibration", ece=0.03, ece_noise_q95=0.05)
+    calib_head = result("calibration", ece=0.03, ece_noise_q95=0.08)
+    diff = compare([base, calib_base], [head, calib_head])
+    assert not regressed(diff)
+    assert row(diff, "metric-threshold", "macro_f1_ci_low")["verdict"] == "improved"
+
+
 # --------------------------------------------------------------------------- hand-built reports
 def test_auc_0_02_below_the_baseline_fails_regression_at_tolerance_0_01():
     diff = compare([result("metric-threshold", auc=0.92)], [result("metric-threshold", auc=0.90)])
