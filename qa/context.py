@@ -154,6 +154,8 @@ class Context:
                     f"({train[0]!r}); a classifier needs at least two"
                 )
             if self.task == "binary" and len(self.classes) > 2:
+                if not self.config.task.type:  # inferred from train: blame the split, not a key
+                    self._raise_unseen_classes(train)
                 raise DataError(
                     f"task.type: binary, but target {self.target!r} has {len(self.classes)} "
                     f"classes across the splits: {self.classes[:10]}"
@@ -162,6 +164,20 @@ class Context:
             if not train.dtype.is_numeric():
                 raise DataError(
                     f"task.type: regression needs a numeric target; {self.target!r} is {train.dtype}"
+                )
+
+    def _raise_unseen_classes(self, train: pl.Series) -> None:
+        """Name the split whose target has classes train lacks (the task was inferred as binary)."""
+        seen = set(train.unique().to_list())
+        for split, frame in self.frames.items():
+            if split == "train" or self.target not in frame.columns:
+                continue
+            unseen = sorted(set(frame[self.target].unique().to_list()) - seen, key=str)
+            if unseen:
+                raise DataError(
+                    f"data.{split}: target {self.target!r} has class(es) never seen in train: "
+                    f"{unseen[:10]} (train has 2 classes, so the task was inferred as binary; "
+                    "set task.type = \"multiclass\" if that is intended)"
                 )
 
     @cached_property

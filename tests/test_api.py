@@ -101,3 +101,13 @@ def test_missing_target_and_one_class_are_data_errors():
         qa.check(train=frame.with_columns(pl.lit("a").alias("label")), target="label")
     with pytest.raises(qa.DataError, match="no rows"):
         qa.check(train=frame.head(0), target="label")
+
+
+def test_a_test_class_unseen_in_a_two_class_train_names_the_split_not_a_config_key():
+    frame = pl.DataFrame({"x": [float(i) for i in range(40)], "label": ["a", "b"] * 20})
+    test = pl.DataFrame({"x": [1.0, 2.0, 3.0], "label": ["a", "b", "c"]})
+    with pytest.raises(qa.DataError, match=r"data\.test: target 'label' has class\(es\) never "
+                                           r"seen in train: \['c'\]"):
+        qa.check(train=frame, test=test, target="label", only=["schema"])
+    with pytest.raises(qa.DataError, match=r"task\.type: binary"):  # declared: the key is at fault
+        qa.check(train=frame, test=test, target="label", task="binary", only=["schema"])
