@@ -141,7 +141,14 @@ class Context:
         for split, frame in self.frames.items():
             if self.target not in frame.columns:
                 continue
-            nulls = frame[self.target].null_count()
+            column = frame[self.target]
+            nulls = column.null_count()
+            if column.dtype.is_float():  # NaN read from a file is a missing target too
+                nulls += int(column.is_nan().sum())
+                infinite = int(column.is_infinite().sum())
+                if infinite:
+                    raise DataError(f"data.{split}: target column {self.target!r} has "
+                                    f"{infinite} infinite value(s)")
             if nulls:
                 raise DataError(
                     f"data.{split}: target column {self.target!r} has {nulls} missing values"

@@ -103,6 +103,14 @@ def test_missing_target_and_one_class_are_data_errors():
         qa.check(train=frame.head(0), target="label")
 
 
+@pytest.mark.parametrize("bad, message", [(float("nan"), "1 missing values"),
+                                          (float("inf"), "1 infinite value")])
+def test_a_nan_or_infinite_regression_target_is_a_data_error_naming_split_and_column(bad, message):
+    train = pl.DataFrame({"x": [float(i) for i in range(50)], "y": [float(i) * 2 for i in range(50)]})
+    test = train.with_columns(pl.when(pl.int_range(50) == 3).then(bad).otherwise(pl.col("y")).alias("y"))
+    with pytest.raises(qa.DataError, match=f"data.test: target column 'y' has {message}"):
+        qa.check(train=train, test=test, target="y", only=["schema"])
+
 def test_a_test_class_unseen_in_a_two_class_train_names_the_split_not_a_config_key():
     frame = pl.DataFrame({"x": [float(i) for i in range(40)], "label": ["a", "b"] * 20})
     test = pl.DataFrame({"x": [1.0, 2.0, 3.0], "label": ["a", "b", "c"]})
