@@ -13,6 +13,8 @@ from qa.context import Context
 
 #: Held-out splits with fewer labelled rows than this are reported but never judged.
 MIN_HOLDOUT_ROWS = 200
+#: Labelled validation + test rows needed to use them as the control for train's issue rate.
+MIN_CONTROL_ROWS = 100
 #: One-sided confidence of the lower bound on the issue rate that must clear the bar to fail.
 CONFIDENCE = 0.95
 
@@ -58,7 +60,10 @@ class LabelNoise(Check):
     4. Then, with the lower bound less the expected rate (`excess_issue_rate_lower`) at least
        ``min_excess_rate`` (default 0.025, half the bar): fail — the model is confident enough
        that the flags are label errors, not ambiguity (ten percent of flipped labels in a
-       learnable set lands here).
+       learnable set lands here) — unless the labelled validation and test rows (at least
+       100), scored by the same fold models, flag about as many rows: then the flags come from
+       a hard target, not from train's labels, and the check warns. Train must flag at least
+       ``min_excess_rate`` more than they do, significantly (one-sided test at 5 %), to fail.
     5. Otherwise mostly explained by ambiguity: warn. Uniform label noise in a target the
        model finds hard looks exactly like overlapping classes, so the check says so instead of
        failing a clean dataset whose classes overlap.
@@ -180,6 +185,16 @@ class LabelNoise(Check):
                     "(too few rows to tell a few borderline rows from label noise)",
                     subjects=subjects or ["train"], **kwargs,
                 )
+            control = _holdout_control(metrics)
+            if control is not None and not _train_noisier(k, n, *control, params.min_excess_rate):
+                k_h, n_h = control
+                return self.result(
+                    "warn",
+                    f"{summary}; above the bar {params.max_issue_rate:.1%}, but the labelled "
+                    f"held-out rows, scored the same way, flag {k_h / n_h:.1%} of {n_h:,}: the "
+                    "flags come from a hard target, not from noise particular to train labels",
+                    subjects=subjects or ["train"], **kwargs,
+                )
             if lower - expected >= params.min_excess_rate:
                 return self.result("fail", f"{summary}; {CONFIDENCE:.0%} lower bound {lower:.1%} "
                                    f"> bar {params.max_issue_rate:.1%}",
@@ -224,6 +239,7 @@ class LabelNoise(Check):
             metrics[f"{split}_issue_rate"] = rate
             metrics[f"{split}_excess_issue_rate"] = excess
             metrics[f"{split}_issues"] = int(found["issue"].sum())
+            metrics[f"{split}_rows_judged"] = len(rows)
             names = [ctx.class_names[i] for i in present]
             ev = _suspicious_rows(ctx, split, rows, y, proba, found, names, params.max_rows_shown)
             evidence.append(ev)
@@ -235,6 +251,26 @@ class LabelNoise(Check):
 
 
 # --------------------------------------------------------------------------- helpers
+def _holdout_control(metrics: dict[str, Any]) -> tuple[int, int] | None:
+    """Flagged and judged rows pooled over validation and test, when enough to compare with."""
+    flagged = sum(int(metrics.get(f"{s}_issues", 0)) for s in ("validation", "test"))
+    judged = sum(int(metrics.get(f"{s}_rows_judged", 0)) for s in ("validation", "test"))
+    return (flagged, judged) if judged >= MIN_CONTROL_ROWS else None
+
+
+def _train_noisier(k: int, n: int, k_h: int, n_h: int, min_excess: float) -> bool:
+    """Does train flag clearly more rows than held-out data scored the same way?
+
+    Labels flipped in train make train flag more rows than validation/test; a hard target
+    makes every split flag about as many. One-sided two-proportion test at 5 %, and the
+    difference must reach ``min_excess`` as well.
+    """
+    from qa.stats import two_proportion_test
+
+    difference = k / n - k_h / n_h
+    return difference >= min_excess and two_proportion_test(k, n, k_h, n_h) / 2 < 0.05
+
+
 def rate_lower_bound(k: int, n: int, confidence: float = CONFIDENCE) -> float:
     """One-sided Clopper–Pearson lower bound of a rate seen as ``k`` of ``n``."""
     from scipy.stats import beta

@@ -203,3 +203,31 @@ def test_rate_lower_bound_is_clopper_pearson():
     assert rate_lower_bound(0, 50) == 0.0
     assert rate_lower_bound(6, 89) == pytest.approx(0.0297, abs=5e-4)
     assert rate_lower_bound(5000, 50_000) == pytest.approx(0.0978, abs=1e-3)
+
+
+def _latent_threshold_frame(n: int, seed: int, noise: float) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 5))
+    y = (x[:, 0] + noise * rng.normal(size=n) > 0).astype(int)
+    return pl.DataFrame({f"x{i}": x[:, i] for i in range(5)}).with_columns(y=pl.Series(y))
+
+
+def test_label_noise_warns_on_a_hard_target_when_held_out_rows_flag_as_many():
+    """Clean but hard (about 25 % Bayes error, 1,200 rows): held-out rows flag as many -> warn."""
+    train, test = _latent_threshold_frame(1200, 0, 1.0), _latent_threshold_frame(400, 100, 1.0)
+    result = qa.check(train=train, test=test, target="y", only=["label-noise"],
+                      config={"run": {"threads": 1}}).checks[0]
+    assert result.status == "warn", result.message
+    assert result.metrics["issue_rate"] > 0.15 and result.metrics["test_rows_judged"] == 400
+    assert "held-out rows" in result.message
+
+
+def test_label_noise_fails_ten_percent_flips_in_train_against_clean_held_out_rows():
+    frame = _latent_threshold_frame(1600, 0, 0.1)
+    train, test = frame.head(1200), frame.tail(400)
+    flip = np.random.default_rng(1).random(train.height) < 0.10
+    flipped = np.where(flip, 1 - train["y"].to_numpy(), train["y"].to_numpy())
+    train = train.with_columns(y=pl.Series(flipped))
+    result = qa.check(train=train, test=test, target="y", only=["label-noise"],
+                      config={"run": {"threads": 1}}).checks[0]
+    assert result.status == "fail", result.message
