@@ -91,8 +91,10 @@ class Drift(Check):
     categories, the share of current rows whose category train never saw, above what train's
     own singletons predict (the Good–Turing estimate of unseen mass). A domain classifier
     (XGBoost, cross-validated AUC) tries to tell train rows from current rows, which catches
-    shifts in combinations of features. When predictions exist for both splits, the predicted
-    probabilities or values are compared the same way (prediction drift); when the current
+    shifts in combinations of features. When predictions exist, the current split's predicted
+    probabilities or values are compared the same way with those on validation (else test,
+    else train — an overfitted model's in-sample train predictions differ from any new data's)
+    (prediction drift); when the current
     split has labels, so are the class shares or the target (label drift).
 
     Why it matters
@@ -559,8 +561,9 @@ def _prediction_and_label_drift(
     ctx: Context, current: str, params: Drift.Params, bars: dict[str, float]
 ) -> list[FeatureDrift]:
     out: list[FeatureDrift] = []
-    if ctx.has_predictions("train") and ctx.has_predictions(current):
-        ref, cur = ctx.predictions("train"), ctx.predictions(current)
+    reference = _prediction_reference(ctx, current)
+    if reference is not None and ctx.has_predictions(current):
+        ref, cur = ctx.predictions(reference), ctx.predictions(current)
         if ctx.task == "regression":
             out.append(_compare_numeric("predictions", "numeric", pl.Series(ref.values),
                                         pl.Series(cur.values), params, bars, current))
@@ -586,6 +589,18 @@ def _prediction_and_label_drift(
     for r in out:
         r.findings = [f for f in r.findings if f.aspect == "distribution"]
     return out
+
+
+def _prediction_reference(ctx: Context, current: str) -> str | None:
+    """The split whose predictions stand for "before": held-out ones first.
+
+    On train the model scores rows it was fitted on, so an overfitted model's train
+    predictions differ from any new data's; validation or test predictions do not.
+    """
+    for split in ("validation", "test", "train"):
+        if split != current and ctx.has_split(split) and ctx.has_predictions(split):
+            return split
+    return None
 
 
 # --------------------------------------------------------------------------- decisions

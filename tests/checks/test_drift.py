@@ -286,3 +286,26 @@ def test_drift_energy_test_handles_nan_constant_and_categorical_columns_fast():
     result = run_drift(train, broken, checks={"drift": {"energy_sample": 50}})
     assert "energy-distance" in result.subjects
     assert result.metrics["energy_sample_reference"] == 50
+
+
+def test_drift_compares_predictions_with_held_out_ones_not_in_sample_train_predictions():
+    """An overfitted model: train predictions near 0/1, held-out ones spread; random split."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    frame = pl.DataFrame({"x": rng.normal(size=n), "y": rng.integers(0, 2, n)})
+    train, validation, production = frame[:2000], frame[2000:2500], frame[2500:]
+
+    def preds(p: np.ndarray) -> pl.DataFrame:
+        return pl.DataFrame({"prediction": (p > 0.5).astype(int), "proba_0": 1 - p, "proba_1": p})
+
+    in_sample = np.where(train["y"].to_numpy() == 1, 0.99, 0.01)
+    held_out = rng.uniform(0.2, 0.8, size=(2, 500))
+    report = qa.check(
+        train=train, validation=validation, production=production, target="y", only=["drift"],
+        predictions={"train": preds(in_sample), "validation": preds(held_out[0]),
+                     "production": preds(held_out[1])},
+        config={"run": {"threads": 1}},
+    )
+    result = report.checks[0]
+    assert "predictions" not in result.subjects, result.message
+    assert result.status == "pass", result.message
