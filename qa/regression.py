@@ -87,16 +87,27 @@ def _tokens(name: str) -> str:
 #: of the model's quality, so they have no good direction.
 NO_DIRECTION: tuple[str, ...] = ("noise_mean", "noise_q95")
 
+#: Scores of the reference baselines and of the model on its own train rows: the first depend
+#: on the data alone, and a lower train score often means less overfitting, not a regression.
+NO_DIRECTION_PREFIXES: tuple[str, ...] = (
+    "majority", "mean", "linear", "xgboost", "best_baseline", "train",
+)
+
 
 def metric_direction(name: str) -> Direction:
     """``up`` when a larger value is better, ``down`` when smaller is, else ``unknown``.
 
-    The optimistic end of a confidence interval (``auc_ci_high``, ``rmse_ci_low``) has no
+    Baseline models' scores (``linear_roc_auc``) and train scores (``train_macro_f1``) have no
+    direction. The optimistic end of a confidence interval (``auc_ci_high``, ``rmse_ci_low``) has no
     direction: it moves the "wrong" way whenever the interval narrows (a larger test set), which
     is good news, not a regression. The pessimistic end keeps the metric's direction.
     """
     tokens = _tokens(name)
     if any(f"_{t}_" in tokens for t in NO_DIRECTION):
+        return "unknown"
+    if "_gap_" not in tokens and any(
+        tokens.startswith(f"_{prefix}_") for prefix in NO_DIRECTION_PREFIXES
+    ):
         return "unknown"
     for pattern, direction in DIRECTIONS:
         if f"_{pattern}_" in tokens:

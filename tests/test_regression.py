@@ -305,3 +305,14 @@ def test_check_baseline_tolerance_flag_reaches_the_diff(runs: Path):
     assert data["config"]["run"]["baseline_tolerance"] == 0.03
     regression = next(c for c in data["checks"] if c["id"] == "regression")
     assert regression["thresholds"]["tolerance"] == 0.03
+
+
+def test_baseline_model_scores_and_train_scores_have_no_direction():
+    from qa.regression import metric_direction
+
+    for name in ("linear_roc_auc", "majority_macro_f1", "xgboost_rmse", "mean_rmse",
+                 "train_macro_f1", "best_baseline_roc_auc"):
+        assert metric_direction(name) == "unknown", name
+    for name, direction in (("roc_auc", "up"), ("validation_roc_auc", "up"),
+                            ("train_val_gap", "down"), ("rmse", "down")):
+        assert metric_direction(name) == direction, name
