@@ -151,7 +151,7 @@ class Context:
                                     f"{infinite} infinite value(s)")
             if nulls:
                 raise DataError(
-                    f"data.{split}: target column {self.target!r} has {nulls} missing values"
+                    f"data.{split}: target column {self.target!r} has {nulls} missing value(s)"
                 )
         if self.is_classification:
             n_classes = train.n_unique()

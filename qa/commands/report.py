@@ -15,7 +15,7 @@ from qa.report import Report
 @click.argument("report_path", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", default="html", show_default=True,
               help=f"One of {', '.join(FORMATS)} or terminal.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False),
+@click.option("--output", "-o", "--out", "output", type=click.Path(dir_okay=False),
               help="Write here instead of standard output.")
 def report(report_path: str, fmt: str, output: str | None) -> int:
     """Render REPORT_PATH (a report.json) as another format."""
