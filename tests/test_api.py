@@ -103,7 +103,7 @@ def test_missing_target_and_one_class_are_data_errors():
         qa.check(train=frame.head(0), target="label")
 
 
-@pytest.mark.parametrize("bad, message", [(float("nan"), "1 missing value(s)"),
+@pytest.mark.parametrize("bad, message", [(float("nan"), "1 missing value"),
                                           (float("inf"), "1 infinite value")])
 def test_a_nan_or_infinite_regression_target_is_a_data_error_naming_split_and_column(bad, message):
     train = pl.DataFrame({"x": [float(i) for i in range(50)], "y": [float(i) * 2 for i in range(50)]})
