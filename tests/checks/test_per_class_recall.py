@@ -199,3 +199,42 @@ def test_model_checks_end_to_end_with_hostile_class_names_in_every_format():
 def test_per_class_bars_accept_integer_class_keys_from_python():
     case, folded = _digits_folded()
     assert _run(case.inputs(pred_index=folded), per_class={8: 0.0}).status == "pass"
+
+
+def _hard_binary(n_train: int = 3000, n_test: int = 2000, seed: int = 0):
+    """A 20 %-positive target at a realistic Bayes error: the Bayes-optimal argmax finds
+    well under half of the positives, and so does any reference model."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    x = rng.normal(size=(n, 2))
+    p = 1 / (1 + np.exp(-(1.6 * x[:, 0] + 0.6 * x[:, 1] - 2.1)))
+    y = (rng.random(n) < p).astype(int)
+    frame = pl.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "label": y})
+    train, test = frame[:n_train], frame[n_train:]
+    pt = p[n_train:]
+    return train, test, pt
+
+
+def _hard_binary_run(proba_pos):
+    train, test, _ = _hard_binary()
+    preds = pl.DataFrame({"prediction": (proba_pos >= 0.5).astype(int),
+                          "proba_0": 1 - proba_pos, "proba_1": proba_pos})
+    return _run(dict(train=train, test=test, target="label", predictions={"test": preds}))
+
+
+def test_a_hard_minority_class_the_baselines_find_no_better_warns_not_fails():
+    *_, bayes = _hard_binary()
+    result = _hard_binary_run(bayes)
+    assert result.metrics["min_recall"] < 0.45  # under the default bar on 400+ rows
+    assert result.status == "warn"
+    assert result.subjects == ("1",)
+    assert result.metrics["n_classes_hard"] == 1 and result.metrics["n_classes_failing"] == 0
+    assert "reference" in result.message
+
+
+def test_a_minority_class_the_model_never_predicts_fails_when_the_baselines_find_it():
+    *_, bayes = _hard_binary()
+    result = _hard_binary_run(np.minimum(bayes, 0.49))  # never predicts the positive class
+    assert result.status == "fail"
+    assert result.subjects == ("1",)
+    assert result.metrics["min_recall"] == 0.0
