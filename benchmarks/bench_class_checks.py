@@ -33,10 +33,14 @@ def write_inputs(folder: Path, rows: int, classes: int, seed: int = 0) -> dict[s
     proba /= proba.sum(axis=1, keepdims=True)
     train = pl.DataFrame({"x0": rng.normal(size=10_000), "label": rng.integers(0, classes, 10_000)})
     test = pl.DataFrame({"x0": rng.normal(size=rows), "label": y})
-    preds = pl.DataFrame({"prediction": proba.argmax(axis=1),
-                          **{f"proba_{c}": proba[:, c] for c in range(classes)}})
-    paths = {"train": folder / "train.parquet", "test": folder / "test.parquet",
-             "preds": folder / "preds.parquet"}
+    preds = pl.DataFrame(
+        {"prediction": proba.argmax(axis=1), **{f"proba_{c}": proba[:, c] for c in range(classes)}}
+    )
+    paths = {
+        "train": folder / "train.parquet",
+        "test": folder / "test.parquet",
+        "preds": folder / "preds.parquet",
+    }
     train.write_parquet(paths["train"])
     test.write_parquet(paths["test"])
     preds.write_parquet(paths["preds"])
@@ -50,12 +54,14 @@ def time_parts(paths: dict[str, str]) -> None:
     from qa.registry import load_registry
     from qa.runner import plan_checks, run_one
 
-    config = parse_config({
-        "task": {"target": "label", "type": "multiclass"},
-        "data": {"train": paths["train"], "test": paths["test"]},
-        "model": {"predictions": {"test": paths["preds"]}},
-        "run": {"only": CHECKS},
-    })
+    config = parse_config(
+        {
+            "task": {"target": "label", "type": "multiclass"},
+            "data": {"train": paths["train"], "test": paths["test"]},
+            "model": {"predictions": {"test": paths["preds"]}},
+            "run": {"only": CHECKS},
+        }
+    )
     planned = plan_checks(config, load_registry([]))
     start = time.perf_counter()
     ctx = build_context(config)
@@ -83,11 +89,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_inputs(Path(tmp), args.rows, args.classes)
         start = time.perf_counter()
-        report = qa.check(train=paths["train"], test=paths["test"], target="label",
-                          task="multiclass", predictions={"test": paths["preds"]}, only=CHECKS)
+        report = qa.check(
+            train=paths["train"],
+            test=paths["test"],
+            target="label",
+            task="multiclass",
+            predictions={"test": paths["preds"]},
+            only=CHECKS,
+        )
         total = time.perf_counter() - start
-        print(f"qa.check end to end: {total:.3f} s ({args.rows:,} rows, {args.classes} classes; "
-              "includes reading the split and prediction files)")
+        print(
+            f"qa.check end to end: {total:.3f} s ({args.rows:,} rows, {args.classes} classes; "
+            "includes reading the split and prediction files)"
+        )
         for check in report.checks:
             print(f"  {check.id:26s} {check.duration_s:7.3f} s  ({check.status})")
         print("Parts:")

@@ -83,8 +83,7 @@ def step(name: str, fn: Callable[[], Any], results: list[tuple[str, float, float
     seconds = time.perf_counter() - start
     status = getattr(value, "status", "")
     results.append((name, seconds, peak_rss_mb(), status))
-    print(f"{name:<38} {seconds:8.2f} s   peak RSS {peak_rss_mb():8.0f} MB   {status}",
-          flush=True)
+    print(f"{name:<38} {seconds:8.2f} s   peak RSS {peak_rss_mb():8.0f} MB   {status}", flush=True)
     return value
 
 
@@ -120,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     from qa.registry import load_registry
     from qa.runner import plan_checks, run_one
 
-    print(f"generating / reusing {args.rows:,} rows x {N_NUMERIC + N_CATEGORICAL} features "
-          f"in {args.data} …", flush=True)
+    print(
+        f"generating / reusing {args.rows:,} rows x {N_NUMERIC + N_CATEGORICAL} features "
+        f"in {args.data} …",
+        flush=True,
+    )
     t0 = time.perf_counter()
     paths = generate(args.rows, args.data)
     print(f"data ready in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -129,10 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     results: list[tuple[str, float, float, str]] = []
     step("floor: read + scipy KS/chi2 (train/prod)", lambda: floor(paths), results)
 
-    config = parse_config({
-        "task": {"target": "label", "type": "binary"},
-        "data": {k: str(v) for k, v in paths.items()},
-    })
+    config = parse_config(
+        {
+            "task": {"target": "label", "type": "binary"},
+            "data": {k: str(v) for k, v in paths.items()},
+        }
+    )
     from qa.api import build_context
 
     ctx = step("build_context (read 4 splits)", lambda: build_context(config), results)
@@ -156,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"{optional:<38} (not registered)")
     print(f"\ndrift message: {drift.message}")
-    sample = (drift.metrics.get("domain_sample_reference"), drift.metrics.get("domain_sample_current"))
+    sample = (
+        drift.metrics.get("domain_sample_reference"),
+        drift.metrics.get("domain_sample_current"),
+    )
     print(f"domain classifier sample: {sample[0]} train + {sample[1]} production rows")
     return 0
 

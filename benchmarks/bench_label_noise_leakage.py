@@ -48,26 +48,45 @@ def main() -> None:
     t0 = time.perf_counter()
     frame = make_data(n)
     cut = [int(n * f) for f in (0.8, 0.9)]
-    train, validation, test = frame[: cut[0]], frame[cut[0]: cut[1]], frame[cut[1]:]
+    train, validation, test = frame[: cut[0]], frame[cut[0] : cut[1]], frame[cut[1] :]
     production = make_data(n // 10, seed=1).drop("label")
-    print(f"generated {n:,} rows + {production.height:,} production in {time.perf_counter() - t0:.1f} s; "
-          f"peak {peak_mib():,.0f} MiB", flush=True)
+    print(
+        f"generated {n:,} rows + {production.height:,} production in {time.perf_counter() - t0:.1f} s; "
+        f"peak {peak_mib():,.0f} MiB",
+        flush=True,
+    )
     config = parse_config({"task": {"target": "label", "type": "binary"}})
     t0 = time.perf_counter()
-    ctx = build_context(config, {"train": train, "validation": validation, "test": test,
-                                 "production": production})
+    ctx = build_context(
+        config, {"train": train, "validation": validation, "test": test, "production": production}
+    )
     ctx.feature_matrix("train")
-    print(f"context + train feature matrix: {time.perf_counter() - t0:.1f} s (threads {ctx.n_threads})",
-          flush=True)
+    print(
+        f"context + train feature matrix: {time.perf_counter() - t0:.1f} s (threads {ctx.n_threads})",
+        flush=True,
+    )
     for check in (Leakage(), LabelNoise()):
         t0 = time.perf_counter()
         result = check.run(ctx, check.Params())
         elapsed = time.perf_counter() - t0
-        shown = {k: v for k, v in result.metrics.items() if k in (
-            "issue_rate", "oof_auc", "proxy_max_score", "proxy_sample_rows",
-            "overlap_excess_share", "test_issue_rate")}
-        print(f"{check.id:12s} {elapsed:6.1f} s  status={result.status}  {shown}  "
-              f"peak {peak_mib():,.0f} MiB", flush=True)
+        shown = {
+            k: v
+            for k, v in result.metrics.items()
+            if k
+            in (
+                "issue_rate",
+                "oof_auc",
+                "proxy_max_score",
+                "proxy_sample_rows",
+                "overlap_excess_share",
+                "test_issue_rate",
+            )
+        }
+        print(
+            f"{check.id:12s} {elapsed:6.1f} s  status={result.status}  {shown}  "
+            f"peak {peak_mib():,.0f} MiB",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,12 @@ def _split(rng: np.random.Generator, rows: int, task: str, classes: int, noise: 
         logits[:, 0] += 2 * signal
         y = (logits + rng.gumbel(size=logits.shape)).argmax(axis=1)  # a draw from softmax
         proba = _softmax(logits + noise * rng.normal(size=logits.shape))
-    preds = pl.DataFrame({"prediction": proba.argmax(axis=1),
-                          **{f"proba_{c}": proba[:, c] for c in range(proba.shape[1])}})
+    preds = pl.DataFrame(
+        {
+            "prediction": proba.argmax(axis=1),
+            **{f"proba_{c}": proba[:, c] for c in range(proba.shape[1])},
+        }
+    )
     return frame.with_columns(pl.Series("label", y)), preds
 
 
@@ -57,8 +61,9 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def write_inputs(folder: Path, rows: int, train_rows: int, task: str, classes: int = 5
-                 ) -> dict[str, str]:
+def write_inputs(
+    folder: Path, rows: int, train_rows: int, task: str, classes: int = 5
+) -> dict[str, str]:
     rng = np.random.default_rng(0)
     sizes = {"train": (train_rows, 0.3), "validation": (train_rows, 0.6), "test": (rows, 0.6)}
     paths: dict[str, str] = {}
@@ -79,12 +84,16 @@ def run(paths: dict[str, str], task: str, threads: int | None) -> None:
 
     registry = load_registry([])
     ids = [c for c in MINE + OTHERS if c in registry]
-    config = parse_config({
-        "task": {"target": "label", "type": task},
-        "data": {s: paths[s] for s in ("train", "validation", "test")},
-        "model": {"predictions": {s: paths[f"pred_{s}"] for s in ("train", "validation", "test")}},
-        "run": {"only": ids, **({"threads": threads} if threads else {})},
-    })
+    config = parse_config(
+        {
+            "task": {"target": "label", "type": task},
+            "data": {s: paths[s] for s in ("train", "validation", "test")},
+            "model": {
+                "predictions": {s: paths[f"pred_{s}"] for s in ("train", "validation", "test")}
+            },
+            "run": {"only": ids, **({"threads": threads} if threads else {})},
+        }
+    )
     planned = plan_checks(config, registry)
     start = time.perf_counter()
     ctx = build_context(config)
@@ -107,22 +116,27 @@ def run(paths: dict[str, str], task: str, threads: int | None) -> None:
     print(f"{'metric/baseline/overfit checks':30s} {totals['mine']:7.3f} s  (target < 10 s)")
     if totals["others"]:
         print(f"{'all six model checks':30s} {totals['mine'] + totals['others']:7.3f} s")
-    print(f"{'with reading the inputs':30s} {totals['mine'] + totals['others'] + parsed - start:7.3f} s")
+    print(
+        f"{'with reading the inputs':30s} {totals['mine'] + totals['others'] + parsed - start:7.3f} s"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000, help="test rows")
-    parser.add_argument("--train-rows", type=int, default=100_000,
-                        help="train rows (validation has as many)")
+    parser.add_argument(
+        "--train-rows", type=int, default=100_000, help="train rows (validation has as many)"
+    )
     parser.add_argument("--task", default="binary", choices=["binary", "multiclass", "regression"])
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         paths = write_inputs(Path(tmp), args.rows, args.train_rows, args.task)
-        print(f"{args.task}: test {args.rows:,} rows, train and validation {args.train_rows:,} "
-              f"rows each (written in {time.perf_counter() - t:.1f} s)")
+        print(
+            f"{args.task}: test {args.rows:,} rows, train and validation {args.train_rows:,} "
+            f"rows each (written in {time.perf_counter() - t:.1f} s)"
+        )
         run(paths, args.task, args.threads)
 
 

@@ -52,13 +52,18 @@ def bench_baselines(rows: int, threads: int) -> None:
     from qa.trainers.baselines import fit_baselines
 
     t0 = time.perf_counter()
-    frames = {"train": make_frame(rows, 0), "validation": make_frame(rows // 10, 1),
-              "test": make_frame(rows // 10, 2)}
+    frames = {
+        "train": make_frame(rows, 0),
+        "validation": make_frame(rows // 10, 1),
+        "test": make_frame(rows // 10, 2),
+    }
     config = parse_config({"task": {"target": "label"}, "run": {"threads": threads}})
     ctx = build_context(config, frames=frames)
-    print(f"data: {rows:,} train rows x {len(ctx.feature_columns)} features "
-          f"(+{rows // 10:,} validation, +{rows // 10:,} test), generated in "
-          f"{time.perf_counter() - t0:.1f}s")
+    print(
+        f"data: {rows:,} train rows x {len(ctx.feature_columns)} features "
+        f"(+{rows // 10:,} validation, +{rows // 10:,} test), generated in "
+        f"{time.perf_counter() - t0:.1f}s"
+    )
     t0 = time.perf_counter()
     ctx.feature_matrix("train")
     print(f"feature matrix (train): {time.perf_counter() - t0:.1f}s")
@@ -90,21 +95,37 @@ def bench_baselines(rows: int, threads: int) -> None:
         acc = float(np.mean(b.predictions["test"].labels == y))
         fit_s = timings.get(name if name != "mean" else "majority", float("nan"))
         print(f"  {name:9s} fit {fit_s:6.1f}s  test accuracy {acc:.3f}  {b.note}")
-    print(f"fit_baselines: {total:.1f}s (fit + predict 3 splits) with {threads} threads; "
-          f"peak memory {peak_mb():.0f} MB")
+    print(
+        f"fit_baselines: {total:.1f}s (fit + predict 3 splits) with {threads} threads; "
+        f"peak memory {peak_mb():.0f} MB"
+    )
 
 
 def bench_mlp(rows: int, threads: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         args = []
-        for split, n, seed in (("train", rows, 0), ("validation", rows // 5, 1),
-                               ("test", rows // 5, 2)):
+        for split, n, seed in (
+            ("train", rows, 0),
+            ("validation", rows // 5, 1),
+            ("test", rows // 5, 2),
+        ):
             make_frame(n, seed).write_parquet(folder / f"{split}.parquet")
             args += [f"--{split}", str(folder / f"{split}.parquet")]
         qa = Path(sys.executable).with_name("qa")
-        cmd = [str(qa), "train", "--trainer", "mlp", *args, "--target", "label",
-               "--out", str(folder / "out"), "--threads", str(threads)]
+        cmd = [
+            str(qa),
+            "train",
+            "--trainer",
+            "mlp",
+            *args,
+            "--target",
+            "label",
+            "--out",
+            str(folder / "out"),
+            "--threads",
+            str(threads),
+        ]
         t0 = time.perf_counter()
         done = subprocess.run(cmd, capture_output=True, text=True)
         seconds = time.perf_counter() - t0
@@ -112,8 +133,10 @@ def bench_mlp(rows: int, threads: int) -> None:
             print(done.stderr)
             raise SystemExit(done.returncode)
         epochs = pl.read_csv(folder / "out" / "history.csv").height
-        print(f"qa train --trainer mlp: {rows:,} train rows, {epochs} epochs, {seconds:.1f}s "
-              f"wall (whole command); peak memory {peak_mb(resource.RUSAGE_CHILDREN):.0f} MB")
+        print(
+            f"qa train --trainer mlp: {rows:,} train rows, {epochs} epochs, {seconds:.1f}s "
+            f"wall (whole command); peak memory {peak_mb(resource.RUSAGE_CHILDREN):.0f} MB"
+        )
         print("  " + done.stderr.strip().splitlines()[1])
 
 
@@ -126,9 +149,20 @@ def main() -> None:
     args = parser.parse_args()
     if args.part == "all":
         for part in ("baselines", "mlp"):
-            subprocess.run([sys.executable, __file__, part, "--rows", str(args.rows),
-                            "--mlp-rows", str(args.mlp_rows), "--threads", str(args.threads)],
-                           check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    part,
+                    "--rows",
+                    str(args.rows),
+                    "--mlp-rows",
+                    str(args.mlp_rows),
+                    "--threads",
+                    str(args.threads),
+                ],
+                check=True,
+            )
     elif args.part == "baselines":
         bench_baselines(args.rows, args.threads)
     else:

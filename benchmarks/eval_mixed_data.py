@@ -50,22 +50,68 @@ import eval_real_data as base
 TARGET, TIME = base.TARGET, base.TIME
 SHARES, SPLITS = base.SHARES, base.SPLITS
 CATEGORICAL = ["education", "occupation", "marital", "sex", "race", "native_country", "zip"]
-NUMERIC = ["age", "hours_per_week", "capital_gain", "capital_loss", "fnlwgt", "education_num",
-           "experience", "tenure", "debt_ratio"]
-EDUCATION = ["Preschool", "1st-4th", "5th-6th", "7th-8th", "9th", "10th", "11th", "12th",
-             "HS-grad", "Some-college", "Assoc-voc", "Assoc-acdm", "Bachelors", "Masters",
-             "Prof-school", "Doctorate"]
+NUMERIC = [
+    "age",
+    "hours_per_week",
+    "capital_gain",
+    "capital_loss",
+    "fnlwgt",
+    "education_num",
+    "experience",
+    "tenure",
+    "debt_ratio",
+]
+EDUCATION = [
+    "Preschool",
+    "1st-4th",
+    "5th-6th",
+    "7th-8th",
+    "9th",
+    "10th",
+    "11th",
+    "12th",
+    "HS-grad",
+    "Some-college",
+    "Assoc-voc",
+    "Assoc-acdm",
+    "Bachelors",
+    "Masters",
+    "Prof-school",
+    "Doctorate",
+]
 EDU_SHARE = np.array([0.2, 0.5, 1, 2, 1.6, 2.9, 3.6, 1.3, 32, 22, 4.2, 3.3, 16.5, 5.4, 1.8, 1.3])
-OCCUPATIONS = ["Adm-clerical", "Armed-Forces", "Craft-repair", "Exec-managerial",
-               "Farming-fishing", "Handlers-cleaners", "Machine-op-inspct", "Other-service",
-               "Priv-house-serv", "Prof-specialty", "Protective-serv", "Sales", "Tech-support",
-               "Transport-moving", "Clergy"]
-OCC_EFFECT = np.array([-0.2, 0.0, 0.0, 0.9, -0.6, -0.9, -0.5, -1.1, -1.5, 0.8, 0.3, 0.2, 0.4,
-                       -0.2, -0.3])
-OCC_SKILL = np.array([0.0, 0.0, -0.3, 0.8, -0.8, -1.0, -0.8, -0.9, -1.2, 1.2, 0.0, 0.1, 0.5,
-                      -0.6, 0.6])  # which occupations go with more education
-MARITAL = ["Married-civ-spouse", "Never-married", "Divorced", "Separated", "Widowed",
-           "Married-spouse-absent", "Married-AF-spouse"]
+OCCUPATIONS = [
+    "Adm-clerical",
+    "Armed-Forces",
+    "Craft-repair",
+    "Exec-managerial",
+    "Farming-fishing",
+    "Handlers-cleaners",
+    "Machine-op-inspct",
+    "Other-service",
+    "Priv-house-serv",
+    "Prof-specialty",
+    "Protective-serv",
+    "Sales",
+    "Tech-support",
+    "Transport-moving",
+    "Clergy",
+]
+OCC_EFFECT = np.array(
+    [-0.2, 0.0, 0.0, 0.9, -0.6, -0.9, -0.5, -1.1, -1.5, 0.8, 0.3, 0.2, 0.4, -0.2, -0.3]
+)
+OCC_SKILL = np.array(
+    [0.0, 0.0, -0.3, 0.8, -0.8, -1.0, -0.8, -0.9, -1.2, 1.2, 0.0, 0.1, 0.5, -0.6, 0.6]
+)  # which occupations go with more education
+MARITAL = [
+    "Married-civ-spouse",
+    "Never-married",
+    "Divorced",
+    "Separated",
+    "Widowed",
+    "Married-spouse-absent",
+    "Married-AF-spouse",
+]
 MARITAL_EFFECT = np.array([1.2, -1.0, -0.4, -0.6, -0.5, -0.4, 1.0])
 RACES = ["White", "Black", "Asian-Pac-Islander", "Amer-Indian-Eskimo", "Other"]
 CLASSES5 = ["A_very_low", "B_low", "C_mid", "D_high", "E_very_high"]
@@ -74,7 +120,9 @@ CLASS5_SHARE = np.array([0.38, 0.26, 0.18, 0.12, 0.06])
 
 # --------------------------------------------------------------------------- generator
 def _choice(rng: np.random.Generator, names: list[str], weights: np.ndarray, n: int) -> np.ndarray:
-    return np.asarray(names, dtype=object)[rng.choice(len(names), size=n, p=weights / weights.sum())]
+    return np.asarray(names, dtype=object)[
+        rng.choice(len(names), size=n, p=weights / weights.sum())
+    ]
 
 
 def features(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
@@ -91,9 +139,11 @@ def features(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray
     occ_missing = rng.random(n) < 0.06
     occupation[occ_missing] = None
     married_p = 1 / (1 + np.exp(-(age - 32) / 8))
-    mar_idx = np.where(rng.random(n) < married_p * 0.75,
-                       np.where(rng.random(n) < 0.995, 0, 6),
-                       rng.choice([1, 2, 3, 4, 5], size=n, p=[0.62, 0.2, 0.06, 0.07, 0.05]))
+    mar_idx = np.where(
+        rng.random(n) < married_p * 0.75,
+        np.where(rng.random(n) < 0.995, 0, 6),
+        rng.choice([1, 2, 3, 4, 5], size=n, p=[0.62, 0.2, 0.06, 0.07, 0.05]),
+    )
     mar_idx = np.where((age > 60) & (mar_idx != 0) & (rng.random(n) < 0.4), 4, mar_idx)
     sex = np.where(rng.random(n) < 0.67, "Male", "Female").astype(object)
     race = _choice(rng, RACES, np.array([85.4, 9.6, 3.1, 1.0, 0.9]), n)
@@ -103,11 +153,19 @@ def features(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray
     zipf = 1 / np.arange(1, 5001) ** 0.7
     zips = np.array([f"Z{i:05d}" for i in rng.permutation(90000)[:5000] + 10000], dtype=object)
     zip_code = zips[rng.choice(5000, size=n, p=zipf / zipf.sum())]
-    hours = np.clip(np.where(rng.random(n) < 0.45, 40, rng.normal(40, 12, n)
-                             + 0.1 * (age - 38) - 4 * (sex == "Female")), 1, 99)
+    hours = np.clip(
+        np.where(
+            rng.random(n) < 0.45,
+            40,
+            rng.normal(40, 12, n) + 0.1 * (age - 38) - 4 * (sex == "Female"),
+        ),
+        1,
+        99,
+    )
     hours = hours.round().astype(np.int64)
-    gain = np.where(rng.random(n) < 0.08 + 0.04 * (edu_z > 0.5),
-                    rng.lognormal(8.2, 1.1, n), 0.0).round()
+    gain = np.where(
+        rng.random(n) < 0.08 + 0.04 * (edu_z > 0.5), rng.lognormal(8.2, 1.1, n), 0.0
+    ).round()
     gain = np.minimum(gain, 99999.0)
     loss = np.where(rng.random(n) < 0.05, rng.normal(1900, 350, n).clip(150), 0.0).round()
     fnlwgt = rng.lognormal(12.0, 0.55, n).round()
@@ -117,20 +175,38 @@ def features(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray
     debt_ratio[rng.random(n) < 0.04] = np.nan
 
     latent = (
-        -0.0016 * (age - 50) ** 2 + 0.55 * edu_z + 0.65 * np.log1p(gain) / 8
-        + 0.3 * (loss > 0) + 0.028 * (hours - 40) + MARITAL_EFFECT[mar_idx]
-        + np.where(occ_missing, -0.6, OCC_EFFECT[occ_idx]) + 0.35 * (sex == "Male")
-        + 0.25 * (native == "United-States") - 0.4 * np.nan_to_num(debt_ratio, nan=0.3)
+        -0.0016 * (age - 50) ** 2
+        + 0.55 * edu_z
+        + 0.65 * np.log1p(gain) / 8
+        + 0.3 * (loss > 0)
+        + 0.028 * (hours - 40)
+        + MARITAL_EFFECT[mar_idx]
+        + np.where(occ_missing, -0.6, OCC_EFFECT[occ_idx])
+        + 0.35 * (sex == "Male")
+        + 0.25 * (native == "United-States")
+        - 0.4 * np.nan_to_num(debt_ratio, nan=0.3)
         + 0.015 * tenure
     )
-    frame = pd.DataFrame({
-        "age": age, "hours_per_week": hours, "capital_gain": gain, "capital_loss": loss,
-        "fnlwgt": fnlwgt, "education": np.asarray(EDUCATION, dtype=object)[edu_idx],
-        "education_num": edu_idx + 1, "occupation": occupation,
-        "marital": np.asarray(MARITAL, dtype=object)[mar_idx], "sex": sex, "race": race,
-        "native_country": native, "zip": zip_code, "experience": experience.round(1),
-        "tenure": tenure, "debt_ratio": debt_ratio,
-    })
+    frame = pd.DataFrame(
+        {
+            "age": age,
+            "hours_per_week": hours,
+            "capital_gain": gain,
+            "capital_loss": loss,
+            "fnlwgt": fnlwgt,
+            "education": np.asarray(EDUCATION, dtype=object)[edu_idx],
+            "education_num": edu_idx + 1,
+            "occupation": occupation,
+            "marital": np.asarray(MARITAL, dtype=object)[mar_idx],
+            "sex": sex,
+            "race": race,
+            "native_country": native,
+            "zip": zip_code,
+            "experience": experience.round(1),
+            "tenure": tenure,
+            "debt_ratio": debt_ratio,
+        }
+    )
     return frame, latent
 
 
@@ -140,7 +216,7 @@ def make_table(task: str, n: int, seed: int) -> pd.DataFrame:
     frame, latent = features(n, rng)
     z = (latent - latent.mean()) / latent.std()
     if task == "binary":
-        logit = 1.75 * z + 0.35 * z ** 2
+        logit = 1.75 * z + 0.35 * z**2
         shift = _intercept(logit, 0.20)
         p = 1 / (1 + np.exp(-(logit + shift)))
         y = np.where(rng.random(n) < p, ">50K", "<=50K").astype(object)
@@ -149,7 +225,7 @@ def make_table(task: str, n: int, seed: int) -> pd.DataFrame:
         cuts = np.quantile(noisy, np.cumsum(CLASS5_SHARE)[:-1])
         y = np.asarray(CLASSES5, dtype=object)[np.searchsorted(cuts, noisy)]
     else:
-        y = 10.4 + 0.45 * z + 0.08 * z ** 2 + rng.normal(0, 0.35 + 0.1 * np.abs(z), n)
+        y = 10.4 + 0.45 * z + 0.08 * z**2 + rng.normal(0, 0.35 + 0.1 * np.abs(z), n)
     frame[TARGET] = y
     return frame
 
@@ -196,8 +272,14 @@ def fit_hgb(frames: dict[str, pd.DataFrame], task: str, seed: int) -> tuple[Any,
 
     xs = encode(frames)
     cls = HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier
-    model = cls(max_iter=200, learning_rate=0.08, categorical_features="from_dtype",
-                early_stopping=True, validation_fraction=0.15, random_state=seed)
+    model = cls(
+        max_iter=200,
+        learning_rate=0.08,
+        categorical_features="from_dtype",
+        early_stopping=True,
+        validation_fraction=0.15,
+        random_state=seed,
+    )
     model.fit(xs["train"], frames["train"][TARGET])
     return model, xs
 
@@ -218,8 +300,9 @@ def fit_tree(frames: dict[str, pd.DataFrame], task: str, seed: int) -> tuple[Any
 def predictions(model: Any, xs: dict[str, pd.DataFrame], task: str) -> dict[str, pd.DataFrame]:
     if task == "regression":
         return {s: pd.DataFrame({"prediction": model.predict(x)}) for s, x in xs.items()}
-    return {s: base.proba_frame(model.predict_proba(x), list(model.classes_))
-            for s, x in xs.items()}
+    return {
+        s: base.proba_frame(model.predict_proba(x), list(model.classes_)) for s, x in xs.items()
+    }
 
 
 def prior(frames: dict[str, pd.DataFrame], task: str) -> dict[str, pd.DataFrame]:
@@ -246,8 +329,9 @@ def s_dup_test_rows(task, frames, rng):
     test = frames["test"]
     rows = rng.choice(len(test), size=math.ceil(0.05 * len(test)), replace=False)
     tr = pd.concat([frames["train"], test.iloc[rows]], ignore_index=True)
-    return Case({**frames, "train": tr.iloc[rng.permutation(len(tr))]},
-                note=f"{len(rows)} test rows copied")
+    return Case(
+        {**frames, "train": tr.iloc[rng.permutation(len(tr))]}, note=f"{len(rows)} test rows copied"
+    )
 
 
 def s_target_proxy(task, frames, rng):
@@ -289,8 +373,11 @@ def s_unseen_cats(task, frames, rng):
 
 
 def s_time_reversed(task, frames, rng):
-    return Case(frames, note="test < train < validation < production",
-                order=("test", "train", "validation", "production"))
+    return Case(
+        frames,
+        note="test < train < validation < production",
+        order=("test", "train", "validation", "production"),
+    )
 
 
 def s_prior_model(task, frames, rng):
@@ -317,18 +404,27 @@ SCENARIOS = [
     Scenario("target_proxy", ("leakage",), s_target_proxy, what="feature = target + noise"),
     Scenario("shift_3", ("drift",), s_shift_3, what="3 production features +0.5 SD"),
     Scenario("unit_x100", ("schema", "drift"), s_unit_x100, what="hours_per_week x100 in prod"),
-    Scenario("unseen_cats", ("schema", "drift"), s_unseen_cats,
-             what="5 % production rows with unseen occupations"),
-    Scenario("time_reversed", ("leakage", "split-hygiene"), s_time_reversed,
-             what="test earlier than train"),
+    Scenario(
+        "unseen_cats",
+        ("schema", "drift"),
+        s_unseen_cats,
+        what="5 % production rows with unseen occupations",
+    ),
+    Scenario(
+        "time_reversed",
+        ("leakage", "split-hygiene"),
+        s_time_reversed,
+        what="test earlier than train",
+    ),
     Scenario("prior_model", ("baseline-beats",), s_prior_model, what="model = class prior/mean"),
     Scenario("overfit_tree", ("overfit-gap",), s_overfit_tree, what="unpruned decision tree"),
 ]
 
 
 # --------------------------------------------------------------------------- running
-def run_case(task: str, table: pd.DataFrame, scenario: Scenario | None, seed: int,
-             threads: int) -> base.Outcome:
+def run_case(
+    task: str, table: pd.DataFrame, scenario: Scenario | None, seed: int, threads: int
+) -> base.Outcome:
     import qa
 
     rng = np.random.default_rng(20_000 + seed)
@@ -341,8 +437,10 @@ def run_case(task: str, table: pd.DataFrame, scenario: Scenario | None, seed: in
         preds = predictions(*fit_tree(frames, task, seed), task)
     else:
         preds = predictions(*fit_hgb(frames, task, seed), task)
-    config = {"task": {"type": task, "target": TARGET, "time": TIME},
-              "run": {"threads": threads, "seed": seed}}
+    config = {
+        "task": {"type": task, "target": TARGET, "time": TIME},
+        "run": {"threads": threads, "seed": seed},
+    }
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -350,8 +448,16 @@ def run_case(task: str, table: pd.DataFrame, scenario: Scenario | None, seed: in
     took = time.perf_counter() - start
     statuses = {r.id: r.status for r in report.checks}
     messages = {r.id: r.message.replace("\n", " ") for r in report.checks}
-    return base.Outcome(f"mixed-{task}", scenario.name if scenario else "clean", seed, statuses,
-                        messages, took, case.note, scenario.expect if scenario else ())
+    return base.Outcome(
+        f"mixed-{task}",
+        scenario.name if scenario else "clean",
+        seed,
+        statuses,
+        messages,
+        took,
+        case.note,
+        scenario.expect if scenario else (),
+    )
 
 
 def describe(table: pd.DataFrame, task: str, seed: int) -> str:
@@ -363,8 +469,10 @@ def describe(table: pd.DataFrame, task: str, seed: int) -> str:
     y = frames["test"][TARGET]
     if task == "binary":
         p = model.predict_proba(xs["test"])[:, list(model.classes_).index(">50K")]
-        return f"binary: {(table[TARGET] == '>50K').mean():.1%} positive, test AUC " \
-               f"{roc_auc_score(y == '>50K', p):.3f}"
+        return (
+            f"binary: {(table[TARGET] == '>50K').mean():.1%} positive, test AUC "
+            f"{roc_auc_score(y == '>50K', p):.3f}"
+        )
     if task == "multiclass":
         shares = table[TARGET].value_counts(normalize=True).sort_index().round(3).to_dict()
         return f"multiclass: shares {shares}, test accuracy {model.score(xs['test'], y):.3f}"
@@ -398,8 +506,10 @@ def main(argv: list[str] | None = None) -> int:
                 for seed in range(args.defect_seeds):
                     defects.append(run_case(task, table, sc, 100 + seed, args.threads))
                     o = defects[-1]
-                    print(f"  {task} {sc.name} seed {o.seed}: {o.seconds:.1f} s "
-                          f"{base.verdict(o)}", file=sys.stderr)
+                    print(
+                        f"  {task} {sc.name} seed {o.seed}: {o.seconds:.1f} s {base.verdict(o)}",
+                        file=sys.stderr,
+                    )
     base.print_report(clean, defects, [])
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

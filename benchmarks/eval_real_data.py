@@ -92,21 +92,25 @@ def split(ds: Dataset, seed: int) -> dict[str, pd.DataFrame]:
 
     frame = ds.frame
     strat = frame[TARGET] if ds.task != "regression" else None
-    rest, prod = train_test_split(frame, test_size=SHARES["production"], random_state=seed,
-                                  stratify=strat)
+    rest, prod = train_test_split(
+        frame, test_size=SHARES["production"], random_state=seed, stratify=strat
+    )
     left = 1 - SHARES["production"]
     strat = rest[TARGET] if ds.task != "regression" else None
-    rest, test = train_test_split(rest, test_size=SHARES["test"] / left, random_state=seed + 1,
-                                  stratify=strat)
+    rest, test = train_test_split(
+        rest, test_size=SHARES["test"] / left, random_state=seed + 1, stratify=strat
+    )
     left -= SHARES["test"]
     strat = rest[TARGET] if ds.task != "regression" else None
-    train, val = train_test_split(rest, test_size=SHARES["validation"] / left,
-                                  random_state=seed + 2, stratify=strat)
+    train, val = train_test_split(
+        rest, test_size=SHARES["validation"] / left, random_state=seed + 2, stratify=strat
+    )
     return {"train": train, "validation": val, "test": test, "production": prod}
 
 
-def add_time(frames: dict[str, pd.DataFrame], order: tuple[str, ...], rng: np.random.Generator
-             ) -> dict[str, pd.DataFrame]:
+def add_time(
+    frames: dict[str, pd.DataFrame], order: tuple[str, ...], rng: np.random.Generator
+) -> dict[str, pd.DataFrame]:
     """Hourly timestamps, splits one after another in ``order``, shuffled within each split."""
     start = pd.Timestamp("2024-01-01")
     out, offset = {}, 0
@@ -140,11 +144,15 @@ def fit_best(frames: dict[str, pd.DataFrame], ds: Dataset, seed: int) -> Any:
     xt, yt = frames["train"][cols], frames["train"][TARGET]
     xv, yv = frames["validation"][cols], frames["validation"][TARGET]
     if ds.task == "regression":
-        cands = [make_pipeline(StandardScaler(), Ridge(alpha=1.0)),
-                 HistGradientBoostingRegressor(random_state=seed)]
+        cands = [
+            make_pipeline(StandardScaler(), Ridge(alpha=1.0)),
+            HistGradientBoostingRegressor(random_state=seed),
+        ]
     else:
-        cands = [make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
-                 HistGradientBoostingClassifier(random_state=seed)]
+        cands = [
+            make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)),
+            HistGradientBoostingClassifier(random_state=seed),
+        ]
     best, best_score = None, -math.inf
     for model in cands:
         model.fit(xt, yt)
@@ -162,8 +170,9 @@ def fit_tree(frames: dict[str, pd.DataFrame], ds: Dataset, seed: int) -> Any:
     return cls(random_state=seed).fit(frames["train"][cols], frames["train"][TARGET])
 
 
-def predictions_from(model: Any, frames: dict[str, pd.DataFrame], ds: Dataset
-                     ) -> dict[str, pd.DataFrame]:
+def predictions_from(
+    model: Any, frames: dict[str, pd.DataFrame], ds: Dataset
+) -> dict[str, pd.DataFrame]:
     cols = model_columns(frames["train"], ds)
     out = {}
     for s, f in frames.items():
@@ -185,12 +194,14 @@ def prior_predictions(frames: dict[str, pd.DataFrame], ds: Dataset) -> dict[str,
     """A model that learned nothing: the train class prior (or the train mean)."""
     y = frames["train"][TARGET]
     if ds.task == "regression":
-        return {s: pd.DataFrame({"prediction": np.full(len(f), y.mean())})
-                for s, f in frames.items()}
+        return {
+            s: pd.DataFrame({"prediction": np.full(len(f), y.mean())}) for s, f in frames.items()
+        }
     shares = y.value_counts(normalize=True).sort_index()
     classes = list(shares.index)
-    return {s: proba_frame(np.tile(shares.to_numpy(), (len(f), 1)), classes)
-            for s, f in frames.items()}
+    return {
+        s: proba_frame(np.tile(shares.to_numpy(), (len(f), 1)), classes) for s, f in frames.items()
+    }
 
 
 def fold_predictions(preds: dict[str, pd.DataFrame], ds: Dataset) -> dict[str, pd.DataFrame]:
@@ -198,7 +209,7 @@ def fold_predictions(preds: dict[str, pd.DataFrame], ds: Dataset) -> dict[str, p
     out = {}
     for s, p in preds.items():
         cols = [c for c in p.columns if c.startswith("proba_")]
-        classes = [c[len("proba_"):] for c in cols]
+        classes = [c[len("proba_") :] for c in cols]
         proba = p[cols].to_numpy().copy()
         proba[:, 0] += proba[:, 1]
         proba[:, 1] = 0.0
@@ -322,23 +333,42 @@ def s_rare_class(ds, frames, rng):
 
 CLASSIFY = ("binary", "multiclass")
 SCENARIOS = [
-    Scenario("label_noise", ("label-noise",), s_label_noise, CLASSIFY,
-             "10 % of train labels flipped"),
+    Scenario(
+        "label_noise", ("label-noise",), s_label_noise, CLASSIFY, "10 % of train labels flipped"
+    ),
     Scenario("dup_test_rows", ("leakage",), s_dup_test_rows, what="5 % of test rows in train"),
     Scenario("target_proxy", ("leakage",), s_target_proxy, what="feature = target + noise"),
     Scenario("shift_3", ("drift",), s_shift_3, what="3 production features +0.5 SD"),
     Scenario("unit_x10", ("schema", "drift"), s_unit_x10, what="1 production feature x10"),
-    Scenario("unseen_cats", ("schema", "drift"), s_unseen_cats,
-             what="5 % production rows with unseen categories"),
-    Scenario("time_reversed", ("leakage", "split-hygiene"), s_time_reversed,
-             what="test earlier than train"),
+    Scenario(
+        "unseen_cats",
+        ("schema", "drift"),
+        s_unseen_cats,
+        what="5 % production rows with unseen categories",
+    ),
+    Scenario(
+        "time_reversed",
+        ("leakage", "split-hygiene"),
+        s_time_reversed,
+        what="test earlier than train",
+    ),
     Scenario("prior_model", ("baseline-beats",), s_prior_model, what="model = class prior/mean"),
-    Scenario("overfit_tree", ("overfit-gap",), s_overfit_tree,
-             what="unpruned tree (on 20 % flipped labels)"),
-    Scenario("fold_class", ("per-class-recall", "confusion-clusters"), s_fold_class,
-             ("multiclass",), "2nd class never predicted: folded into the 1st"),
-    Scenario("rare_class", ("class-imbalance",), s_rare_class, CLASSIFY,
-             "minority class 0.5 % of train"),
+    Scenario(
+        "overfit_tree",
+        ("overfit-gap",),
+        s_overfit_tree,
+        what="unpruned tree (on 20 % flipped labels)",
+    ),
+    Scenario(
+        "fold_class",
+        ("per-class-recall", "confusion-clusters"),
+        s_fold_class,
+        ("multiclass",),
+        "2nd class never predicted: folded into the 1st",
+    ),
+    Scenario(
+        "rare_class", ("class-imbalance",), s_rare_class, CLASSIFY, "minority class 0.5 % of train"
+    ),
 ]
 
 
@@ -371,8 +401,11 @@ def extra_checks() -> tuple[list[type], list[str]]:
         except Exception as exc:  # a module mid-edit must not stop the benchmark
             notes.append(f"{cid}: not registered and {module} failed to import ({exc})")
             continue
-        classes = [v for v in vars(mod).values()
-                   if isinstance(v, type) and issubclass(v, Check) and getattr(v, "id", "") == cid]
+        classes = [
+            v
+            for v in vars(mod).values()
+            if isinstance(v, type) and issubclass(v, Check) and getattr(v, "id", "") == cid
+        ]
         if classes:
             found.append(classes[0])
             notes.append(f"{cid}: not registered; passed as extra_checks from {module}")
@@ -387,8 +420,11 @@ def run_case(ds: Dataset, scenario: Scenario | None, seed: int, extras: list[typ
     rng = np.random.default_rng(10_000 + seed)
     frames = reset(split(ds, seed))
     case = scenario.apply(ds, frames, rng) if scenario else Case(frames)
-    order = ("test", "train", "validation", "production") if scenario and \
-        scenario.name == "time_reversed" else SPLITS
+    order = (
+        ("test", "train", "validation", "production")
+        if scenario and scenario.name == "time_reversed"
+        else SPLITS
+    )
     frames = reset(add_time(case.frames, order, rng))
     if case.model == "prior":
         preds = prior_predictions(frames, ds)
@@ -398,8 +434,11 @@ def run_case(ds: Dataset, scenario: Scenario | None, seed: int, extras: list[typ
         preds = predictions_from(fit_best(frames, ds, seed), frames, ds)
         if case.model == "fold":
             preds = fold_predictions(preds, ds)
-    config = {"task": {"type": ds.task, "target": TARGET, "time": TIME},
-              "checks": {}, "run": {"threads": 1, "seed": seed}}
+    config = {
+        "task": {"type": ds.task, "target": TARGET, "time": TIME},
+        "checks": {},
+        "run": {"threads": 1, "seed": seed},
+    }
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -407,8 +446,16 @@ def run_case(ds: Dataset, scenario: Scenario | None, seed: int, extras: list[typ
     took = time.perf_counter() - start
     statuses = {r.id: r.status for r in report.checks}
     messages = {r.id: r.message.replace("\n", " ") for r in report.checks}
-    return Outcome(ds.name, scenario.name if scenario else "clean", seed, statuses, messages,
-                   took, case.note, scenario.expect if scenario else ())
+    return Outcome(
+        ds.name,
+        scenario.name if scenario else "clean",
+        seed,
+        statuses,
+        messages,
+        took,
+        case.note,
+        scenario.expect if scenario else (),
+    )
 
 
 def verdict(o: Outcome) -> str:
@@ -458,20 +505,28 @@ def print_report(clean: list[Outcome], defects: list[Outcome], notes: list[str])
                 print(f"{o.dataset}/seed{o.seed} {c}: {short(o.messages[c])}")
 
     print("\n== Planted defects ==")
-    print(f"{'dataset':<14}{'scenario':<15}{'seed':>4}  {'verdict':<8}{'expected check(s)':<52}"
-          "other fails")
+    print(
+        f"{'dataset':<14}{'scenario':<15}{'seed':>4}  {'verdict':<8}{'expected check(s)':<52}"
+        "other fails"
+    )
     for o in defects:
         exp = ", ".join(f"{c}={o.statuses.get(c, 'absent')}" for c in o.expect)
-        other = ", ".join(c for c, s in o.statuses.items()
-                          if s in ("fail", "error") and c not in o.expect) or "-"
+        other = (
+            ", ".join(
+                c for c, s in o.statuses.items() if s in ("fail", "error") and c not in o.expect
+            )
+            or "-"
+        )
         print(f"{o.dataset:<14}{o.scenario:<15}{o.seed:>4}  {verdict(o):<8}{exp:<52}{other}")
     print("\n-- missed / weak defects (message of each expected check) --")
     for o in defects:
         if verdict(o) in ("MISSED", "weak", "SKIPPED"):
             for c in o.expect:
                 msg = o.messages.get(c, "(not run)")
-                print(f"{o.dataset}/{o.scenario}/seed{o.seed} {c}="
-                      f"{o.statuses.get(c, 'absent')}: {short(msg)}")
+                print(
+                    f"{o.dataset}/{o.scenario}/seed{o.seed} {c}="
+                    f"{o.statuses.get(c, 'absent')}: {short(msg)}"
+                )
     errors = [(o, c) for o in clean + defects for c, s in o.statuses.items() if s == "error"]
     print("\n-- errors (a check crashed) --")
     for o, c in errors:
@@ -481,9 +536,11 @@ def print_report(clean: list[Outcome], defects: list[Outcome], notes: list[str])
     tally = Counter(verdict(o) for o in defects)
     fa = sum(s in ("fail", "error") for o in clean for s in o.statuses.values())
     total = sum(o.seconds for o in clean + defects)
-    print(f"\nsummary: {len(clean)} clean runs, {fa} false alarms; {len(defects)} defect runs: "
-          + ", ".join(f"{k} {v}" for k, v in sorted(tally.items()))
-          + f"; gate time {total:.0f} s")
+    print(
+        f"\nsummary: {len(clean)} clean runs, {fa} false alarms; {len(defects)} defect runs: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(tally.items()))
+        + f"; gate time {total:.0f} s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -500,8 +557,11 @@ def main(argv: list[str] | None = None) -> int:
     seeds, dseeds = args.seeds, args.defect_seeds
     if args.quick:
         names = [n for n in names if n in ("breast_cancer", "wine")] or names[:1]
-        wanted = [w for w in wanted if w in ("dup_test_rows", "shift_3", "prior_model",
-                                             "fold_class", "unit_x10")] or wanted[:2]
+        wanted = [
+            w
+            for w in wanted
+            if w in ("dup_test_rows", "shift_3", "prior_model", "fold_class", "unit_x10")
+        ] or wanted[:2]
         seeds, dseeds = 1, 1
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     extras, notes = extra_checks()
@@ -519,8 +579,10 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 for seed in range(dseeds):
                     defects.append(run_case(ds, sc, 100 + seed, extras))
-                    print(f"  {name} {sc.name} seed {100 + seed}: {defects[-1].seconds:.1f} s",
-                          file=sys.stderr)
+                    print(
+                        f"  {name} {sc.name} seed {100 + seed}: {defects[-1].seconds:.1f} s",
+                        file=sys.stderr,
+                    )
     print_report(clean, defects, notes)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

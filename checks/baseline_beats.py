@@ -90,21 +90,30 @@ class BaselineBeats(Check):
     @dataclass(frozen=True)
     class Params(EvaluationParams):
         min_margin: float = param(
-            0.01, "How far the model must beat the trivial baseline: the lower end of the "
+            0.01,
+            "How far the model must beat the trivial baseline: the lower end of the "
             "advantage's interval must reach it (score units; a fraction of the error for "
-            "RMSE/MAE).", ge=0.0, le=1.0,
+            "RMSE/MAE).",
+            ge=0.0,
+            le=1.0,
         )
         tolerance: float = param(
-            0.02, "How far a baseline may lead before it counts against the model (score "
-            "units; a fraction of the error for RMSE/MAE).", ge=0.0, le=1.0,
+            0.02,
+            "How far a baseline may lead before it counts against the model (score "
+            "units; a fraction of the error for RMSE/MAE).",
+            ge=0.0,
+            le=1.0,
         )
 
     def run(self, ctx: Context, params: Params) -> CheckResult:
         if not ctx.has_predictions(SPLIT):
             return self.skip("needs model predictions for the test split")
         preds = ctx.predictions(SPLIT)
-        baselines = {name: b.predictions[SPLIT] for name, b in ctx.baselines().items()
-                     if SPLIT in b.predictions}
+        baselines = {
+            name: b.predictions[SPLIT]
+            for name, b in ctx.baselines().items()
+            if SPLIT in b.predictions
+        }
         notes = {name: b.note for name, b in ctx.baselines().items() if b.note}
         if not baselines:
             return self.skip("no baseline could predict the test split")
@@ -121,27 +130,39 @@ class BaselineBeats(Check):
             _judge(_compare(boot, metric, name), name == trivial, metric, params, step)
             for name in baselines
         ]
-        return self._verdict(ctx, metric, boot, comparisons, trivial, notes, fallback, params,
-                             step)
+        return self._verdict(ctx, metric, boot, comparisons, trivial, notes, fallback, params, step)
 
     # ------------------------------------------------------------------ verdict
     def _verdict(
-        self, ctx: Context, metric: Metric, boot: Bootstrap, comparisons: list[Comparison],
-        trivial: str, notes: Mapping[str, str], fallback: str, params: Params, step: float,
+        self,
+        ctx: Context,
+        metric: Metric,
+        boot: Bootstrap,
+        comparisons: list[Comparison],
+        trivial: str,
+        notes: Mapping[str, str],
+        fallback: str,
+        params: Params,
+        step: float,
     ) -> CheckResult:
         model_score = boot.point((MODEL, metric.name))
         model_ci = boot.ci((MODEL, metric.name))
         level = f"{params.confidence:.0%}"
         unit = "relative error reduction" if metric.relative else f"{metric.name} difference"
-        described = f"the model's {metric.title} is {fmt(model_score, metric)} " \
-                    f"({level} CI {fmt_ci(*model_ci, metric)})"
+        described = (
+            f"the model's {metric.title} is {fmt(model_score, metric)} "
+            f"({level} CI {fmt_ci(*model_ci, metric)})"
+        )
         failed = [c for c in comparisons if c.verdict == "fail"]
         warned = [c for c in comparisons if c.verdict == "warn"]
         common: dict[str, Any] = dict(
             metrics={**_metrics(metric, boot, comparisons), "one_row_step": step},
-            thresholds={"min_margin": params.min_margin, "tolerance": params.tolerance,
-                        "confidence": params.confidence,
-                        "lead_that_counts": max(params.tolerance, step)},
+            thresholds={
+                "min_margin": params.min_margin,
+                "tolerance": params.tolerance,
+                "confidence": params.confidence,
+                "lead_that_counts": max(params.tolerance, step),
+            },
             evidence=[_evidence(metric, boot, model_ci, comparisons, notes, fallback, unit)],
             charts=[_chart(metric, model_score, comparisons)],
         )
@@ -149,47 +170,68 @@ class BaselineBeats(Check):
         if failed:
             parts = [c.note for c in failed]
             return self.result(
-                "fail", f"{described}; " + "; ".join(parts) + suffix,
+                "fail",
+                f"{described}; " + "; ".join(parts) + suffix,
                 subjects=[c.name for c in failed],
-                remedy=_remedy(failed, trivial, metric), **common,
+                remedy=_remedy(failed, trivial, metric),
+                **common,
             )
         if warned:
             parts = [c.note for c in warned]
             return self.result(
-                "warn", f"{described}; " + "; ".join(parts) + suffix,
-                subjects=[c.name for c in warned], remedy=_remedy(warned, trivial, metric),
+                "warn",
+                f"{described}; " + "; ".join(parts) + suffix,
+                subjects=[c.name for c in warned],
+                remedy=_remedy(warned, trivial, metric),
                 **common,
             )
         triv = next(c for c in comparisons if c.name == trivial)
         strong = [c for c in comparisons if c.name != trivial and c.score is not None]
-        best = min((c for c in strong if c.advantage is not None),
-                   key=lambda c: c.advantage or 0.0, default=None)
-        text = f"{described}; it beats the {trivial} baseline by {fmt(triv.advantage)} " \
-               f"({level} CI {fmt_ci(*triv.advantage_ci)}, {unit})"
+        best = min(
+            (c for c in strong if c.advantage is not None),
+            key=lambda c: c.advantage or 0.0,
+            default=None,
+        )
+        text = (
+            f"{described}; it beats the {trivial} baseline by {fmt(triv.advantage)} "
+            f"({level} CI {fmt_ci(*triv.advantage_ci)}, {unit})"
+        )
         if best is not None:
-            text += f"; against the strongest other baseline, {best.name} " \
-                    f"({fmt(best.score, metric)}), its advantage is {fmt(best.advantage)} " \
-                    f"(CI {fmt_ci(*best.advantage_ci)})"
+            text += (
+                f"; against the strongest other baseline, {best.name} "
+                f"({fmt(best.score, metric)}), its advantage is {fmt(best.advantage)} "
+                f"(CI {fmt_ci(*best.advantage_ci)})"
+            )
         return self.result("pass", text + suffix, **common)
 
 
 def _compare(boot: Bootstrap, metric: Metric, name: str) -> Comparison:
     key = (f"baseline:{name}", metric.name)
     advantage, low, high = boot.advantage(metric, (MODEL, metric.name), key)
-    return Comparison(name=name, score=boot.point(key), ci=boot.ci(key), advantage=advantage,
-                      advantage_ci=(low, high))
+    return Comparison(
+        name=name,
+        score=boot.point(key),
+        ci=boot.ci(key),
+        advantage=advantage,
+        advantage_ci=(low, high),
+    )
 
 
 def _step(ctx: Context, metric: Metric) -> float:
     """One test row's worth of the metric (its granularity on this split; 0 for AUC, RMSE)."""
     if ctx.task == "regression":
         return 0.0
-    return one_row_step(metric, ctx.labels(SPLIT), n_classes=len(ctx.classes),
-                        positive_index=ctx.positive_index if ctx.task == "binary" else 1)
+    return one_row_step(
+        metric,
+        ctx.labels(SPLIT),
+        n_classes=len(ctx.classes),
+        positive_index=ctx.positive_index if ctx.task == "binary" else 1,
+    )
 
 
-def _judge(c: Comparison, is_trivial: bool, metric: Metric, params: Any, step: float = 0.0
-           ) -> Comparison:
+def _judge(
+    c: Comparison, is_trivial: bool, metric: Metric, params: Any, step: float = 0.0
+) -> Comparison:
     """Attach the verdict for one baseline (see *How it decides*)."""
     if c.advantage is None:
         return replace(c, verdict="n/a", note=f"{c.name}: undefined")
@@ -200,23 +242,38 @@ def _judge(c: Comparison, is_trivial: bool, metric: Metric, params: Any, step: f
         # Without intervals (n_bootstrap = 0) the point estimate stands in for the bound.
         bound = low if low is not None else c.advantage
         if bound < params.min_margin:
-            return replace(c, verdict="fail", note=(
-                f"it does not significantly beat the {c.name} baseline "
-                f"({fmt(c.score, metric)}) by the margin {params.min_margin:g}: advantage "
-                f"{fmt(c.advantage)}, interval {ci}"))
+            return replace(
+                c,
+                verdict="fail",
+                note=(
+                    f"it does not significantly beat the {c.name} baseline "
+                    f"({fmt(c.score, metric)}) by the margin {params.min_margin:g}: advantage "
+                    f"{fmt(c.advantage)}, interval {ci}"
+                ),
+            )
         return c
     # A lead counts only beyond the tolerance and beyond one test row's worth of the metric:
     # on 27 rows one row is 0.037 of accuracy, and a lead of one row is no evidence.
     behind = c.advantage < -max(params.tolerance, step)
     significant = high is not None and high < 0
     if behind and significant:
-        return replace(c, verdict="fail", note=(
-            f"the {c.name} baseline ({fmt(c.score, metric)}) is significantly better, by "
-            f"{lead} (interval of the model's advantage {ci})"))
+        return replace(
+            c,
+            verdict="fail",
+            note=(
+                f"the {c.name} baseline ({fmt(c.score, metric)}) is significantly better, by "
+                f"{lead} (interval of the model's advantage {ci})"
+            ),
+        )
     if behind:
-        return replace(c, verdict="warn", note=(
-            f"the {c.name} baseline ({fmt(c.score, metric)}) is ahead by {lead}, though not "
-            f"significantly (interval of the model's advantage {ci})"))
+        return replace(
+            c,
+            verdict="warn",
+            note=(
+                f"the {c.name} baseline ({fmt(c.score, metric)}) is ahead by {lead}, though not "
+                f"significantly (interval of the model's advantage {ci})"
+            ),
+        )
     return c
 
 
@@ -242,8 +299,9 @@ def _remedy(faults: list[Comparison], trivial: str, metric: Metric) -> str:
     return " ".join(parts)
 
 
-def _metrics(metric: Metric, boot: Bootstrap, comparisons: list[Comparison]
-             ) -> dict[str, float | None]:
+def _metrics(
+    metric: Metric, boot: Bootstrap, comparisons: list[Comparison]
+) -> dict[str, float | None]:
     low, high = boot.ci((MODEL, metric.name))
     out: dict[str, float | None] = {
         f"model_{metric.name}": boot.point((MODEL, metric.name)),
@@ -256,31 +314,64 @@ def _metrics(metric: Metric, boot: Bootstrap, comparisons: list[Comparison]
         out[f"advantage_vs_{c.name}"] = c.advantage
         out[f"advantage_vs_{c.name}_ci_low"] = c.advantage_ci[0]
         out[f"advantage_vs_{c.name}_ci_high"] = c.advantage_ci[1]
-    out.update({"rows_test": boot.n_rows, "bootstrap_resamples": boot.n_resamples,
-                "bootstrap_rows": boot.sample_rows})
+    out.update(
+        {
+            "rows_test": boot.n_rows,
+            "bootstrap_resamples": boot.n_resamples,
+            "bootstrap_rows": boot.sample_rows,
+        }
+    )
     return out
 
 
-def _evidence(metric: Metric, boot: Bootstrap, model_ci: tuple, comparisons: list[Comparison],
-              notes: Mapping[str, str], fallback: str, unit: str):
+def _evidence(
+    metric: Metric,
+    boot: Bootstrap,
+    model_ci: tuple,
+    comparisons: list[Comparison],
+    notes: Mapping[str, str],
+    fallback: str,
+    unit: str,
+):
     rows: list[tuple[Any, ...]] = [
         ("model (under test)", boot.point((MODEL, metric.name)), *model_ci, None, None, None, "")
     ]
     for c in comparisons:
         rows.append((c.name, c.score, *c.ci, c.advantage, *c.advantage_ci, c.verdict))
     extra = [f"{name}: {note}" for name, note in notes.items()]
-    note = "; ".join(filter(None, [fallback, boot.note(), f"advantage = {unit}; positive means "
-                                   f"the model is better", *extra]))
+    note = "; ".join(
+        filter(
+            None,
+            [
+                fallback,
+                boot.note(),
+                f"advantage = {unit}; positive means the model is better",
+                *extra,
+            ],
+        )
+    )
     return table(
         f"Test {metric.title}: model and baselines",
-        ["model", metric.name, "CI low", "CI high", "model's advantage", "advantage CI low",
-         "advantage CI high", "verdict"],
-        rows, note=note,
+        [
+            "model",
+            metric.name,
+            "CI low",
+            "CI high",
+            "model's advantage",
+            "advantage CI low",
+            "advantage CI high",
+            "verdict",
+        ],
+        rows,
+        note=note,
     )
 
 
 def _chart(metric: Metric, model_score: float | None, comparisons: list[Comparison]) -> Chart:
     labels = ["model", *(c.name for c in comparisons)]
     values = [model_score, *(c.score for c in comparisons)]
-    return Chart("bars", f"Test {metric.title}: model and baselines",
-                 {"labels": labels, "series": {metric.name: values}, "threshold": None})
+    return Chart(
+        "bars",
+        f"Test {metric.title}: model and baselines",
+        {"labels": labels, "series": {metric.name: values}, "threshold": None},
+    )

@@ -32,8 +32,7 @@ class Reliability:
         return float(np.sum(self.rows * np.abs(self.observed - self.mean_score)) / n)
 
 
-def reliability(score: np.ndarray, outcome: np.ndarray, n_bins: int,
-                binning: str) -> Reliability:
+def reliability(score: np.ndarray, outcome: np.ndarray, n_bins: int, binning: str) -> Reliability:
     """Bin rows by ``score`` (equal width on [0, 1] or equal mass) and sum each bin.
 
     Linear in rows: ``bincount`` sums, and quantile edges for equal-mass bins.
@@ -118,8 +117,9 @@ class Calibration(Check):
 
     @dataclass(frozen=True)
     class Params:
-        max_ece: float = param(0.1, "Expected calibration error above which the check flags.",
-                               ge=0.0, le=1.0)
+        max_ece: float = param(
+            0.1, "Expected calibration error above which the check flags.", ge=0.0, le=1.0
+        )
         n_bins: int = param(15, "Number of probability bins.", ge=2, le=1000)
         binning: Literal["width", "mass"] = param(
             "width", "Bins of equal width on [0, 1], or of equal row count (equal mass)."
@@ -156,45 +156,69 @@ class Calibration(Check):
         }
         thresholds = {"max_ece": params.max_ece, "n_bins": params.n_bins}
         what, x_label, y_label = (
-            ("positive-class probability", f"predicted P({ctx.class_names[ctx.positive_index]})",
-             "observed frequency")
-            if binary else ("top-label confidence", "confidence", "accuracy")
+            (
+                "positive-class probability",
+                f"predicted P({ctx.class_names[ctx.positive_index]})",
+                "observed frequency",
+            )
+            if binary
+            else ("top-label confidence", "confidence", "accuracy")
         )
         series_name = "observed frequency" if binary else "observed accuracy"
-        chart = Chart("lines", f"Reliability diagram ({what}, {params.binning} bins)", {
-            "x": rel.mean_score.tolist(),
-            "series": {series_name: rel.observed.tolist(), "perfect": rel.mean_score.tolist()},
-            "x_label": x_label,
-            "y_label": y_label,
-        })
+        chart = Chart(
+            "lines",
+            f"Reliability diagram ({what}, {params.binning} bins)",
+            {
+                "x": rel.mean_score.tolist(),
+                "series": {series_name: rel.observed.tolist(), "perfect": rel.mean_score.tolist()},
+                "x_label": x_label,
+                "y_label": y_label,
+            },
+        )
         bins = table(
             f"Reliability bins ({what})",
             ["bin", "from", "to", "rows", "mean predicted", y_label, "gap"],
-            [(i + 1, float(rel.low[i]), float(rel.high[i]), int(rel.rows[i]),
-              float(rel.mean_score[i]), float(rel.observed[i]),
-              float(rel.mean_score[i] - rel.observed[i]))
-             for i in range(len(rel.rows))],
+            [
+                (
+                    i + 1,
+                    float(rel.low[i]),
+                    float(rel.high[i]),
+                    int(rel.rows[i]),
+                    float(rel.mean_score[i]),
+                    float(rel.observed[i]),
+                    float(rel.mean_score[i] - rel.observed[i]),
+                )
+                for i in range(len(rel.rows))
+            ],
             note="gap = mean predicted - observed; positive means overconfident",
             max_rows=1000,
         )
         kwargs = dict(metrics=metrics, thresholds=thresholds, evidence=[bins], charts=[chart])
-        summary = (f"ECE {ece:.3f} of the {what} (bar {params.max_ece:.2f}; a perfectly "
-                   f"calibrated model would show {noise_mean:.3f}, 95th percentile "
-                   f"{noise_q:.3f}, on {len(y):,} rows); Brier {metrics['brier']:.3f}")
+        summary = (
+            f"ECE {ece:.3f} of the {what} (bar {params.max_ece:.2f}; a perfectly "
+            f"calibrated model would show {noise_mean:.3f}, 95th percentile "
+            f"{noise_q:.3f}, on {len(y):,} rows); Brier {metrics['brier']:.3f}"
+        )
         if ece > params.max_ece and ece > noise_q:
             direction = "overconfident" if overconfidence > 0 else "underconfident"
-            return self.result("fail", f"probabilities are miscalibrated ({direction}): {summary}",
-                               subjects=[direction], **kwargs)
+            return self.result(
+                "fail",
+                f"probabilities are miscalibrated ({direction}): {summary}",
+                subjects=[direction],
+                **kwargs,
+            )
         if ece > params.max_ece:
             return self.result(
-                "pass", f"ECE over the bar but within sampling noise for this test size: {summary}",
+                "pass",
+                f"ECE over the bar but within sampling noise for this test size: {summary}",
                 **kwargs,
             )
         return self.result("pass", f"probabilities are calibrated: {summary}", **kwargs)
 
     @staticmethod
-    def _scores(ctx: Context, proba: np.ndarray, y: np.ndarray,
-                binary: bool) -> tuple[np.ndarray, np.ndarray, float]:
+    def _scores(
+        ctx: Context, proba: np.ndarray, y: np.ndarray, binary: bool
+    ) -> tuple[np.ndarray, np.ndarray, float]:
         """The score to bin, the outcome it predicts, and the mean overconfidence."""
         if binary:
             p = proba[:, ctx.positive_index]

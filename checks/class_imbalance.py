@@ -65,25 +65,35 @@ class ClassImbalance(Check):
     @dataclass(frozen=True)
     class Params:
         min_minority_share: float = param(
-            0.10, "Minority share below which a binary task warns (scaled by 2/K for K classes).",
-            ge=0.0, le=0.5,
+            0.10,
+            "Minority share below which a binary task warns (scaled by 2/K for K classes).",
+            ge=0.0,
+            le=0.5,
         )
         fail_minority_share: float = param(
-            0.01, "Minority share below which a binary task fails (scaled by 2/K for K classes).",
-            ge=0.0, le=0.5,
+            0.01,
+            "Minority share below which a binary task fails (scaled by 2/K for K classes).",
+            ge=0.0,
+            le=0.5,
         )
         max_share_difference: float = param(
-            0.05, "Largest absolute class-share difference between train and validation/test.",
-            ge=0.0, le=1.0,
+            0.05,
+            "Largest absolute class-share difference between train and validation/test.",
+            ge=0.0,
+            le=1.0,
         )
         fail_min_rows: int = param(
-            10, "A class under the warn bar with fewer train rows than this fails: it cannot be "
-            "learned or cross-validated.", ge=0,
+            10,
+            "A class under the warn bar with fewer train rows than this fails: it cannot be "
+            "learned or cross-validated.",
+            ge=0,
         )
         alpha: float = param(
-            0.001, "Significance level of the chi-square test for unstratified splits (a random "
+            0.001,
+            "Significance level of the chi-square test for unstratified splits (a random "
             "split warns this often by chance when the share bar is also crossed).",
-            gt=0.0, lt=1.0,
+            gt=0.0,
+            lt=1.0,
         )
 
     def run(self, ctx: Context, params: Params) -> CheckResult:
@@ -100,7 +110,9 @@ class ClassImbalance(Check):
         minority = float(train_shares[in_train].min())
         majority = float(train_shares[in_train].max())
         absent = [
-            (names[i], s) for s in splits if s != "train"
+            (names[i], s)
+            for s in splits
+            if s != "train"
             for i in np.nonzero((counts[s] > 0) & ~in_train)[0]
         ]
         compared = [s for s in splits if s in STRATIFIED_SPLITS]
@@ -126,17 +138,32 @@ class ClassImbalance(Check):
             "alpha": params.alpha,
         }
         evidence = [_share_table(names, splits, counts, shares)]
-        charts = [Chart("bars", "Class shares per split", {
-            "labels": names[:MAX_CLASS_METRICS],
-            "series": {s: [float(v) for v in shares[s][:MAX_CLASS_METRICS]] for s in splits},
-            "threshold": warn_bar,
-        })]
-        rare = [(names[i], float(train_shares[i])) for i in np.argsort(train_shares, kind="stable")
-                if in_train[i] and train_shares[i] < warn_bar]
-        too_rare = [(c, v) for c, v in rare
-                    if v < fail_bar or train[names.index(c)] < params.fail_min_rows]
-        unstratified = p_value is not None and p_value < params.alpha and (
-            max_diff > params.max_share_difference)
+        charts = [
+            Chart(
+                "bars",
+                "Class shares per split",
+                {
+                    "labels": names[:MAX_CLASS_METRICS],
+                    "series": {
+                        s: [float(v) for v in shares[s][:MAX_CLASS_METRICS]] for s in splits
+                    },
+                    "threshold": warn_bar,
+                },
+            )
+        ]
+        rare = [
+            (names[i], float(train_shares[i]))
+            for i in np.argsort(train_shares, kind="stable")
+            if in_train[i] and train_shares[i] < warn_bar
+        ]
+        too_rare = [
+            (c, v) for c, v in rare if v < fail_bar or train[names.index(c)] < params.fail_min_rows
+        ]
+        unstratified = (
+            p_value is not None
+            and p_value < params.alpha
+            and (max_diff > params.max_share_difference)
+        )
         shifted = [(s, c, d) for s, c, d in differences if d > params.max_share_difference]
 
         problems_fail, problems_warn, subjects = [], [], []
@@ -168,19 +195,23 @@ class ClassImbalance(Check):
         subjects = list(dict.fromkeys(subjects))
         common = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=charts)
         if problems_fail:
-            return self.result("fail", "; ".join(problems_fail + problems_warn),
-                               subjects=subjects, **common)
+            return self.result(
+                "fail", "; ".join(problems_fail + problems_warn), subjects=subjects, **common
+            )
         if problems_warn:
             return self.result("warn", "; ".join(problems_warn), subjects=subjects, **common)
-        strat = (f"; splits agree with train within {max_diff:.1%}" if compared else "")
+        strat = f"; splits agree with train within {max_diff:.1%}" if compared else ""
         return self.result(
-            "pass", f"minority class has {minority:.1%} of train (bar {warn_bar:.1%}){strat}",
+            "pass",
+            f"minority class has {minority:.1%} of train (bar {warn_bar:.1%}){strat}",
             **common,
         )
 
 
 def _stratification(
-    counts: dict[str, np.ndarray], shares: dict[str, np.ndarray], compared: list[str],
+    counts: dict[str, np.ndarray],
+    shares: dict[str, np.ndarray],
+    compared: list[str],
     names: list[str],
 ) -> tuple[float | None, list[tuple[str, str, float]]]:
     """Chi-square p-value over train + compared splits, and each (split, class, |Δ share|)."""
@@ -201,7 +232,9 @@ def _stratification(
 
 
 def _share_table(
-    names: list[str], splits: list[str], counts: dict[str, np.ndarray],
+    names: list[str],
+    splits: list[str],
+    counts: dict[str, np.ndarray],
     shares: dict[str, np.ndarray],
 ) -> Evidence:
     columns = ["class"]

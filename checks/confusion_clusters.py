@@ -21,9 +21,9 @@ def row_rates(counts: np.ndarray) -> np.ndarray:
         return np.where(support > 0, counts / np.where(support > 0, support, 1.0), 0.0)
 
 
-def confused_pairs(counts: np.ndarray, min_confusion: float, min_count: int) -> list[
-    tuple[int, int]
-]:
+def confused_pairs(
+    counts: np.ndarray, min_confusion: float, min_count: int
+) -> list[tuple[int, int]]:
     """Class pairs whose pair confusion rate(a->b) + rate(b->a) reaches the bar, worst first.
 
     Each pair is oriented so that a->b is its larger direction.
@@ -111,11 +111,14 @@ class ConfusionClusters(Check):
     @dataclass(frozen=True)
     class Params:
         min_confusion: float = param(
-            0.4, "Pair confusion rate(a->b) + rate(b->a) at which a pair is flagged.",
-            gt=0.0, le=2.0,
+            0.4,
+            "Pair confusion rate(a->b) + rate(b->a) at which a pair is flagged.",
+            gt=0.0,
+            le=2.0,
         )
-        min_count: int = param(5, "Confused rows (both directions) a pair needs to be flagged.",
-                               ge=1)
+        min_count: int = param(
+            5, "Confused rows (both directions) a pair needs to be flagged.", ge=1
+        )
 
     def run(self, ctx: Context, params: Params) -> CheckResult:
         inputs = evaluation_inputs(ctx)
@@ -142,43 +145,84 @@ class ConfusionClusters(Check):
                 "skip",
                 "binary task: the one pair's confusion is the two error rates, judged by "
                 "metric-threshold and per-class-recall; confusion matrix reported only",
-                metrics=metrics, thresholds=thresholds, charts=[chart],
+                metrics=metrics,
+                thresholds=thresholds,
+                charts=[chart],
             )
 
         pairs = confused_pairs(counts, params.min_confusion, params.min_count)
         groups = connected_groups(pairs)
-        metrics.update({
-            "n_pairs_over_bar": len(pairs),
-            "n_clusters": len(groups),
-            "largest_cluster": max((len(g) for g in groups), default=0),
-        })
+        metrics.update(
+            {
+                "n_pairs_over_bar": len(pairs),
+                "n_clusters": len(groups),
+                "largest_cluster": max((len(g) for g in groups), default=0),
+            }
+        )
         pair_rows = [
-            (names[a], names[b], float(rates[a, b]), float(rates[b, a]),
-             int(counts[a, b]), int(counts[b, a]), float(pair_rates[a, b]),
-             int(support[a]), int(support[b]))
+            (
+                names[a],
+                names[b],
+                float(rates[a, b]),
+                float(rates[b, a]),
+                int(counts[a, b]),
+                int(counts[b, a]),
+                float(pair_rates[a, b]),
+                int(support[a]),
+                int(support[b]),
+            )
             for a, b in pairs
         ]
-        evidence = [table(
-            "Confused class pairs, a->b the larger direction (rates: shares of the true "
-            "class's test rows)",
-            ["class a", "class b", "rate a->b", "rate b->a", "rows a->b", "rows b->a",
-             "pair confusion", "support a", "support b"],
-            pair_rows,
-        )]
+        evidence = [
+            table(
+                "Confused class pairs, a->b the larger direction (rates: shares of the true "
+                "class's test rows)",
+                [
+                    "class a",
+                    "class b",
+                    "rate a->b",
+                    "rate b->a",
+                    "rows a->b",
+                    "rows b->a",
+                    "pair confusion",
+                    "support a",
+                    "support b",
+                ],
+                pair_rows,
+            )
+        ]
         group_rows = []
         for number, group in enumerate(groups, start=1):
             inside = counts[np.ix_(group, group)]
             confused = int(inside.sum() - np.trace(inside))
             rows_in = int(support[group].sum())
             best = max(float(pair_rates[a, b]) for a in group for b in group if a != b)
-            group_rows.append((number, ", ".join(names[i] for i in group), len(group),
-                               best, confused, rows_in, confused / rows_in if rows_in else None))
-        evidence.append(table(
-            "Clusters of mutually confused classes",
-            ["cluster", "classes", "size", "worst pair confusion", "rows confused within",
-             "test rows of its classes", "share confused within"],
-            group_rows,
-        ))
+            group_rows.append(
+                (
+                    number,
+                    ", ".join(names[i] for i in group),
+                    len(group),
+                    best,
+                    confused,
+                    rows_in,
+                    confused / rows_in if rows_in else None,
+                )
+            )
+        evidence.append(
+            table(
+                "Clusters of mutually confused classes",
+                [
+                    "cluster",
+                    "classes",
+                    "size",
+                    "worst pair confusion",
+                    "rows confused within",
+                    "test rows of its classes",
+                    "share confused within",
+                ],
+                group_rows,
+            )
+        )
         kwargs = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=[chart])
         if pairs:
             shown = "; ".join(
@@ -191,7 +235,8 @@ class ConfusionClusters(Check):
                 "fail",
                 f"{len(pairs)} class pair(s) confused beyond {params.min_confusion:.2f} in "
                 f"{len(groups)} cluster(s): {shown}",
-                subjects=subjects, **kwargs,
+                subjects=subjects,
+                **kwargs,
             )
         a, b = int(worst[0]), int(worst[1])
         return self.result(
@@ -214,9 +259,13 @@ class ConfusionClusters(Check):
             keep = sorted(int(i) for i in top)
             title += f": the {MAX_HEATMAP_CLASSES} most confused of {k} classes"
         sub = rates[np.ix_(keep, keep)]
-        return Chart("heatmap", title, {
-            "labels": [names[i] for i in keep],
-            "matrix": [[float(v) for v in row] for row in sub],
-            "row_label": "true",
-            "col_label": "predicted",
-        })
+        return Chart(
+            "heatmap",
+            title,
+            {
+                "labels": [names[i] for i in keep],
+                "matrix": [[float(v) for v in row] for row in sub],
+                "row_label": "true",
+                "col_label": "predicted",
+            },
+        )

@@ -63,16 +63,26 @@ class DataVolume(Check):
         thresholds = {"min_rows": bar, "min_rows_fail": params.min_rows_fail}
         if n_train < params.min_rows_fail:
             return self.result(
-                "fail", f"train has only {n_train} rows (floor {params.min_rows_fail})",
-                metrics=metrics, thresholds=thresholds, subjects=["train"],
+                "fail",
+                f"train has only {n_train} rows (floor {params.min_rows_fail})",
+                metrics=metrics,
+                thresholds=thresholds,
+                subjects=["train"],
             )
         if n_train < bar:
             return self.result(
-                "warn", f"train has {n_train:,} rows; a {ctx.task} task wants at least {bar:,}",
-                metrics=metrics, thresholds=thresholds, subjects=["train"],
+                "warn",
+                f"train has {n_train:,} rows; a {ctx.task} task wants at least {bar:,}",
+                metrics=metrics,
+                thresholds=thresholds,
+                subjects=["train"],
             )
-        return self.result("pass", f"train has {n_train:,} rows (bar {bar:,})",
-                           metrics=metrics, thresholds=thresholds)
+        return self.result(
+            "pass",
+            f"train has {n_train:,} rows (bar {bar:,})",
+            metrics=metrics,
+            thresholds=thresholds,
+        )
 
     def _per_class(
         self, ctx: Context, params: Params, n_train: int, metrics: dict[str, float]
@@ -81,8 +91,10 @@ class DataVolume(Check):
         names = ctx.class_names
         smallest = int(counts.min())
         metrics = {**metrics, "min_rows_per_class": smallest}
-        thresholds = {"min_rows_per_class": params.min_rows_per_class,
-                      "min_rows_fail": params.min_rows_fail}
+        thresholds = {
+            "min_rows_per_class": params.min_rows_per_class,
+            "min_rows_fail": params.min_rows_fail,
+        }
         short = [
             (names[i], int(counts[i]))
             for i in np.argsort(counts, kind="stable")
@@ -91,8 +103,12 @@ class DataVolume(Check):
         evidence = [table("Classes under the per-class bar", ["class", "train rows"], short)]
         if n_train < params.min_rows_fail:
             return self.result(
-                "fail", f"train has only {n_train} rows (floor {params.min_rows_fail})",
-                metrics=metrics, thresholds=thresholds, evidence=evidence, subjects=["train"],
+                "fail",
+                f"train has only {n_train} rows (floor {params.min_rows_fail})",
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
+                subjects=["train"],
             )
         if short:
             listed = ", ".join(f"{c!r} ({n})" for c, n in short[:5])
@@ -100,10 +116,14 @@ class DataVolume(Check):
                 "warn",
                 f"{len(short)} of {len(names)} classes have fewer than "
                 f"{params.min_rows_per_class:,} train rows: {listed}",
-                metrics=metrics, thresholds=thresholds, evidence=evidence,
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
                 subjects=[c for c, _ in short],
             )
         return self.result(
-            "pass", f"every class has at least {smallest:,} train rows",
-            metrics=metrics, thresholds=thresholds,
+            "pass",
+            f"every class has at least {smallest:,} train rows",
+            metrics=metrics,
+            thresholds=thresholds,
         )

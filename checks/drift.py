@@ -162,28 +162,35 @@ class Drift(Check):
     @dataclass(frozen=True)
     class Params:
         current: str = param(
-            "auto", "Split compared with train; auto = production, else test.",
+            "auto",
+            "Split compared with train; auto = production, else test.",
             choices=("auto", "production", "test", "validation"),
         )
-        fdr: float = param(0.05, "False discovery rate across all tests (Benjamini–Hochberg).",
-                           gt=0, lt=1)
+        fdr: float = param(
+            0.05, "False discovery rate across all tests (Benjamini–Hochberg).", gt=0, lt=1
+        )
         ks_bar: float = param(0.1, "KS statistic at which a numeric feature drifts.", gt=0, le=1)
         wasserstein_bar: float = param(
             0.2, "Wasserstein distance / train std at which a numeric feature drifts.", gt=0
         )
         psi_bar: float = param(0.1, "PSI at which a feature drifts (0.2 = major shift).", gt=0)
-        js_bar: float = param(0.1, "Jensen–Shannon distance at which a category drifts.",
-                              gt=0, le=1)
+        js_bar: float = param(
+            0.1, "Jensen–Shannon distance at which a category drifts.", gt=0, le=1
+        )
         missing_bar: float = param(0.2, "Cohen's h of the missing-rate change that drifts.", gt=0)
         unseen_bar: float = param(
-            0.01, "Share of current rows with unseen categories, beyond chance, that drifts.",
-            gt=0, le=1,
+            0.01,
+            "Share of current rows with unseen categories, beyond chance, that drifts.",
+            gt=0,
+            le=1,
         )
         large_factor: float = param(2.0, "An effect this many times its bar is large.", ge=1)
         fail_fdr: float = param(
-            0.01, "A large drift fails only when also significant at this stricter FDR; between "
+            0.01,
+            "A large drift fails only when also significant at this stricter FDR; between "
             "it and fdr it warns (on small samples every significant effect looks large).",
-            gt=0, le=1,
+            gt=0,
+            le=1,
         )
         max_drifted_share: float = param(
             0.3, "Share of drifted features at which the check fails.", gt=0, le=1
@@ -193,27 +200,36 @@ class Drift(Check):
             30, "Top train categories kept per feature; the rest pooled as (other).", ge=1
         )
         domain_classifier: bool = param(True, "Fit the train-vs-current domain classifier.")
-        domain_auc: float = param(0.6, "Domain-classifier AUC above which data drifted (warn).",
-                                  ge=0.5, le=1)
-        domain_auc_fail: float = param(0.8, "Domain-classifier AUC at which the check fails.",
-                                       ge=0.5, le=1)
-        domain_sample: int = param(20_000, "Rows sampled per side for the domain classifier.",
-                                   ge=100)
-        domain_folds: int = param(3, "Cross-validation folds of the domain classifier.",
-                                  ge=2, le=10)
+        domain_auc: float = param(
+            0.6, "Domain-classifier AUC above which data drifted (warn).", ge=0.5, le=1
+        )
+        domain_auc_fail: float = param(
+            0.8, "Domain-classifier AUC at which the check fails.", ge=0.5, le=1
+        )
+        domain_sample: int = param(
+            20_000, "Rows sampled per side for the domain classifier.", ge=100
+        )
+        domain_folds: int = param(
+            3, "Cross-validation folds of the domain classifier.", ge=2, le=10
+        )
         max_charts: int = param(6, "Histograms drawn for the most drifted features.", ge=0)
         energy_test: bool = param(
             True, "Below the domain classifier's minimum rows, run the energy-distance test."
         )
-        energy_alpha: float = param(0.01, "Significance level of the energy-distance test.",
-                                    gt=0, lt=1)
-        energy_permutations: int = param(999, "Permutations of the energy-distance test.",
-                                         ge=99, le=20_000)
-        energy_sample: int = param(300, "Rows sampled per side for the energy-distance test.",
-                                   ge=20, le=2000)
+        energy_alpha: float = param(
+            0.01, "Significance level of the energy-distance test.", gt=0, lt=1
+        )
+        energy_permutations: int = param(
+            999, "Permutations of the energy-distance test.", ge=99, le=20_000
+        )
+        energy_sample: int = param(
+            300, "Rows sampled per side for the energy-distance test.", ge=20, le=2000
+        )
         power_shift: float = param(
-            0.8, "Shift (train SDs, one feature) the check must be able to detect, else it "
-            "warns that it is underpowered; 0.8 = Cohen's large effect.", gt=0,
+            0.8,
+            "Shift (train SDs, one feature) the check must be able to detect, else it "
+            "warns that it is underpowered; 0.8 = Cohen's large effect.",
+            gt=0,
         )
 
     # ------------------------------------------------------------------ run
@@ -228,8 +244,10 @@ class Drift(Check):
         absent = [c for c in ctx.feature_columns if c not in cur_frame.columns]
         if ctx.feature_columns and not features:
             return self.result(
-                "fail", f"{current} has none of the {len(ctx.feature_columns)} feature columns "
-                f"of train; nothing can be compared", subjects=absent[:50],
+                "fail",
+                f"{current} has none of the {len(ctx.feature_columns)} feature columns "
+                f"of train; nothing can be compared",
+                subjects=absent[:50],
                 metrics={"features_absent": len(absent)},
             )
         bars = _bars(params)
@@ -256,14 +274,23 @@ class Drift(Check):
         if params.energy_test and small and numeric:
             energy = _energy(ctx, ref_frame, cur_frame, numeric, params)
         power = _power(ref_frame.height, cur_frame.height, len(reports), numeric, energy, params)
-        return self._verdict(ctx, current, reports, extras, absent, domain, params, bars,
-                             energy, power)
+        return self._verdict(
+            ctx, current, reports, extras, absent, domain, params, bars, energy, power
+        )
 
     # ------------------------------------------------------------------ verdict
     def _verdict(
-        self, ctx: Context, current: str, reports: list[FeatureDrift], extras: list[FeatureDrift],
-        absent: list[str], domain: dict[str, Any] | None, params: Params, bars: dict[str, float],
-        energy: dict[str, Any] | None = None, power: float | None = None,
+        self,
+        ctx: Context,
+        current: str,
+        reports: list[FeatureDrift],
+        extras: list[FeatureDrift],
+        absent: list[str],
+        domain: dict[str, Any] | None,
+        params: Params,
+        bars: dict[str, float],
+        energy: dict[str, Any] | None = None,
+        power: float | None = None,
     ) -> CheckResult:
         drifted = [r for r in reports if r.level > 0]
         large = [r for r in drifted if r.level == 2]
@@ -289,14 +316,21 @@ class Drift(Check):
         if domain:
             metrics.update({k: v for k, v in domain.items() if k not in ("auc", "top", "note")})
         thresholds = {
-            "fdr": params.fdr, "fail_fdr": params.fail_fdr, "ks_bar": bars["KS"], "wasserstein_bar": bars["W/std"],
-            "psi_bar": bars["PSI"], "js_bar": bars["JS"], "missing_bar": bars["missing h"],
-            "unseen_bar": bars["unseen excess"], "large_factor": params.large_factor,
+            "fdr": params.fdr,
+            "fail_fdr": params.fail_fdr,
+            "ks_bar": bars["KS"],
+            "wasserstein_bar": bars["W/std"],
+            "psi_bar": bars["PSI"],
+            "js_bar": bars["JS"],
+            "missing_bar": bars["missing h"],
+            "unseen_bar": bars["unseen excess"],
+            "large_factor": params.large_factor,
             "max_drifted_share": params.max_drifted_share,
         }
         if params.domain_classifier:
-            thresholds.update({"domain_auc": params.domain_auc,
-                               "domain_auc_fail": params.domain_auc_fail})
+            thresholds.update(
+                {"domain_auc": params.domain_auc, "domain_auc_fail": params.domain_auc_fail}
+            )
         if energy:
             metrics.update({k: v for k, v in energy.items() if k != "note"})
             thresholds["energy_alpha"] = params.energy_alpha
@@ -307,18 +341,24 @@ class Drift(Check):
 
         evidence = [_feature_table(reports + extras, current, params, absent)]
         if domain and domain.get("top"):
-            evidence.append(table(
-                "Domain classifier: features that tell train from " + current,
-                ["feature", "gain share"], domain["top"],
-                note=(f"XGBoost, {params.domain_folds}-fold cross-validated AUC "
-                      if domain["domain_folds_fitted"] > 1 else
-                      f"XGBoost, AUC on a stratified 1/{params.domain_folds} holdout "
-                      f"({domain['domain_rows_scored']:,} rows) ")
-                     + f"{auc:.3f}; sample {domain['domain_sample_reference']:,} train + "
-                     f"{domain['domain_sample_current']:,} {current} rows",
-            ))
-        charts = [r.chart for r in sorted(drifted + extra_drifted, key=_order)
-                  if r.chart is not None][: params.max_charts]
+            evidence.append(
+                table(
+                    "Domain classifier: features that tell train from " + current,
+                    ["feature", "gain share"],
+                    domain["top"],
+                    note=(
+                        f"XGBoost, {params.domain_folds}-fold cross-validated AUC "
+                        if domain["domain_folds_fitted"] > 1
+                        else f"XGBoost, AUC on a stratified 1/{params.domain_folds} holdout "
+                        f"({domain['domain_rows_scored']:,} rows) "
+                    )
+                    + f"{auc:.3f}; sample {domain['domain_sample_reference']:,} train + "
+                    f"{domain['domain_sample_current']:,} {current} rows",
+                )
+            )
+        charts = [
+            r.chart for r in sorted(drifted + extra_drifted, key=_order) if r.chart is not None
+        ][: params.max_charts]
 
         subjects = [r.name for r in sorted(drifted, key=_order)]
         subjects += [r.name for r in extra_drifted]
@@ -329,23 +369,31 @@ class Drift(Check):
 
         reasons_fail, reasons_warn = [], []
         if large:
-            reasons_fail.append(f"{len(large)} feature(s) drifted with a large effect: "
-                                + _names(large))
+            reasons_fail.append(
+                f"{len(large)} feature(s) drifted with a large effect: " + _names(large)
+            )
         if share >= params.max_drifted_share and len(drifted) >= 2:
-            reasons_fail.append(f"{len(drifted)} of {len(reports)} features drifted "
-                                f"({share:.0%} >= {params.max_drifted_share:.0%})")
+            reasons_fail.append(
+                f"{len(drifted)} of {len(reports)} features drifted "
+                f"({share:.0%} >= {params.max_drifted_share:.0%})"
+            )
         if auc is not None and auc >= params.domain_auc_fail:
-            reasons_fail.append(f"a classifier tells train from {current} apart "
-                                f"(AUC {auc:.3f} >= {params.domain_auc_fail})")
+            reasons_fail.append(
+                f"a classifier tells train from {current} apart "
+                f"(AUC {auc:.3f} >= {params.domain_auc_fail})"
+            )
         if energy and energy_level:
-            text = (f"the features shifted jointly (energy distance {energy['energy_distance']:.3g},"
-                    f" permutation p={energy['energy_p']:.3g} < {params.energy_alpha}; as large "
-                    f"as a {energy['energy_shift_sd']:.2f}-SD shift of one feature)")
+            text = (
+                f"the features shifted jointly (energy distance {energy['energy_distance']:.3g},"
+                f" permutation p={energy['energy_p']:.3g} < {params.energy_alpha}; as large "
+                f"as a {energy['energy_shift_sd']:.2f}-SD shift of one feature)"
+            )
             (reasons_fail if energy_level == 2 else reasons_warn).append(text)
         moderate = [r for r in drifted if r.level == 1]
         if moderate and not reasons_fail:
-            reasons_warn.append(f"{len(moderate)} feature(s) drifted moderately: "
-                                + _names(moderate))
+            reasons_warn.append(
+                f"{len(moderate)} feature(s) drifted moderately: " + _names(moderate)
+            )
         if auc is not None and params.domain_auc < auc < params.domain_auc_fail:
             reasons_warn.append(f"domain classifier AUC {auc:.3f} > {params.domain_auc}")
         for r in extra_drifted:
@@ -361,8 +409,10 @@ class Drift(Check):
             )
             subjects.append("underpowered")
 
-        base = (f"train ({metrics['rows_reference']:,} rows) vs {current} "
-                f"({metrics['rows_current']:,} rows), {len(reports)} features")
+        base = (
+            f"train ({metrics['rows_reference']:,} rows) vs {current} "
+            f"({metrics['rows_current']:,} rows), {len(reports)} features"
+        )
         if reasons_fail:
             status, detail = "fail", "; ".join(reasons_fail + reasons_warn)
         elif reasons_warn:
@@ -373,13 +423,20 @@ class Drift(Check):
             if auc is not None:
                 detail += f"; domain classifier AUC {auc:.3f}"
         if energy and not energy_level:
-            detail += (f"; multivariate energy test p={energy['energy_p']:.3g} (used instead of"
-                       f" the domain classifier below {MIN_DOMAIN_ROWS} rows)")
+            detail += (
+                f"; multivariate energy test p={energy['energy_p']:.3g} (used instead of"
+                f" the domain classifier below {MIN_DOMAIN_ROWS} rows)"
+            )
         elif domain and domain.get("note"):
             detail += f" ({domain['note']})"
         return self.result(
-            status, f"{detail} — {base}", metrics=metrics, thresholds=thresholds,
-            evidence=evidence, charts=charts, subjects=subjects,
+            status,
+            f"{detail} — {base}",
+            metrics=metrics,
+            thresholds=thresholds,
+            evidence=evidence,
+            charts=charts,
+            subjects=subjects,
         )
 
 
@@ -395,8 +452,11 @@ def _current_split(ctx: Context, wanted: str) -> str | None:
 
 def _bars(params: Drift.Params) -> dict[str, float]:
     return {
-        "KS": params.ks_bar, "W/std": params.wasserstein_bar, "PSI": params.psi_bar,
-        "JS": params.js_bar, "missing h": params.missing_bar,
+        "KS": params.ks_bar,
+        "W/std": params.wasserstein_bar,
+        "PSI": params.psi_bar,
+        "JS": params.js_bar,
+        "missing h": params.missing_bar,
         "unseen excess": params.unseen_bar,
     }
 
@@ -438,8 +498,13 @@ def _sorted_finite(series: pl.Series) -> np.ndarray:
 
 
 def _compare_numeric(
-    name: str, kind: str, ref: pl.Series, cur: pl.Series, params: Drift.Params,
-    bars: dict[str, float], current: str,
+    name: str,
+    kind: str,
+    ref: pl.Series,
+    cur: pl.Series,
+    params: Drift.Params,
+    bars: dict[str, float],
+    current: str,
 ) -> FeatureDrift:
     a, b = _sorted_finite(ref), _sorted_finite(cur)
     report = FeatureDrift(name, kind)
@@ -455,10 +520,19 @@ def _compare_numeric(
     edges = stats.quantile_edges(a, params.psi_bins)
     psi = stats.psi(stats.binned_counts(a, edges), stats.binned_counts(b, edges))
     effects = {"KS": ks, "W/std": w_norm, "PSI": psi}
-    report.findings.insert(0, Finding(
-        name, kind, "distribution", "KS", ks, stats.ks_pvalue(ks, len(a), len(b)),
-        effects, {k: bars[k] for k in effects},
-    ))
+    report.findings.insert(
+        0,
+        Finding(
+            name,
+            kind,
+            "distribution",
+            "KS",
+            ks,
+            stats.ks_pvalue(ks, len(a), len(b)),
+            effects,
+            {k: bars[k] for k in effects},
+        ),
+    )
     report.info.update(effects)
     report.chart = _numeric_chart(name, a, b, current)
     return report
@@ -478,8 +552,9 @@ def _numeric_chart(name: str, a: np.ndarray, b: np.ndarray, current: str, bins: 
     for label, x in (("train", a), (current, b)):
         counts = stats.binned_counts(x, edges[1:-1])  # outside values fold into the end bins
         series[label] = (counts / counts.sum()).tolist()
-    return Chart("histogram", f"{name}: train vs {current}",
-                 {"edges": edges.tolist(), "series": series})
+    return Chart(
+        "histogram", f"{name}: train vs {current}", {"edges": edges.tolist(), "series": series}
+    )
 
 
 def _missing_finding(
@@ -491,11 +566,18 @@ def _missing_finding(
     if k1 == 0 and k2 == 0:
         return
     h = stats.cohens_h(r1, r2)
-    report.findings.append(Finding(
-        report.name, report.kind, "missing", "z-test", r2 - r1,
-        stats.two_proportion_test(k1, n1, k2, n2), {"missing h": h},
-        {"missing h": bars["missing h"]},
-    ))
+    report.findings.append(
+        Finding(
+            report.name,
+            report.kind,
+            "missing",
+            "z-test",
+            r2 - r1,
+            stats.two_proportion_test(k1, n1, k2, n2),
+            {"missing h": h},
+            {"missing h": bars["missing h"]},
+        )
+    )
 
 
 # --------------------------------------------------------------------------- categorical
@@ -508,8 +590,13 @@ def _category_counts(series: pl.Series) -> tuple[pl.DataFrame, int]:
 
 
 def _compare_categorical(
-    name: str, kind: str, ref: pl.Series, cur: pl.Series, params: Drift.Params,
-    bars: dict[str, float], current: str,
+    name: str,
+    kind: str,
+    ref: pl.Series,
+    cur: pl.Series,
+    params: Drift.Params,
+    bars: dict[str, float],
+    current: str,
 ) -> tuple[FeatureDrift, list[str]]:
     ref_counts, ref_null = _category_counts(ref)
     cur_counts, cur_null = _category_counts(cur)
@@ -531,8 +618,12 @@ def _compare_categorical(
     chi, _dof, p = stats.chi_square(a, b)
     js, psi = stats.js_distance(a, b), stats.psi(a, b)
     effects = {"JS": js, "PSI": psi}
-    report.findings.insert(0, Finding(name, kind, "distribution", "chi-square", chi, p, effects,
-                                      {k: bars[k] for k in effects}))
+    report.findings.insert(
+        0,
+        Finding(
+            name, kind, "distribution", "chi-square", chi, p, effects, {k: bars[k] for k in effects}
+        ),
+    )
     # Unseen categories, beyond the share train's own singletons predict (Good–Turing).
     unseen = cur_counts.join(ref_counts, on="value", how="anti")["n"].sum()
     expected = float((ref_counts["n"] == 1).sum()) / n_ref
@@ -540,19 +631,33 @@ def _compare_categorical(
     report.info.update({**effects, "unseen share": unseen_share})
     if unseen:
         excess = max(0.0, unseen_share - expected)
-        report.findings.append(Finding(
-            name, kind, "unseen", "binomial", unseen_share,
-            stats.binomial_excess_pvalue(int(unseen), n_cur, expected),
-            {"unseen excess": excess}, {"unseen excess": bars["unseen excess"]},
-        ))
+        report.findings.append(
+            Finding(
+                name,
+                kind,
+                "unseen",
+                "binomial",
+                unseen_share,
+                stats.binomial_excess_pvalue(int(unseen), n_cur, expected),
+                {"unseen excess": excess},
+                {"unseen excess": bars["unseen excess"]},
+            )
+        )
     labels = [*top_values, OTHER]
     keep = (a + b) > 0
     shown = [v for v, k in zip(labels, keep, strict=True) if k]
-    report.chart = Chart("histogram", f"{name}: train vs {current} (category shares)", {
-        "edges": list(range(len(shown) + 1)),
-        "labels": shown,
-        "series": {"train": (a[keep] / a.sum()).tolist(), current: (b[keep] / b.sum()).tolist()},
-    })
+    report.chart = Chart(
+        "histogram",
+        f"{name}: train vs {current} (category shares)",
+        {
+            "edges": list(range(len(shown) + 1)),
+            "labels": shown,
+            "series": {
+                "train": (a[keep] / a.sum()).tolist(),
+                current: (b[keep] / b.sum()).tolist(),
+            },
+        },
+    )
     return report, top_values
 
 
@@ -565,27 +670,70 @@ def _prediction_and_label_drift(
     if reference is not None and ctx.has_predictions(current):
         ref, cur = ctx.predictions(reference), ctx.predictions(current)
         if ctx.task == "regression":
-            out.append(_compare_numeric("predictions", "numeric", pl.Series(ref.values),
-                                        pl.Series(cur.values), params, bars, current))
+            out.append(
+                _compare_numeric(
+                    "predictions",
+                    "numeric",
+                    pl.Series(ref.values),
+                    pl.Series(cur.values),
+                    params,
+                    bars,
+                    current,
+                )
+            )
         elif ctx.task == "binary" and ref.proba is not None and cur.proba is not None:
             i = ctx.positive_index
-            out.append(_compare_numeric("predictions", "numeric", pl.Series(ref.proba[:, i]),
-                                        pl.Series(cur.proba[:, i]), params, bars, current))
+            out.append(
+                _compare_numeric(
+                    "predictions",
+                    "numeric",
+                    pl.Series(ref.proba[:, i]),
+                    pl.Series(cur.proba[:, i]),
+                    params,
+                    bars,
+                    current,
+                )
+            )
         elif ref.labels is not None and cur.labels is not None:
             names = np.array(ctx.class_names, dtype=object)
-            out.append(_compare_categorical(
-                "predictions", "categorical", pl.Series(names[ref.labels].tolist()),
-                pl.Series(names[cur.labels].tolist()), params, bars, current)[0])
+            out.append(
+                _compare_categorical(
+                    "predictions",
+                    "categorical",
+                    pl.Series(names[ref.labels].tolist()),
+                    pl.Series(names[cur.labels].tolist()),
+                    params,
+                    bars,
+                    current,
+                )[0]
+            )
     if ctx.has_labels(current):
         name = f"labels ({ctx.target})"
         if ctx.is_classification:
             names = np.array(ctx.class_names, dtype=object)
-            out.append(_compare_categorical(
-                name, "categorical", pl.Series(names[ctx.labels("train")].tolist()),
-                pl.Series(names[ctx.labels(current)].tolist()), params, bars, current)[0])
+            out.append(
+                _compare_categorical(
+                    name,
+                    "categorical",
+                    pl.Series(names[ctx.labels("train")].tolist()),
+                    pl.Series(names[ctx.labels(current)].tolist()),
+                    params,
+                    bars,
+                    current,
+                )[0]
+            )
         else:
-            out.append(_compare_numeric(name, "numeric", pl.Series(ctx.labels("train")),
-                                        pl.Series(ctx.labels(current)), params, bars, current))
+            out.append(
+                _compare_numeric(
+                    name,
+                    "numeric",
+                    pl.Series(ctx.labels("train")),
+                    pl.Series(ctx.labels(current)),
+                    params,
+                    bars,
+                    current,
+                )
+            )
     for r in out:
         r.findings = [f for f in r.findings if f.aspect == "distribution"]
     return out
@@ -631,35 +779,64 @@ def _feature_table(
         def cell(key: str, info: dict[str, float | None] = info) -> float | None:
             return info.get(key)
 
-        rows.append([
-            r.name, r.kind, LEVELS[r.level],
-            lead.lead if lead else None,
-            lead.effects[lead.lead] if lead else None,
-            lead.bars[lead.lead] if lead else None,
-            lead.test if lead else None,
-            lead.statistic if lead else None,
-            lead.p if lead else None,
-            lead.q if lead else None,
-            cell("KS") if r.kind in ("numeric", "datetime") else cell("JS"),
-            cell("W/std"), cell("PSI"),
-            cell("missing train"), cell("missing current"), cell("unseen share"),
-        ])
-    note = (f"drifted = significant at FDR {params.fdr} (q) and effect >= bar; large = effect "
-            f">= {params.large_factor:g} x bar. Sorted by effect relative to its bar.")
+        rows.append(
+            [
+                r.name,
+                r.kind,
+                LEVELS[r.level],
+                lead.lead if lead else None,
+                lead.effects[lead.lead] if lead else None,
+                lead.bars[lead.lead] if lead else None,
+                lead.test if lead else None,
+                lead.statistic if lead else None,
+                lead.p if lead else None,
+                lead.q if lead else None,
+                cell("KS") if r.kind in ("numeric", "datetime") else cell("JS"),
+                cell("W/std"),
+                cell("PSI"),
+                cell("missing train"),
+                cell("missing current"),
+                cell("unseen share"),
+            ]
+        )
+    note = (
+        f"drifted = significant at FDR {params.fdr} (q) and effect >= bar; large = effect "
+        f">= {params.large_factor:g} x bar. Sorted by effect relative to its bar."
+    )
     if absent:
         note += f" Not in {current} (not compared): " + ", ".join(repr(c) for c in absent[:20])
     return table(
         f"Per-feature shift, train vs {current}",
-        ["feature", "kind", "drifted", "measure", "effect size", "bar", "test", "statistic",
-         "p", "q (BH)", "KS / JS", "W/std", "PSI", "missing train", f"missing {current}",
-         "unseen share"],
-        rows, note=note, max_rows=60,
+        [
+            "feature",
+            "kind",
+            "drifted",
+            "measure",
+            "effect size",
+            "bar",
+            "test",
+            "statistic",
+            "p",
+            "q (BH)",
+            "KS / JS",
+            "W/std",
+            "PSI",
+            "missing train",
+            f"missing {current}",
+            "unseen share",
+        ],
+        rows,
+        note=note,
+        max_rows=60,
     )
 
 
 # --------------------------------------------------------------------------- small samples
 def _energy(
-    ctx: Context, ref_frame: pl.DataFrame, cur_frame: pl.DataFrame, numeric: list[str],
+    ctx: Context,
+    ref_frame: pl.DataFrame,
+    cur_frame: pl.DataFrame,
+    numeric: list[str],
     params: Drift.Params,
 ) -> dict[str, Any] | None:
     """Energy-distance permutation test on the train-standardised numeric features.
@@ -721,7 +898,11 @@ def _energy_level(energy: dict[str, Any] | None, params: Drift.Params) -> int:
 
 
 def _power(
-    n_ref: int, n_cur: int, n_features: int, numeric: list[str], energy: dict[str, Any] | None,
+    n_ref: int,
+    n_cur: int,
+    n_features: int,
+    numeric: list[str],
+    energy: dict[str, Any] | None,
     params: Drift.Params,
 ) -> float | None:
     """Smallest one-feature mean shift (train SDs) the check detects about half the time.
@@ -741,14 +922,20 @@ def _power(
 
 # --------------------------------------------------------------------------- domain classifier
 def _domain_classifier(
-    ctx: Context, ref_frame: pl.DataFrame, cur_frame: pl.DataFrame, features: list[str],
-    buckets: dict[str, list[str]], params: Drift.Params,
+    ctx: Context,
+    ref_frame: pl.DataFrame,
+    cur_frame: pl.DataFrame,
+    features: list[str],
+    buckets: dict[str, list[str]],
+    params: Drift.Params,
 ) -> dict[str, Any]:
     """Cross-validated AUC of an XGBoost classifier that tells train rows from current rows."""
     n_ref, n_cur = ref_frame.height, cur_frame.height
     if n_cur < MIN_DOMAIN_ROWS or n_ref < MIN_DOMAIN_ROWS:
-        return {"auc": None, "note": f"domain classifier not fitted: fewer than "
-                f"{MIN_DOMAIN_ROWS} rows on one side"}
+        return {
+            "auc": None,
+            "note": f"domain classifier not fitted: fewer than {MIN_DOMAIN_ROWS} rows on one side",
+        }
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
     from xgboost import XGBClassifier
@@ -773,8 +960,13 @@ def _domain_classifier(
         splits = splits[:1]  # one holdout fold is plenty at this size
     for train_idx, test_idx in splits:
         model = XGBClassifier(
-            n_estimators=DOMAIN_TREES, max_depth=DOMAIN_DEPTH, learning_rate=0.3,
-            tree_method="hist", max_bin=DOMAIN_BINS, n_jobs=threads, random_state=ctx.seed,
+            n_estimators=DOMAIN_TREES,
+            max_depth=DOMAIN_DEPTH,
+            learning_rate=0.3,
+            tree_method="hist",
+            max_bin=DOMAIN_BINS,
+            n_jobs=threads,
+            random_state=ctx.seed,
             eval_metric="logloss",
         )
         model.fit(x[train_idx], y[train_idx])
@@ -788,9 +980,15 @@ def _domain_classifier(
         shares = gain / gain.sum()
         order = np.argsort(-shares, kind="stable")[:8]
         top = [(features[i], float(shares[i])) for i in order if shares[i] > 0]
-    return {"auc": auc, "domain_auc": auc, "domain_sample_reference": k_ref,
-            "domain_sample_current": k_cur, "domain_rows_scored": int(scored.sum()),
-            "domain_folds_fitted": len(splits), "top": top}
+    return {
+        "auc": auc,
+        "domain_auc": auc,
+        "domain_sample_reference": k_ref,
+        "domain_sample_current": k_cur,
+        "domain_rows_scored": int(scored.sum()),
+        "domain_folds_fitted": len(splits),
+        "top": top,
+    }
 
 
 def _encode(
@@ -804,7 +1002,9 @@ def _encode(
             codes = {v: float(i) for i, v in enumerate(buckets[col])}
             values = series.cast(pl.String, strict=False)
             encoded = values.replace_strict(
-                list(codes), list(codes.values()), default=float(len(codes)),
+                list(codes),
+                list(codes.values()),
+                default=float(len(codes)),
                 return_dtype=pl.Float32,
             )
             arr = encoded.to_numpy().astype(np.float32)

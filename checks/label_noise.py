@@ -90,22 +90,30 @@ class LabelNoise(Check):
     @dataclass(frozen=True)
     class Params:
         max_issue_rate: float = param(
-            0.05, "Share of judged train rows that may be label issues before the check fails.",
-            ge=0, le=1,
+            0.05,
+            "Share of judged train rows that may be label issues before the check fails.",
+            ge=0,
+            le=1,
         )
         min_excess_rate: float = param(
-            0.025, "Share of train rows flagged beyond what the model's own uncertainty "
+            0.025,
+            "Share of train rows flagged beyond what the model's own uncertainty "
             "explains, needed (with issue_rate over the bar) to fail rather than warn.",
-            ge=0, le=1,
+            ge=0,
+            le=1,
         )
         min_oof_auc: float = param(
-            0.7, "Out-of-fold macro AUC below which the model is too weak to judge labels "
-            "(warn instead of judging).", ge=0.5, le=1,
+            0.7,
+            "Out-of-fold macro AUC below which the model is too weak to judge labels "
+            "(warn instead of judging).",
+            ge=0.5,
+            le=1,
         )
         n_folds: int = param(5, "Folds for the out-of-fold model.", ge=2, le=20)
         max_rows_shown: int = param(20, "Most suspicious rows listed in the evidence.", ge=0)
         holdout: Literal["warn", "fail", "report"] = param(
-            "warn", "What label issues in validation/test do to the verdict.",
+            "warn",
+            "What label issues in validation/test do to the verdict.",
             choices=("warn", "fail", "report"),
         )
 
@@ -116,8 +124,11 @@ class LabelNoise(Check):
         counts = np.bincount(labels, minlength=len(ctx.classes))
         rare = [i for i in np.flatnonzero(counts) if counts[i] < params.n_folds]
         judged = [i for i in np.flatnonzero(counts) if counts[i] >= params.n_folds]
-        rare_ev = table("Classes too small to judge (fewer train rows than folds)",
-                        ["class", "train rows"], [(ctx.class_names[i], int(counts[i])) for i in rare])
+        rare_ev = table(
+            "Classes too small to judge (fewer train rows than folds)",
+            ["class", "train rows"],
+            [(ctx.class_names[i], int(counts[i])) for i in rare],
+        )
         if len(judged) < 2:
             return self.skip(
                 f"fewer than two classes have at least {params.n_folds} train rows; "
@@ -147,8 +158,11 @@ class LabelNoise(Check):
             "n_folds": fit.n_folds,
             "oof_fit_rows_per_fold": fit.fit_rows,
         }
-        thresholds = {"max_issue_rate": params.max_issue_rate,
-                      "min_excess_rate": params.min_excess_rate, "min_oof_auc": params.min_oof_auc}
+        thresholds = {
+            "max_issue_rate": params.max_issue_rate,
+            "min_excess_rate": params.min_excess_rate,
+            "min_oof_auc": params.min_oof_auc,
+        }
         names = [ctx.class_names[i] for i in judged]
         evidence = [
             _suspicious_rows(ctx, "train", rows, y, proba, found, names, params.max_rows_shown),
@@ -160,10 +174,14 @@ class LabelNoise(Check):
         if rare:
             evidence.append(rare_ev)
         charts = [_noise_chart(y, found, names)] if len(names) <= 30 else []
-        source = "the user's out-of-fold file" if fit.n_folds == 0 else f"{fit.n_folds}-fold XGBoost"
+        source = (
+            "the user's out-of-fold file" if fit.n_folds == 0 else f"{fit.n_folds}-fold XGBoost"
+        )
         rate = metrics["issue_rate"]
-        summary = (f"{rate:.1%} of {n:,} train rows look mislabelled ({int(found['issue'].sum()):,}; "
-                   f"cleanlab's noise estimate {found['noise_rate']:.1%}; {source})")
+        summary = (
+            f"{rate:.1%} of {n:,} train rows look mislabelled ({int(found['issue'].sum()):,}; "
+            f"cleanlab's noise estimate {found['noise_rate']:.1%}; {source})"
+        )
         kwargs = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=charts)
         if auc is not None and auc < params.min_oof_auc:
             return self.result(
@@ -172,8 +190,9 @@ class LabelNoise(Check):
                 f"{params.min_oof_auc} (a hard target, or labels near random); cleanlab flags "
                 f"{rate:.1%} of rows, which means little at this skill",
                 remedy="Check that the target is learnable from these features (or that the "
-                       "labels are not random); then review the listed rows by hand.",
-                subjects=["train"], **kwargs,
+                "labels are not random); then review the listed rows by hand.",
+                subjects=["train"],
+                **kwargs,
             )
         subjects = [c for c, r in _class_rates(y, found, names) if r > params.max_issue_rate]
         if rate > params.max_issue_rate:
@@ -183,7 +202,8 @@ class LabelNoise(Check):
                     f"{summary}; above the bar {params.max_issue_rate:.1%}, but with {n:,} rows "
                     f"the rate could be chance: its {CONFIDENCE:.0%} lower bound is {lower:.1%} "
                     "(too few rows to tell a few borderline rows from label noise)",
-                    subjects=subjects or ["train"], **kwargs,
+                    subjects=subjects or ["train"],
+                    **kwargs,
                 )
             control = _holdout_control(metrics)
             if control is not None and not _train_noisier(k, n, *control, params.min_excess_rate):
@@ -193,25 +213,35 @@ class LabelNoise(Check):
                     f"{summary}; above the bar {params.max_issue_rate:.1%}, but the labelled "
                     f"held-out rows, scored the same way, flag {k_h / n_h:.1%} of {n_h:,}: the "
                     "flags come from a hard target, not from noise particular to train labels",
-                    subjects=subjects or ["train"], **kwargs,
+                    subjects=subjects or ["train"],
+                    **kwargs,
                 )
             if lower - expected >= params.min_excess_rate:
-                return self.result("fail", f"{summary}; {CONFIDENCE:.0%} lower bound {lower:.1%} "
-                                   f"> bar {params.max_issue_rate:.1%}",
-                                   subjects=subjects or ["train"], **kwargs)
+                return self.result(
+                    "fail",
+                    f"{summary}; {CONFIDENCE:.0%} lower bound {lower:.1%} "
+                    f"> bar {params.max_issue_rate:.1%}",
+                    subjects=subjects or ["train"],
+                    **kwargs,
+                )
             return self.result(
                 "warn",
                 f"{summary}; above the bar {params.max_issue_rate:.1%}, but the model's own "
                 f"uncertainty explains {expected:.1%} (labels redrawn from its probabilities): "
                 "overlapping classes or noise spread evenly cannot be told apart here",
-                subjects=subjects or ["train"], **kwargs,
+                subjects=subjects or ["train"],
+                **kwargs,
             )
         if holdout_bad:
             status = "fail" if params.holdout == "fail" else "warn"
             listed = ", ".join(f"{s} {r:.1%}" for s, r in holdout_bad)
-            return self.result(status, f"train labels look fine ({rate:.1%}), but held-out "
-                               f"labels do not: {listed} (bar {params.max_issue_rate:.1%})",
-                               subjects=[s for s, _ in holdout_bad], **kwargs)
+            return self.result(
+                status,
+                f"train labels look fine ({rate:.1%}), but held-out "
+                f"labels do not: {listed} (bar {params.max_issue_rate:.1%})",
+                subjects=[s for s, _ in holdout_bad],
+                **kwargs,
+            )
         return self.result("pass", f"{summary}; bar {params.max_issue_rate:.1%}", **kwargs)
 
     def _holdouts(
@@ -243,9 +273,12 @@ class LabelNoise(Check):
             names = [ctx.class_names[i] for i in present]
             ev = _suspicious_rows(ctx, split, rows, y, proba, found, names, params.max_rows_shown)
             evidence.append(ev)
-            if (params.holdout != "report" and len(rows) >= MIN_HOLDOUT_ROWS
-                    and lower > params.max_issue_rate
-                    and lower - expected >= params.min_excess_rate):
+            if (
+                params.holdout != "report"
+                and len(rows) >= MIN_HOLDOUT_ROWS
+                and lower > params.max_issue_rate
+                and lower - expected >= params.min_excess_rate
+            ):
                 bad.append((split, rate))
         return evidence, bad
 
@@ -280,7 +313,9 @@ def rate_lower_bound(k: int, n: int, confidence: float = CONFIDENCE) -> float:
     return float(beta.ppf(1.0 - confidence, k, n - k + 1))
 
 
-def _restrict(labels: np.ndarray, proba: np.ndarray, classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _restrict(
+    labels: np.ndarray, proba: np.ndarray, classes: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
     """Labels as 0..m-1 over ``classes`` and their probability columns, renormalised."""
     y = np.searchsorted(np.asarray(classes), labels)
     p = np.asarray(proba[:, classes], dtype=np.float64)
@@ -302,8 +337,12 @@ def _find_issues(y: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
         noise = num_label_issues(y, proba, estimation_method="off_diagonal_calibrated") / len(y)
     others = proba.copy()
     others[np.arange(len(y)), y] = -1.0
-    return {"issue": flagged, "quality": quality, "suggested": others.argmax(axis=1),
-            "noise_rate": float(noise)}
+    return {
+        "issue": flagged,
+        "quality": quality,
+        "suggested": others.argmax(axis=1),
+        "noise_rate": float(noise),
+    }
 
 
 def _expected_rate(proba: np.ndarray, seed: int) -> float:
@@ -337,7 +376,9 @@ def _skill(y: np.ndarray, proba: np.ndarray) -> tuple[float | None, float | None
         if k == 2:
             auc = float(roc_auc_score(y, proba[:, 1]))
         else:
-            aucs = [roc_auc_score(y == c, proba[:, c]) for c in range(k) if 0 < (y == c).sum() < len(y)]
+            aucs = [
+                roc_auc_score(y == c, proba[:, c]) for c in range(k) if 0 < (y == c).sum() < len(y)
+            ]
             auc = float(np.mean(aucs)) if aucs else None
     except ValueError:
         auc = None
@@ -346,23 +387,45 @@ def _skill(y: np.ndarray, proba: np.ndarray) -> tuple[float | None, float | None
 
 
 def _suspicious_rows(
-    ctx: Context, split: str, rows: np.ndarray, y: np.ndarray, proba: np.ndarray,
-    found: dict[str, Any], names: list[str], limit: int,
+    ctx: Context,
+    split: str,
+    rows: np.ndarray,
+    y: np.ndarray,
+    proba: np.ndarray,
+    found: dict[str, Any],
+    names: list[str],
+    limit: int,
 ) -> Evidence:
     issue = np.flatnonzero(found["issue"])
     order = issue[np.lexsort((issue, found["quality"][issue]))][:limit]
     id_col = ctx.config.task.id
     frame = ctx.frame(split)
-    ids = frame[id_col].gather(rows[order]).to_list() if id_col and id_col in frame.columns else None
-    columns = ["row" if ids is None else id_col, "given label", "suggested label",
-               "label quality", "p(suggested)"]
+    ids = (
+        frame[id_col].gather(rows[order]).to_list() if id_col and id_col in frame.columns else None
+    )
+    columns = [
+        "row" if ids is None else id_col,
+        "given label",
+        "suggested label",
+        "label quality",
+        "p(suggested)",
+    ]
     out = []
     for j, i in enumerate(order):
         key = int(rows[i]) if ids is None else ids[j]
-        out.append((key, names[y[i]], names[found["suggested"][i]],
-                    float(found["quality"][i]), float(proba[i, found["suggested"][i]])))
-    note = (f"{len(issue):,} issues in {split}; worst first (label quality = out-of-fold "
-            "probability of the given label); rows are 0-based positions in the split")
+        out.append(
+            (
+                key,
+                names[y[i]],
+                names[found["suggested"][i]],
+                float(found["quality"][i]),
+                float(proba[i, found["suggested"][i]]),
+            )
+        )
+    note = (
+        f"{len(issue):,} issues in {split}; worst first (label quality = out-of-fold "
+        "probability of the given label); rows are 0-based positions in the split"
+    )
     return table(f"Most suspicious {split} labels", columns, out, note=note, max_rows=max(limit, 1))
 
 
@@ -372,8 +435,12 @@ def _noise_matrix(y: np.ndarray, found: dict[str, Any], names: list[str]) -> Evi
     issue = found["issue"]
     np.add.at(matrix, (y[issue], found["suggested"][issue]), 1)
     rows = [[names[i], *matrix[i].tolist()] for i in range(k)]
-    return table("Label issues: given label (rows) x suggested label (columns)",
-                 ["given \\ suggested", *names], rows, max_rows=50)
+    return table(
+        "Label issues: given label (rows) x suggested label (columns)",
+        ["given \\ suggested", *names],
+        rows,
+        max_rows=50,
+    )
 
 
 def _class_rates(y: np.ndarray, found: dict[str, Any], names: list[str]) -> list[tuple[str, float]]:
@@ -385,15 +452,27 @@ def _class_rates(y: np.ndarray, found: dict[str, Any], names: list[str]) -> list
 def _per_class(y: np.ndarray, found: dict[str, Any], names: list[str]) -> Evidence:
     counts = np.bincount(y, minlength=len(names))
     issues = np.bincount(y[found["issue"]], minlength=len(names))
-    rows = [(names[i], int(counts[i]), int(issues[i]), issues[i] / counts[i])
-            for i in np.argsort(-issues / np.maximum(counts, 1), kind="stable") if counts[i]]
-    return table("Label issues per given class", ["class", "train rows", "issues", "issue rate"], rows)
+    rows = [
+        (names[i], int(counts[i]), int(issues[i]), issues[i] / counts[i])
+        for i in np.argsort(-issues / np.maximum(counts, 1), kind="stable")
+        if counts[i]
+    ]
+    return table(
+        "Label issues per given class", ["class", "train rows", "issues", "issue rate"], rows
+    )
 
 
 def _noise_chart(y: np.ndarray, found: dict[str, Any], names: list[str]) -> Chart:
     k = len(names)
     matrix = np.zeros((k, k), dtype=np.int64)
     np.add.at(matrix, (y[found["issue"]], found["suggested"][found["issue"]]), 1)
-    return Chart("heatmap", "Label issues: given x suggested",
-                 {"labels": names, "matrix": matrix.tolist(), "row_label": "given",
-                  "col_label": "suggested"})
+    return Chart(
+        "heatmap",
+        "Label issues: given x suggested",
+        {
+            "labels": names,
+            "matrix": matrix.tolist(),
+            "row_label": "given",
+            "col_label": "suggested",
+        },
+    )

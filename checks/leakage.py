@@ -114,12 +114,17 @@ class Leakage(Check):
     @dataclass(frozen=True)
     class Params:
         max_overlap_share: float = param(
-            0.01, "Share of a split's rows found in train, beyond chance, before failing.",
-            ge=0, le=1,
+            0.01,
+            "Share of a split's rows found in train, beyond chance, before failing.",
+            ge=0,
+            le=1,
         )
         overlap_alpha: float = param(
-            0.05, "False-discovery rate (Benjamini–Hochberg across splits) of the exact chance "
-                  "test behind the overlap share.", gt=0, lt=1,
+            0.05,
+            "False-discovery rate (Benjamini–Hochberg across splits) of the exact chance "
+            "test behind the overlap share.",
+            gt=0,
+            lt=1,
         )
         max_group_overlap_share: float = param(
             0.0, "Share of validation/test rows whose group also appears in train.", ge=0, le=1
@@ -128,8 +133,10 @@ class Leakage(Check):
             0.0, "Share of validation/test rows earlier than the latest train row.", ge=0, le=1
         )
         min_proxy_score: float = param(
-            0.99, "One-feature AUC, normalised mutual information or R² that marks a target "
-                  "proxy.", gt=0, le=1,
+            0.99,
+            "One-feature AUC, normalised mutual information or R² that marks a target proxy.",
+            gt=0,
+            le=1,
         )
         max_proxy_rows: int = param(
             200_000, "Train rows sampled (seeded) for the target-proxy detector.", ge=100
@@ -157,7 +164,8 @@ class Leakage(Check):
             "max_conflict_share": params.max_conflict_share,
         }
         summary = table(
-            "Leakage detectors", ["detector", "fired", "observed", "bar", "finding"],
+            "Leakage detectors",
+            ["detector", "fired", "observed", "bar", "finding"],
             [(f.detector, f.fired, f.observed, f.bar, f.summary) for f in findings],
         )
         evidence = [summary] + [e for f in findings for e in f.evidence]
@@ -165,12 +173,23 @@ class Leakage(Check):
         if fired:
             subjects = [s for f in fired for s in [f.detector, *f.subjects]]
             message = "; ".join(f"{f.detector}: {f.summary}" for f in fired)
-            return self.result("fail", message, metrics=metrics, thresholds=thresholds,
-                               evidence=evidence, subjects=subjects)
+            return self.result(
+                "fail",
+                message,
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
+                subjects=subjects,
+            )
         ran = [f.detector for f in findings if not f.summary.startswith("not run")]
         caveats = "".join(f"; {f.detector} {f.caveat}" for f in findings if f.caveat)
-        return self.result("pass", f"no leakage found ({', '.join(ran)}){caveats}",
-                           metrics=metrics, thresholds=thresholds, evidence=evidence)
+        return self.result(
+            "pass",
+            f"no leakage found ({', '.join(ran)}){caveats}",
+            metrics=metrics,
+            thresholds=thresholds,
+            evidence=evidence,
+        )
 
 
 # --------------------------------------------------------------------------- row hashes
@@ -189,16 +208,20 @@ def _row_hashes(ctx: Context) -> dict[str, np.ndarray]:
             out[split] = np.zeros(frame.height, dtype=np.uint64)
             continue
         exprs = [
-            (pl.col(c).cast(train_schema[c], strict=False) if c in frame.columns
-             else pl.lit(None, dtype=train_schema[c])).alias(c)
+            (
+                pl.col(c).cast(train_schema[c], strict=False)
+                if c in frame.columns
+                else pl.lit(None, dtype=train_schema[c])
+            ).alias(c)
             for c in features
         ]
         out[split] = frame.select(exprs).hash_rows(seed=HASH_SEED).to_numpy()
     return out
 
 
-def _overlap(ctx: Context, params: Any, hashes: dict[str, np.ndarray],
-             metrics: dict[str, Any]) -> Finding:
+def _overlap(
+    ctx: Context, params: Any, hashes: dict[str, np.ndarray], metrics: dict[str, Any]
+) -> Finding:
     from qa.stats import benjamini_hochberg
 
     train = pl.Series("h", hashes["train"])
@@ -208,10 +231,16 @@ def _overlap(ctx: Context, params: Any, hashes: dict[str, np.ndarray],
     metrics["train_duplicate_share"] = dup_share
     others = [s for s in ctx.splits if s != "train"]
     if not others or not ctx.feature_columns:
-        return Finding("overlap", False, None, params.max_overlap_share,
-                       "not run: no other split or no feature columns")
+        return Finding(
+            "overlap",
+            False,
+            None,
+            params.max_overlap_share,
+            "not run: no other split or no feature columns",
+        )
     train_idx = pl.DataFrame({"h": train, "train_row": np.arange(m)}).unique(
-        "h", keep="first", maintain_order=True)
+        "h", keep="first", maintain_order=True
+    )
     rows, stats = [], []
     for split in others:
         h = pl.DataFrame({"h": hashes[split], "row": np.arange(len(hashes[split]))})
@@ -232,26 +261,53 @@ def _overlap(ctx: Context, params: Any, hashes: dict[str, np.ndarray],
             fired_splits.append(split)
         elif excess > params.max_overlap_share and k > 0:
             # Copies may be there, but too few rows to tell them from chance matches.
-            need = _min_detectable(n, dups, m, dup_share, params.max_overlap_share,
-                                   params.overlap_alpha / len(others))
+            need = _min_detectable(
+                n, dups, m, dup_share, params.max_overlap_share, params.overlap_alpha / len(others)
+            )
             metrics[f"overlap_min_detectable_rows_{split}"] = need if need is not None else n + 1
-            weak.append(f"{split}: {k} of {n} rows found in train, not distinguishable from "
-                        f"chance at this size (p = {p:.2g}; "
-                        + (f"at least {need} rows ({need / n:.0%}) would be" if need is not None
-                           else "no count would be") + " significant)")
+            weak.append(
+                f"{split}: {k} of {n} rows found in train, not distinguishable from "
+                f"chance at this size (p = {p:.2g}; "
+                + (
+                    f"at least {need} rows ({need / n:.0%}) would be"
+                    if need is not None
+                    else "no count would be"
+                )
+                + " significant)"
+            )
     metrics["overlap_excess_share"] = worst
-    summary = (f"{', '.join(fired_splits)} share(s) rows with train beyond chance "
-               f"(worst excess {worst:.2%}; train's own duplicate share {dup_share:.2%})"
-               if fired_splits else
-               f"largest excess over chance {worst:.2%} (train's own duplicate share {dup_share:.2%})")
+    summary = (
+        f"{', '.join(fired_splits)} share(s) rows with train beyond chance "
+        f"(worst excess {worst:.2%}; train's own duplicate share {dup_share:.2%})"
+        if fired_splits
+        else f"largest excess over chance {worst:.2%} (train's own duplicate share {dup_share:.2%})"
+    )
     caveat = "underpowered: " + "; ".join(weak) if weak else ""
     if caveat:
         summary += f"; {caveat}"
-    ev = [table("Rows found in train (exact feature match)", ["split", "row", "train row"], rows,
+    ev = (
+        [
+            table(
+                "Rows found in train (exact feature match)",
+                ["split", "row", "train row"],
+                rows,
                 note="0-based row positions; the train row is the first identical one",
-                max_rows=params.max_rows_shown * max(len(others), 1))] if rows else []
-    return Finding("overlap", bool(fired_splits), worst, params.max_overlap_share, summary, ev,
-                   fired_splits, caveat)
+                max_rows=params.max_rows_shown * max(len(others), 1),
+            )
+        ]
+        if rows
+        else []
+    )
+    return Finding(
+        "overlap",
+        bool(fired_splits),
+        worst,
+        params.max_overlap_share,
+        summary,
+        ev,
+        fired_splits,
+        caveat,
+    )
 
 
 def _chance_tail(k: int, n: int, dups: int, m: int) -> float:
@@ -267,8 +323,9 @@ def _chance_tail(k: int, n: int, dups: int, m: int) -> float:
     return float(betabinom.sf(k - 1, n, dups + 1, m - dups + 1))
 
 
-def _min_detectable(n: int, dups: int, m: int, dup_share: float, bar: float,
-                    alpha: float) -> int | None:
+def _min_detectable(
+    n: int, dups: int, m: int, dup_share: float, bar: float, alpha: float
+) -> int | None:
     """Fewest matching rows of ``n`` that would fire (share bar and chance test), or None."""
     lo = math.floor((bar + dup_share) * n) + 1
     if lo > n or _chance_tail(n, n, dups, m) > alpha:
@@ -312,10 +369,16 @@ def _groups(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding:
         counts = values.filter(mask).value_counts(sort=True).head(params.max_rows_shown)
         for value, count in counts.iter_rows():
             rows.append((split, value, count))
-    summary = (f"entities of {', '.join(fired_splits)} also in train (up to {worst:.2%} of rows)"
-               if fired_splits else f"largest share of rows with a train entity {worst:.2%}")
-    ev = [table(f"Entities ({group}) on both sides of the split", ["split", group, "rows"], rows)]\
-        if rows else []
+    summary = (
+        f"entities of {', '.join(fired_splits)} also in train (up to {worst:.2%} of rows)"
+        if fired_splits
+        else f"largest share of rows with a train entity {worst:.2%}"
+    )
+    ev = (
+        [table(f"Entities ({group}) on both sides of the split", ["split", group, "rows"], rows)]
+        if rows
+        else []
+    )
     return Finding("group", bool(fired_splits), worst, bar, summary, ev, fired_splits)
 
 
@@ -326,7 +389,9 @@ def _as_time(series: pl.Series, what: str) -> pl.Series:
     try:
         return series.cast(pl.String).str.to_datetime(strict=True)
     except Exception:
-        raise DataError(f"task.time: column {what} is neither a date, a time nor a number") from None
+        raise DataError(
+            f"task.time: column {what} is neither a date, a time nor a number"
+        ) from None
 
 
 def _time(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding:
@@ -360,13 +425,24 @@ def _time(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding:
             rows.append((split, int(early.sum()), share, str(first), str(last), str(lag)))
         if share > bar:
             fired_splits.append(split)
-    summary = (f"{', '.join(fired_splits)} rows earlier than the last train row "
-               f"(up to {worst:.2%} of rows)" if fired_splits else
-               f"largest share of rows earlier than train's last {worst:.2%}")
-    ev = [table("Rows earlier than the latest train row",
-                ["split", "rows", "share", "earliest", "last train", "lag"], rows,
-                note="lag: latest train time minus the earliest such row (seconds if numeric)")]\
-        if rows else []
+    summary = (
+        f"{', '.join(fired_splits)} rows earlier than the last train row "
+        f"(up to {worst:.2%} of rows)"
+        if fired_splits
+        else f"largest share of rows earlier than train's last {worst:.2%}"
+    )
+    ev = (
+        [
+            table(
+                "Rows earlier than the latest train row",
+                ["split", "rows", "share", "earliest", "last train", "lag"],
+                rows,
+                note="lag: latest train time minus the earliest such row (seconds if numeric)",
+            )
+        ]
+        if rows
+        else []
+    )
     return Finding("time", bool(fired_splits), worst, bar, summary, ev, fired_splits)
 
 
@@ -380,8 +456,11 @@ def _target_proxy(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding
     y = ctx.labels("train")
     n = len(y)
     rng = np.random.default_rng(ctx.seed)
-    sample = np.sort(rng.choice(n, params.max_proxy_rows, replace=False)) \
-        if n > params.max_proxy_rows else np.arange(n)
+    sample = (
+        np.sort(rng.choice(n, params.max_proxy_rows, replace=False))
+        if n > params.max_proxy_rows
+        else np.arange(n)
+    )
     X, y = X[sample], y[sample]
     metrics["proxy_sample_rows"] = len(sample)
     left_out: list[str] = []
@@ -390,9 +469,13 @@ def _target_proxy(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding
         metrics["proxy_classes_left_out"] = len(left_out)
         if len(np.unique(y)) < 2:
             listed = f" (left out: {', '.join(left_out[:10])})" if left_out else ""
-            return Finding("target-proxy", False, None, bar,
-                           f"not run: fewer than two classes with {MIN_PROXY_CLASS_ROWS}+ rows"
-                           + listed)
+            return Finding(
+                "target-proxy",
+                False,
+                None,
+                bar,
+                f"not run: fewer than two classes with {MIN_PROXY_CLASS_ROWS}+ rows" + listed,
+            )
     half = rng.permutation(len(y)) % 2 == 0
     tie_order = rng.permutation(len(y))
     alpha = PROXY_ALPHA / len(features)
@@ -415,8 +498,18 @@ def _target_proxy(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding
                 p = min(p, sep[1])
             fired = lookup_auc >= bar or (nmi or 0.0) >= bar or p < alpha
             score = max(auc, lookup_auc, nmi or 0.0, sep[0] if sep else 0.0)
-            scores.append((col, score, auc, sep[0] if sep else None, lookup_auc, nmi,
-                           p if p < 1.0 else None, fired))
+            scores.append(
+                (
+                    col,
+                    score,
+                    auc,
+                    sep[0] if sep else None,
+                    lookup_auc,
+                    nmi,
+                    p if p < 1.0 else None,
+                    fired,
+                )
+            )
         else:
             r2 = _heldout_r2(codes, y, half)
             lin = _linear_r2(x, y)
@@ -426,37 +519,59 @@ def _target_proxy(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding
     metrics["proxy_max_score"] = scores[0][1]
     proxies = [s for s in scores if s[-1]]
     if ctx.is_classification:
-        columns = ["feature", "score", "rank AUC", "separability", "lookup AUC", "lookup NMI",
-                   "rank p-value", "proxy"]
+        columns = [
+            "feature",
+            "score",
+            "rank AUC",
+            "separability",
+            "lookup AUC",
+            "lookup NMI",
+            "rank p-value",
+            "proxy",
+        ]
     else:
         columns = ["feature", "score (R²)", "linear R²", "lookup R²", "proxy"]
     rows = scores[: params.max_rows_shown]
-    note = (f"on {len(sample):,} of {n:,} train rows (seeded sample)" if len(sample) < n
-            else f"on all {n:,} train rows") + "; NMI is left out for columns unique per row"
+    note = (
+        f"on {len(sample):,} of {n:,} train rows (seeded sample)"
+        if len(sample) < n
+        else f"on all {n:,} train rows"
+    ) + "; NMI is left out for columns unique per row"
     if ctx.is_classification:
-        note += (f"; a rank score counts only with p < {PROXY_ALPHA:g} / {len(features)} features"
-                 " (Bonferroni)")
+        note += (
+            f"; a rank score counts only with p < {PROXY_ALPHA:g} / {len(features)} features"
+            " (Bonferroni)"
+        )
     if left_out:
-        note += (f"; classes with fewer than {MIN_PROXY_CLASS_ROWS} rows left out: "
-                 + ", ".join(left_out[:10]) + (" …" if len(left_out) > 10 else ""))
+        note += (
+            f"; classes with fewer than {MIN_PROXY_CLASS_ROWS} rows left out: "
+            + ", ".join(left_out[:10])
+            + (" …" if len(left_out) > 10 else "")
+        )
     ev = [table("Strongest single features", columns, rows, note=note)]
     strongest = scores[0]
-    summary = (f"{len(proxies)} feature(s) predict the target alone: "
-               + ", ".join(f"{c!r} ({s:.3f})" for c, s, *_ in proxies[:5])
-               if proxies else
-               f"strongest single feature {strongest[0]!r} scores {strongest[1]:.3f}"
-               + (" (not significant)" if strongest[1] >= bar else ""))
-    return Finding("target-proxy", bool(proxies), scores[0][1], bar, summary, ev,
-                   [c for c, *_ in proxies])
+    summary = (
+        f"{len(proxies)} feature(s) predict the target alone: "
+        + ", ".join(f"{c!r} ({s:.3f})" for c, s, *_ in proxies[:5])
+        if proxies
+        else f"strongest single feature {strongest[0]!r} scores {strongest[1]:.3f}"
+        + (" (not significant)" if strongest[1] >= bar else "")
+    )
+    return Finding(
+        "target-proxy", bool(proxies), scores[0][1], bar, summary, ev, [c for c, *_ in proxies]
+    )
 
 
-def _drop_rare_classes(y: np.ndarray, X: np.ndarray, names: list[str]
-                       ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _drop_rare_classes(
+    y: np.ndarray, X: np.ndarray, names: list[str]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Rows of classes with at least MIN_PROXY_CLASS_ROWS rows, labels renumbered 0..k-1."""
     counts = np.bincount(y, minlength=len(names))
     keep_classes = np.flatnonzero(counts >= MIN_PROXY_CLASS_ROWS)
-    left_out = [f"{names[c]} ({counts[c]})" for c in np.flatnonzero((counts > 0)
-                                                                    & (counts < MIN_PROXY_CLASS_ROWS))]
+    left_out = [
+        f"{names[c]} ({counts[c]})"
+        for c in np.flatnonzero((counts > 0) & (counts < MIN_PROXY_CLASS_ROWS))
+    ]
     keep = np.isin(y, keep_classes)
     return np.searchsorted(keep_classes, y[keep]), X[keep], left_out
 
@@ -514,8 +629,10 @@ def _separability(x: np.ndarray, y: np.ndarray, tie_order: np.ndarray) -> tuple[
     s2 = float((counts * (counts - 1)).sum() / (n * (n - 1)))
     s3 = float((counts * (counts - 1) * (counts - 2)).sum() / (n * (n - 1) * (n - 2)))
     pairs = counts * (counts - 1)
-    s4 = float(((pairs * (counts - 2) * (counts - 3)).sum() + pairs.sum() ** 2 - (pairs ** 2).sum())
-               / (n * (n - 1) * (n - 2) * (n - 3)))
+    s4 = float(
+        ((pairs * (counts - 2) * (counts - 3)).sum() + pairs.sum() ** 2 - (pairs**2).sum())
+        / (n * (n - 1) * (n - 2) * (n - 3))
+    )
     expected = m * (1 - s2)
     var = max(m * s2 + 2 * (m - 1) * s3 + (m - 1) * (m - 2) * s4 - (m * s2) ** 2, 1e-12)
     span = expected - (k - 1)
@@ -562,8 +679,9 @@ def _rank_auc(x: np.ndarray, y: np.ndarray, k: int) -> float:
     return float(np.min(aucs)) if aucs else 0.5
 
 
-def _lookup_heldout(codes: np.ndarray, y: np.ndarray, half: np.ndarray, k: int
-                    ) -> tuple[float, float]:
+def _lookup_heldout(
+    codes: np.ndarray, y: np.ndarray, half: np.ndarray, k: int
+) -> tuple[float, float]:
     """Cross-fitted one-feature lookup model: held-out worst-class AUC and NMI (share of H(Y)).
 
     The model is the class frequencies per code (bin or category), shrunk toward the prior,
@@ -588,7 +706,7 @@ def _lookup_heldout(codes: np.ndarray, y: np.ndarray, half: np.ndarray, k: int
         counts.append(heldout)
     score, count = np.vstack(scores), np.vstack(counts)
     aucs = []
-    for c in ([1] if k == 2 else range(k)):
+    for c in [1] if k == 2 else range(k):
         pos, neg = count[:, c], count.sum(axis=1) - count[:, c]
         if pos.sum() == 0 or neg.sum() == 0:
             continue
@@ -632,17 +750,22 @@ def _linear_r2(x: np.ndarray, y: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------- conflicts
-def _conflicts(ctx: Context, params: Any, hashes: dict[str, np.ndarray],
-               metrics: dict[str, Any]) -> Finding:
+def _conflicts(
+    ctx: Context, params: Any, hashes: dict[str, np.ndarray], metrics: dict[str, Any]
+) -> Finding:
     bar = params.max_conflict_share
     if not ctx.is_classification:
         return Finding("conflicts", False, None, bar, "not run: applies to classification")
     if not ctx.feature_columns:
         return Finding("conflicts", False, None, bar, "not run: no feature columns")
-    frame = pl.DataFrame({"h": hashes["train"], "y": ctx.labels("train"),
-                          "row": np.arange(len(hashes["train"]))})
-    groups = frame.group_by("h").agg(pl.len().alias("size"), pl.col("y").n_unique().alias("labels"),
-                                     pl.col("row").min().alias("first"))
+    frame = pl.DataFrame(
+        {"h": hashes["train"], "y": ctx.labels("train"), "row": np.arange(len(hashes["train"]))}
+    )
+    groups = frame.group_by("h").agg(
+        pl.len().alias("size"),
+        pl.col("y").n_unique().alias("labels"),
+        pl.col("row").min().alias("first"),
+    )
     bad = groups.filter((pl.col("labels") > 1) & (pl.col("size") <= MAX_RECORD_GROUP))
     share = float(bad["size"].sum() / frame.height) if bad.height else 0.0
     metrics["conflict_share"] = share
@@ -651,13 +774,19 @@ def _conflicts(ctx: Context, params: Any, hashes: dict[str, np.ndarray],
     rows = []
     if bad.height:
         names = ctx.class_names
-        examples = frame.join(bad.select("h", "first").sort("first").head(params.max_rows_shown),
-                              on="h").sort("first", "row")
+        examples = frame.join(
+            bad.select("h", "first").sort("first").head(params.max_rows_shown), on="h"
+        ).sort("first", "row")
         for _first, sub in examples.group_by("first", maintain_order=True):
             rows.append((sub["row"].to_list(), sorted({names[v] for v in sub["y"].to_list()})))
         rows = [(", ".join(map(str, r)), ", ".join(labels)) for r, labels in rows]
-    summary = (f"{share:.2%} of train rows are identical feature rows with different labels "
-               f"({bad.height} groups)")
-    ev = [table("Identical train rows with conflicting labels", ["rows", "labels"], rows)]\
-        if rows else []
+    summary = (
+        f"{share:.2%} of train rows are identical feature rows with different labels "
+        f"({bad.height} groups)"
+    )
+    ev = (
+        [table("Identical train rows with conflicting labels", ["rows", "labels"], rows)]
+        if rows
+        else []
+    )
     return Finding("conflicts", fired, share, bar, summary, ev)

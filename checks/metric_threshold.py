@@ -66,11 +66,13 @@ class MetricThreshold(Check):
     @dataclass(frozen=True)
     class Params(EvaluationParams):
         threshold: float | None = param(
-            None, "The bar for the primary metric: a minimum for scores, a maximum for errors "
+            None,
+            "The bar for the primary metric: a minimum for scores, a maximum for errors "
             "(default 0.7 for roc_auc, 0.6 for macro_f1, none for the others).",
         )
         warn_when_uncertain: bool = param(
-            True, "Warn when the point estimate clears the bar but its interval reaches across.",
+            True,
+            "Warn when the point estimate clears the bar but its interval reaches across.",
         )
 
     def run(self, ctx: Context, params: Params) -> CheckResult:
@@ -78,8 +80,11 @@ class MetricThreshold(Check):
             return self.skip("needs model predictions for the test split")
         preds = ctx.predictions(SPLIT)
         primary, note = choose_metric(ctx, params.metric, f"checks.{self.id}.metric", [preds])
-        metrics = [m for m in reported_metrics(ctx.task, primary)
-                   if not (m.needs_proba and preds.proba is None)]
+        metrics = [
+            m
+            for m in reported_metrics(ctx.task, primary)
+            if not (m.needs_proba and preds.proba is None)
+        ]
         boot = evaluate(ctx, SPLIT, {"model": preds}, metrics, settings_of(params))
         point = boot.point(("model", primary.name))
         if point is None:
@@ -95,20 +100,32 @@ class MetricThreshold(Check):
             m_low, m_high = boot.ci(("model", m.name))
             values.update({m.name: value, f"{m.name}_ci_low": m_low, f"{m.name}_ci_high": m_high})
             rows.append((m.title, value, m_low, m_high, bar if m is primary else None))
-        values.update({"rows_test": boot.n_rows, "bootstrap_resamples": boot.n_resamples,
-                       "bootstrap_rows": boot.sample_rows})
+        values.update(
+            {
+                "rows_test": boot.n_rows,
+                "bootstrap_resamples": boot.n_resamples,
+                "bootstrap_rows": boot.sample_rows,
+            }
+        )
         notes = [boot.note()] + [f"{k[1]}: {r}" for k, r in boot.reasons.items()]
         if note:
             notes.insert(0, note)
-        evidence = [table(f"Test metrics ({boot.n_rows:,} rows)",
-                          ["metric", "value", "CI low", "CI high", "bar"], rows,
-                          note="; ".join(notes))]
+        evidence = [
+            table(
+                f"Test metrics ({boot.n_rows:,} rows)",
+                ["metric", "value", "CI low", "CI high", "bar"],
+                rows,
+                note="; ".join(notes),
+            )
+        ]
         thresholds: dict[str, float | None] = {"confidence": params.confidence}
         if bar is not None:
             thresholds[_bar_name(primary)] = bar
         charts = [_chart(primary, point, low, high, bar)]
-        described = f"{primary.title} {fmt(point, primary)} ({params.confidence:.0%} CI " \
-                    f"{fmt_ci(low, high, primary)})"
+        described = (
+            f"{primary.title} {fmt(point, primary)} ({params.confidence:.0%} CI "
+            f"{fmt_ci(low, high, primary)})"
+        )
         suffix = f"; {note}" if note else ""
         common = dict(metrics=values, thresholds=thresholds, evidence=evidence, charts=charts)
 
@@ -117,16 +134,19 @@ class MetricThreshold(Check):
                 "warn",
                 f"{described} on the test split, but no bar is declared for {primary.name}: set "
                 f"checks.{self.id}.threshold to the value agreed before training{suffix}",
-                subjects=[primary.name], **common,
+                subjects=[primary.name],
+                **common,
                 remedy=f"Declare the success bar in qa.toml, e.g. [checks.{self.id}] "
-                       f"threshold = <the {'maximum' if primary.relative else 'minimum'} "
-                       f"acceptable {primary.name}>, agreed before looking at the test split.",
+                f"threshold = <the {'maximum' if primary.relative else 'minimum'} "
+                f"acceptable {primary.name}>, agreed before looking at the test split.",
             )
         relation = "above the maximum" if primary.relative else "below the minimum"
         if not _meets(primary, point, bar):
             return self.result(
-                "fail", f"{described} is {relation} of {fmt(bar, primary)}{suffix}",
-                subjects=[primary.name], **common,
+                "fail",
+                f"{described} is {relation} of {fmt(bar, primary)}{suffix}",
+                subjects=[primary.name],
+                **common,
             )
         # "Does it meet the bar?" is one-directional: the one-sided bound on the bar's side
         # (the end of the two-sided 2·confidence − 1 interval) decides, not the 95 % interval's
@@ -134,19 +154,25 @@ class MetricThreshold(Check):
         side = "upper" if primary.relative else "lower"
         crossing = boot.bound(("model", primary.name), side)
         values[f"{primary.name}_{side}_bound"] = crossing
-        if params.warn_when_uncertain and crossing is not None and not _meets(primary, crossing, bar):
+        if (
+            params.warn_when_uncertain
+            and crossing is not None
+            and not _meets(primary, crossing, bar)
+        ):
             return self.result(
                 "warn",
                 f"{described} clears the bar {fmt(bar, primary)}, but its one-sided "
                 f"{params.confidence:.0%} {side} bound {fmt(crossing, primary)} does not: the "
                 f"test split cannot confirm the model meets it{suffix}",
-                subjects=[primary.name], **common,
+                subjects=[primary.name],
+                **common,
                 remedy="Evaluate on a larger test split to narrow the interval, or improve the "
-                       "model so it clears the bar with room to spare.",
+                "model so it clears the bar with room to spare.",
             )
         side = "at most" if primary.relative else "at least"
-        return self.result("pass", f"{described} meets the bar ({side} {fmt(bar, primary)})"
-                           f"{suffix}", **common)
+        return self.result(
+            "pass", f"{described} meets the bar ({side} {fmt(bar, primary)}){suffix}", **common
+        )
 
 
 def _meets(metric: Metric, value: float, bar: float) -> bool:
@@ -157,9 +183,13 @@ def _bar_name(metric: Metric) -> str:
     return f"{'max' if metric.relative else 'min'}_{metric.name}"
 
 
-def _chart(metric: Metric, point: float, low: float | None, high: float | None,
-           bar: float | None) -> Chart:
+def _chart(
+    metric: Metric, point: float, low: float | None, high: float | None, bar: float | None
+) -> Chart:
     labels = ["CI low", "estimate", "CI high"] if low is not None else ["estimate"]
     values = [low, point, high] if low is not None else [point]
-    return Chart("bars", f"Test {metric.title} against its bar",
-                 {"labels": labels, "series": {metric.name: values}, "threshold": bar})
+    return Chart(
+        "bars",
+        f"Test {metric.title} against its bar",
+        {"labels": labels, "series": {metric.name: values}, "threshold": bar},
+    )

@@ -94,28 +94,38 @@ class OverfitGap(Check):
     @dataclass(frozen=True)
     class Params(EvaluationParams):
         max_gap: float = param(
-            0.05, "Largest train − validation gap for scores (AUC, F1, accuracy, R²).",
-            ge=0.0, le=1.0,
+            0.05,
+            "Largest train − validation gap for scores (AUC, F1, accuracy, R²).",
+            ge=0.0,
+            le=1.0,
         )
         max_relative_gap: float = param(
-            0.25, "Largest (validation − train) / validation gap for errors (RMSE, MAE).",
-            ge=0.0, le=1.0,
+            0.25,
+            "Largest (validation − train) / validation gap for errors (RMSE, MAE).",
+            ge=0.0,
+            le=1.0,
         )
         tolerance: float = param(
-            0.02, "How far the validation score may trail the best baseline before the gap "
+            0.02,
+            "How far the validation score may trail the best baseline before the gap "
             "counts as costly (score units; a fraction of the error for RMSE/MAE).",
-            ge=0.0, le=1.0,
+            ge=0.0,
+            le=1.0,
         )
         patience: int = param(
-            5, "Epochs of validation loss above its best (training loss falling) that fail.",
+            5,
+            "Epochs of validation loss above its best (training loss falling) that fail.",
             ge=1,
         )
         min_rise: float = param(
-            0.01, "Relative rise of the last validation loss above its best that counts as "
-            "rising (below it, a plateau).", ge=0.0,
+            0.01,
+            "Relative rise of the last validation loss above its best that counts as "
+            "rising (below it, a plateau).",
+            ge=0.0,
         )
         restored_best: bool = param(
-            False, "Training restored the best epoch's weights (early stopping with restore): "
+            False,
+            "Training restored the best epoch's weights (early stopping with restore): "
             "a rise in the history then warns instead of failing.",
         )
 
@@ -152,8 +162,10 @@ class OverfitGap(Check):
         )
 
 
-_ORDER = ("In order: add dropout (for trees, stronger regularisation), reduce the model size, "
-          "or gather more data.")
+_ORDER = (
+    "In order: add dropout (for trees, stronger regularisation), reduce the model size, "
+    "or gather more data."
+)
 
 
 def _has_labelled_predictions(ctx: Context, split: str) -> bool:
@@ -171,8 +183,9 @@ def _eval_split(ctx: Context) -> str | None:
 # --------------------------------------------------------------------------- the gap
 def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Part:
     train_preds, eval_preds = ctx.predictions("train"), ctx.predictions(split)
-    metric, fallback = choose_metric(ctx, params.metric, f"checks.{check_id}.metric",
-                                     [train_preds, eval_preds])
+    metric, fallback = choose_metric(
+        ctx, params.metric, f"checks.{check_id}.metric", [train_preds, eval_preds]
+    )
     settings = settings_of(params)
     train_score = scorer_for(ctx, "train", train_preds, metric, settings.decision_threshold).point
     model_boot = evaluate(ctx, split, {MODEL: eval_preds}, [metric], settings)
@@ -184,10 +197,14 @@ def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Part:
     bar = params.max_relative_gap if metric.relative else params.max_gap
     bar_name = "max_relative_gap" if metric.relative else "max_gap"
     gap_text = f"{gap:.1%} of the {split} error" if metric.relative else f"{gap:.3f}"
-    described = (f"{metric.title} is {fmt(train_score, metric)} on train and "
-                 f"{fmt(eval_score, metric)} on {split}: a gap of {gap_text}")
+    described = (
+        f"{metric.title} is {fmt(train_score, metric)} on train and "
+        f"{fmt(eval_score, metric)} on {split}: a gap of {gap_text}"
+    )
     metrics: dict[str, float | None] = {
-        f"train_{metric.name}": train_score, f"{split}_{metric.name}": eval_score, "gap": gap,
+        f"train_{metric.name}": train_score,
+        f"{split}_{metric.name}": eval_score,
+        "gap": gap,
     }
     thresholds: dict[str, float | None] = {bar_name: bar, "tolerance": params.tolerance}
     rows: list[tuple[Any, ...]] = [
@@ -199,11 +216,15 @@ def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Part:
         notes.append("no validation split with predictions: the gap is measured on test")
 
     def part(status: str, message: str, remedy: str = "") -> Part:
-        evidence = table(f"{metric.title}: train against {split}",
-                         ["model", "split", metric.name, "CI low", "CI high"], rows,
-                         note="; ".join(filter(None, notes)))
-        return Part(status, message, metrics, thresholds, [evidence], [],
-                    ["train-validation gap"], remedy)
+        evidence = table(
+            f"{metric.title}: train against {split}",
+            ["model", "split", metric.name, "CI low", "CI high"],
+            rows,
+            note="; ".join(filter(None, notes)),
+        )
+        return Part(
+            status, message, metrics, thresholds, [evidence], [], ["train-validation gap"], remedy
+        )
 
     if gap <= bar:
         return part("pass", f"{described}, within the bar {bar:g}")
@@ -211,55 +232,88 @@ def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Part:
     comparison, baselines = _comparison_rows(ctx, split)
     notes += [f"{name}: {b.note}" for name, b in ctx.baselines().items() if b.note]
     if not baselines:
-        return part("warn", f"{described}, over the bar {bar:g}; no baseline to tell whether "
-                    "it costs generalisation", _GAP_REMEDY)
-    models = {MODEL: {s: ctx.predictions(s) for s in comparison},
-              **{f"baseline:{n}": p for n, p in baselines.items()}}
+        return part(
+            "warn",
+            f"{described}, over the bar {bar:g}; no baseline to tell whether "
+            "it costs generalisation",
+            _GAP_REMEDY,
+        )
+    models = {
+        MODEL: {s: ctx.predictions(s) for s in comparison},
+        **{f"baseline:{n}": p for n, p in baselines.items()},
+    }
     boot = evaluate_pooled(ctx, comparison, models, [metric], settings)
     where = " + ".join(comparison)
     scored = {n: boot.point((f"baseline:{n}", metric.name)) for n in baselines}
     defined = {n: s for n, s in scored.items() if s is not None}
     if not defined:
-        return part("warn", f"{described}, over the bar {bar:g}; no baseline could be scored "
-                    f"on {where}", _GAP_REMEDY)
+        return part(
+            "warn",
+            f"{described}, over the bar {bar:g}; no baseline could be scored on {where}",
+            _GAP_REMEDY,
+        )
     best = max(defined, key=lambda n: defined[n] if metric.higher_is_better else -defined[n])
     model_key, best_key = (MODEL, metric.name), (f"baseline:{best}", metric.name)
     advantage, low, high = boot.advantage(metric, model_key, best_key)
     upper = boot.advantage_bound(metric, model_key, best_key, "upper")
-    step = one_row_step(metric, np.concatenate([ctx.labels(s) for s in comparison]),
-                        positive_index=ctx.positive_index if ctx.task == "binary" else 1,
-                        n_classes=len(ctx.classes)) if ctx.task != "regression" else 0.0
+    step = (
+        one_row_step(
+            metric,
+            np.concatenate([ctx.labels(s) for s in comparison]),
+            positive_index=ctx.positive_index if ctx.task == "binary" else 1,
+            n_classes=len(ctx.classes),
+        )
+        if ctx.task != "regression"
+        else 0.0
+    )
     if len(comparison) > 1:
         rows.append(("model", where, boot.point(model_key), *boot.ci(model_key)))
     for name, score in scored.items():
-        rows.append((f"baseline {name}", where, score,
-                     *boot.ci((f"baseline:{name}", metric.name))))
+        rows.append((f"baseline {name}", where, score, *boot.ci((f"baseline:{name}", metric.name))))
     notes.append(_rows_note(ctx, comparison, boot.n_rows))
-    notes.append(boot.note() + f"; one-sided {params.confidence:.0%} upper bound of the "
-                 "model's advantage = the upper end of the two-sided "
-                 f"{2 * params.confidence - 1:.0%} interval")
-    metrics.update({f"best_baseline_{metric.name}": defined[best],
-                    "advantage_vs_best_baseline": advantage,
-                    "advantage_vs_best_baseline_ci_low": low,
-                    "advantage_vs_best_baseline_ci_high": high,
-                    "advantage_vs_best_baseline_upper_bound": upper,
-                    "comparison_rows": boot.n_rows,
-                    "one_row_step": step})
+    notes.append(
+        boot.note() + f"; one-sided {params.confidence:.0%} upper bound of the "
+        "model's advantage = the upper end of the two-sided "
+        f"{2 * params.confidence - 1:.0%} interval"
+    )
+    metrics.update(
+        {
+            f"best_baseline_{metric.name}": defined[best],
+            "advantage_vs_best_baseline": advantage,
+            "advantage_vs_best_baseline_ci_low": low,
+            "advantage_vs_best_baseline_ci_high": high,
+            "advantage_vs_best_baseline_upper_bound": upper,
+            "comparison_rows": boot.n_rows,
+            "one_row_step": step,
+        }
+    )
     thresholds["confidence"] = params.confidence
     # Costly: the model trails the best baseline by more than the tolerance and by more than
     # one row's worth of the metric, and the one-sided upper bound of its advantage is below 0
     # (the question is one-directional: does it generalise *worse*?). Without intervals
     # (n_bootstrap = 0) the point estimate decides.
-    costly = (advantage is not None and advantage < -max(params.tolerance, step)
-              and (upper is None or upper < 0))
-    versus = (f"the best baseline, {best}, scores {fmt(defined[best], metric)} on {where} "
-              f"({boot.n_rows:,} held-out rows; model's advantage {fmt(advantage)}, one-sided "
-              f"{params.confidence:.0%} upper bound {fmt(upper)})")
+    costly = (
+        advantage is not None
+        and advantage < -max(params.tolerance, step)
+        and (upper is None or upper < 0)
+    )
+    versus = (
+        f"the best baseline, {best}, scores {fmt(defined[best], metric)} on {where} "
+        f"({boot.n_rows:,} held-out rows; model's advantage {fmt(advantage)}, one-sided "
+        f"{params.confidence:.0%} upper bound {fmt(upper)})"
+    )
     if costly:
-        return part("fail", f"{described}, over the bar {bar:g}, and it generalises worse than "
-                    f"the baselines: {versus}", _GAP_REMEDY)
-    return part("warn", f"{described}, over the bar {bar:g}, but it generalises as well as the "
-                f"baselines: {versus}", "The gap costs nothing measurable yet; watch it.")
+        return part(
+            "fail",
+            f"{described}, over the bar {bar:g}, and it generalises worse than "
+            f"the baselines: {versus}",
+            _GAP_REMEDY,
+        )
+    return part(
+        "warn",
+        f"{described}, over the bar {bar:g}, but it generalises as well as the baselines: {versus}",
+        "The gap costs nothing measurable yet; watch it.",
+    )
 
 
 def _comparison_rows(ctx: Context, split: str) -> tuple[list[str], dict[str, dict[str, Any]]]:
@@ -272,9 +326,11 @@ def _comparison_rows(ctx: Context, split: str) -> tuple[list[str], dict[str, dic
     for splits in ([*held_out], [split]):
         if split not in splits:
             continue
-        baselines = {name: {s: b.predictions[s] for s in splits}
-                     for name, b in ctx.baselines().items()
-                     if all(s in b.predictions for s in splits)}
+        baselines = {
+            name: {s: b.predictions[s] for s in splits}
+            for name, b in ctx.baselines().items()
+            if all(s in b.predictions for s in splits)
+        }
         if baselines or splits == [split]:
             return splits, baselines
     return [split], {}  # pragma: no cover - the loop always returns
@@ -284,13 +340,17 @@ def _rows_note(ctx: Context, splits: list[str], n_rows: int) -> str:
     if len(splits) == 1:
         return f"model and baselines compared on the {n_rows:,} {splits[0]} rows"
     sizes = ", ".join(f"{s} {len(ctx.labels(s)):,}" for s in splits)
-    return (f"model and baselines compared on the {n_rows:,} held-out rows of "
-            f"{' and '.join(splits)} pooled ({sizes}); the gap itself is measured on "
-            f"{splits[0]}")
+    return (
+        f"model and baselines compared on the {n_rows:,} held-out rows of "
+        f"{' and '.join(splits)} pooled ({sizes}); the gap itself is measured on "
+        f"{splits[0]}"
+    )
 
 
-_GAP_REMEDY = ("The model fits train far better than new rows and a baseline fitted on the "
-               "same train split generalises better.")
+_GAP_REMEDY = (
+    "The model fits train far better than new rows and a baseline fitted on the "
+    "same train split generalises better."
+)
 
 
 def _gap(metric: Metric, train: float, held_out: float) -> float:
@@ -308,15 +368,23 @@ def _history_part(ctx: Context, params: Any) -> Part:
     epochs = frame["epoch"].to_numpy()
     train = frame["train_loss"].cast(float).to_numpy()
     val = frame["val_loss"].cast(float).to_numpy()
-    chart = Chart("lines", "Training history: loss per epoch", {
-        "x": epochs.tolist(),
-        "series": {"train_loss": _nan_to_none(train), "val_loss": _nan_to_none(val)},
-        "x_label": "epoch", "y_label": "loss",
-    })
+    chart = Chart(
+        "lines",
+        "Training history: loss per epoch",
+        {
+            "x": epochs.tolist(),
+            "series": {"train_loss": _nan_to_none(train), "val_loss": _nan_to_none(val)},
+            "x_label": "epoch",
+            "y_label": "loss",
+        },
+    )
     usable = np.isfinite(val) & np.isfinite(train)
     if usable.sum() < 2:
-        return Part("pass", f"the history ({where}) has fewer than two epochs with both losses",
-                    charts=[chart])
+        return Part(
+            "pass",
+            f"the history ({where}) has fewer than two epochs with both losses",
+            charts=[chart],
+        )
     ep, tr, va = epochs[usable], train[usable], val[usable]
     best = int(np.argmin(va))
     best_epoch = int(ep[best])
@@ -325,34 +393,59 @@ def _history_part(ctx: Context, params: Any) -> Part:
     train_fell = bool(tr[-1] < tr[best])
     chart = Chart(chart.kind, chart.title, {**chart.data, "marker": best_epoch})
     metrics: dict[str, float | None] = {
-        "best_epoch": best_epoch, "epochs_after_best": after, "val_loss_best": float(va[best]),
-        "val_loss_last": float(va[-1]), "val_loss_rise": float(rise),
-        "train_loss_at_best": float(tr[best]), "train_loss_last": float(tr[-1]),
+        "best_epoch": best_epoch,
+        "epochs_after_best": after,
+        "val_loss_best": float(va[best]),
+        "val_loss_last": float(va[-1]),
+        "val_loss_rise": float(rise),
+        "train_loss_at_best": float(tr[best]),
+        "train_loss_last": float(tr[-1]),
     }
-    thresholds: dict[str, float | None] = {"patience": params.patience,
-                                           "min_rise": params.min_rise}
-    tail = [(int(e), float(t), float(v)) for e, t, v in zip(ep[best:], tr[best:], va[best:],
-                                                             strict=True)]
-    evidence = table(f"Epochs from the best validation loss (epoch {best_epoch})",
-                     ["epoch", "train_loss", "val_loss"], tail, note=f"history: {where}")
+    thresholds: dict[str, float | None] = {"patience": params.patience, "min_rise": params.min_rise}
+    tail = [
+        (int(e), float(t), float(v))
+        for e, t, v in zip(ep[best:], tr[best:], va[best:], strict=True)
+    ]
+    evidence = table(
+        f"Epochs from the best validation loss (epoch {best_epoch})",
+        ["epoch", "train_loss", "val_loss"],
+        tail,
+        note=f"history: {where}",
+    )
     rising = after >= params.patience and rise > params.min_rise and train_fell
-    story = (f"validation loss rose for {after} epochs after its best at epoch {best_epoch} "
-             f"({va[best]:.4g} → {va[-1]:.4g}, {rise:+.1%}) while training loss kept falling "
-             f"({tr[best]:.4g} → {tr[-1]:.4g})")
+    story = (
+        f"validation loss rose for {after} epochs after its best at epoch {best_epoch} "
+        f"({va[best]:.4g} → {va[-1]:.4g}, {rise:+.1%}) while training loss kept falling "
+        f"({tr[best]:.4g} → {tr[-1]:.4g})"
+    )
     if not rising:
-        text = (f"validation loss is lowest at epoch {best_epoch} of {int(ep[-1])}; it does not "
-                f"rise for {params.patience}+ epochs while training loss falls")
+        text = (
+            f"validation loss is lowest at epoch {best_epoch} of {int(ep[-1])}; it does not "
+            f"rise for {params.patience}+ epochs while training loss falls"
+        )
         return Part("pass", text, metrics, thresholds, [evidence], [chart])
     if params.restored_best:
         return Part(
-            "warn", f"{story}; the best epoch's weights were restored, so the shipped model is "
-            f"epoch {best_epoch}'s", metrics, thresholds, [evidence], [chart], ["history"],
+            "warn",
+            f"{story}; the best epoch's weights were restored, so the shipped model is "
+            f"epoch {best_epoch}'s",
+            metrics,
+            thresholds,
+            [evidence],
+            [chart],
+            ["history"],
             "Training ran well past its best epoch; stop earlier to save time.",
         )
-    return Part("fail", f"overfitting began at epoch {best_epoch}: {story}", metrics, thresholds,
-                [evidence], [chart], ["history"],
-                f"Stop training at epoch {best_epoch} (early stopping that restores the best "
-                f"weights).")
+    return Part(
+        "fail",
+        f"overfitting began at epoch {best_epoch}: {story}",
+        metrics,
+        thresholds,
+        [evidence],
+        [chart],
+        ["history"],
+        f"Stop training at epoch {best_epoch} (early stopping that restores the best weights).",
+    )
 
 
 def _nan_to_none(values: np.ndarray) -> list[float | None]:

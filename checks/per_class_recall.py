@@ -72,13 +72,18 @@ def scores_from_confusion(counts: np.ndarray) -> dict[str, np.ndarray]:
         recall = np.where(support > 0, tp / support, 0.0)
         denom = 2 * tp + fp + fn
         f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
-    return {"precision": precision, "recall": recall, "f1": f1,
-            "support": support.astype(np.int64), "predicted": predicted.astype(np.int64)}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "support": support.astype(np.int64),
+        "predicted": predicted.astype(np.int64),
+    }
 
 
-def wilson_interval(successes: np.ndarray, n: np.ndarray, confidence: float) -> tuple[
-    np.ndarray, np.ndarray
-]:
+def wilson_interval(
+    successes: np.ndarray, n: np.ndarray, confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval for binomial proportions (NaN where ``n`` is 0)."""
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
     n = n.astype(float)
@@ -152,21 +157,25 @@ class PerClassRecall(Check):
 
     @dataclass(frozen=True)
     class Params:
-        min_recall: float = param(0.5, "Recall every class must reach (unless in per_class).",
-                                  ge=0.0, le=1.0)
+        min_recall: float = param(
+            0.5, "Recall every class must reach (unless in per_class).", ge=0.0, le=1.0
+        )
         per_class: dict[str | int, float] = param(  # noqa: RUF009 - param() returns a field
             {}, "Per-class recall bars, class name -> bar, overriding min_recall.", ge=0.0, le=1.0
         )
         min_support: int = param(
             50, "Test rows from which a class's recall point estimate is trusted as is.", ge=1
         )
-        confidence: float = param(0.95, "Level of the Wilson interval on each recall.",
-                                  gt=0.5, lt=1.0)
+        confidence: float = param(
+            0.95, "Level of the Wilson interval on each recall.", gt=0.5, lt=1.0
+        )
         strict: bool = param(False, "Fail every class under its bar, however few its rows.")
         min_reference_gap: float = param(
-            0.10, "Under the default bar, a class fails only when a skilled reference baseline "
+            0.10,
+            "Under the default bar, a class fails only when a skilled reference baseline "
             "finds at least this much more of it (else the class is hard, and warns).",
-            ge=0.0, le=1.0,
+            ge=0.0,
+            le=1.0,
         )
 
     def run(self, ctx: Context, params: Params) -> CheckResult:
@@ -186,8 +195,7 @@ class PerClassRecall(Check):
             if best is not None and not best[2]:
                 verdicts[i] = "hard"
 
-        order = sorted(range(len(names)),
-                       key=lambda i: (support[i] == 0, recall[i], names[i]))
+        order = sorted(range(len(names)), key=lambda i: (support[i] == 0, recall[i], names[i]))
         failing = [i for i in order if verdicts[i] == "fail"]
         uncertain = [i for i in order if verdicts[i] == "uncertain"]
         hard = [i for i in order if verdicts[i] == "hard"]
@@ -218,38 +226,67 @@ class PerClassRecall(Check):
         thresholds.update({f"min_recall[{k}]": v for k, v in params.per_class.items()})
         level = f"{params.confidence:.0%}"
         rows = [
-            (names[i], int(support[i]), float(scores["precision"][i]),
-             float(recall[i]) if support[i] else None, float(scores["f1"][i]),
-             float(lower[i]) if support[i] else None, float(upper[i]) if support[i] else None,
-             bars[i], _VERDICT_TEXT[verdicts[i]])
+            (
+                names[i],
+                int(support[i]),
+                float(scores["precision"][i]),
+                float(recall[i]) if support[i] else None,
+                float(scores["f1"][i]),
+                float(lower[i]) if support[i] else None,
+                float(upper[i]) if support[i] else None,
+                bars[i],
+                _VERDICT_TEXT[verdicts[i]],
+            )
             for i in order
         ]
-        evidence = [table(
-            "Per-class scores on test, lowest recall first",
-            ["class", "support", "precision", "recall", "f1", f"recall {level} low",
-             f"recall {level} high", "bar", "verdict"],
-            rows, max_rows=200,
-        )]
-        refs = [(names[i], best[0], float(recall[i]), best[1])
-                for i, best in sorted(reference.items()) if best is not None]
+        evidence = [
+            table(
+                "Per-class scores on test, lowest recall first",
+                [
+                    "class",
+                    "support",
+                    "precision",
+                    "recall",
+                    "f1",
+                    f"recall {level} low",
+                    f"recall {level} high",
+                    "bar",
+                    "verdict",
+                ],
+                rows,
+                max_rows=200,
+            )
+        ]
+        refs = [
+            (names[i], best[0], float(recall[i]), best[1])
+            for i, best in sorted(reference.items())
+            if best is not None
+        ]
         if refs:
-            evidence.append(table(
-                "Classes under the default bar: the best skilled reference baseline's recall",
-                ["class", "reference", "model recall", "reference recall"], refs,
-            ))
+            evidence.append(
+                table(
+                    "Classes under the default bar: the best skilled reference baseline's recall",
+                    ["class", "reference", "model recall", "reference recall"],
+                    refs,
+                )
+            )
         charts = [self._chart(names, recall, support, order, params.min_recall)]
         kwargs = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=charts)
 
         def describe(i: int) -> str:
-            return (f"{names[i]!r} recall {_fmt(recall[i])} < {_fmt(bars[i])} "
-                    f"({int(support[i])} rows, {level} CI {_fmt(lower[i])}-{_fmt(upper[i])})")
+            return (
+                f"{names[i]!r} recall {_fmt(recall[i])} < {_fmt(bars[i])} "
+                f"({int(support[i])} rows, {level} CI {_fmt(lower[i])}-{_fmt(upper[i])})"
+            )
 
         if failing:
             listed = "; ".join(describe(i) for i in failing[:5])
             return self.result(
-                "fail", f"{len(failing)} of {len(names)} classes under their recall bar: {listed}"
-                        f"; macro-F1 {macro_f1:.3f}",
-                subjects=[names[i] for i in failing], **kwargs,
+                "fail",
+                f"{len(failing)} of {len(names)} classes under their recall bar: {listed}"
+                f"; macro-F1 {macro_f1:.3f}",
+                subjects=[names[i] for i in failing],
+                **kwargs,
             )
         if uncertain or absent or hard:
             parts = []
@@ -257,8 +294,10 @@ class PerClassRecall(Check):
                 parts.append(
                     f"{len(hard)} class(es) under the default bar, but the reference baselines "
                     "find them no better (a hard class, not one this model leaves behind): "
-                    + "; ".join(f"{describe(i)}, best reference {reference[i][0]} "
-                                f"{_fmt(reference[i][1])}" for i in hard[:5])
+                    + "; ".join(
+                        f"{describe(i)}, best reference {reference[i][0]} {_fmt(reference[i][1])}"
+                        for i in hard[:5]
+                    )
                 )
             if uncertain:
                 parts.append(
@@ -267,11 +306,14 @@ class PerClassRecall(Check):
                 )
             if absent:
                 listed = ", ".join(repr(names[i]) for i in absent[:10])
-                parts.append(f"{len(absent)} class(es) have no test rows and cannot be "
-                             f"evaluated: {listed}")
+                parts.append(
+                    f"{len(absent)} class(es) have no test rows and cannot be evaluated: {listed}"
+                )
             return self.result(
-                "warn", "; ".join(parts) + f"; macro-F1 {macro_f1:.3f}",
-                subjects=[names[i] for i in hard + uncertain + absent], **kwargs,
+                "warn",
+                "; ".join(parts) + f"; macro-F1 {macro_f1:.3f}",
+                subjects=[names[i] for i in hard + uncertain + absent],
+                **kwargs,
             )
         return self.result(
             "pass",
@@ -292,9 +334,9 @@ class PerClassRecall(Check):
         return [wanted.get(n, params.min_recall) for n in names]
 
     @staticmethod
-    def _reference_recall(ctx: Context, names: list[str], verdicts: list[str],
-                          recall: np.ndarray, params: Params
-                          ) -> dict[int, tuple[str, float, bool] | None]:
+    def _reference_recall(
+        ctx: Context, names: list[str], verdicts: list[str], recall: np.ndarray, params: Params
+    ) -> dict[int, tuple[str, float, bool] | None]:
         """For each class failing the default bar: the best skilled reference's name, its
         recall, and whether it finds clearly more of the class (the model leaves it behind).
 
@@ -303,14 +345,21 @@ class PerClassRecall(Check):
         from qa.stats import two_proportion_test
 
         default = {str(k) for k in params.per_class}
-        candidates = [i for i, v in enumerate(verdicts)
-                      if v == "fail" and names[i] not in default and not params.strict]
+        candidates = [
+            i
+            for i, v in enumerate(verdicts)
+            if v == "fail" and names[i] not in default and not params.strict
+        ]
         if not candidates:
             return {}
         y_true, y_pred = evaluation_inputs(ctx)  # type: ignore[misc]
-        refs = {name: b.predictions["test"].labels for name, b in ctx.baselines().items()
-                if name in REFERENCES and "test" in b.predictions
-                and b.predictions["test"].labels is not None}
+        refs = {
+            name: b.predictions["test"].labels
+            for name, b in ctx.baselines().items()
+            if name in REFERENCES
+            and "test" in b.predictions
+            and b.predictions["test"].labels is not None
+        }
         out: dict[int, tuple[str, float, bool] | None] = {}
         for i in candidates:
             own = y_true == i
@@ -318,14 +367,19 @@ class PerClassRecall(Check):
             best: tuple[str, float, bool] | None = None
             for name, ref in sorted(refs.items()):
                 hits, false_hits = int((ref[own] == i).sum()), int((ref[~own] == i).sum())
-                skilled = (m > 0 and hits / n > false_hits / m
-                           and two_proportion_test(hits, n, false_hits, m) / 2 < 0.05)
+                skilled = (
+                    m > 0
+                    and hits / n > false_hits / m
+                    and two_proportion_test(hits, n, false_hits, m) / 2 < 0.05
+                )
                 if not skilled:
                     continue
                 gained = int(((ref == i) & (y_pred != i) & own).sum())
                 lost = int(((ref != i) & (y_pred == i) & own).sum())
-                behind = (hits / n - recall[i] >= params.min_reference_gap
-                          and _sign_test(gained, lost) < 0.05)
+                behind = (
+                    hits / n - recall[i] >= params.min_reference_gap
+                    and _sign_test(gained, lost) < 0.05
+                )
                 if best is None or hits / n > best[1]:
                     best = (name, hits / n, behind or (best is not None and best[2]))
                 elif behind:
@@ -334,8 +388,13 @@ class PerClassRecall(Check):
         return out
 
     @staticmethod
-    def _verdicts(support: np.ndarray, recall: np.ndarray, upper: np.ndarray,
-                  bars: list[float], params: PerClassRecall.Params) -> list[str]:
+    def _verdicts(
+        support: np.ndarray,
+        recall: np.ndarray,
+        upper: np.ndarray,
+        bars: list[float],
+        params: PerClassRecall.Params,
+    ) -> list[str]:
         out = []
         for i, bar in enumerate(bars):
             if support[i] == 0:
@@ -349,18 +408,27 @@ class PerClassRecall(Check):
         return out
 
     @staticmethod
-    def _chart(names: list[str], recall: np.ndarray, support: np.ndarray, order: list[int],
-               threshold: float) -> Chart:
+    def _chart(
+        names: list[str],
+        recall: np.ndarray,
+        support: np.ndarray,
+        order: list[int],
+        threshold: float,
+    ) -> Chart:
         shown = [i for i in order if support[i] > 0][:MAX_CHART_CLASSES]
         n_eval = int((support > 0).sum())
         title = "Recall per class on test"
         if n_eval > len(shown):
             title += f" (the {len(shown)} lowest of {n_eval} classes)"
-        return Chart("bars", title, {
-            "labels": [names[i] for i in shown],
-            "series": {"recall": [float(recall[i]) for i in shown]},
-            "threshold": threshold,
-        })
+        return Chart(
+            "bars",
+            title,
+            {
+                "labels": [names[i] for i in shown],
+                "series": {"recall": [float(recall[i]) for i in shown]},
+                "threshold": threshold,
+            },
+        )
 
 
 #: Reference baselines that can show a class is hard (the trivial one cannot).

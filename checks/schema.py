@@ -137,19 +137,23 @@ class Schema(Check):
             0.01, "Share of a split's rows that may break an inferred rule.", ge=0.0, le=1.0
         )
         range_tolerance: float = param(
-            0.1, "Numeric ranges are widened by this fraction of train's range on each side.",
+            0.1,
+            "Numeric ranges are widened by this fraction of train's range on each side.",
             ge=0.0,
         )
         max_categories: int = param(
             50, "String columns with more distinct train values get no category rule.", ge=1
         )
         alpha: float = param(
-            0.05, "False-discovery rate for the chance test behind each share rule.",
-            gt=0.0, lt=1.0,
+            0.05,
+            "False-discovery rate for the chance test behind each share rule.",
+            gt=0.0,
+            lt=1.0,
         )
         schema_file: str = param(
-            "", "A pandera schema (.py defining `schema`, .json or .yaml) applied strictly "
-            "instead of the inferred one; empty to infer from train."
+            "",
+            "A pandera schema (.py defining `schema`, .json or .yaml) applied strictly "
+            "instead of the inferred one; empty to infer from train.",
         )
 
     def run(self, ctx: Context, params: Params) -> CheckResult:
@@ -170,7 +174,8 @@ class Schema(Check):
         significant = _significant_per_rule_kind(shared, params.alpha)
         failing = [f for f in findings if f.kind == "fail"]
         failing += [
-            f for f, sig in zip(shared, significant, strict=True)
+            f
+            for f, sig in zip(shared, significant, strict=True)
             if sig and f.share > params.max_violation_share
         ]
         warnings = [f for f in findings if f.kind == "warn"]
@@ -195,26 +200,38 @@ class Schema(Check):
         evidence = [_findings_table(failing + warnings), _rules_table(rules)]
         if not others:
             return self.result(
-                "pass", "only train was given: the inferred schema is reported, nothing to check",
-                metrics=metrics, thresholds=thresholds, evidence=evidence[1:],
+                "pass",
+                "only train was given: the inferred schema is reported, nothing to check",
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence[1:],
             )
         if failing:
             return self.result(
-                "fail", _message(failing, len(fail_columns)), metrics=metrics,
-                thresholds=thresholds, evidence=evidence, subjects=fail_columns,
+                "fail",
+                _message(failing, len(fail_columns)),
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
+                subjects=fail_columns,
             )
         if warnings:
             extra = list(dict.fromkeys(f.column for f in warnings))
             return self.result(
                 "warn",
                 f"{len(extra)} column(s) not in train: {_names(extra)}; the model ignores them",
-                metrics=metrics, thresholds=thresholds, evidence=evidence, subjects=extra,
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
+                subjects=extra,
             )
         return self.result(
             "pass",
             f"{len(rules)} columns match train's schema in {', '.join(others)} "
             f"(worst share breaking a rule {worst:.2%})",
-            metrics=metrics, thresholds=thresholds, evidence=evidence[1:],
+            metrics=metrics,
+            thresholds=thresholds,
+            evidence=evidence[1:],
         )
 
     # ------------------------------------------------------------------ user schema
@@ -225,9 +242,7 @@ class Schema(Check):
         failing: list[str] = []
         for split in ctx.splits:
             frame = ctx.frame(split)
-            for column, check, count, examples in validate_with_pandera(
-                schema, frame, ctx, split
-            ):
+            for column, check, count, examples in validate_with_pandera(schema, frame, ctx, split):
                 share = min(1.0, count / frame.height)
                 worst = max(worst, share)
                 rows.append((split, column, check, count, share, examples))
@@ -239,22 +254,29 @@ class Schema(Check):
             "columns_failing": len(columns),
             "worst_violation_share": worst,
         }
-        evidence = [table(
-            f"Violations of {Path(params.schema_file).name}",
-            ["split", "column", "check", "rows", "share", "examples"], rows,
-            note="a user-supplied schema is applied strictly: any violation fails",
-        )]
+        evidence = [
+            table(
+                f"Violations of {Path(params.schema_file).name}",
+                ["split", "column", "check", "rows", "share", "examples"],
+                rows,
+                note="a user-supplied schema is applied strictly: any violation fails",
+            )
+        ]
         if rows:
             return self.result(
                 "fail",
                 f"{len(columns)} column(s) break the schema in {params.schema_file}: "
                 f"{_names(columns)}",
-                metrics=metrics, thresholds={"max_violation_share": 0.0}, evidence=evidence,
+                metrics=metrics,
+                thresholds={"max_violation_share": 0.0},
+                evidence=evidence,
                 subjects=columns,
             )
         return self.result(
-            "pass", f"every split satisfies the schema in {params.schema_file}",
-            metrics=metrics, thresholds={"max_violation_share": 0.0},
+            "pass",
+            f"every split satisfies the schema in {params.schema_file}",
+            metrics=metrics,
+            thresholds={"max_violation_share": 0.0},
         )
 
 
@@ -282,8 +304,13 @@ def infer_rules(
     for i, name in enumerate(train.columns):
         missing = int(stats[f"{i}:missing"])
         base = dict(
-            name=name, family=families[i], dtype=str(train.dtypes[i]), rows=train.height,
-            missing=missing, values=train.height - missing, structural=name in structural,
+            name=name,
+            family=families[i],
+            dtype=str(train.dtypes[i]),
+            rows=train.height,
+            missing=missing,
+            values=train.height - missing,
+            structural=name in structural,
         )
         if families[i] == "numeric" and stats[f"{i}:min"] is not None and not base["structural"]:
             base.update(_widened_range(stats, i, range_tolerance))
@@ -300,13 +327,21 @@ def _domains(
     train: pl.DataFrame, stats: dict[str, Any], families: list[str], max_categories: int
 ) -> dict[int, tuple[tuple[str, ...], int]]:
     """Sorted categories and the number seen once, for every low-cardinality string column."""
-    wanted = [i for i, fam in enumerate(families)
-              if fam == "categorical" and int(stats[f"{i}:nunique"]) <= max_categories]
+    wanted = [
+        i
+        for i, fam in enumerate(families)
+        if fam == "categorical" and int(stats[f"{i}:nunique"]) <= max_categories
+    ]
     if not wanted:
         return {}
     exprs = [
-        pl.nth(i).drop_nulls().cast(pl.String).alias("value").value_counts(name="n")
-        .implode().alias(str(i))
+        pl.nth(i)
+        .drop_nulls()
+        .cast(pl.String)
+        .alias("value")
+        .value_counts(name="n")
+        .implode()
+        .alias(str(i))
         for i in wanted
     ]
     row = train.select(exprs).row(0)
@@ -372,23 +407,42 @@ def evaluate_split(
     known = {r.name for r in rules}
     for name in frame.columns:
         if name not in known:
-            findings.append(Finding(split, name, "extra column", "not in train", frame.height,
-                                    1.0, "warn"))
+            findings.append(
+                Finding(split, name, "extra column", "not in train", frame.height, 1.0, "warn")
+            )
     exprs: list[pl.Expr] = []
     testable: list[tuple[ColumnRule, int]] = []
     for rule in rules:
         if rule.name not in frame.columns:
             if not (split == "production" and rule.name == target):
-                findings.append(Finding(split, rule.name, "column present", "present in train",
-                                        frame.height, 1.0, "fail"))
+                findings.append(
+                    Finding(
+                        split,
+                        rule.name,
+                        "column present",
+                        "present in train",
+                        frame.height,
+                        1.0,
+                        "fail",
+                    )
+                )
             continue
         index = frame.get_column_index(rule.name)
         dtype = frame.dtypes[index]
         family = dtype_family(dtype)
         if family not in (rule.family, NULL_FAMILY) and rule.family != NULL_FAMILY:
-            findings.append(Finding(split, rule.name, "type family",
-                                    f"{rule.family} ({rule.dtype})", frame.height, 1.0, "fail",
-                                    examples=f"{family} ({dtype})"))
+            findings.append(
+                Finding(
+                    split,
+                    rule.name,
+                    "type family",
+                    f"{rule.family} ({rule.dtype})",
+                    frame.height,
+                    1.0,
+                    "fail",
+                    examples=f"{family} ({dtype})",
+                )
+            )
             continue
         testable.append((rule, index))
         exprs += _split_exprs(rule, index, dtype)
@@ -414,38 +468,73 @@ def _split_exprs(rule: ColumnRule, index: int, dtype: pl.DataType) -> list[pl.Ex
     return exprs
 
 
-def _judge(rule: ColumnRule, index: int, stats: dict[str, Any], split: str,
-           n: int) -> list[Finding]:
+def _judge(
+    rule: ColumnRule, index: int, stats: dict[str, Any], split: str, n: int
+) -> list[Finding]:
     from scipy.stats import betabinom
 
     if rule.family == NULL_FAMILY:
         return []
     missing = n if f"{index}:missing_extra" in stats else int(stats[f"{index}:missing"] or 0)
-    if missing == n and rule.values > 0 and rule.missing_share ** n < 1e-3:
-        return [Finding(split, rule.name, "has values", f"{1 - rule.missing_share:.1%} filled "
-                        "in train", n, 1.0, "fail")]
+    if missing == n and rule.values > 0 and rule.missing_share**n < 1e-3:
+        return [
+            Finding(
+                split,
+                rule.name,
+                "has values",
+                f"{1 - rule.missing_share:.1%} filled in train",
+                n,
+                1.0,
+                "fail",
+            )
+        ]
     findings = []
     if not rule.structural:
         # Missing values beyond train's share; the chance model is train's missing rate.
         excess = missing / n - rule.missing_share
         p = _tail(betabinom, missing, n, rule.missing + 1, rule.values + 1) if excess > 0 else 1.0
-        expected = "no missing values" if rule.missing == 0 else (
-            f"missing share ≤ {rule.missing_share:.2%} (train)")
-        findings.append(Finding(split, rule.name, "not missing", expected, missing,
-                                max(excess, 0.0), "share", p))
+        expected = (
+            "no missing values"
+            if rule.missing == 0
+            else (f"missing share ≤ {rule.missing_share:.2%} (train)")
+        )
+        findings.append(
+            Finding(
+                split, rule.name, "not missing", expected, missing, max(excess, 0.0), "share", p
+            )
+        )
     if f"{index}:range" in stats:
         k = int(stats[f"{index}:range"] or 0)
         # Under exchangeability the mass outside train's range is Beta(2, m - 1).
         p = _tail(betabinom, k, n, 2, max(rule.values - 1, 1))
-        findings.append(Finding(split, rule.name, "in range",
-                                f"[{_fmt(rule.low)}, {_fmt(rule.high)}]", k, k / n, "share", p))
+        findings.append(
+            Finding(
+                split,
+                rule.name,
+                "in range",
+                f"[{_fmt(rule.low)}, {_fmt(rule.high)}]",
+                k,
+                k / n,
+                "share",
+                p,
+            )
+        )
     if f"{index}:domain" in stats:
         k = int(stats[f"{index}:domain"] or 0)
         # Good–Turing: unseen categories turn up about as often as train's singletons.
         p = _tail(betabinom, k, n, rule.singletons + 1, max(rule.values - rule.singletons, 1))
-        findings.append(Finding(split, rule.name, "known category",
-                                f"one of {len(rule.domain or ())} train categories", k, k / n,
-                                "share", p))
+        findings.append(
+            Finding(
+                split,
+                rule.name,
+                "known category",
+                f"one of {len(rule.domain or ())} train categories",
+                k,
+                k / n,
+                "share",
+                p,
+            )
+        )
     return findings
 
 
@@ -543,11 +632,13 @@ def load_user_schema(path: str) -> Any:
         raise
     except Exception as exc:
         summary = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise ConfigError(f"{where}: not a readable pandera schema ({type(exc).__name__}: "
-                          f"{summary})") from None
+        raise ConfigError(
+            f"{where}: not a readable pandera schema ({type(exc).__name__}: {summary})"
+        ) from None
     if not (hasattr(schema, "validate") and hasattr(schema, "columns")):
-        raise ConfigError(f"{where}: 'schema' is a {type(schema).__name__}, not a pandera "
-                          "DataFrameSchema")
+        raise ConfigError(
+            f"{where}: 'schema' is a {type(schema).__name__}, not a pandera DataFrameSchema"
+        )
     return schema
 
 
@@ -578,20 +669,28 @@ def validate_with_pandera(
     except SchemaErrors as exc:
         cases = exc.failure_cases
     except SchemaError as exc:
-        return [(str(getattr(exc.schema, "name", "") or "(frame)"), str(exc.check or exc)[:200],
-                 frame.height, "")]
+        return [
+            (
+                str(getattr(exc.schema, "name", "") or "(frame)"),
+                str(exc.check or exc)[:200],
+                frame.height,
+                "",
+            )
+        ]
     if not isinstance(cases, pl.DataFrame):
         cases = pl.from_pandas(cases.astype(str))
-    cases = cases.with_columns(pl.col("failure_case").cast(pl.String),
-                               pl.col("column").cast(pl.String), pl.col("check").cast(pl.String))
+    cases = cases.with_columns(
+        pl.col("failure_case").cast(pl.String),
+        pl.col("column").cast(pl.String),
+        pl.col("check").cast(pl.String),
+    )
     out = []
     grouped = cases.group_by(["column", "check"], maintain_order=True).agg(
         pl.len().alias("n"), pl.col("failure_case").unique(maintain_order=True).head(EXAMPLES)
     )
     for column, check, n, examples in grouped.iter_rows():
         name = column if column not in (None, "None") else (examples[0] if examples else "")
-        out.append((str(name), str(check), int(n),
-                    ", ".join(_fmt(v) for v in examples)))
+        out.append((str(name), str(check), int(n), ", ".join(_fmt(v) for v in examples)))
     return out
 
 
@@ -648,10 +747,14 @@ def _names(columns: Sequence[str], limit: int = 5) -> str:
 def _message(failing: Sequence[Finding], n_columns: int) -> str:
     parts = []
     for f in failing[:3]:
-        what = {"column present": "missing", "type family": f"type {f.examples}",
-                "has values": "entirely empty", "in range": f"{f.share:.1%} out of range",
-                "known category": f"{f.share:.1%} unseen categories",
-                "not missing": f"{f.share:.1%} more missing values"}[f.rule]
+        what = {
+            "column present": "missing",
+            "type family": f"type {f.examples}",
+            "has values": "entirely empty",
+            "in range": f"{f.share:.1%} out of range",
+            "known category": f"{f.share:.1%} unseen categories",
+            "not missing": f"{f.share:.1%} more missing values",
+        }[f.rule]
         parts.append(f"{_fmt(f.column)!r} in {f.split}: {what}")
     more = f"; and {len(failing) - 3} more" if len(failing) > 3 else ""
     return f"{n_columns} column(s) break train's schema — " + "; ".join(parts) + more
@@ -659,15 +762,24 @@ def _message(failing: Sequence[Finding], n_columns: int) -> str:
 
 def _findings_table(findings: Sequence[Finding]) -> Evidence:
     rows = [
-        (f.split, f.column, f.rule, f.expected, f.rows, f.share, f.examples,
-         "warn" if f.kind == "warn" else "fail")
+        (
+            f.split,
+            f.column,
+            f.rule,
+            f.expected,
+            f.rows,
+            f.share,
+            f.examples,
+            "warn" if f.kind == "warn" else "fail",
+        )
         for f in findings
     ]
     return table(
         "Schema violations",
-        ["split", "column", "rule", "expected", "rows", "share", "examples", "verdict"], rows,
+        ["split", "column", "rule", "expected", "rows", "share", "examples", "verdict"],
+        rows,
         note="share = share of the split's rows breaking the rule (for missing values: beyond "
-             "train's own missing share)",
+        "train's own missing share)",
     )
 
 
@@ -677,8 +789,11 @@ def _rules_table(rules: Sequence[ColumnRule]) -> Evidence:
         if r.structural:
             values = "type only (id / time / group column)"
         elif r.domain is not None:
-            values = f"{len(r.domain)} categories: " + ", ".join(_fmt(v) for v in r.domain[:8]) + (
-                " …" if len(r.domain) > 8 else "")
+            values = (
+                f"{len(r.domain)} categories: "
+                + ", ".join(_fmt(v) for v in r.domain[:8])
+                + (" …" if len(r.domain) > 8 else "")
+            )
         elif r.low is not None:
             values = f"[{_fmt(r.low)}, {_fmt(r.high)}] (train {_fmt(r.train_min)} … "
             values += f"{_fmt(r.train_max)})"
@@ -687,5 +802,8 @@ def _rules_table(rules: Sequence[ColumnRule]) -> Evidence:
         else:
             values = ""
         rows.append((r.name, r.dtype, r.missing_share, values))
-    return table("Schema inferred from train", ["column", "dtype", "missing share (train)",
-                                                "allowed values"], rows)
+    return table(
+        "Schema inferred from train",
+        ["column", "dtype", "missing share (train)", "allowed values"],
+        rows,
+    )

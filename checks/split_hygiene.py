@@ -92,8 +92,10 @@ class SplitHygiene(Check):
             gt=0,
         )
         min_train_share: float = param(
-            0.5, "Without a plan: train's share of the labelled rows below which it warns.",
-            ge=0, le=1,
+            0.5,
+            "Without a plan: train's share of the labelled rows below which it warns.",
+            ge=0,
+            le=1,
         )
         min_test_rows: int = param(
             30, "Without a plan: rows of the test split below which it warns.", ge=0
@@ -109,11 +111,14 @@ class SplitHygiene(Check):
         )
         alpha: float = param(0.01, "Significance level of the stratification test.", gt=0, lt=1)
         time_overlap_tolerance: float = param(
-            0.05, "Share of a later split's rows earlier than an earlier split's end that fails.",
-            ge=0, le=1,
+            0.05,
+            "Share of a later split's rows earlier than an earlier split's end that fails.",
+            ge=0,
+            le=1,
         )
-        lock_file: str = param(DEFAULT_LOCK_FILE,
-                                "Lock file written by `qa lock`; relative to the config file.")
+        lock_file: str = param(
+            DEFAULT_LOCK_FILE, "Lock file written by `qa lock`; relative to the config file."
+        )
 
     def run(self, ctx: Context, params: Params) -> CheckResult:
         _validate_plan(params.plan)
@@ -132,16 +137,26 @@ class SplitHygiene(Check):
         for p in parts:
             metrics.update(p.metrics)
         thresholds = {
-            **({"proportion_tolerance": params.proportion_tolerance,
-                "proportion_fail": params.proportion_fail} if params.plan else
-               {"min_train_share": params.min_train_share,
-                "min_test_rows": params.min_test_rows}),
+            **(
+                {
+                    "proportion_tolerance": params.proportion_tolerance,
+                    "proportion_fail": params.proportion_fail,
+                }
+                if params.plan
+                else {
+                    "min_train_share": params.min_train_share,
+                    "min_test_rows": params.min_test_rows,
+                }
+            ),
             "max_class_share_diff": params.max_class_share_diff,
             "alpha": params.alpha,
             "time_overlap_tolerance": params.time_overlap_tolerance,
         }
-        overview = table("Sub-checks", ["part", "status", "finding"],
-                         [(p.name, p.status, p.message) for p in parts])
+        overview = table(
+            "Sub-checks",
+            ["part", "status", "finding"],
+            [(p.name, p.status, p.message) for p in parts],
+        )
         evidence = [overview] + [e for p in parts for e in p.evidence]
         bad = [p for p in parts if p.status == status and status != "pass"]
         if bad:
@@ -149,7 +164,11 @@ class SplitHygiene(Check):
         else:
             message = "; ".join(f"{p.name}: {p.message}" for p in parts)
         return self.result(
-            status, message, metrics=metrics, thresholds=thresholds, evidence=evidence,
+            status,
+            message,
+            metrics=metrics,
+            thresholds=thresholds,
+            evidence=evidence,
             subjects=[p.name for p in parts if p.status != "pass"],
         )
 
@@ -158,8 +177,10 @@ class SplitHygiene(Check):
 def _validate_plan(plan: dict[str, float]) -> None:
     for split in plan:
         if split not in ORDER:
-            raise ConfigError(f"checks.split-hygiene.plan.{split}: unknown split "
-                              f"(expected {', '.join(ORDER)}; production is not part of the plan)")
+            raise ConfigError(
+                f"checks.split-hygiene.plan.{split}: unknown split "
+                f"(expected {', '.join(ORDER)}; production is not part of the plan)"
+            )
 
 
 def _proportions(ctx: Context, present: list[str], params: SplitHygiene.Params) -> Part:
@@ -170,8 +191,9 @@ def _proportions(ctx: Context, present: list[str], params: SplitHygiene.Params) 
     planned = {s: params.plan.get(s, 0.0) for s in present}
     plan_total = sum(planned.values())
     if plan_total <= 0:
-        raise ConfigError("checks.split-hygiene.plan: names none of the splits given "
-                          f"({', '.join(present)})")
+        raise ConfigError(
+            f"checks.split-hygiene.plan: names none of the splits given ({', '.join(present)})"
+        )
     table_rows, worst, worst_split = [], 0.0, present[0]
     for s in present:
         share, want = rows[s] / total, planned[s] / plan_total
@@ -192,8 +214,11 @@ def _proportions(ctx: Context, present: list[str], params: SplitHygiene.Params) 
     message = f"{shares} (plan {plan_text})"
     if status != "pass":
         message += f"; {worst_split} is {worst:.0%} off the plan"
-    evidence = [table("Split proportions", ["split", "rows", "share", "plan", "difference"],
-                      table_rows)] if status != "pass" else []
+    evidence = (
+        [table("Split proportions", ["split", "rows", "share", "plan", "difference"], table_rows)]
+        if status != "pass"
+        else []
+    )
     return Part("proportions", status, message, evidence, metrics)
 
 
@@ -203,22 +228,29 @@ def _sanity(rows: dict[str, int], total: int, params: SplitHygiene.Params) -> Pa
     shares = " / ".join(f"{s} {n / total:.0%}" for s, n in rows.items())
     problems = []
     if metrics["share_train"] < params.min_train_share:
-        problems.append(f"train holds only {metrics['share_train']:.0%} of the labelled rows "
-                        f"(< {params.min_train_share:.0%})")
+        problems.append(
+            f"train holds only {metrics['share_train']:.0%} of the labelled rows "
+            f"(< {params.min_train_share:.0%})"
+        )
     if "test" in rows and rows["test"] < params.min_test_rows:
-        problems.append(f"the test split has {rows['test']} rows (< {params.min_test_rows}): "
-                        "too few to measure a score")
+        problems.append(
+            f"the test split has {rows['test']} rows (< {params.min_test_rows}): "
+            "too few to measure a score"
+        )
     if not problems:
         return Part("proportions", "pass", f"{shares} (no plan declared)", [], metrics)
-    evidence = [table("Split proportions", ["split", "rows", "share"],
-                      [(s, n, n / total) for s, n in rows.items()],
-                      note="No plan declared; set checks.split-hygiene.plan to judge shares.")]
+    evidence = [
+        table(
+            "Split proportions",
+            ["split", "rows", "share"],
+            [(s, n, n / total) for s, n in rows.items()],
+            note="No plan declared; set checks.split-hygiene.plan to judge shares.",
+        )
+    ]
     return Part("proportions", "warn", f"{shares}: " + "; ".join(problems), evidence, metrics)
 
 
-def _stratification(
-    ctx: Context, present: list[str], params: SplitHygiene.Params
-) -> Part | None:
+def _stratification(ctx: Context, present: list[str], params: SplitHygiene.Params) -> Part | None:
     labelled = [s for s in present if ctx.has_labels(s)]
     if not ctx.is_classification or "train" not in labelled or len(labelled) < 2:
         return None
@@ -235,17 +267,23 @@ def _stratification(
         if diff[i] >= params.max_class_share_diff and p < params.alpha:
             flagged.append((s, ctx.class_names[i], float(diff[i]), p))
     metrics = {"max_class_share_diff": worst}
-    rows = [(name, *(float(shares[s][i]) for s in labelled))
-            for i, name in enumerate(ctx.class_names)]
+    rows = [
+        (name, *(float(shares[s][i]) for s in labelled)) for i, name in enumerate(ctx.class_names)
+    ]
     evidence = [table("Class shares per split", ["class", *labelled], rows)]
     if flagged:
-        listed = ", ".join(f"{s} class {c!r} off by {d:.1%} (p={p:.2g})"
-                           for s, c, d, p in flagged)
-        return Part("stratification", "warn", f"class shares differ from train: {listed}",
-                    evidence, metrics)
-    return Part("stratification", "pass",
-                f"class shares match train (largest difference {worst:.1%}"
-                + (f", {worst_where})" if worst_where else ")"), [], metrics)
+        listed = ", ".join(f"{s} class {c!r} off by {d:.1%} (p={p:.2g})" for s, c, d, p in flagged)
+        return Part(
+            "stratification", "warn", f"class shares differ from train: {listed}", evidence, metrics
+        )
+    return Part(
+        "stratification",
+        "pass",
+        f"class shares match train (largest difference {worst:.1%}"
+        + (f", {worst_where})" if worst_where else ")"),
+        [],
+        metrics,
+    )
 
 
 def _time_values(ctx: Context, split: str, column: str) -> pl.Series:
@@ -256,15 +294,17 @@ def _time_values(ctx: Context, split: str, column: str) -> pl.Series:
     if series.dtype == pl.String:
         parsed = series.str.to_datetime(strict=False)
         if parsed.null_count() > series.null_count():
-            raise DataError(f"task.time: column {column!r} in {split} has values that are not "
-                            "dates or times")
+            raise DataError(
+                f"task.time: column {column!r} in {split} has values that are not dates or times"
+            )
         series = parsed
     if series.dtype == pl.Date or isinstance(series.dtype, pl.Datetime):
         return series.cast(pl.Datetime("us")).dt.epoch("us").cast(pl.Float64)
     if series.dtype.is_numeric():
         return series.cast(pl.Float64)
-    raise DataError(f"task.time: column {column!r} in {split} is {series.dtype}, "
-                    "not a date, time or number")
+    raise DataError(
+        f"task.time: column {column!r} in {split} is {series.dtype}, not a date, time or number"
+    )
 
 
 def _chronology(ctx: Context, present: list[str], params: SplitHygiene.Params) -> Part | None:
@@ -288,23 +328,45 @@ def _chronology(ctx: Context, present: list[str], params: SplitHygiene.Params) -
             metrics[f"time_overlap_{later}"] = overlap
             worst = max(worst, overlap)
             if overlap > 0:
-                problems.append(f"{overlap:.1%} of {later} rows are earlier than the end of "
-                                f"{against}")
+                problems.append(
+                    f"{overlap:.1%} of {later} rows are earlier than the end of {against}"
+                )
         d = display[later]
-        rows.append((later, str(d.min()) if d.len() else None, str(d.max()) if d.len() else None,
-                     overlap if j else None))
+        rows.append(
+            (
+                later,
+                str(d.min()) if d.len() else None,
+                str(d.max()) if d.len() else None,
+                overlap if j else None,
+            )
+        )
     metrics["max_time_overlap"] = worst
-    evidence = [table(f"Time ranges ({column})", ["split", "first", "last",
-                                                  "share earlier than a previous split's end"],
-                      rows)]
+    evidence = [
+        table(
+            f"Time ranges ({column})",
+            ["split", "first", "last", "share earlier than a previous split's end"],
+            rows,
+        )
+    ]
     if worst > params.time_overlap_tolerance:
-        return Part("chronology", "fail", "splits are not in time order: " + "; ".join(problems),
-                    evidence, metrics)
+        return Part(
+            "chronology",
+            "fail",
+            "splits are not in time order: " + "; ".join(problems),
+            evidence,
+            metrics,
+        )
     if worst > 0:
-        return Part("chronology", "warn", "time ranges overlap at the edges: "
-                    + "; ".join(problems), evidence, metrics)
-    return Part("chronology", "pass", " < ".join(present) + f" in time order ({column})", [],
-                metrics)
+        return Part(
+            "chronology",
+            "warn",
+            "time ranges overlap at the edges: " + "; ".join(problems),
+            evidence,
+            metrics,
+        )
+    return Part(
+        "chronology", "pass", " < ".join(present) + f" in time order ({column})", [], metrics
+    )
 
 
 def lock_location(ctx: Context, params: SplitHygiene.Params) -> Path:
@@ -321,13 +383,20 @@ def _lock(ctx: Context, params: SplitHygiene.Params) -> Part:
     if not ctx.has_split("test"):
         return Part("test-lock", "pass", "no test split given; nothing to compare with a lock")
     if not path.is_file():
-        return Part("test-lock", "pass",
-                    f"test set not locked (no {path}); run `qa lock` to freeze it",
-                    metrics={"test_locked": 0})
+        return Part(
+            "test-lock",
+            "pass",
+            f"test set not locked (no {path}); run `qa lock` to freeze it",
+            metrics={"test_locked": 0},
+        )
     entry = read_lock(path)["splits"].get("test")
     if entry is None:
-        return Part("test-lock", "pass", f"test set not locked ({path} has no test entry)",
-                    metrics={"test_locked": 0})
+        return Part(
+            "test-lock",
+            "pass",
+            f"test set not locked ({path} has no test entry)",
+            metrics={"test_locked": 0},
+        )
     now = ctx.cached(("fingerprint", "test"), lambda: fingerprint(ctx.frame("test")))
     changes = compare(entry, now)
     metrics = {"test_locked": 1, "test_matches_lock": 0 if changes else 1}
@@ -335,16 +404,31 @@ def _lock(ctx: Context, params: SplitHygiene.Params) -> Part:
         note = ""
         if entry.get("ordered_sha256") and entry["ordered_sha256"] != now["ordered_sha256"]:
             note = " (rows reordered, which does not matter)"
-        return Part("test-lock", "pass",
-                    f"test set matches the lock in {path.name} ({now['rows']:,} rows, sha256 "
-                    f"{now['sha256'][:12]}){note}", metrics=metrics)
+        return Part(
+            "test-lock",
+            "pass",
+            f"test set matches the lock in {path.name} ({now['rows']:,} rows, sha256 "
+            f"{now['sha256'][:12]}){note}",
+            metrics=metrics,
+        )
     parts = sorted({c[0] for c in changes}, key=("columns", "dtype", "rows", "contents").index)
     summary = "; ".join(_describe(*change) for change in changes)
-    evidence = [table(f"Test set vs its lock ({path})", ["part", "locked", "now"], changes,
-                      note=f"locked sha256 {entry['sha256'][:16]}…, now {now['sha256'][:16]}…")]
-    return Part("test-lock", "fail",
-                f"the test set changed since it was locked ({', '.join(parts)} changed): "
-                f"{summary}. If the change is intended, run `qa lock` again", evidence, metrics)
+    evidence = [
+        table(
+            f"Test set vs its lock ({path})",
+            ["part", "locked", "now"],
+            changes,
+            note=f"locked sha256 {entry['sha256'][:16]}…, now {now['sha256'][:16]}…",
+        )
+    ]
+    return Part(
+        "test-lock",
+        "fail",
+        f"the test set changed since it was locked ({', '.join(parts)} changed): "
+        f"{summary}. If the change is intended, run `qa lock` again",
+        evidence,
+        metrics,
+    )
 
 
 def _describe(part: str, old: str, new: str) -> str:

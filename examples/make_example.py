@@ -113,7 +113,8 @@ def plant_defects(splits: dict[str, pl.DataFrame], seed: int) -> list[str]:
         [(pl.col(c) * UNIT_FACTOR).alias(c) for c in UNIT_COLUMNS]
     )
     notes.append(
-        "units: production records " + " and ".join(repr(c) for c in UNIT_COLUMNS)
+        "units: production records "
+        + " and ".join(repr(c) for c in UNIT_COLUMNS)
         + f" in mm instead of cm (×{UNIT_FACTOR:g}) for all {production.height} rows"
     )
     notes.append("production is unlabelled (no diagnosis column), as it would be in deployment")

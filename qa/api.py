@@ -70,8 +70,11 @@ def run_gate(
         created_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         tool={"name": "qa-gate", "version": __version__},
         plugins=tuple(
-            {"id": p.registered.check.id, "package": p.registered.distribution,
-             "version": p.registered.version}
+            {
+                "id": p.registered.check.id,
+                "package": p.registered.distribution,
+                "version": p.registered.version,
+            }
             for p in planned
         ),
         task={

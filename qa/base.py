@@ -43,8 +43,17 @@ SEVERITIES: tuple[str, ...] = ("error", "warning")
 
 #: The closed vocabulary of inputs a check may require.
 REQUIREMENTS: frozenset[str] = frozenset(
-    {"train", "validation", "test", "production", "labels", "predictions", "model", "history",
-     "classification"}
+    {
+        "train",
+        "validation",
+        "test",
+        "production",
+        "labels",
+        "predictions",
+        "model",
+        "history",
+        "classification",
+    }
 )
 
 DOC_SECTIONS: tuple[str, ...] = (
@@ -205,9 +214,7 @@ def coerce(value: Any, tp: Any, path: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{path}: expected a table, got {value!r}")
         key_tp, val_tp = args if args else (Any, Any)
-        return {
-            coerce(k, key_tp, path): coerce(v, val_tp, f"{path}.{k}") for k, v in value.items()
-        }
+        return {coerce(k, key_tp, path): coerce(v, val_tp, f"{path}.{k}") for k, v in value.items()}
     raise ConfigError(f"{path}: unsupported parameter type {tp!r}")  # pragma: no cover
 
 
@@ -263,8 +270,13 @@ class Evidence:
         )
 
 
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], note: str = "",
-          max_rows: int = 50) -> Evidence:
+def table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    note: str = "",
+    max_rows: int = 50,
+) -> Evidence:
     """Build an Evidence table with JSON-safe cells, keeping at most ``max_rows`` rows."""
     kept = [tuple(json_safe(c) for c in row) for row in list(rows)[:max_rows]]
     if len(rows) > max_rows:
@@ -451,8 +463,15 @@ class Check:
             thresholds={k: json_number(v) for k, v in (thresholds or {}).items()},
             evidence=tuple(evidence),
             charts=tuple(Chart(c.kind, c.title, json_safe(dict(c.data))) for c in charts),
-            remedy=(remedy if remedy is not None else (doc_sections(type(self)).get("How to fix", "")
-                                                       if status in ("fail", "warn") else "")),
+            remedy=(
+                remedy
+                if remedy is not None
+                else (
+                    doc_sections(type(self)).get("How to fix", "")
+                    if status in ("fail", "warn")
+                    else ""
+                )
+            ),
             subjects=tuple(str(s) for s in subjects),
         )
 
@@ -470,7 +489,9 @@ def validate_check_class(check_cls: Any, source: str) -> None:
         raise ValueError(f"{source}: check {check_cls.id} has no title")
     unknown = set(check_cls.requires) - REQUIREMENTS
     if unknown:
-        raise ValueError(f"{source}: check {check_cls.id} requires unknown inputs {sorted(unknown)}")
+        raise ValueError(
+            f"{source}: check {check_cls.id} requires unknown inputs {sorted(unknown)}"
+        )
     if check_cls.severity not in SEVERITIES:
         raise ValueError(f"{source}: check {check_cls.id} has severity {check_cls.severity!r}")
     if not dataclasses.is_dataclass(check_cls.Params):

@@ -98,21 +98,25 @@ def annotations(report: Report, where: str, limit: int = MAX_ANNOTATIONS) -> lis
             hidden[kind] += 1
             continue
         shown[kind] += 1
-        lines.append(workflow_command(
-            kind, _annotation_text(result), title=f"qa-gate: {result.id} ({result.status})"
-        ))
+        lines.append(
+            workflow_command(
+                kind, _annotation_text(result), title=f"qa-gate: {result.id} ({result.status})"
+            )
+        )
     if any(hidden.values()):
         parts = []
         if hidden["error"]:
             parts.append(f"{hidden['error']} more failing check(s)")
         if hidden["warning"]:
             parts.append(f"{hidden['warning']} more warning(s)")
-        lines.append(workflow_command(
-            "notice",
-            f"{' and '.join(parts)} not shown as annotations (GitHub shows {limit} of each "
-            f"type); see the full report: {where}",
-            title="qa-gate: more results",
-        ))
+        lines.append(
+            workflow_command(
+                "notice",
+                f"{' and '.join(parts)} not shown as annotations (GitHub shows {limit} of each "
+                f"type); see the full report: {where}",
+                title="qa-gate: more results",
+            )
+        )
     return lines
 
 
@@ -132,8 +136,12 @@ def markdown_summary(report: Report, max_chars: int = SUMMARY_MAX_CHARS) -> str:
 
 def _minimal_markdown(report: Report) -> str:
     """A plain fallback when the Markdown renderer is not installed."""
-    lines = [f"## qa-gate: {report.status.upper()}", "", "| status | check | message |",
-             "| --- | --- | --- |"]
+    lines = [
+        f"## qa-gate: {report.status.upper()}",
+        "",
+        "| status | check | message |",
+        "| --- | --- | --- |",
+    ]
     for c in report.ordered_checks():
         message = " ".join(c.message.split()).replace("|", "\\|").replace("<", "&lt;")
         lines.append(f"| {c.status} | `{c.id}` | {message} |")

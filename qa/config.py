@@ -106,11 +106,18 @@ class Config:
         return {
             "task": dataclasses.asdict(self.task),
             "data": dataclasses.asdict(self.data),
-            "model": {**dataclasses.asdict(self.model), "predictions": dict(self.model.predictions)},
+            "model": {
+                **dataclasses.asdict(self.model),
+                "predictions": dict(self.model.predictions),
+            },
             "checks": {k: dict(v) for k, v in sorted(self.checks.items())},
             "waivers": [w.to_dict() for w in self.waivers],
-            "run": {**dataclasses.asdict(self.run), "formats": list(self.run.formats),
-                    "only": list(self.run.only), "skip": list(self.run.skip)},
+            "run": {
+                **dataclasses.asdict(self.run),
+                "formats": list(self.run.formats),
+                "only": list(self.run.only),
+                "skip": list(self.run.skip),
+            },
             "source": self.source,
         }
 
@@ -231,18 +238,29 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None) -> Config:
         if not isinstance(tbl, Mapping):
             raise ConfigError(f"checks.{cid}: expected a table, got {tbl!r}")
         if "enabled" in tbl and not isinstance(tbl["enabled"], bool):
-            raise ConfigError(f"checks.{cid}.enabled: expected true or false, got {tbl['enabled']!r}")
+            raise ConfigError(
+                f"checks.{cid}.enabled: expected true or false, got {tbl['enabled']!r}"
+            )
         if "severity" in tbl and tbl["severity"] not in ("error", "warning"):
             raise ConfigError(
                 f"checks.{cid}.severity: expected 'error' or 'warning', got {tbl['severity']!r}"
             )
     waivers_raw = raw.get("waivers", [])
     if not isinstance(waivers_raw, list):
-        raise ConfigError(f"waivers: expected an array of tables ([[waivers]]), got {waivers_raw!r}")
+        raise ConfigError(
+            f"waivers: expected an array of tables ([[waivers]]), got {waivers_raw!r}"
+        )
     waivers = tuple(_parse_waiver(w, i) for i, w in enumerate(waivers_raw))
     run = _parse_run(_table(raw, "run"))
-    return Config(task=task, data=data, model=model, checks={k: dict(v) for k, v in checks.items()},
-                  waivers=waivers, run=run, source=source)
+    return Config(
+        task=task,
+        data=data,
+        model=model,
+        checks={k: dict(v) for k, v in checks.items()},
+        waivers=waivers,
+        run=run,
+        source=source,
+    )
 
 
 def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -279,7 +297,9 @@ def _parse_task(table_: Mapping[str, Any]) -> TaskConfig:
     for key, value in table_.items():
         if key == "positive_label":
             if not isinstance(value, str | int | bool):
-                raise ConfigError(f"task.positive_label: expected a string or integer, got {value!r}")
+                raise ConfigError(
+                    f"task.positive_label: expected a string or integer, got {value!r}"
+                )
             values[key] = value
             continue
         values[key] = _string(value, f"task.{key}")
@@ -296,7 +316,9 @@ def _parse_model(table_: Mapping[str, Any]) -> ModelConfig:
     for key, value in table_.items():
         if key == "predictions":
             if not isinstance(value, Mapping):
-                raise ConfigError(f"model.predictions: expected a table of split = path, got {value!r}")
+                raise ConfigError(
+                    f"model.predictions: expected a table of split = path, got {value!r}"
+                )
             _only_keys(value, set(SPLITS), "model.predictions")
             values[key] = {s: _string(p, f"model.predictions.{s}") for s, p in value.items()}
         elif key == "trust":
@@ -324,12 +346,15 @@ def _parse_waiver(raw: Any, index: int) -> Waiver:
             try:
                 expires = dt.date.fromisoformat(expires)
             except ValueError:
-                raise ConfigError(f"{where}.expires: expected a date YYYY-MM-DD, got {expires!r}") from None
+                raise ConfigError(
+                    f"{where}.expires: expected a date YYYY-MM-DD, got {expires!r}"
+                ) from None
         elif not isinstance(expires, dt.date):
             raise ConfigError(f"{where}.expires: expected a date YYYY-MM-DD, got {expires!r}")
     match = _string(raw.get("match"), f"{where}.match")
-    return Waiver(check=raw["check"], reason=raw["reason"], owner=raw["owner"], match=match,
-                  expires=expires)
+    return Waiver(
+        check=raw["check"], reason=raw["reason"], owner=raw["owner"], match=match, expires=expires
+    )
 
 
 def _parse_run(table_: Mapping[str, Any]) -> RunConfig:
@@ -342,13 +367,19 @@ def _parse_run(table_: Mapping[str, Any]) -> RunConfig:
                 raise ConfigError(f"{path}: expected a non-negative integer, got {value!r}")
             values[key] = value
         elif key == "threads":
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
                 raise ConfigError(f"{path}: expected a positive integer, got {value!r}")
             values[key] = value
         elif key == "out":
             values[key] = _string(value, path)
         elif key == "baseline_tolerance":
-            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value < 1e12:
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not 0 <= value < 1e12
+            ):
                 raise ConfigError(f"{path}: expected a non-negative number, got {value!r}")
             values[key] = float(value)
         else:  # formats, only, skip: lists of strings

@@ -107,7 +107,9 @@ class Context:
         for need in requires:
             if need in ("train", "validation", "test", "production") and need not in self.frames:
                 return f"needs the {need} split, which was not given"
-            if need == "labels" and not any(self.has_labels(s) for s in self.frames if s != "train"):
+            if need == "labels" and not any(
+                self.has_labels(s) for s in self.frames if s != "train"
+            ):
                 return "needs labels outside train, and no other split has the target column"
             if need == "classification" and not self.is_classification:
                 return f"applies to classification tasks; this task is {self.task}"
@@ -147,8 +149,10 @@ class Context:
                 nulls += int(column.is_nan().sum())
                 infinite = int(column.is_infinite().sum())
                 if infinite:
-                    raise DataError(f"data.{split}: target column {self.target!r} has "
-                                    f"{infinite} infinite value(s)")
+                    raise DataError(
+                        f"data.{split}: target column {self.target!r} has "
+                        f"{infinite} infinite value(s)"
+                    )
             if nulls:
                 raise DataError(
                     f"data.{split}: target column {self.target!r} has {nulls} missing value(s)"
@@ -184,7 +188,7 @@ class Context:
                 raise DataError(
                     f"data.{split}: target {self.target!r} has class(es) never seen in train: "
                     f"{unseen[:10]} (train has 2 classes, so the task was inferred as binary; "
-                    "set task.type = \"multiclass\" if that is intended)"
+                    'set task.type = "multiclass" if that is intended)'
                 )
 
     @cached_property
@@ -247,7 +251,8 @@ class Context:
         """Columns the model may use: all train columns except target, id, time and group."""
         train = self.frames["train"]
         return [
-            c for c in train.columns
+            c
+            for c in train.columns
             if c not in self.reserved_columns and column_kind(train.schema[c]) != "other"
         ]
 
@@ -331,8 +336,13 @@ class Context:
 
         frame, path = as_frame(source, f"model.predictions.{split}")
         return parse_predictions(
-            frame, path or f"the {split} predictions DataFrame", split, self.frames[split],
-            self.task, self.classes, self.config.task.id,
+            frame,
+            path or f"the {split} predictions DataFrame",
+            split,
+            self.frames[split],
+            self.task,
+            self.classes,
+            self.config.task.id,
         )
 
     def oof_proba(self) -> np.ndarray:

@@ -46,7 +46,12 @@ class InputInfo:
     sha256: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "rows": self.rows, "columns": self.columns, "sha256": self.sha256}
+        return {
+            "path": self.path,
+            "rows": self.rows,
+            "columns": self.columns,
+            "sha256": self.sha256,
+        }
 
 
 def read_table(path: str | Path, what: str) -> pl.DataFrame:
@@ -66,7 +71,9 @@ def read_table(path: str | Path, what: str) -> pl.DataFrame:
         if kind == "csv":
             return pl.read_csv(path, infer_schema_length=10_000, try_parse_dates=True)
         if kind == "tsv":
-            return pl.read_csv(path, separator="\t", infer_schema_length=10_000, try_parse_dates=True)
+            return pl.read_csv(
+                path, separator="\t", infer_schema_length=10_000, try_parse_dates=True
+            )
         if kind == "parquet":
             return pl.read_parquet(path)
         if kind == "ipc":

@@ -74,8 +74,15 @@ def apply_waivers(
             f"waiver for {waiver.check} (owner {waiver.owner}) expired on {waiver.expires}; "
             f"it no longer waives: {result.message}"
         )
-        rows.append((waiver.check, waiver.match or "", waiver.owner, str(waiver.expires),
-                     "expired; the check still fails"))
+        rows.append(
+            (
+                waiver.check,
+                waiver.match or "",
+                waiver.owner,
+                str(waiver.expires),
+                "expired; the check still fails",
+            )
+        )
     for i, waiver in enumerate(waivers):
         if i in used:
             continue
@@ -86,15 +93,18 @@ def apply_waivers(
         else:
             continue
         notes.append(f"waiver for {waiver.check} (owner {waiver.owner}) {state}; remove it")
-        rows.append((waiver.check, waiver.match or "", waiver.owner,
-                     str(waiver.expires or ""), state))
+        rows.append(
+            (waiver.check, waiver.match or "", waiver.owner, str(waiver.expires or ""), state)
+        )
     if waivers:
         out.append(_waivers_result(waivers, today, expired_hits, rows))
     return out, notes
 
 
 def _waivers_result(
-    waivers: Sequence[Waiver], today: dt.date, expired_hits: list[tuple[Waiver, CheckResult]],
+    waivers: Sequence[Waiver],
+    today: dt.date,
+    expired_hits: list[tuple[Waiver, CheckResult]],
     rows: list[tuple],
 ) -> CheckResult:
     expired = [w for w in waivers if not w.active(today)]
@@ -112,7 +122,8 @@ def _waivers_result(
         status, message = "pass", f"all {len(waivers)} waiver(s) are active"
     evidence = (
         (table("Waivers needing attention", ["check", "match", "owner", "expires", "state"], rows),)
-        if rows else ()
+        if rows
+        else ()
     )
     return CheckResult(
         id=WAIVERS_CHECK_ID,
@@ -120,11 +131,19 @@ def _waivers_result(
         status=status,
         severity="error",
         message=message,
-        metrics={"waivers": len(waivers), "expired": len(expired),
-                 "expired_in_use": len(expired_hits), "stale": stale},
+        metrics={
+            "waivers": len(waivers),
+            "expired": len(expired),
+            "expired_in_use": len(expired_hits),
+            "stale": stale,
+        },
         evidence=evidence,
-        remedy=("Fix the waived problem, or renew the waiver with a new expiry date and reason; "
-                "delete waivers that have expired or match nothing.") if status != "pass" else "",
+        remedy=(
+            "Fix the waived problem, or renew the waiver with a new expiry date and reason; "
+            "delete waivers that have expired or match nothing."
+        )
+        if status != "pass"
+        else "",
         subjects=tuple(sorted({w.check for w in expired})),
     )
 

@@ -98,9 +98,7 @@ def _clean(frame: pl.DataFrame, what: str) -> pl.DataFrame:
                 raise DataError(f"{what}: column {column!r} is not numeric ({dtype})")
             frame = frame.with_columns(cast)
             numeric.append(column)
-    frame = frame.select(numeric).with_columns(
-        pl.exclude("epoch").cast(pl.Float64).fill_nan(None)
-    )
+    frame = frame.select(numeric).with_columns(pl.exclude("epoch").cast(pl.Float64).fill_nan(None))
     if frame["epoch"].null_count():
         raise DataError(f"{what}: column 'epoch' has {frame['epoch'].null_count()} missing values")
     epochs = frame["epoch"].cast(pl.Float64)

@@ -75,14 +75,21 @@ def _column_codes(series: pl.Series) -> tuple[np.ndarray, bytes]:
             codes = physical.cast(pl.Int64, strict=False).fill_null(0).to_numpy().view(np.uint64)
     else:
         if dtype.is_nested() or dtype in (pl.Object, pl.Binary):
-            text = pl.Series([json.dumps(v, default=str, sort_keys=True)
-                              for v in series.to_list()], dtype=pl.String)
+            text = pl.Series(
+                [json.dumps(v, default=str, sort_keys=True) for v in series.to_list()],
+                dtype=pl.String,
+            )
         else:
             text = series.cast(pl.String)
         distinct = text.drop_nulls().unique().sort()
         lookup = pl.DataFrame({"v": distinct, "code": np.arange(len(distinct), dtype=np.int64)})
-        codes = (pl.DataFrame({"v": text}).join(lookup, on="v", how="left", maintain_order="left")
-                 ["code"].fill_null(0).to_numpy().view(np.uint64))
+        codes = (
+            pl.DataFrame({"v": text})
+            .join(lookup, on="v", how="left", maintain_order="left")["code"]
+            .fill_null(0)
+            .to_numpy()
+            .view(np.uint64)
+        )
         extra = "\x1f".join(distinct.to_list()).encode("utf-8", "surrogatepass")
     codes = np.where(nulls, np.uint64(0xFFFFFFFFFFFFFFFF), _mix(codes ^ _GOLDEN))
     return codes, extra + b"\x1e" + str(int(nulls.sum())).encode()
@@ -165,8 +172,10 @@ def read_lock(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("splits"), dict):
         raise ConfigError(f"{where}: not a qa lock file (no 'splits' table)")
     if data.get("qa_lock") != LOCK_VERSION:
-        raise ConfigError(f"{where}: lock format {data.get('qa_lock')!r} is not supported "
-                          f"(expected {LOCK_VERSION}); run `qa lock` again")
+        raise ConfigError(
+            f"{where}: lock format {data.get('qa_lock')!r} is not supported "
+            f"(expected {LOCK_VERSION}); run `qa lock` again"
+        )
     for split, entry in data["splits"].items():
         if not isinstance(entry, dict) or not {"rows", "columns", "sha256"} <= set(entry):
             raise ConfigError(f"{where}: entry {split!r} is incomplete; run `qa lock` again")
@@ -198,13 +207,20 @@ def compare(locked: Mapping[str, Any], now: Mapping[str, Any]) -> list[tuple[str
         changes.append(("rows", f"{locked['rows']:,}", f"{now['rows']:,}"))
     old_hash = locked.get("column_sha256") or {}
     new_hash = now.get("column_sha256") or {}
-    edited = [n for n in old_cols if n in new_cols and n in old_hash
-              and old_hash[n] != new_hash.get(n)]
+    edited = [
+        n for n in old_cols if n in new_cols and n in old_hash and old_hash[n] != new_hash.get(n)
+    ]
     if edited:
         shown = ", ".join(map(repr, edited[:10])) + (" …" if len(edited) > 10 else "")
-        changes.append(("contents", "as locked",
-                        f"values differ in {len(edited)} of {len(old_cols)} column(s): {shown}"))
+        changes.append(
+            (
+                "contents",
+                "as locked",
+                f"values differ in {len(edited)} of {len(old_cols)} column(s): {shown}",
+            )
+        )
     elif not changes:
-        changes.append(("contents", "as locked",
-                        "same values per column, recombined into different rows"))
+        changes.append(
+            ("contents", "as locked", "same values per column, recombined into different rows")
+        )
     return changes

@@ -78,7 +78,11 @@ METRICS: dict[str, Metric] = {
 #: The check whose ``metric`` parameter sets the primary metric for every model check.
 PRIMARY_CHECK = "metric-threshold"
 
-DEFAULT_METRIC: dict[str, str] = {"binary": "roc_auc", "multiclass": "macro_f1", "regression": "rmse"}
+DEFAULT_METRIC: dict[str, str] = {
+    "binary": "roc_auc",
+    "multiclass": "macro_f1",
+    "regression": "rmse",
+}
 
 #: Metrics reported beside the primary one, per task (MAE and RMSE always together).
 REPORTED: dict[str, tuple[str, ...]] = {
@@ -116,8 +120,11 @@ def advantage(metric: Metric, model: Any, other: Any) -> Any:
         return np.subtract(model, other)
     other = np.asarray(other, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(other > 0, (other - np.asarray(model)) / np.where(other > 0, other, 1.0),
-                        other - np.asarray(model))
+        return np.where(
+            other > 0,
+            (other - np.asarray(model)) / np.where(other > 0, other, 1.0),
+            other - np.asarray(model),
+        )
 
 
 # --------------------------------------------------------------------------- scorers
@@ -173,8 +180,9 @@ def make_scorer(
         if task != "binary":  # pragma: no cover - catalogue prevents it
             raise ConfigError(f"metric: {metric.name} is defined for binary tasks only")
         positives = y == positive_index
-        return _rank_scorer(metric, positives, preds.proba[:, positive_index], class_names,
-                            positive_index)
+        return _rank_scorer(
+            metric, positives, preds.proba[:, positive_index], class_names, positive_index
+        )
     if task == "binary" and preds.proba is not None:
         positive = preds.proba[:, positive_index] >= decision_threshold
         decisions = np.where(positive, positive_index, 1 - positive_index)
@@ -203,7 +211,10 @@ def _class_name(class_names: list[str] | None, index: int) -> str:
 
 # ----------------------------------------------------------------- rank metrics (AUC, AP)
 def _rank_scorer(
-    metric: Metric, positives: np.ndarray, scores: np.ndarray, class_names: list[str] | None,
+    metric: Metric,
+    positives: np.ndarray,
+    scores: np.ndarray,
+    class_names: list[str] | None,
     positive_index: int,
 ) -> Scorer:
     n_pos = int(positives.sum())
@@ -211,8 +222,8 @@ def _rank_scorer(
         missing = "positive" if n_pos == 0 else "negative"
         name = _class_name(class_names, positive_index)
         return _undefined(
-            metric, f"{metric.title} is undefined: the split has no {missing} rows "
-            f"(positive class {name})",
+            metric,
+            f"{metric.title} is undefined: the split has no {missing} rows (positive class {name})",
         )
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -289,7 +300,11 @@ def _ap_from_weights(w: np.ndarray, y_sorted: np.ndarray, ends: np.ndarray | Non
 
 # ----------------------------------------------------------------- count metrics (F1, accuracy)
 def _count_scorer(
-    metric: Metric, y: np.ndarray, decisions: np.ndarray, n_classes: int, positive_index: int,
+    metric: Metric,
+    y: np.ndarray,
+    decisions: np.ndarray,
+    n_classes: int,
+    positive_index: int,
     class_names: list[str] | None,
 ) -> Scorer:
     from sklearn.metrics import accuracy_score, f1_score
@@ -335,7 +350,7 @@ def _count_scorer(
 
         def class_f1(w: np.ndarray) -> np.ndarray:
             counts = _dot(columns, w)
-            support, predicted, tp = counts[:k], counts[k:2 * k], counts[2 * k:]
+            support, predicted, tp = counts[:k], counts[k : 2 * k], counts[2 * k :]
             denom = support + predicted
             with np.errstate(divide="ignore", invalid="ignore"):
                 f1_k = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), np.nan)
@@ -434,8 +449,7 @@ class Bootstrap:
             return None
         return self._quantile(self.replicates[key], side)
 
-    def advantage_bound(self, metric: Metric, a: Hashable, b: Hashable, side: str
-                        ) -> float | None:
+    def advantage_bound(self, metric: Metric, a: Hashable, b: Hashable, side: str) -> float | None:
         """One-sided ``confidence`` bound of the paired ``advantage(metric, a, b)``."""
         if self.points.get(a) is None or self.points.get(b) is None:
             return None
@@ -499,8 +513,9 @@ def run_bootstrap(
     return Bootstrap(
         points={k: s.point for k, s in scorers.items()},
         reasons={k: s.reason for k, s in scorers.items() if s.reason},
-        replicates=bootstrap_replicates(scorers, n, n_resamples=n_resamples, seed=seed,
-                                        max_rows=max_rows),
+        replicates=bootstrap_replicates(
+            scorers, n, n_resamples=n_resamples, seed=seed, max_rows=max_rows
+        ),
         n_rows=n,
         sample_rows=m,
         n_resamples=n_resamples,
@@ -533,7 +548,7 @@ def bootstrap_replicates(
         draws += np.arange(b, dtype=np.int64)[:, None]
         weights = np.bincount(draws.ravel(), minlength=m * b).reshape(m, b).astype(np.float64)
         for k, fn in fns.items():
-            out[k][start:start + b] = fn(weights)
+            out[k][start : start + b] = fn(weights)
     if rows is None:
         return out
     scale = math.sqrt(m / n)
@@ -545,8 +560,9 @@ def bootstrap_replicates(
 
 
 # --------------------------------------------------------------------------- context helpers
-def scorer_for(ctx: Any, split: str, preds: Predictions, metric: Metric,
-               decision_threshold: float = 0.5) -> Scorer:
+def scorer_for(
+    ctx: Any, split: str, preds: Predictions, metric: Metric, decision_threshold: float = 0.5
+) -> Scorer:
     """The scorer of ``metric`` for ``preds`` against the split's labels in ``ctx``."""
     return make_scorer(
         metric,
@@ -609,8 +625,9 @@ def evaluate(
             else:
                 missing[key] = scorers[key]
     if missing:
-        fresh = bootstrap_replicates(missing, n, n_resamples=settings.n_resamples,
-                                     seed=ctx.seed, max_rows=settings.max_rows)
+        fresh = bootstrap_replicates(
+            missing, n, n_resamples=settings.n_resamples, seed=ctx.seed, max_rows=settings.max_rows
+        )
         for key in missing:
             name, metric_name = key  # type: ignore[misc]
             rkey = ("replicates", *base, name, metric_name, settings.decision_threshold)
@@ -643,8 +660,9 @@ def evaluate_pooled(
     rests on all the held-out rows rather than the smallest split alone.
     """
     if len(splits) == 1:
-        return evaluate(ctx, splits[0], {n: p[splits[0]] for n, p in models.items()}, metrics,
-                        settings)
+        return evaluate(
+            ctx, splits[0], {n: p[splits[0]] for n, p in models.items()}, metrics, settings
+        )
     store: dict[Hashable, Any] = ctx.cached(("qa.metrics", "store"), dict)
     tag = "+".join(splits)
     y = np.concatenate([np.asarray(ctx.labels(s)) for s in splits])
@@ -655,16 +673,25 @@ def evaluate_pooled(
             skey = ("scorer", tag, name, metric.name, settings.decision_threshold)
             if skey not in store:
                 store[skey] = make_scorer(
-                    metric, ctx.task, y, pooled,
+                    metric,
+                    ctx.task,
+                    y,
+                    pooled,
                     positive_index=ctx.positive_index if ctx.task == "binary" else 1,
-                    n_classes=len(ctx.classes), decision_threshold=settings.decision_threshold,
+                    n_classes=len(ctx.classes),
+                    decision_threshold=settings.decision_threshold,
                     class_names=ctx.class_names,
                 )
             scorers[(name, metric.name)] = store[skey]
     rkey = ("pooled-replicates", tag, tuple(scorers), settings, ctx.seed)
     if rkey not in store:
-        store[rkey] = bootstrap_replicates(scorers, len(y), n_resamples=settings.n_resamples,
-                                           seed=ctx.seed, max_rows=settings.max_rows)
+        store[rkey] = bootstrap_replicates(
+            scorers,
+            len(y),
+            n_resamples=settings.n_resamples,
+            seed=ctx.seed,
+            max_rows=settings.max_rows,
+        )
     return Bootstrap(
         points={k: s.point for k, s in scorers.items()},
         reasons={k: s.reason for k, s in scorers.items() if s.reason},
@@ -684,12 +711,18 @@ def _concat_predictions(split: str, parts: Sequence[Predictions]) -> Predictions
         return np.concatenate(arrays)
 
     sources = ", ".join(p.source for p in parts if p.source)
-    return Predictions(split=split, labels=join("labels"), proba=join("proba"),
-                       values=join("values"), source=sources)
+    return Predictions(
+        split=split,
+        labels=join("labels"),
+        proba=join("proba"),
+        values=join("values"),
+        source=sources,
+    )
 
 
-def one_row_step(metric: Metric, y: np.ndarray, *, positive_index: int = 1,
-                 n_classes: int = 2) -> float:
+def one_row_step(
+    metric: Metric, y: np.ndarray, *, positive_index: int = 1, n_classes: int = 2
+) -> float:
     """How far one row's decision can move a count metric on these labels: its granularity.
 
     On a small split a score moves in steps: with 27 rows, one row is worth 1/27 = 0.037 of
@@ -717,10 +750,12 @@ def one_row_step(metric: Metric, y: np.ndarray, *, positive_index: int = 1,
     present = counts[counts > 0]
     if len(present) < 2:
         return 1.0 / n
-    a_terms = (present / (2 * present - 1)) if metric.name == "weighted_f1" else \
-        1.0 / (2 * present - 1)
-    b_terms = (present / (2 * present + 1)) if metric.name == "weighted_f1" else \
-        1.0 / (2 * present + 1)
+    a_terms = (
+        (present / (2 * present - 1)) if metric.name == "weighted_f1" else 1.0 / (2 * present - 1)
+    )
+    b_terms = (
+        (present / (2 * present + 1)) if metric.name == "weighted_f1" else 1.0 / (2 * present + 1)
+    )
     pair = a_terms[:, None] + b_terms[None, :]
     np.fill_diagonal(pair, -np.inf)
     scale = 1.0 / n if metric.name == "weighted_f1" else 1.0 / len(present)
@@ -800,15 +835,22 @@ class EvaluationParams:
         choices=tuple(METRICS),
     )
     decision_threshold: float = _param(
-        0.5, "Positive-class probability at or above which a binary prediction counts as "
-        "positive (for F1 and accuracy).", gt=0.0, lt=1.0,
+        0.5,
+        "Positive-class probability at or above which a binary prediction counts as "
+        "positive (for F1 and accuracy).",
+        gt=0.0,
+        lt=1.0,
     )
     n_bootstrap: int = _param(
-        1000, "Bootstrap resamples for the confidence intervals (below 20: no intervals).", ge=0,
+        1000,
+        "Bootstrap resamples for the confidence intervals (below 20: no intervals).",
+        ge=0,
         le=100_000,
     )
     max_bootstrap_rows: int = _param(
-        20_000, "Larger splits bootstrap a seeded subsample of this many rows and rescale the "
-        "spread to the full size (the report says so).", ge=500,
+        20_000,
+        "Larger splits bootstrap a seeded subsample of this many rows and rescale the "
+        "spread to the full size (the report says so).",
+        ge=500,
     )
     confidence: float = _param(0.95, "Confidence level of the intervals.", ge=0.5, lt=1.0)

@@ -71,12 +71,18 @@ class ModelMeta:
     def from_context(cls, ctx: Context, trainer: str, input: str) -> ModelMeta:
         maps = {
             col: [str(v) for v in ctx._category_maps[col]["value"].to_list()]
-            for col in ctx.feature_columns if ctx.kind(col) == "categorical"
+            for col in ctx.feature_columns
+            if ctx.kind(col) == "categorical"
         }
         return cls(
-            trainer=trainer, task=ctx.task, target=str(ctx.target), classes=list(ctx.class_names),
+            trainer=trainer,
+            task=ctx.task,
+            target=str(ctx.target),
+            classes=list(ctx.class_names),
             feature_columns=list(ctx.feature_columns),
-            kinds={c: ctx.kind(c) for c in ctx.feature_columns}, category_maps=maps, input=input,
+            kinds={c: ctx.kind(c) for c in ctx.feature_columns},
+            category_maps=maps,
+            input=input,
         )
 
     def write(self, artifact: Path) -> Path:
@@ -140,8 +146,12 @@ def encode_features(
         if kind == "categorical":
             values = list(category_maps.get(col, []))
             exprs.append(
-                pl.col(col).cast(pl.String).replace_strict(
-                    values, np.arange(len(values), dtype=np.float32).tolist(), default=None,
+                pl.col(col)
+                .cast(pl.String)
+                .replace_strict(
+                    values,
+                    np.arange(len(values), dtype=np.float32).tolist(),
+                    default=None,
                     return_dtype=pl.Float32,
                 )
             )
@@ -172,9 +182,7 @@ def model_frame(frame: pl.DataFrame, columns: Sequence[str], kinds: Mapping[str,
             exprs.append(pl.col(col).cast(pl.Datetime("ms")).dt.epoch("s").cast(pl.Float64))
         else:
             as_float = pl.col(col).cast(pl.Float64, strict=False)
-            exprs.append(
-                pl.when(as_float.is_finite()).then(as_float).otherwise(None).alias(col)
-            )
+            exprs.append(pl.when(as_float.is_finite()).then(as_float).otherwise(None).alias(col))
     selected = frame.select(exprs) if exprs else pl.DataFrame({"__empty": [0.0] * frame.height})
     out = selected.to_pandas()
     for col in columns:
@@ -189,7 +197,11 @@ def class_key(value: Any) -> str:
     """The class name a model label maps to: ``str``, with integral floats as integers."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
-    if isinstance(value, float | np.floating) and math.isfinite(value) and float(value).is_integer():
+    if (
+        isinstance(value, float | np.floating)
+        and math.isfinite(value)
+        and float(value).is_integer()
+    ):
         return str(int(value))
     if isinstance(value, np.generic):
         value = value.item()
@@ -232,8 +244,10 @@ def align_proba(
 def proba_predictions(split: str, proba: np.ndarray, source: str) -> Predictions:
     """Predictions from an (n, k) probability matrix in the Context's class order."""
     proba = np.asarray(proba, dtype=np.float64)
-    labels = np.argmax(proba, axis=1).astype(np.int64) if proba.shape[1] else np.zeros(
-        proba.shape[0], dtype=np.int64
+    labels = (
+        np.argmax(proba, axis=1).astype(np.int64)
+        if proba.shape[1]
+        else np.zeros(proba.shape[0], dtype=np.int64)
     )
     return Predictions(split=split, labels=labels, proba=proba, source=source)
 
@@ -285,14 +299,17 @@ def outputs_to_predictions(
     out = np.asarray(out, dtype=np.float64)
     if not ctx.is_classification:
         if out.ndim == 2 and out.shape[1] != 1:
-            raise ModelError(f"{where}: a regression model must return one value per row, "
-                             f"got shape {out.shape}")
+            raise ModelError(
+                f"{where}: a regression model must return one value per row, got shape {out.shape}"
+            )
         return value_predictions(split, out.reshape(-1), source, where)
     if out.ndim == 2 and out.shape[1] == 1:
         out = out[:, 0]
     if out.ndim == 1:
         if len(classes) != 2:
-            raise ModelError(f"{where}: one output per row, but the task has {len(classes)} classes")
+            raise ModelError(
+                f"{where}: one output per row, but the task has {len(classes)} classes"
+            )
         p = out if _looks_like_proba(out) else 1.0 / (1.0 + np.exp(-out))
         out = np.column_stack([1.0 - p, p])
     elif not _looks_like_proba(out):
@@ -330,8 +347,10 @@ class LoadedModel:
             return
         meta_classification = self.meta.task in ("binary", "multiclass")
         if meta_classification != ctx.is_classification:
-            raise ModelError(f"{where}: the model was trained for a {self.meta.task} task; "
-                             f"this task is {ctx.task}")
+            raise ModelError(
+                f"{where}: the model was trained for a {self.meta.task} task; "
+                f"this task is {ctx.task}"
+            )
 
     def classes(self, ctx: Context) -> list[str]:
         return list(self.meta.classes) if self.meta else list(ctx.class_names)
@@ -404,8 +423,12 @@ def load_artifact(path: str | Path, trust: bool = False) -> LoadedModel:
     path = Path(path)
     meta = read_meta(path)
     loader = {
-        "xgboost-json": _load_xgboost, "xgboost-ubj": _load_xgboost, "skops": _load_skops,
-        "torchscript": _load_torchscript, "onnx": _load_onnx, "pickle": _load_pickle,
+        "xgboost-json": _load_xgboost,
+        "xgboost-ubj": _load_xgboost,
+        "skops": _load_skops,
+        "torchscript": _load_torchscript,
+        "onnx": _load_onnx,
+        "pickle": _load_pickle,
         "torch-pickle": _load_torch_pickle,
     }[fmt]
     try:
@@ -500,8 +523,10 @@ def _load_pickle(path: Path, trust: bool) -> Any:  # only reached with trust
 def _batched(matrix: np.ndarray, fn: Any) -> np.ndarray:
     if matrix.shape[0] <= PREDICT_BATCH:
         return np.asarray(fn(matrix))
-    parts = [np.asarray(fn(matrix[i:i + PREDICT_BATCH]))
-             for i in range(0, matrix.shape[0], PREDICT_BATCH)]
+    parts = [
+        np.asarray(fn(matrix[i : i + PREDICT_BATCH]))
+        for i in range(0, matrix.shape[0], PREDICT_BATCH)
+    ]
     return np.concatenate(parts, axis=0)
 
 
@@ -509,15 +534,16 @@ def _predict_xgboost(ctx: Context, split: str, loaded: LoadedModel, where: str) 
     booster = loaded.model
     X = features_for(ctx, split, loaded.meta)
     if booster.num_features() != X.shape[1]:
-        raise ModelError(f"{where}: the model expects {booster.num_features()} features; the "
-                         f"data has {X.shape[1]} ({', '.join(ctx.feature_columns[:5])}, ...)")
+        raise ModelError(
+            f"{where}: the model expects {booster.num_features()} features; the "
+            f"data has {X.shape[1]} ({', '.join(ctx.feature_columns[:5])}, ...)"
+        )
     booster.set_param({"nthread": 1 if X.shape[0] < 20_000 else ctx.n_threads})
     objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
     out = np.asarray(booster.inplace_predict(X), dtype=np.float64)
     classes = loaded.classes(ctx)
     if objective.startswith(("multi:softmax",)):
-        return _labels_predictions(ctx, split, [classes[int(i)] for i in out], loaded.source,
-                                   where)
+        return _labels_predictions(ctx, split, [classes[int(i)] for i in out], loaded.source, where)
     is_classifier = objective.startswith(("binary:", "multi:"))
     if is_classifier != ctx.is_classification:
         raise ModelError(f"{where}: XGBoost objective {objective} does not fit a {ctx.task} task")
@@ -551,14 +577,19 @@ def _predict_onnx(ctx: Context, split: str, loaded: LoadedModel, where: str) -> 
         if isinstance(out, list) and out and isinstance(out[0], dict):
             keys = list(out[0])
             matrix = np.array([[row[k] for k in keys] for row in out], dtype=np.float64)
-            return proba_predictions(split, align_proba(
-                matrix, [class_key(k) for k in keys], ctx.class_names, where), loaded.source)
+            return proba_predictions(
+                split,
+                align_proba(matrix, [class_key(k) for k in keys], ctx.class_names, where),
+                loaded.source,
+            )
         arr = np.asarray(out)
         if arr.dtype.kind == "f" and arr.ndim == 2 and arr.shape[1] > 1:
-            return outputs_to_predictions(ctx, split, arr, loaded.classes(ctx), loaded.source,
-                                          where)
-    return _labels_predictions(ctx, split, list(np.asarray(outputs[0]).reshape(-1)),
-                               loaded.source, where)
+            return outputs_to_predictions(
+                ctx, split, arr, loaded.classes(ctx), loaded.source, where
+            )
+    return _labels_predictions(
+        ctx, split, list(np.asarray(outputs[0]).reshape(-1)), loaded.source, where
+    )
 
 
 def _predict_estimator(ctx: Context, split: str, loaded: LoadedModel, where: str) -> Predictions:
@@ -595,8 +626,9 @@ def _estimator_input(ctx: Context, split: str, model: Any, meta: ModelMeta | Non
         return model_frame(ctx.frame(split), meta.feature_columns, meta.kinds)
     if meta is None and hasattr(model, "feature_names_in_"):
         columns = [str(c) for c in model.feature_names_in_]
-        kinds = {c: (ctx.kind(c) if c in ctx.frame("train").columns else "numeric")
-                 for c in columns}
+        kinds = {
+            c: (ctx.kind(c) if c in ctx.frame("train").columns else "numeric") for c in columns
+        }
         return model_frame(ctx.frame(split), columns, kinds)
     return features_for(ctx, split, meta)
 
@@ -617,5 +649,7 @@ def predict_with_artifact(ctx: Context, split: str) -> Predictions:
     path = ctx.config.model.artifact
     if not path:
         raise ModelError("model.artifact: no model artifact given")
-    loaded = ctx.cached(("model_artifact", path), lambda: load_artifact(path, ctx.config.model.trust))
+    loaded = ctx.cached(
+        ("model_artifact", path), lambda: load_artifact(path, ctx.config.model.trust)
+    )
     return loaded.predict(ctx, split)

@@ -85,7 +85,9 @@ def out_of_fold_proba(ctx: Context) -> np.ndarray:
 def oof_fit(ctx: Context) -> OOFFit:
     """The cached out-of-fold fit (or the user's file), computed on first use."""
     if not ctx.is_classification:
-        raise DataError(f"task.type: out-of-fold probabilities need classification; this is {ctx.task}")
+        raise DataError(
+            f"task.type: out-of-fold probabilities need classification; this is {ctx.task}"
+        )
     return ctx.cached("oof_fit", lambda: _compute(ctx))
 
 
@@ -94,8 +96,13 @@ def _compute(ctx: Context) -> OOFFit:
     if path:
         proba = read_oof_file(ctx, path)
         present = np.flatnonzero(np.bincount(ctx.labels("train"), minlength=len(ctx.classes)))
-        return OOFFit(proba=proba, folds=np.full(len(proba), -1), n_folds=0, source=str(path),
-                      model_classes=present)
+        return OOFFit(
+            proba=proba,
+            folds=np.full(len(proba), -1),
+            n_folds=0,
+            source=str(path),
+            model_classes=present,
+        )
     return fit_out_of_fold(ctx, configured_folds(ctx))
 
 
@@ -134,7 +141,9 @@ def read_oof_file(ctx: Context, path: str) -> np.ndarray:
     sums = proba.sum(axis=1)
     worst = float(np.max(np.abs(sums - 1.0))) if len(sums) else 0.0
     if worst > 1e-3:
-        raise ModelError(f"{what}: {path} probability columns do not sum to 1 (off by up to {worst:.3g})")
+        raise ModelError(
+            f"{what}: {path} probability columns do not sum to 1 (off by up to {worst:.3g})"
+        )
     return np.clip(proba, 0.0, 1.0) / sums[:, None]
 
 
@@ -147,9 +156,11 @@ def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     judge per class should leave such classes out).
     """
     rng = np.random.default_rng(seed)
-    order = np.concatenate(
-        [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
-    ) if len(labels) else np.zeros(0, dtype=np.int64)
+    order = (
+        np.concatenate([rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)])
+        if len(labels)
+        else np.zeros(0, dtype=np.int64)
+    )
     folds = np.empty(len(labels), dtype=np.int64)
     folds[order] = np.arange(len(labels)) % n_folds
     return folds
@@ -192,8 +203,9 @@ def fit_out_of_fold(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> OOFFit:
     if X.shape[1] == 0:  # no usable feature: the honest prediction is the class prior
         proba = np.zeros((n, n_classes))
         proba[:, present] = np.bincount(compact, minlength=m) / n
-        return OOFFit(proba=proba, folds=np.full(n, -1), n_folds=0, source="prior",
-                      model_classes=present)
+        return OOFFit(
+            proba=proba, folds=np.full(n, -1), n_folds=0, source="prior", model_classes=present
+        )
     folds = stratified_folds(compact, n_folds, ctx.seed)
     params, rounds = boosting_params(m, ctx.seed, ctx.n_threads)
     reference = None  # the first fold's bins are reused by the others (one sketch, not K)
@@ -220,14 +232,28 @@ def fit_out_of_fold(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> OOFFit:
         if deval is None:
             booster = xgb.train(fold_params, dfit, num_boost_round=rounds)
         else:
-            booster = xgb.train(fold_params, dfit, num_boost_round=rounds, evals=[(deval, "inner")],
-                                early_stopping_rounds=EARLY_STOPPING, verbose_eval=False)
+            booster = xgb.train(
+                fold_params,
+                dfit,
+                num_boost_round=rounds,
+                evals=[(deval, "inner")],
+                early_stopping_rounds=EARLY_STOPPING,
+                verbose_eval=False,
+            )
         out[held] = _predict(booster, X[held], m)
         boosters.append(booster)
     proba = np.zeros((n, n_classes), dtype=np.float64)
     proba[:, present] = out
-    return OOFFit(proba=proba, folds=folds, n_folds=n_folds, source="xgboost",
-                  model_classes=present, boosters=boosters, n_rounds=rounds, fit_rows=fit_rows)
+    return OOFFit(
+        proba=proba,
+        folds=folds,
+        n_folds=n_folds,
+        source="xgboost",
+        model_classes=present,
+        boosters=boosters,
+        n_rounds=rounds,
+        fit_rows=fit_rows,
+    )
 
 
 def _fold_matrices(
@@ -242,12 +268,14 @@ def _fold_matrices(
         if len(np.unique(y_fit[~inner])) < 2:
             inner[:] = False
     rows = fit_idx[~inner]
-    dfit = xgb.QuantileDMatrix(X[rows], label=y_fit[~inner], ref=reference, max_bin=MAX_BIN,
-                               nthread=ctx.n_threads)
+    dfit = xgb.QuantileDMatrix(
+        X[rows], label=y_fit[~inner], ref=reference, max_bin=MAX_BIN, nthread=ctx.n_threads
+    )
     if not inner.any():
         return dfit, None
-    deval = xgb.QuantileDMatrix(X[fit_idx[inner]], label=y_fit[inner], ref=dfit, max_bin=MAX_BIN,
-                                nthread=ctx.n_threads)
+    deval = xgb.QuantileDMatrix(
+        X[fit_idx[inner]], label=y_fit[inner], ref=dfit, max_bin=MAX_BIN, nthread=ctx.n_threads
+    )
     return dfit, deval
 
 
@@ -281,7 +309,10 @@ def holdout_proba(ctx: Context, split: str) -> np.ndarray:
             boosters = [_full_model(ctx, fit)] if X.shape[1] else []
         proba = np.zeros((len(X), len(ctx.classes)), dtype=np.float64)
         if not boosters:
-            prior = np.bincount(ctx.labels("train"), minlength=len(ctx.classes)) / ctx.frame("train").height
+            prior = (
+                np.bincount(ctx.labels("train"), minlength=len(ctx.classes))
+                / ctx.frame("train").height
+            )
             proba[:] = prior
             return proba
         avg = np.mean([_predict(b, X, m) for b in boosters], axis=0)
@@ -298,8 +329,9 @@ def _full_model(ctx: Context, fit: OOFFit) -> Any:
         labels = ctx.labels("train")
         compact = np.searchsorted(fit.model_classes, labels)
         params, rounds = boosting_params(len(fit.model_classes), ctx.seed, ctx.n_threads)
-        dtrain = xgb.QuantileDMatrix(ctx.feature_matrix("train"), label=compact, max_bin=MAX_BIN,
-                                     nthread=ctx.n_threads)
+        dtrain = xgb.QuantileDMatrix(
+            ctx.feature_matrix("train"), label=compact, max_bin=MAX_BIN, nthread=ctx.n_threads
+        )
         return xgb.train(params, dtrain, num_boost_round=rounds)
 
     return ctx.cached("oof_full_model", compute)

@@ -82,9 +82,19 @@ def _add(found: dict[str, RegisteredCheck], reg: RegisteredCheck, where: str) ->
 
 #: Built-ins run in the order a careful reviewer reads them: data first, then the model.
 BUILTIN_ORDER = (
-    "schema", "data-volume", "class-imbalance", "label-noise", "leakage", "split-hygiene",
-    "drift", "metric-threshold", "baseline-beats", "overfit-gap", "per-class-recall",
-    "confusion-clusters", "calibration",
+    "schema",
+    "data-volume",
+    "class-imbalance",
+    "label-noise",
+    "leakage",
+    "split-hygiene",
+    "drift",
+    "metric-threshold",
+    "baseline-beats",
+    "overfit-gap",
+    "per-class-recall",
+    "confusion-clusters",
+    "calibration",
 )
 
 

@@ -90,7 +90,12 @@ NO_DIRECTION: tuple[str, ...] = ("noise_mean", "noise_q95")
 #: Scores of the reference baselines and of the model on its own train rows: the first depend
 #: on the data alone, and a lower train score often means less overfitting, not a regression.
 NO_DIRECTION_PREFIXES: tuple[str, ...] = (
-    "majority", "mean", "linear", "xgboost", "best_baseline", "train",
+    "majority",
+    "mean",
+    "linear",
+    "xgboost",
+    "best_baseline",
+    "train",
 )
 
 
@@ -141,16 +146,20 @@ def load_baseline(baseline: Report | Baseline | str | Path) -> Baseline:
     return Baseline(Report.load(baseline), str(baseline))
 
 
-
-
 def _compare_metric(
     check_id: str, metric: str, base: Any, head: Any, tolerance: float
 ) -> dict[str, Any]:
     direction = metric_direction(metric)
     b, h = finite_float(base), finite_float(head)
     row: dict[str, Any] = {
-        "check": check_id, "metric": metric, "base": b, "head": h, "delta": None,
-        "direction": direction, "tolerance": None, "verdict": "",
+        "check": check_id,
+        "metric": metric,
+        "base": b,
+        "head": h,
+        "delta": None,
+        "direction": direction,
+        "tolerance": None,
+        "verdict": "",
     }
     if b is None and h is None:
         row["verdict"] = "no value"
@@ -199,9 +208,11 @@ def diff_reports(
         if base.status in _PASSING and head.status in _FAILING:
             newly_failing.append(cid)
         for metric in sorted(set(base.metrics) | set(head.metrics)):
-            rows.append(_compare_metric(
-                cid, metric, base.metrics.get(metric), head.metrics.get(metric), tolerance
-            ))
+            rows.append(
+                _compare_metric(
+                    cid, metric, base.metrics.get(metric), head.metrics.get(metric), tolerance
+                )
+            )
         for name in sorted(set(base.thresholds) | set(head.thresholds)):
             b, h = finite_float(base.thresholds.get(name)), finite_float(head.thresholds.get(name))
             if b != h:
@@ -241,29 +252,53 @@ def regression_result(diff: Mapping[str, Any]) -> CheckResult:
     }
     evidence = []
     if bad_rows:
-        evidence.append(table(
-            "Metrics that moved the wrong way",
-            ["check", "metric", "base", "head", "delta", "allowed"],
-            [(r["check"], r["metric"], r["base"], r["head"], r["delta"], r["tolerance"])
-             for r in bad_rows],
-        ))
+        evidence.append(
+            table(
+                "Metrics that moved the wrong way",
+                ["check", "metric", "base", "head", "delta", "allowed"],
+                [
+                    (r["check"], r["metric"], r["base"], r["head"], r["delta"], r["tolerance"])
+                    for r in bad_rows
+                ],
+            )
+        )
     if newly:
-        evidence.append(table("Checks that passed on the baseline and fail now", ["check"],
-                              [(c,) for c in newly]))
+        evidence.append(
+            table(
+                "Checks that passed on the baseline and fail now", ["check"], [(c,) for c in newly]
+            )
+        )
     moved = [r for r in diff["rows"] if r["verdict"] not in ("unchanged", "no value")]
     if moved:  # the diff table itself, so that every format (JUnit included) carries it
-        evidence.append(table(
-            "Metrics against the baseline",
-            ["check", "metric", "base", "head", "delta", "direction", "verdict"],
-            [(r["check"], r["metric"], r["base"], r["head"], r["delta"], r["direction"],
-              r["verdict"]) for r in sorted(moved, key=_row_rank)],
-        ))
+        evidence.append(
+            table(
+                "Metrics against the baseline",
+                ["check", "metric", "base", "head", "delta", "direction", "verdict"],
+                [
+                    (
+                        r["check"],
+                        r["metric"],
+                        r["base"],
+                        r["head"],
+                        r["delta"],
+                        r["direction"],
+                        r["verdict"],
+                    )
+                    for r in sorted(moved, key=_row_rank)
+                ],
+            )
+        )
     if diff.get("threshold_changes"):
-        evidence.append(table(
-            "Bars that changed since the baseline (review them)",
-            ["check", "threshold", "base", "head"],
-            [(t["check"], t["threshold"], t["base"], t["head"]) for t in diff["threshold_changes"]],
-        ))
+        evidence.append(
+            table(
+                "Bars that changed since the baseline (review them)",
+                ["check", "threshold", "base", "head"],
+                [
+                    (t["check"], t["threshold"], t["base"], t["head"])
+                    for t in diff["threshold_changes"]
+                ],
+            )
+        )
     subjects = [f"{r['check']}/{r['metric']}" for r in bad_rows] + newly
     parts = []
     if bad_rows:
@@ -274,14 +309,18 @@ def regression_result(diff: Mapping[str, Any]) -> CheckResult:
         parts.append(f"{len(bad_rows)} metric(s) regressed beyond tolerance: {listed}{more}")
     if newly:
         parts.append(f"newly failing: {', '.join(newly)}")
-    where = f" than the baseline ({diff['baseline']})" if diff.get("baseline") else " than the baseline"
+    where = (
+        f" than the baseline ({diff['baseline']})" if diff.get("baseline") else " than the baseline"
+    )
     if parts:
         status = "fail"
         message = "; ".join(parts) + f" (compared with {diff['baseline'] or 'the baseline'})"
     else:
         status = "pass"
-        message = (f"no worse{where}: {diff['summary']['compared']} metric(s) compared, "
-                   f"{diff['summary']['improved']} improved")
+        message = (
+            f"no worse{where}: {diff['summary']['compared']} metric(s) compared, "
+            f"{diff['summary']['improved']} improved"
+        )
     return CheckResult(
         id=REGRESSION_CHECK_ID,
         title="No regression against the baseline",
@@ -291,15 +330,25 @@ def regression_result(diff: Mapping[str, Any]) -> CheckResult:
         metrics=metrics,
         thresholds={"tolerance": tolerance},
         evidence=tuple(evidence),
-        remedy=("Find what changed since the baseline (data, features, model, parameters) for the "
-                "metrics and checks named and fix it. If the change is intended, say why in the "
-                "pull request; once merged, the default branch's next report is the new baseline.") if status == "fail" else "",
+        remedy=(
+            "Find what changed since the baseline (data, features, model, parameters) for the "
+            "metrics and checks named and fix it. If the change is intended, say why in the "
+            "pull request; once merged, the default branch's next report is the new baseline."
+        )
+        if status == "fail"
+        else "",
         subjects=tuple(subjects),
     )
 
 
-_VERDICT_RANK = {"regressed": 0, "gone": 1, "new": 2, "no direction": 3, "within tolerance": 4,
-                 "improved": 5}
+_VERDICT_RANK = {
+    "regressed": 0,
+    "gone": 1,
+    "new": 2,
+    "no direction": 3,
+    "within tolerance": 4,
+    "improved": 5,
+}
 
 
 def _row_rank(row: Mapping[str, Any]) -> tuple[int, str, str]:
@@ -320,8 +369,10 @@ def compare_to_baseline(
     effective, _ = apply_waivers(results, config.waivers, today)
     effective = [r for r in effective if r.id != WAIVERS_CHECK_ID]
     diff = diff_reports(
-        baseline.report.checks, effective,
-        tolerance=config.run.baseline_tolerance, baseline_label=baseline.label,
+        baseline.report.checks,
+        effective,
+        tolerance=config.run.baseline_tolerance,
+        baseline_label=baseline.label,
     )
     return regression_result(diff), diff
 
@@ -331,12 +382,21 @@ def format_diff_table(diff: Mapping[str, Any], only_changes: bool = False) -> st
     header = ("check", "metric", "base", "head", "Δ", "direction", "verdict")
     rows = [r for r in diff["rows"] if not only_changes or r["verdict"] not in ("unchanged",)]
     body = [
-        (r["check"], r["metric"], _fmt(r["base"]), _fmt(r["head"]), _fmt(r["delta"], signed=True),
-         r["direction"], r["verdict"])
+        (
+            r["check"],
+            r["metric"],
+            _fmt(r["base"]),
+            _fmt(r["head"]),
+            _fmt(r["delta"], signed=True),
+            r["direction"],
+            r["verdict"],
+        )
         for r in rows
     ]
-    widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
-              for i, h in enumerate(header)]
+    widths = [
+        max(len(h), *(len(row[i]) for row in body)) if body else len(h)
+        for i, h in enumerate(header)
+    ]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
@@ -344,7 +404,9 @@ def format_diff_table(diff: Mapping[str, Any], only_changes: bool = False) -> st
         lines.append("")
         lines.append("newly failing: " + ", ".join(diff["newly_failing"]))
     for t in diff.get("threshold_changes", []):
-        lines.append(f"bar changed: {t['check']}.{t['threshold']} {_fmt(t['base'])} → {_fmt(t['head'])}")
+        lines.append(
+            f"bar changed: {t['check']}.{t['threshold']} {_fmt(t['base'])} → {_fmt(t['head'])}"
+        )
     s = diff["summary"]
     lines.append("")
     lines.append(

@@ -47,7 +47,9 @@ def plan_checks(config: Config, registry: Mapping[str, RegisteredCheck]) -> list
                 raise ConfigError(f"run.{key}: unknown check {cid!r} (known: {known})")
     for i, waiver in enumerate(config.waivers):
         if waiver.check not in registry:
-            raise ConfigError(f"waivers[{i}].check: unknown check {waiver.check!r} (known: {known})")
+            raise ConfigError(
+                f"waivers[{i}].check: unknown check {waiver.check!r} (known: {known})"
+            )
     planned = []
     for cid, reg in registry.items():
         if config.run.only and cid not in config.run.only:
@@ -124,4 +126,4 @@ def _error(check_cls: type[Check], message: str, tb: str) -> CheckResult:
 
 def _short_traceback(limit: int = 6) -> str:
     lines = traceback.format_exc(limit=-limit).strip().splitlines()
-    return "\n".join(lines[-3 * limit:])
+    return "\n".join(lines[-3 * limit :])

@@ -30,8 +30,20 @@ SIGNOFF_FILES = ("signoff.json", "signoff.html")
 
 #: Distributions whose versions the sign-off records (read from metadata; nothing is imported).
 LIBRARIES: tuple[str, ...] = (
-    "numpy", "polars", "pandas", "pyarrow", "scikit-learn", "scipy", "xgboost", "cleanlab",
-    "pandera", "skops", "torch", "jinja2", "click", "jsonschema",
+    "numpy",
+    "polars",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "scipy",
+    "xgboost",
+    "cleanlab",
+    "pandera",
+    "skops",
+    "torch",
+    "jinja2",
+    "click",
+    "jsonschema",
 )
 
 #: The people who sign, in order. Names, dates and decisions are filled in by hand.
@@ -101,8 +113,9 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def git_info(cwd: str | Path | None = None, environ: Mapping[str, str] | None = None
-             ) -> dict[str, Any] | None:
+def git_info(
+    cwd: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any] | None:
     """Commit, branch and dirty flag of the repository at ``cwd``; None outside a repository."""
     environ = os.environ if environ is None else environ
     where = Path(cwd or Path.cwd())
@@ -115,7 +128,11 @@ def git_info(cwd: str | Path | None = None, environ: Mapping[str, str] | None = 
     if branch in (None, "HEAD"):  # detached, as in CI checkouts: ask the CI
         branch = environ.get("GITHUB_HEAD_REF") or environ.get("GITHUB_REF_NAME") or branch
     status = _git(["status", "--porcelain", "--untracked-files=no"], where)
-    return {"commit": commit, "branch": branch, "dirty": bool(status) if status is not None else None}
+    return {
+        "commit": commit,
+        "branch": branch,
+        "dirty": bool(status) if status is not None else None,
+    }
 
 
 # --------------------------------------------------------------------------- the document
@@ -126,14 +143,16 @@ def _criteria(report: Report) -> list[dict[str, Any]]:
         declared = dict(declared_all.get(result.id, {}))
         if not declared and not result.thresholds:
             continue
-        out.append({
-            "check": result.id,
-            "title": result.title,
-            "declared": json_safe(declared),
-            "thresholds": json_safe(dict(result.thresholds)),
-            "metrics": json_safe(dict(result.metrics)),
-            "status": result.status,
-        })
+        out.append(
+            {
+                "check": result.id,
+                "title": result.title,
+                "declared": json_safe(declared),
+                "thresholds": json_safe(dict(result.thresholds)),
+                "metrics": json_safe(dict(result.metrics)),
+                "status": result.status,
+            }
+        )
     return out
 
 
@@ -141,23 +160,29 @@ def _waivers(report: Report, today: dt.date) -> list[dict[str, Any]]:
     waived_by: dict[tuple[Any, ...], list[str]] = {}
     for result in report.checks:
         if result.waiver:
-            key = (result.waiver.get("check"), result.waiver.get("match"),
-                   result.waiver.get("owner"), result.waiver.get("expires"))
+            key = (
+                result.waiver.get("check"),
+                result.waiver.get("match"),
+                result.waiver.get("owner"),
+                result.waiver.get("expires"),
+            )
             waived_by.setdefault(key, []).append(result.id)
     out = []
     for waiver in report.config.get("waivers") or []:
         expires = waiver.get("expires")
         active = expires is None or dt.date.fromisoformat(str(expires)) >= today
         key = (waiver.get("check"), waiver.get("match"), waiver.get("owner"), expires)
-        out.append({
-            "check": waiver.get("check"),
-            "match": waiver.get("match"),
-            "reason": waiver.get("reason"),
-            "owner": waiver.get("owner"),
-            "expires": expires,
-            "state": "active" if active else "expired",
-            "waived": waived_by.get(key, []),
-        })
+        out.append(
+            {
+                "check": waiver.get("check"),
+                "match": waiver.get("match"),
+                "reason": waiver.get("reason"),
+                "owner": waiver.get("owner"),
+                "expires": expires,
+                "state": "active" if active else "expired",
+                "waived": waived_by.get(key, []),
+            }
+        )
     return out
 
 
@@ -185,9 +210,14 @@ def build_signoff(
         "success_criteria": _criteria(report),
         "checks": [
             {
-                "id": c.id, "title": c.title, "status": c.status, "severity": c.severity,
-                "message": c.message, "metrics": json_safe(dict(c.metrics)),
-                "thresholds": json_safe(dict(c.thresholds)), "remedy": c.remedy,
+                "id": c.id,
+                "title": c.title,
+                "status": c.status,
+                "severity": c.severity,
+                "message": c.message,
+                "metrics": json_safe(dict(c.metrics)),
+                "thresholds": json_safe(dict(c.thresholds)),
+                "remedy": c.remedy,
                 "subjects": list(c.subjects),
                 "waiver": json_safe(dict(c.waiver)) if c.waiver else None,
             }
@@ -201,11 +231,16 @@ def build_signoff(
         "waivers": _waivers(report, now.date()),
         "waiver_notes": list(report.waiver_notes),
         "baseline": (
-            {k: json_safe(diff.get(k)) for k in ("baseline", "tolerance", "summary", "newly_failing")}
-            if diff else None
+            {
+                k: json_safe(diff.get(k))
+                for k in ("baseline", "tolerance", "summary", "newly_failing")
+            }
+            if diff
+            else None
         ),
-        "signatures": [{"role": role, "name": "", "date": "", "decision": ""}
-                       for role in SIGNATORIES],
+        "signatures": [
+            {"role": role, "name": "", "date": "", "decision": ""} for role in SIGNATORIES
+        ],
     }
 
 
@@ -235,14 +270,18 @@ def render_html(document: Mapping[str, Any]) -> str:
     """The printable, self-contained HTML page (autoescaped; no external resources)."""
     import jinja2
 
-    text = resources.files("qa.reports").joinpath("templates/signoff.html.j2").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("qa.reports")
+        .joinpath("templates/signoff.html.j2")
+        .read_text(encoding="utf-8")
     )
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
     env.filters["num"] = _number
-    env.filters["pretty_json"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False,
-                                                      sort_keys=True)
+    env.filters["pretty_json"] = lambda v: json.dumps(
+        v, indent=2, ensure_ascii=False, sort_keys=True
+    )
     return env.from_string(text).render(doc=document)
 
 

@@ -160,8 +160,10 @@ def chi_square(expected: np.ndarray, actual: np.ndarray) -> tuple[float, int, fl
 # --------------------------------------------------------------------------- proportions
 def cohens_h(p1: float, p2: float) -> float:
     """Absolute Cohen's h between two proportions (0.2 small, 0.5 medium, 0.8 large)."""
-    return abs(2 * math.asin(math.sqrt(min(max(p1, 0.0), 1.0)))
-               - 2 * math.asin(math.sqrt(min(max(p2, 0.0), 1.0))))
+    return abs(
+        2 * math.asin(math.sqrt(min(max(p1, 0.0), 1.0)))
+        - 2 * math.asin(math.sqrt(min(max(p2, 0.0), 1.0)))
+    )
 
 
 def two_proportion_test(k1: int, n1: int, k2: int, n2: int) -> float:

@@ -67,8 +67,10 @@ def check_contract(
     """Assert the whole contract for one check; return the clean and defective reports."""
     assert_docs(check_cls)
     reports = []
-    for name, inputs, wanted in (("clean", clean, clean_statuses),
-                                 ("defective", defective, defective_statuses)):
+    for name, inputs, wanted in (
+        ("clean", clean, clean_statuses),
+        ("defective", defective, defective_statuses),
+    ):
         report = run_one_check(check_cls, inputs)
         result = next(c for c in report.checks if c.id == check_cls.id)
         assert result.status in wanted, (

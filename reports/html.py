@@ -29,8 +29,14 @@ MAX_CELL_CHARS = 1000
 MAX_DIFF_ROWS = 500
 MAX_CLASSES_LISTED = 40
 
-STATUS_LABEL = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skip": "SKIP",
-                "waived": "WAIVED"}
+STATUS_LABEL = {
+    "pass": "PASS",
+    "warn": "WARN",
+    "fail": "FAIL",
+    "error": "ERROR",
+    "skip": "SKIP",
+    "waived": "WAIVED",
+}
 VERDICT_TEXT = {
     "pass": "The gate passed",
     "fail": "The gate failed",
@@ -75,8 +81,11 @@ def view(report: Report) -> dict[str, Any]:
         "checks": [_check_view(c) for c in report.ordered_checks()],
         "waiver_notes": [str(n) for n in report.waiver_notes],
         "diff": diff_view(report.diff),
-        "plugins": [(str(p.get("id", "")), str(p.get("package", "")), str(p.get("version", "")))
-                    for p in report.plugins if isinstance(p, Mapping)],
+        "plugins": [
+            (str(p.get("id", "")), str(p.get("package", "")), str(p.get("version", "")))
+            for p in report.plugins
+            if isinstance(p, Mapping)
+        ],
         "config": _json_text(report.config),
     }
 
@@ -126,8 +135,13 @@ def fmt_duration(seconds: Any) -> str:
 
 def _json_text(value: Any, indent: int | None = 2) -> str:
     try:
-        return json.dumps(value, indent=indent, ensure_ascii=False, default=str,
-                          separators=None if indent else (",", ":"))
+        return json.dumps(
+            value,
+            indent=indent,
+            ensure_ascii=False,
+            default=str,
+            separators=None if indent else (",", ":"),
+        )
     except (TypeError, ValueError):
         return str(value)
 
@@ -154,22 +168,26 @@ def _input_rows(inputs: Mapping[str, Any]) -> list[dict[str, str]]:
     for split, info in (inputs or {}).items():
         info = info if isinstance(info, Mapping) else {}
         sha = str(info.get("sha256") or "")
-        rows.append({
-            "split": str(split),
-            "path": str(info.get("path") or "(in memory)"),
-            "rows": fmt_number(info.get("rows")),
-            "columns": fmt_number(info.get("columns")),
-            "sha": sha[:12],
-            "sha_full": sha,
-        })
+        rows.append(
+            {
+                "split": str(split),
+                "path": str(info.get("path") or "(in memory)"),
+                "rows": fmt_number(info.get("rows")),
+                "columns": fmt_number(info.get("columns")),
+                "sha": sha[:12],
+                "sha_full": sha,
+            }
+        )
     return rows
 
 
 def _metric_rows(result: CheckResult) -> list[tuple[str, str, str]]:
     """Observed metrics beside the thresholds of the same name; unmatched ones on their own."""
     metrics, thresholds = dict(result.metrics or {}), dict(result.thresholds or {})
-    rows = [(str(k), fmt_number(v), fmt_number(thresholds[k]) if k in thresholds else "")
-            for k, v in metrics.items()]
+    rows = [
+        (str(k), fmt_number(v), fmt_number(thresholds[k]) if k in thresholds else "")
+        for k, v in metrics.items()
+    ]
     rows += [(str(k), "", fmt_number(v)) for k, v in thresholds.items() if k not in metrics]
     return rows
 
@@ -236,8 +254,14 @@ def diff_view(diff: Any) -> dict[str, Any] | None:
     for key, value in diff.items():
         name = str(key).replace("_", " ")
         if isinstance(value, Mapping):
-            tables.append({"title": name, "columns": ["key", "value"],
-                           "rows": [[str(k), fmt_cell(v)] for k, v in value.items()], "note": ""})
+            tables.append(
+                {
+                    "title": name,
+                    "columns": ["key", "value"],
+                    "rows": [[str(k), fmt_cell(v)] for k, v in value.items()],
+                    "note": "",
+                }
+            )
         elif isinstance(value, Sequence) and not isinstance(value, str | bytes):
             items = list(value)
             if items and all(isinstance(i, Mapping) for i in items):
@@ -259,8 +283,13 @@ def _records_table(title: str, records: list[Mapping[str, Any]]) -> dict[str, An
     rows = [[fmt_cell(_get(r, c)) for c in columns] for r in shown]
     note = f"showing {len(shown)} of {len(records)} rows" if len(records) > len(shown) else ""
     verdict_col = columns.index("verdict") if "verdict" in columns else None
-    return {"title": title, "columns": columns, "rows": rows, "note": note,
-            "verdict_col": verdict_col}
+    return {
+        "title": title,
+        "columns": columns,
+        "rows": rows,
+        "note": note,
+        "verdict_col": verdict_col,
+    }
 
 
 def _get(record: Mapping[str, Any], column: str) -> Any:

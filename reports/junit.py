@@ -38,23 +38,40 @@ def xml_text(value: Any, limit: int = MAX_TEXT) -> str:
 def render(report: Report) -> str:
     summary = report.summary
     total_time = sum(_seconds(c.duration_s) for c in report.checks)
-    suites = ET.Element("testsuites", _attrs(
-        name=SUITE, tests=len(report.checks), failures=summary.get("fail", 0),
-        errors=summary.get("error", 0), skipped=summary.get("skip", 0) + summary.get("waived", 0),
-        time=f"{total_time:.3f}",
-    ))
-    suite = ET.SubElement(suites, "testsuite", _attrs(
-        name=SUITE, tests=len(report.checks), failures=summary.get("fail", 0),
-        errors=summary.get("error", 0), skipped=summary.get("skip", 0) + summary.get("waived", 0),
-        time=f"{total_time:.3f}", timestamp=report.created_at,
-    ))
+    suites = ET.Element(
+        "testsuites",
+        _attrs(
+            name=SUITE,
+            tests=len(report.checks),
+            failures=summary.get("fail", 0),
+            errors=summary.get("error", 0),
+            skipped=summary.get("skip", 0) + summary.get("waived", 0),
+            time=f"{total_time:.3f}",
+        ),
+    )
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        _attrs(
+            name=SUITE,
+            tests=len(report.checks),
+            failures=summary.get("fail", 0),
+            errors=summary.get("error", 0),
+            skipped=summary.get("skip", 0) + summary.get("waived", 0),
+            time=f"{total_time:.3f}",
+            timestamp=report.created_at,
+        ),
+    )
     properties = ET.SubElement(suite, "properties")
     for name, value in (
         ("verdict", report.status),
         ("tool", f"{report.tool.get('name', SUITE)} {report.tool.get('version', '')}".strip()),
         ("schema_version", report.schema_version),
-        *((f"task.{k}", v) for k, v in (report.task or {}).items()
-          if isinstance(v, str | int | float) and not isinstance(v, bool)),
+        *(
+            (f"task.{k}", v)
+            for k, v in (report.task or {}).items()
+            if isinstance(v, str | int | float) and not isinstance(v, bool)
+        ),
     ):
         ET.SubElement(properties, "property", _attrs(name=name, value=value))
     for result in report.ordered_checks():
@@ -80,17 +97,25 @@ def _seconds(value: Any) -> float:
 
 
 def _testcase(suite: ET.Element, result: CheckResult) -> None:
-    case = ET.SubElement(suite, "testcase", _attrs(
-        classname=SUITE, name=result.id, time=f"{_seconds(result.duration_s):.3f}",
-    ))
+    case = ET.SubElement(
+        suite,
+        "testcase",
+        _attrs(
+            classname=SUITE,
+            name=result.id,
+            time=f"{_seconds(result.duration_s):.3f}",
+        ),
+    )
     status = result.status
     if status == "fail":
-        failure = ET.SubElement(case, "failure", _attrs(
-            message=_one_line(result.message), type=f"qa.{result.severity}"))
+        failure = ET.SubElement(
+            case, "failure", _attrs(message=_one_line(result.message), type=f"qa.{result.severity}")
+        )
         failure.text = xml_text(details(result))
     elif status == "error":
-        error = ET.SubElement(case, "error", _attrs(message=_one_line(result.message),
-                                                    type="qa.error"))
+        error = ET.SubElement(
+            case, "error", _attrs(message=_one_line(result.message), type="qa.error")
+        )
         error.text = xml_text(result.traceback or result.message)
     elif status == "waived":
         ET.SubElement(case, "skipped", _attrs(message=_one_line(waived_reason(result))))
@@ -133,7 +158,9 @@ def details(result: CheckResult, with_message: bool = True) -> str:
         lines.append("")
     for evidence in result.evidence:
         rows = list(evidence.rows or ())
-        lines.append(f"{evidence.title} ({len(rows)} rows{'; ' + evidence.note if evidence.note else ''}):")
+        lines.append(
+            f"{evidence.title} ({len(rows)} rows{'; ' + evidence.note if evidence.note else ''}):"
+        )
         lines.append("  " + " | ".join(str(c) for c in evidence.columns))
         for row in rows[:MAX_ROWS]:
             cells = row if isinstance(row, list | tuple) else [row]

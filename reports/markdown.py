@@ -31,11 +31,18 @@ VERDICT = {"pass": "passed", "fail": "failed", "error": "could not run to comple
 #: Statuses whose checks get a details section, in the order they are kept when space is short.
 DETAILED = ("fail", "error", "warn")
 #: (evidence rows per table, evidence tables per check, traceback lines) from richest to leanest.
-LEVELS: tuple[tuple[int, int, int], ...] = ((10, 4, 15), (5, 3, 10), (3, 2, 6), (1, 1, 3),
-                                            (0, 0, 0))
+LEVELS: tuple[tuple[int, int, int], ...] = (
+    (10, 4, 15),
+    (5, 3, 10),
+    (3, 2, 6),
+    (1, 1, 3),
+    (0, 0, 0),
+)
 MESSAGE_LIMITS = (160, 80, 40, 0)
-FULL_REPORT = ("Full report: `report.html` and `report.json` in the folder written by `qa check` "
-               "(upload it as a job artifact); `qa report report.json --format html` rebuilds it.")
+FULL_REPORT = (
+    "Full report: `report.html` and `report.json` in the folder written by `qa check` "
+    "(upload it as a job artifact); `qa report report.json --format html` rebuilds it."
+)
 
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _ESCAPES.update({c: "\\" + c for c in "\\`*_[]|~#!$"})
@@ -105,16 +112,14 @@ def render(report: Report, max_chars: int = MAX_CHARS) -> str:
 def _head(report: Report) -> str:
     status = str(report.status)
     emoji = EMOJI.get(status, "❓")
-    counts = " · ".join(f"{EMOJI[s]} {n} {s}" for s in STATUSES
-                        if (n := report.summary.get(s, 0)))
+    counts = " · ".join(f"{EMOJI[s]} {n} {s}" for s in STATUSES if (n := report.summary.get(s, 0)))
     tool = f"{report.tool.get('name', 'qa-gate')} {report.tool.get('version', '')}".strip()
     lines = [
         f"## {emoji} qa-gate: **{status.upper()}** — the gate {VERDICT.get(status, status)}",
         "",
         f"{len(report.checks)} checks: {counts or 'none ran'}",
         "",
-        f"<sub>{md_escape(tool)} · {md_escape(report.created_at)}"
-        f"{_task_line(report.task)}</sub>",
+        f"<sub>{md_escape(tool)} · {md_escape(report.created_at)}{_task_line(report.task)}</sub>",
         "",
     ]
     return "\n".join(lines) + "\n"
@@ -151,8 +156,10 @@ def _checks_table(checks: list[CheckResult], budget: int, notes: list[str]) -> s
         return "No check ran.\n\n"
     text = ""
     for limit in MESSAGE_LIMITS:
-        rows = [[f"{EMOJI.get(c.status, '')} {md_escape(c.status)}", md_code(c.id),
-                 _message(c, limit)] for c in checks]
+        rows = [
+            [f"{EMOJI.get(c.status, '')} {md_escape(c.status)}", md_code(c.id), _message(c, limit)]
+            for c in checks
+        ]
         columns = ["status", "check", "message"]
         if limit == 0:
             rows = [r[:2] for r in rows]
@@ -160,8 +167,11 @@ def _checks_table(checks: list[CheckResult], budget: int, notes: list[str]) -> s
         text = "\n".join(_table(columns, rows)) + "\n\n"
         if len(text) <= budget:
             if limit != MESSAGE_LIMITS[0]:
-                notes.append(f"messages in the table were cut to {limit} characters"
-                             if limit else "messages were left out of the table")
+                notes.append(
+                    f"messages in the table were cut to {limit} characters"
+                    if limit
+                    else "messages were left out of the table"
+                )
             return text
     # Thousands of checks: one line per status listing the ids.
     lines = []
@@ -209,8 +219,9 @@ def _diff(diff: Any, max_rows: int = 50) -> str:
 
 # --------------------------------------------------------------------------- details
 def _details(checks: list[CheckResult], budget: int, notes: list[str]) -> str:
-    chosen = sorted((c for c in checks if c.status in DETAILED),
-                    key=lambda c: DETAILED.index(c.status))
+    chosen = sorted(
+        (c for c in checks if c.status in DETAILED), key=lambda c: DETAILED.index(c.status)
+    )
     if not chosen:
         return ""
     heading = "### Details\n\n"
@@ -230,8 +241,10 @@ def _details(checks: list[CheckResult], budget: int, notes: list[str]) -> str:
         used += len(block)
     left_out = len(blocks) - len(kept)
     notes.append(_level_note(0, 0))
-    notes.append(f"details of {left_out} of {len(blocks)} checks were left out "
-                 "(their verdicts are in the table above)")
+    notes.append(
+        f"details of {left_out} of {len(blocks)} checks were left out "
+        "(their verdicts are in the table above)"
+    )
     return (heading + "".join(kept)) if kept else ""
 
 
@@ -243,8 +256,12 @@ def _level_note(rows: int, tables: int) -> str:
 
 def _check_details(result: CheckResult, max_rows: int, max_tables: int, tb_lines: int) -> str:
     emoji = EMOJI.get(result.status, "")
-    lines = [f"#### {emoji} {md_code(result.id)} — {md_escape(result.title, 200)}", "",
-             md_block(result.message), ""]
+    lines = [
+        f"#### {emoji} {md_code(result.id)} — {md_escape(result.title, 200)}",
+        "",
+        md_block(result.message),
+        "",
+    ]
     metrics = _metrics_table(result)
     if metrics:
         lines += [*metrics, ""]
@@ -273,12 +290,19 @@ def _metrics_table(result: CheckResult) -> list[str]:
     metrics, thresholds = dict(result.metrics or {}), dict(result.thresholds or {})
     if not metrics and not thresholds:
         return []
-    rows = [[md_code(k), fmt_number(v), fmt_number(thresholds[k]) if k in thresholds else ""]
-            for k, v in list(metrics.items())[:30]]
-    rows += [[md_code(k), "", fmt_number(v)] for k, v in list(thresholds.items())[:30]
-             if k not in metrics]
-    return _table(["metric", "observed", "threshold"], [[md_escape(c) if i else c
-                                                         for i, c in enumerate(r)] for r in rows])
+    rows = [
+        [md_code(k), fmt_number(v), fmt_number(thresholds[k]) if k in thresholds else ""]
+        for k, v in list(metrics.items())[:30]
+    ]
+    rows += [
+        [md_code(k), "", fmt_number(v)]
+        for k, v in list(thresholds.items())[:30]
+        if k not in metrics
+    ]
+    return _table(
+        ["metric", "observed", "threshold"],
+        [[md_escape(c) if i else c for i, c in enumerate(r)] for r in rows],
+    )
 
 
 def _evidence(evidence: Evidence, max_rows: int) -> list[str]:
@@ -288,8 +312,9 @@ def _evidence(evidence: Evidence, max_rows: int) -> list[str]:
     if len(shown) < len(rows):
         extra = f"first {len(shown)} of {len(rows)} rows here"
         note = f"{note}; {extra}" if note else extra
-    caption = f"**{md_escape(evidence.title, 200)}**" + (f" — _{md_escape(note, 300)}_"
-                                                         if note else "")
+    caption = f"**{md_escape(evidence.title, 200)}**" + (
+        f" — _{md_escape(note, 300)}_" if note else ""
+    )
     columns = [md_escape(c, 60) for c in evidence.columns][:12]
     if not columns:
         return [caption]
@@ -302,5 +327,4 @@ def _footer(notes: list[str]) -> str:
     if not notes:
         return f"<sub>{FULL_REPORT}</sub>\n"
     unique = list(dict.fromkeys(notes))
-    return (f"> [!NOTE]\n> Shortened to fit the size limit: {'; '.join(unique)}.\n"
-            f"> {FULL_REPORT}\n")
+    return f"> [!NOTE]\n> Shortened to fit the size limit: {'; '.join(unique)}.\n> {FULL_REPORT}\n"

@@ -24,7 +24,14 @@ from qa.base import finite_float
 
 #: Okabe–Ito palette: distinguishable with the common colour-vision deficiencies.
 PALETTE: tuple[str, ...] = (
-    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999", "#000000",
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#999999",
+    "#000000",
 )
 WIDTH = 640
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
@@ -45,8 +52,6 @@ def _short(value: Any, limit: int = MAX_LABEL) -> str:
     """Shorten raw text *before* escaping, so an entity is never cut in half."""
     text = " ".join(str(value).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 
 
 def _nums(values: Any) -> list[float | None]:
@@ -136,8 +141,9 @@ def _legend(names: Sequence[str], y: float, x0: float = 4) -> list[str]:
         label = _short(name, 28)
         colour = PALETTE[i % len(PALETTE)]
         parts.append(f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="10" height="10" fill="{colour}"/>')
-        parts.append(f'<text x="{x + 14:.1f}" y="{y:.1f}"><title>{_esc(name)}</title>'
-                     f"{_esc(label)}</text>")
+        parts.append(
+            f'<text x="{x + 14:.1f}" y="{y:.1f}"><title>{_esc(name)}</title>{_esc(label)}</text>'
+        )
         x += 24 + 6.5 * len(label)
         if x > WIDTH - 120 and i < len(names) - 1:
             x, y = x0, y + 14
@@ -183,8 +189,10 @@ def histogram_svg(data: Mapping[str, Any], title: str = "") -> str:
     raw_labels = data.get("labels")
     labels = (
         [str(v) for v in raw_labels]
-        if isinstance(raw_labels, Sequence) and not isinstance(raw_labels, str | bytes)
-        and len(raw_labels) == n_bins else None
+        if isinstance(raw_labels, Sequence)
+        and not isinstance(raw_labels, str | bytes)
+        and len(raw_labels) == n_bins
+        else None
     )
     bottom = 50 if labels and n_bins <= 24 else 34
     height = top + plot_h + bottom
@@ -192,7 +200,9 @@ def histogram_svg(data: Mapping[str, Any], title: str = "") -> str:
 
     edges = _nums(data.get("edges"))
     use_edges = (
-        labels is None and len(edges) == n_bins + 1 and all(e is not None for e in edges)
+        labels is None
+        and len(edges) == n_bins + 1
+        and all(e is not None for e in edges)
         and all(b > a for a, b in itertools.pairwise(edges))  # type: ignore[operator]
     )
     if use_edges:
@@ -206,8 +216,9 @@ def histogram_svg(data: Mapping[str, Any], title: str = "") -> str:
 
     parts = _open(title, height)
     parts += _legend(names, 30)
-    parts += _y_axis(0.0, y_max, y_of, left, plot_w, fmt=lambda v: f"{v:.0%}" if y_max >= 0.1
-                     else f"{v:.1%}")
+    parts += _y_axis(
+        0.0, y_max, y_of, left, plot_w, fmt=lambda v: f"{v:.0%}" if y_max >= 0.1 else f"{v:.1%}"
+    )
     for index, share in enumerate(shares):
         colour = PALETTE[index % len(PALETTE)]
         points = [f"{xs[0]:.1f},{y_of(0):.1f}"]
@@ -215,16 +226,20 @@ def histogram_svg(data: Mapping[str, Any], title: str = "") -> str:
             points.append(f"{xs[i]:.1f},{y_of(value):.1f}")
             points.append(f"{xs[i + 1]:.1f},{y_of(value):.1f}")
         points.append(f"{xs[-1]:.1f},{y_of(0):.1f}")
-        parts.append(f'<polygon points="{" ".join(points)}" fill="{colour}" fill-opacity="0.25" '
-                     f'stroke="{colour}" stroke-width="1.5"/>')
+        parts.append(
+            f'<polygon points="{" ".join(points)}" fill="{colour}" fill-opacity="0.25" '
+            f'stroke="{colour}" stroke-width="1.5"/>'
+        )
     base = top + plot_h
     parts.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#333"/>')
     if labels and n_bins <= 24:
         for i, label in enumerate(labels):
             x = (xs[i] + xs[i + 1]) / 2
-            parts.append(f'<text x="{x:.1f}" y="{base + 12}" text-anchor="end" '
-                         f'transform="rotate(-30 {x:.1f} {base + 12})"><title>{_esc(label)}</title>'
-                         f"{_esc(_short(label, 14))}</text>")
+            parts.append(
+                f'<text x="{x:.1f}" y="{base + 12}" text-anchor="end" '
+                f'transform="rotate(-30 {x:.1f} {base + 12})"><title>{_esc(label)}</title>'
+                f"{_esc(_short(label, 14))}</text>"
+            )
     elif labels:
         _note(parts, f"{n_bins} categories", base + 22)
     else:
@@ -232,23 +247,32 @@ def histogram_svg(data: Mapping[str, Any], title: str = "") -> str:
             lo, hi = edges[0], edges[-1]
             for value in _ticks(lo, hi, 6):  # type: ignore[arg-type]
                 x = left + (value - lo) / (hi - lo) * plot_w  # type: ignore[operator]
-                parts.append(f'<text x="{x:.1f}" y="{base + 14}" text-anchor="middle">'
-                             f"{_fmt(value)}</text>")
+                parts.append(
+                    f'<text x="{x:.1f}" y="{base + 14}" text-anchor="middle">{_fmt(value)}</text>'
+                )
         else:
             _note(parts, f"{n_bins} bins", base + 14)
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _y_axis(lo: float, hi: float, y_of: Any, left: float, plot_w: float, fmt: Any = _fmt,
-            ) -> list[str]:
+def _y_axis(
+    lo: float,
+    hi: float,
+    y_of: Any,
+    left: float,
+    plot_w: float,
+    fmt: Any = _fmt,
+) -> list[str]:
     parts = []
     for tick in _ticks(lo, hi, 4):
         y = y_of(tick)
-        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w:.1f}" y2="{y:.1f}" '
-                     f'stroke="#ddd"/>')
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{_esc(fmt(tick))}'
-                     f"</text>")
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
+        )
+        parts.append(
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end">{_esc(fmt(tick))}</text>'
+        )
     return parts
 
 
@@ -295,8 +319,9 @@ def heatmap_svg(data: Mapping[str, Any], title: str = "") -> str:
     show_values = cell >= 26
     tooltips = shown_r * shown_c <= 400  # keep large matrices small on disk
     label_font = min(11.0, cell - 1)
-    longest = max((len(_short(n, 18)) for n in row_names[:shown_r] + col_names[:shown_c]),
-                  default=1)
+    longest = max(
+        (len(_short(n, 18)) for n in row_names[:shown_r] + col_names[:shown_c]), default=1
+    )
     label_w = (6.2 * longest * label_font / 11 + 8) if show_labels else 4
     left = 18 + label_w
     top = 24 + 22 + (label_w * 0.72 if show_labels else 4)
@@ -308,63 +333,91 @@ def heatmap_svg(data: Mapping[str, Any], title: str = "") -> str:
     parts = _open(title, height, width)
     col_label, row_label = data.get("col_label"), data.get("row_label")
     if col_label:
-        parts.append(f'<text x="{left + grid_w / 2:.1f}" y="34" text-anchor="middle" '
-                     f'font-weight="600">{_esc(_short(col_label, 60))}</text>')
+        parts.append(
+            f'<text x="{left + grid_w / 2:.1f}" y="34" text-anchor="middle" '
+            f'font-weight="600">{_esc(_short(col_label, 60))}</text>'
+        )
     if row_label:
         y = top + grid_h / 2
-        parts.append(f'<text x="10" y="{y:.1f}" text-anchor="middle" font-weight="600" '
-                     f'transform="rotate(-90 10 {y:.1f})">{_esc(_short(row_label, 60))}</text>')
-    parts.append(f'<rect x="{left:.1f}" y="{top:.1f}" width="{grid_w:.1f}" height="{grid_h:.1f}" '
-                 f'fill="{_colour(0)}" stroke="#bbb"/>')
+        parts.append(
+            f'<text x="10" y="{y:.1f}" text-anchor="middle" font-weight="600" '
+            f'transform="rotate(-90 10 {y:.1f})">{_esc(_short(row_label, 60))}</text>'
+        )
+    parts.append(
+        f'<rect x="{left:.1f}" y="{top:.1f}" width="{grid_w:.1f}" height="{grid_h:.1f}" '
+        f'fill="{_colour(0)}" stroke="#bbb"/>'
+    )
     for i in range(shown_r):
         y = top + i * cell
         for j in range(shown_c):
             value = rows[i][j] if j < len(rows[i]) else None
             x = left + j * cell
             if value is None:
-                parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}"'
-                             f' fill="#eee"><title>{_esc(row_names[i])} / {_esc(col_names[j])}: '
-                             f"no value</title></rect>")
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}"'
+                    f' fill="#eee"><title>{_esc(row_names[i])} / {_esc(col_names[j])}: '
+                    f"no value</title></rect>"
+                )
                 continue
             t = math.sqrt(abs(value) / max_abs)
             if value != 0:
-                rect = (f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" '
-                        f'fill="{_colour(t, signed and value < 0)}"')
+                rect = (
+                    f'<rect x="{x:.1f}" y="{y:.1f}" width="{cell:.1f}" height="{cell:.1f}" '
+                    f'fill="{_colour(t, signed and value < 0)}"'
+                )
                 if tooltips:
-                    parts.append(f"{rect}><title>{_esc(row_names[i])} / {_esc(col_names[j])}: "
-                                 f"{_fmt(value)}</title></rect>")
+                    parts.append(
+                        f"{rect}><title>{_esc(row_names[i])} / {_esc(col_names[j])}: "
+                        f"{_fmt(value)}</title></rect>"
+                    )
                 else:
                     parts.append(rect + "/>")
             if show_values:
                 ink = "#fff" if t > 0.6 else "#222"
-                parts.append(f'<text x="{x + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" '
-                             f'text-anchor="middle" fill="{ink}" font-size="{min(11, cell / 3):.0f}">'
-                             f"{_cell_text(value)}</text>")
+                parts.append(
+                    f'<text x="{x + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" '
+                    f'text-anchor="middle" fill="{ink}" font-size="{min(11, cell / 3):.0f}">'
+                    f"{_cell_text(value)}</text>"
+                )
     if show_labels:
         for i in range(shown_r):
             y = top + i * cell + cell / 2 + label_font / 3
-            parts.append(f'<text x="{left - 4:.1f}" y="{y:.1f}" text-anchor="end" '
-                         f'font-size="{label_font:.0f}"><title>{_esc(row_names[i])}</title>'
-                         f"{_esc(_short(row_names[i], 18))}</text>")
+            parts.append(
+                f'<text x="{left - 4:.1f}" y="{y:.1f}" text-anchor="end" '
+                f'font-size="{label_font:.0f}"><title>{_esc(row_names[i])}</title>'
+                f"{_esc(_short(row_names[i], 18))}</text>"
+            )
         for j in range(shown_c):
             x = left + j * cell + cell / 2 + label_font / 3
             y = top - 4
-            parts.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="{label_font:.0f}" '
-                         f'transform="rotate(-45 {x:.1f} {y:.1f})"><title>{_esc(col_names[j])}'
-                         f"</title>{_esc(_short(col_names[j], 18))}</text>")
+            parts.append(
+                f'<text x="{x:.1f}" y="{y:.1f}" font-size="{label_font:.0f}" '
+                f'transform="rotate(-45 {x:.1f} {y:.1f})"><title>{_esc(col_names[j])}'
+                f"</title>{_esc(_short(col_names[j], 18))}</text>"
+            )
     # A discrete colour scale: five swatches from 0 to the largest magnitude.
     y = top + grid_h + 14
-    parts.append(f'<text x="{left:.1f}" y="{y + 9:.1f}" text-anchor="end">'
-                 f'{"−" if signed else ""}{_fmt(max_abs) if signed else "0"}&#160;</text>')
+    parts.append(
+        f'<text x="{left:.1f}" y="{y + 9:.1f}" text-anchor="end">'
+        f"{'−' if signed else ''}{_fmt(max_abs) if signed else '0'}&#160;</text>"
+    )
     for k in range(5):
         t = k / 4
-        parts.append(f'<rect x="{left + 4 + k * 18:.1f}" y="{y:.1f}" width="18" height="10" '
-                     f'fill="{_colour(t)}" stroke="#bbb"/>')
-    parts.append(f'<text x="{left + 98:.1f}" y="{y + 9:.1f}">{_fmt(max_abs)} '
-                 f"(square-root colour scale)</text>")
+        parts.append(
+            f'<rect x="{left + 4 + k * 18:.1f}" y="{y:.1f}" width="18" height="10" '
+            f'fill="{_colour(t)}" stroke="#bbb"/>'
+        )
+    parts.append(
+        f'<text x="{left + 98:.1f}" y="{y + 9:.1f}">{_fmt(max_abs)} '
+        f"(square-root colour scale)</text>"
+    )
     if cut:
-        _note(parts, f"showing the first {shown_r} of {n_rows} rows and {shown_c} of {n_cols} "
-                     f"columns; the JSON report has the full matrix", y + 26)
+        _note(
+            parts,
+            f"showing the first {shown_r} of {n_rows} rows and {shown_c} of {n_cols} "
+            f"columns; the JSON report has the full matrix",
+            y + 26,
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -415,41 +468,55 @@ def lines_svg(data: Mapping[str, Any], title: str = "") -> str:
     base = top + plot_h
     parts.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#333"/>')
     for tick in _ticks(x_lo, x_hi, 6):
-        parts.append(f'<text x="{x_of(tick):.1f}" y="{base + 14}" text-anchor="middle">'
-                     f"{_fmt(tick)}</text>")
+        parts.append(
+            f'<text x="{x_of(tick):.1f}" y="{base + 14}" text-anchor="middle">{_fmt(tick)}</text>'
+        )
     if data.get("x_label"):
-        parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{base + 30}" text-anchor="middle">'
-                     f'{_esc(_short(data["x_label"], 60))}</text>')
+        parts.append(
+            f'<text x="{left + plot_w / 2:.1f}" y="{base + 30}" text-anchor="middle">'
+            f"{_esc(_short(data['x_label'], 60))}</text>"
+        )
     if data.get("y_label"):
         y = top + plot_h / 2
-        parts.append(f'<text x="10" y="{y:.1f}" text-anchor="middle" '
-                     f'transform="rotate(-90 10 {y:.1f})">{_esc(_short(data["y_label"], 40))}</text>')
+        parts.append(
+            f'<text x="10" y="{y:.1f}" text-anchor="middle" '
+            f'transform="rotate(-90 10 {y:.1f})">{_esc(_short(data["y_label"], 40))}</text>'
+        )
     for index, (name, ys) in enumerate(series):
         colour = PALETTE[index % len(PALETTE)]
         for segment in _segments(xs, ys):
             if len(segment) == 1:
                 x, y = segment[0]
-                parts.append(f'<circle cx="{x_of(x):.1f}" cy="{y_of(y):.1f}" r="2.5" '
-                             f'fill="{colour}"><title>{_esc(name)}</title></circle>')
+                parts.append(
+                    f'<circle cx="{x_of(x):.1f}" cy="{y_of(y):.1f}" r="2.5" '
+                    f'fill="{colour}"><title>{_esc(name)}</title></circle>'
+                )
                 continue
             points = " ".join(f"{x_of(x):.1f},{y_of(y):.1f}" for x, y in segment)
-            parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" '
-                         f'stroke-width="1.8"><title>{_esc(name)}</title></polyline>')
+            parts.append(
+                f'<polyline points="{points}" fill="none" stroke="{colour}" '
+                f'stroke-width="1.8"><title>{_esc(name)}</title></polyline>'
+            )
     if marker is not None:
         x = x_of(marker)
         label = data.get("marker_label") or f"x = {_fmt(marker)}"
-        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{base}" stroke="#D55E00" '
-                     f'stroke-dasharray="4 3" stroke-width="1.5"/>')
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{base}" stroke="#D55E00" '
+            f'stroke-dasharray="4 3" stroke-width="1.5"/>'
+        )
         anchor = "end" if x > left + plot_w * 0.75 else "start"
         dx = -4 if anchor == "end" else 4
-        parts.append(f'<text x="{x + dx:.1f}" y="{top + 10}" text-anchor="{anchor}" '
-                     f'fill="#D55E00">{_esc(_short(label, 40))}</text>')
+        parts.append(
+            f'<text x="{x + dx:.1f}" y="{top + 10}" text-anchor="{anchor}" '
+            f'fill="#D55E00">{_esc(_short(label, 40))}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _segments(xs: Sequence[float | None], ys: Sequence[float | None]
-              ) -> list[list[tuple[float, float]]]:
+def _segments(
+    xs: Sequence[float | None], ys: Sequence[float | None]
+) -> list[list[tuple[float, float]]]:
     """Runs of consecutive finite points; a missing value starts a new run."""
     runs: list[list[tuple[float, float]]] = [[]]
     for x, y in zip(xs, ys, strict=False):
@@ -477,8 +544,9 @@ def bars_svg(data: Mapping[str, Any], title: str = "") -> str:
     shown = min(n_labels, MAX_BARS)
     threshold = finite_float(data.get("threshold"))
     values = [v for _, vs in series for v in vs[:shown] if v is not None]
-    lo, hi = _padded_range([*values, *([threshold] if threshold is not None else [])],
-                           include_zero=True)
+    lo, hi = _padded_range(
+        [*values, *([threshold] if threshold is not None else [])], include_zero=True
+    )
     names = [n for n, _ in series]
     legend_h = _legend_height(names) if len(series) > 1 else 0
     bar_h = 12.0 if len(series) > 1 else 14.0
@@ -500,38 +568,53 @@ def bars_svg(data: Mapping[str, Any], title: str = "") -> str:
         parts += _legend(names, 30)
     for tick in _ticks(lo, hi, 5):
         x = x_of(tick)
-        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + grid_h:.1f}" '
-                     f'stroke="#e5e5e5"/>')
-        parts.append(f'<text x="{x:.1f}" y="{top + grid_h + 13:.1f}" text-anchor="middle">'
-                     f"{_fmt(tick)}</text>")
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + grid_h:.1f}" stroke="#e5e5e5"/>'
+        )
+        parts.append(
+            f'<text x="{x:.1f}" y="{top + grid_h + 13:.1f}" text-anchor="middle">'
+            f"{_fmt(tick)}</text>"
+        )
     zero = x_of(0.0)
     for i in range(shown):
         y0 = top + i * group_h + 3
         label = labels[i]
-        parts.append(f'<text x="{left - 4:.1f}" y="{y0 + group_h / 2 + 1:.1f}" text-anchor="end">'
-                     f"<title>{_esc(label)}</title>{_esc(_short(label, 24))}</text>")
+        parts.append(
+            f'<text x="{left - 4:.1f}" y="{y0 + group_h / 2 + 1:.1f}" text-anchor="end">'
+            f"<title>{_esc(label)}</title>{_esc(_short(label, 24))}</text>"
+        )
         for k, (name, vs) in enumerate(series):
             value = vs[i] if i < len(vs) else None
             y = y0 + k * bar_h
             if value is None:
-                parts.append(f'<text x="{zero + 3:.1f}" y="{y + bar_h - 3:.1f}" fill="#999">'
-                             f"n/a</text>")
+                parts.append(
+                    f'<text x="{zero + 3:.1f}" y="{y + bar_h - 3:.1f}" fill="#999">n/a</text>'
+                )
                 continue
             x1, x2 = sorted((zero, x_of(value)))
             colour = PALETTE[k % len(PALETTE)]
-            parts.append(f'<rect x="{x1:.1f}" y="{y:.1f}" width="{max(x2 - x1, 0.5):.1f}" '
-                         f'height="{bar_h - 2:.1f}" fill="{colour}"><title>{_esc(name)} / '
-                         f"{_esc(label)}: {_fmt(value)}</title></rect>")
-            parts.append(f'<text x="{x2 + 3:.1f}" y="{y + bar_h - 3:.1f}" font-size="10">'
-                         f"{_fmt(value)}</text>")
-    parts.append(f'<line x1="{zero:.1f}" y1="{top}" x2="{zero:.1f}" y2="{top + grid_h:.1f}" '
-                 f'stroke="#333"/>')
+            parts.append(
+                f'<rect x="{x1:.1f}" y="{y:.1f}" width="{max(x2 - x1, 0.5):.1f}" '
+                f'height="{bar_h - 2:.1f}" fill="{colour}"><title>{_esc(name)} / '
+                f"{_esc(label)}: {_fmt(value)}</title></rect>"
+            )
+            parts.append(
+                f'<text x="{x2 + 3:.1f}" y="{y + bar_h - 3:.1f}" font-size="10">'
+                f"{_fmt(value)}</text>"
+            )
+    parts.append(
+        f'<line x1="{zero:.1f}" y1="{top}" x2="{zero:.1f}" y2="{top + grid_h:.1f}" stroke="#333"/>'
+    )
     if threshold is not None:
         x = x_of(threshold)
-        parts.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{top + grid_h:.1f}" '
-                     f'stroke="#D55E00" stroke-dasharray="4 3" stroke-width="1.5"/>')
-        parts.append(f'<text x="{x:.1f}" y="{top - 6}" text-anchor="middle" fill="#D55E00">'
-                     f"threshold {_fmt(threshold)}</text>")
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{top + grid_h:.1f}" '
+            f'stroke="#D55E00" stroke-dasharray="4 3" stroke-width="1.5"/>'
+        )
+        parts.append(
+            f'<text x="{x:.1f}" y="{top - 6}" text-anchor="middle" fill="#D55E00">'
+            f"threshold {_fmt(threshold)}</text>"
+        )
     if cut:
         _note(parts, f"showing the first {shown} of {n_labels} bars", top + grid_h + 28)
     parts.append("</svg>")

@@ -12,8 +12,14 @@ from typing import Any
 
 from qa.report import Report
 
-_MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "error": "ERROR", "skip": "skip",
-         "waived": "waived"}
+_MARK = {
+    "pass": "PASS",
+    "warn": "WARN",
+    "fail": "FAIL",
+    "error": "ERROR",
+    "skip": "skip",
+    "waived": "waived",
+}
 # C0 and C1 control characters (tab and newline included: every message prints on one line),
 # plus the bidirectional overrides that can reorder what a reader sees.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")

@@ -18,7 +18,9 @@ def make_classification_frame(
     """A learnable table: numeric features shifted by class, one categorical, a label."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, n_classes, n)
-    data = {f"num_{i}": rng.normal(size=n) + signal * (y == (i % n_classes)) for i in range(n_numeric)}
+    data = {
+        f"num_{i}": rng.normal(size=n) + signal * (y == (i % n_classes)) for i in range(n_numeric)
+    }
     data["cat"] = rng.choice(["red", "green", "blue"], n)
     data["label"] = y
     return pl.DataFrame(data)

@@ -20,6 +20,10 @@ def run_qa(*args: str, cwd: Path | str | None = None, env: dict[str, str] | None
     full_env = {**os.environ, "QA_DISABLE_PLUGIN_AUTOLOAD": "1", **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "qa", *args],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)

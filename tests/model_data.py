@@ -16,28 +16,43 @@ SPLITS = ("train", "validation", "test")
 
 
 def classification_splits(
-    n: int = 3000, n_classes: int = 2, flip: float = 0.1, seed: int = 0, n_features: int = 8,
-    fractions: Sequence[float] = (0.5, 0.25, 0.25), weights: Sequence[float] | None = None,
+    n: int = 3000,
+    n_classes: int = 2,
+    flip: float = 0.1,
+    seed: int = 0,
+    n_features: int = 8,
+    fractions: Sequence[float] = (0.5, 0.25, 0.25),
+    weights: Sequence[float] | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """A learnable classification problem with ``flip`` of labels randomised (label noise)."""
     from sklearn.datasets import make_classification
 
     x, y = make_classification(
-        n_samples=n, n_features=n_features, n_informative=max(2, n_features // 2),
-        n_redundant=1, n_classes=n_classes, flip_y=flip, class_sep=1.0, weights=weights,
+        n_samples=n,
+        n_features=n_features,
+        n_informative=max(2, n_features // 2),
+        n_redundant=1,
+        n_classes=n_classes,
+        flip_y=flip,
+        class_sep=1.0,
+        weights=weights,
         random_state=seed,
     )
     return _cut(x.astype(np.float32), y, fractions, seed)
 
 
 def regression_splits(
-    n: int = 3000, noise: float = 20.0, seed: int = 0, n_features: int = 8,
+    n: int = 3000,
+    noise: float = 20.0,
+    seed: int = 0,
+    n_features: int = 8,
     fractions: Sequence[float] = (0.5, 0.25, 0.25),
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     from sklearn.datasets import make_regression
 
-    x, y = make_regression(n_samples=n, n_features=n_features, n_informative=5, noise=noise,
-                           random_state=seed)
+    x, y = make_regression(
+        n_samples=n, n_features=n_features, n_informative=5, noise=noise, random_state=seed
+    )
     y = y + 0.002 * y**2  # a little curvature so trees and lines differ
     return _cut(x.astype(np.float32), y, fractions, seed)
 
@@ -53,8 +68,11 @@ def _cut(x: np.ndarray, y: np.ndarray, fractions: Sequence[float], seed: int):
     return out
 
 
-def frames(data: dict[str, tuple[np.ndarray, np.ndarray]], target: str = "label",
-           labels: Sequence[Any] | None = None) -> dict[str, pl.DataFrame]:
+def frames(
+    data: dict[str, tuple[np.ndarray, np.ndarray]],
+    target: str = "label",
+    labels: Sequence[Any] | None = None,
+) -> dict[str, pl.DataFrame]:
     """The splits as polars frames with columns f0..fk and the target (optionally relabelled)."""
     out = {}
     for split, (x, y) in data.items():
@@ -64,8 +82,9 @@ def frames(data: dict[str, tuple[np.ndarray, np.ndarray]], target: str = "label"
     return out
 
 
-def classifier_predictions(model: Any, data: dict[str, tuple[np.ndarray, np.ndarray]],
-                           labels: Sequence[Any] | None = None) -> dict[str, pl.DataFrame]:
+def classifier_predictions(
+    model: Any, data: dict[str, tuple[np.ndarray, np.ndarray]], labels: Sequence[Any] | None = None
+) -> dict[str, pl.DataFrame]:
     """Prediction frames in the contract format for a fitted scikit-learn style classifier."""
     out = {}
     for split, (x, _y) in data.items():
@@ -81,13 +100,15 @@ def proba_frame(proba: np.ndarray, labels: Sequence[Any]) -> pl.DataFrame:
     return pl.DataFrame(cols)
 
 
-def regressor_predictions(model: Any, data: dict[str, tuple[np.ndarray, np.ndarray]]
-                          ) -> dict[str, pl.DataFrame]:
+def regressor_predictions(
+    model: Any, data: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> dict[str, pl.DataFrame]:
     return {split: pl.DataFrame({"prediction": model.predict(x)}) for split, (x, _) in data.items()}
 
 
-def prior_predictions(data: dict[str, tuple[np.ndarray, np.ndarray]], n_classes: int = 2
-                      ) -> dict[str, pl.DataFrame]:
+def prior_predictions(
+    data: dict[str, tuple[np.ndarray, np.ndarray]], n_classes: int = 2
+) -> dict[str, pl.DataFrame]:
     """A model that ignores the features and predicts the train class prior for every row."""
     prior = np.bincount(data["train"][1], minlength=n_classes) / len(data["train"][1])
     return {
@@ -99,8 +120,9 @@ def prior_predictions(data: dict[str, tuple[np.ndarray, np.ndarray]], n_classes:
 def xgb_classifier(n_estimators: int = 200, seed: int = 0) -> Any:
     from xgboost import XGBClassifier
 
-    return XGBClassifier(n_estimators=n_estimators, tree_method="hist", n_jobs=1,
-                         random_state=seed, verbosity=0)
+    return XGBClassifier(
+        n_estimators=n_estimators, tree_method="hist", n_jobs=1, random_state=seed, verbosity=0
+    )
 
 
 def checks_config(check_id: str, **params: Any) -> dict[str, dict[str, Any]]:

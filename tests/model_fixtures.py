@@ -30,8 +30,12 @@ class ModelCase:
         lookup = {c: i for i, c in enumerate(self.classes)}
         return np.array([lookup[v] for v in self.test["label"].to_list()])
 
-    def predictions(self, pred_index: np.ndarray | None = None,
-                    proba: np.ndarray | None = None, with_proba: bool = True) -> pl.DataFrame:
+    def predictions(
+        self,
+        pred_index: np.ndarray | None = None,
+        proba: np.ndarray | None = None,
+        with_proba: bool = True,
+    ) -> pl.DataFrame:
         """A prediction frame: ``prediction`` (argmax unless given) and ``proba_<label>``."""
         proba = self.proba if proba is None else proba
         index = proba.argmax(axis=1) if pred_index is None else pred_index
@@ -43,8 +47,12 @@ class ModelCase:
 
     def inputs(self, **kwargs: Any) -> dict[str, Any]:
         """Keyword arguments for ``qa.check`` with these predictions as the test predictions."""
-        return dict(train=self.train, test=self.test, target="label",
-                    predictions={"test": self.predictions(**kwargs)})
+        return dict(
+            train=self.train,
+            test=self.test,
+            target="label",
+            predictions={"test": self.predictions(**kwargs)},
+        )
 
     def rename(self, names: dict[Any, Any]) -> ModelCase:
         """The same case with class labels renamed (e.g. to hostile strings)."""
@@ -56,8 +64,13 @@ class ModelCase:
             values = [names.get(v, v) for v in frame["label"].to_list()]
             return frame.with_columns(pl.Series("label", values))
 
-        return replace(self, train=relabel(self.train), test=relabel(self.test),
-                       classes=tuple(classes[i] for i in order), proba=self.proba[:, order])
+        return replace(
+            self,
+            train=relabel(self.train),
+            test=relabel(self.test),
+            classes=tuple(classes[i] for i in order),
+            proba=self.proba[:, order],
+        )
 
 
 def fold_class(y_true: np.ndarray, y_pred: np.ndarray, source: int, target: int) -> np.ndarray:
@@ -75,20 +88,28 @@ def sharpen(proba: np.ndarray, factor: float) -> np.ndarray:
     return out / out.sum(axis=1, keepdims=True)
 
 
-def _frames(y_train: np.ndarray, y_test: np.ndarray, x_train: np.ndarray,
-            x_test: np.ndarray) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return (pl.DataFrame({"x0": x_train[:, 0], "label": y_train}),
-            pl.DataFrame({"x0": x_test[:, 0], "label": y_test}))
+def _frames(
+    y_train: np.ndarray, y_test: np.ndarray, x_train: np.ndarray, x_test: np.ndarray
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return (
+        pl.DataFrame({"x0": x_train[:, 0], "label": y_train}),
+        pl.DataFrame({"x0": x_test[:, 0], "label": y_test}),
+    )
 
 
-def _fit(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
-         y_test: np.ndarray) -> ModelCase:
+def _fit(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
+) -> ModelCase:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(max_iter=2000).fit(x_train, y_train)
     train, test = _frames(y_train, y_test, x_train, x_test)
-    return ModelCase(train=train, test=test, classes=tuple(int(c) for c in model.classes_),
-                     proba=model.predict_proba(x_test))
+    return ModelCase(
+        train=train,
+        test=test,
+        classes=tuple(int(c) for c in model.classes_),
+        proba=model.predict_proba(x_test),
+    )
 
 
 @cache
@@ -106,8 +127,9 @@ def digits_case(seed: int = 0) -> ModelCase:
 
 
 @cache
-def blobs_case(n_classes: int = 5, n: int = 6000, seed: int = 0, spread: float = 1.6,
-               n_features: int = 4) -> ModelCase:
+def blobs_case(
+    n_classes: int = 5, n: int = 6000, seed: int = 0, spread: float = 1.6, n_features: int = 4
+) -> ModelCase:
     """Gaussian classes with a shared covariance: logistic regression is the true model,
     so its probabilities are calibrated. Half the rows train, half test."""
     rng = np.random.default_rng(seed)
@@ -118,20 +140,27 @@ def blobs_case(n_classes: int = 5, n: int = 6000, seed: int = 0, spread: float =
     return _fit(x[:half], y[:half], x[half:], y[half:])
 
 
-def label_inputs(y_true: np.ndarray, y_pred: np.ndarray, classes: Any = None,
-                 proba: np.ndarray | None = None, train_per_class: int = 20,
-                 task: str | None = None) -> dict[str, Any]:
+def label_inputs(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    classes: Any = None,
+    proba: np.ndarray | None = None,
+    train_per_class: int = 20,
+    task: str | None = None,
+) -> dict[str, Any]:
     """``qa.check`` inputs from index arrays: every class appears in train, test holds
     ``y_true`` and the predictions ``y_pred`` (and ``proba`` when given)."""
     k = int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1
     classes = list(range(k)) if classes is None else list(classes)
     train_y = np.repeat(np.arange(len(classes)), train_per_class)
-    train = pl.DataFrame({"x0": np.zeros(len(train_y)),
-                          "label": [classes[i] for i in train_y]})
-    test = pl.DataFrame({"x0": np.zeros(len(y_true)), "label": [classes[i] for i in y_true]},
-                        schema_overrides={"label": train.schema["label"]})
-    data: dict[str, Any] = {"prediction": pl.Series([classes[i] for i in y_pred],
-                                                    dtype=train.schema["label"])}
+    train = pl.DataFrame({"x0": np.zeros(len(train_y)), "label": [classes[i] for i in train_y]})
+    test = pl.DataFrame(
+        {"x0": np.zeros(len(y_true)), "label": [classes[i] for i in y_true]},
+        schema_overrides={"label": train.schema["label"]},
+    )
+    data: dict[str, Any] = {
+        "prediction": pl.Series([classes[i] for i in y_pred], dtype=train.schema["label"])
+    }
     if proba is not None:
         for j, c in enumerate(classes):
             data[f"proba_{c}"] = proba[:, j]
@@ -141,8 +170,9 @@ def label_inputs(y_true: np.ndarray, y_pred: np.ndarray, classes: Any = None,
     return out
 
 
-def planted_confusion(support: dict[int, int], confused: dict[tuple[int, int], int],
-                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def planted_confusion(
+    support: dict[int, int], confused: dict[tuple[int, int], int], seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Test labels and predictions with an exact confusion: ``support[c]`` rows of class c,
     ``confused[(a, b)]`` of class a's rows predicted as b, the rest predicted right."""
     y_true, y_pred = [], []
@@ -151,7 +181,7 @@ def planted_confusion(support: dict[int, int], confused: dict[tuple[int, int], i
         at = 0
         for (a, b), m in confused.items():
             if a == c:
-                preds[at:at + m] = [b] * m
+                preds[at : at + m] = [b] * m
                 at += m
         y_true += [c] * n
         y_pred += preds

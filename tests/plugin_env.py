@@ -7,7 +7,9 @@ from pathlib import Path
 PLUGIN_SRC = Path(__file__).parent / "plugin_pkg"
 
 
-def write_distribution(root: Path, entry_points: dict[str, str], name: str = "qa-sample-plugin") -> Path:
+def write_distribution(
+    root: Path, entry_points: dict[str, str], name: str = "qa-sample-plugin"
+) -> Path:
     """Create ``<name>-0.1.dist-info`` under ``root`` declaring ``qa.checks`` entry points."""
     dist = root / f"{name.replace('-', '_')}-0.1.dist-info"
     dist.mkdir(parents=True)

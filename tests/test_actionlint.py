@@ -43,7 +43,10 @@ def actionlint(*files: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     # -shellcheck= / -pyflakes= : lint with actionlint's own rules only, whatever is installed.
     return subprocess.run(
         [actionlint_binary(), "-no-color", "-shellcheck=", "-pyflakes=", *map(str, files)],
-        cwd=cwd, capture_output=True, text=True, timeout=120,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "NO_COLOR": "1"},
     )
 
@@ -106,7 +109,7 @@ def test_action_metadata_is_a_well_formed_composite_action():
 def test_action_installs_from_its_own_checkout_and_runs_the_gate_for_github():
     steps = load_action()["runs"]["steps"]
     scripts = "\n".join(s.get("run", "") for s in steps)
-    assert 'pip install' in scripts and "$GITHUB_ACTION_PATH" in scripts
+    assert "pip install" in scripts and "$GITHUB_ACTION_PATH" in scripts
     assert "check --ci github" in scripts
     uses = [s["uses"] for s in steps if "uses" in s]
     assert any(u.startswith("actions/upload-artifact@") for u in uses)
@@ -133,8 +136,12 @@ def test_action_fails_the_job_exactly_when_the_gate_fails():
 def _action_as_workflow(action: dict) -> dict:
     """A reusable workflow whose job runs the action's steps with the same inputs."""
     inputs = {
-        name: {"description": spec.get("description", ""), "type": "string",
-               "required": False, "default": str(spec.get("default", ""))}
+        name: {
+            "description": spec.get("description", ""),
+            "type": "string",
+            "required": False,
+            "default": str(spec.get("default", "")),
+        }
         for name, spec in action["inputs"].items()
     }
     for spec in inputs.values():  # a default may not use ${{ }} in workflow_call inputs
@@ -149,16 +156,18 @@ def _action_as_workflow(action: dict) -> dict:
 def test_the_action_steps_pass_actionlint_inside_a_workflow_wrapper(tmp_path: Path):
     wf = tmp_path / ".github" / "workflows" / "action-wrapper.yml"
     wf.parent.mkdir(parents=True)
-    wf.write_text(yaml.safe_dump(_action_as_workflow(load_action()), sort_keys=False),
-                  encoding="utf-8")
+    wf.write_text(
+        yaml.safe_dump(_action_as_workflow(load_action()), sort_keys=False), encoding="utf-8"
+    )
     proc = actionlint(wf, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_the_wrapper_lint_is_live(tmp_path: Path):
     action = load_action()
-    action["runs"]["steps"].append({"name": "typo", "if": "inputs.no-such-input == 'x'",
-                                    "shell": "bash", "run": "true"})
+    action["runs"]["steps"].append(
+        {"name": "typo", "if": "inputs.no-such-input == 'x'", "shell": "bash", "run": "true"}
+    )
     wf = tmp_path / ".github" / "workflows" / "action-wrapper.yml"
     wf.parent.mkdir(parents=True)
     wf.write_text(yaml.safe_dump(_action_as_workflow(action), sort_keys=False), encoding="utf-8")

@@ -52,38 +52,65 @@ def github_env(tmp_path: Path) -> dict[str, str]:
     summary, output = tmp_path / "step_summary.md", tmp_path / "github_output.txt"
     summary.write_text("", encoding="utf-8")
     output.write_text("", encoding="utf-8")
-    return {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary),
-            "GITHUB_OUTPUT": str(output)}
+    return {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(output),
+    }
 
 
 def commands(stdout: str, kind: str) -> list[str]:
     return [line for line in stdout.splitlines() if line.startswith(f"::{kind} ")]
 
 
-def result(cid: str, status: str, message: str = "found something", severity: str = "error"
-           ) -> CheckResult:
-    return CheckResult(id=cid, title=f"Title of {cid}", status=status, severity=severity,
-                       message=message, remedy="Do the fix.")
+def result(
+    cid: str, status: str, message: str = "found something", severity: str = "error"
+) -> CheckResult:
+    return CheckResult(
+        id=cid,
+        title=f"Title of {cid}",
+        status=status,
+        severity=severity,
+        message=message,
+        remedy="Do the fix.",
+    )
 
 
 def hand_report(checks: list[CheckResult]) -> Report:
-    status = "error" if any(c.status == "error" for c in checks) else (
-        "fail" if any(c.status == "fail" for c in checks) else "pass")
-    return Report(status=status, checks=tuple(checks), inputs={}, config={},
-                  created_at="2026-01-01T00:00:00+00:00", tool={"name": "qa-gate", "version": "0"})
+    status = (
+        "error"
+        if any(c.status == "error" for c in checks)
+        else ("fail" if any(c.status == "fail" for c in checks) else "pass")
+    )
+    return Report(
+        status=status,
+        checks=tuple(checks),
+        inputs={},
+        config={},
+        created_at="2026-01-01T00:00:00+00:00",
+        tool={"name": "qa-gate", "version": "0"},
+    )
 
 
 def fake_checks(status: str, n: int, prefix: str) -> list[type[Check]]:
     """``n`` registered-looking checks that return ``status`` (for the annotation cap)."""
     made = []
     for i in range(n):
+
         def run(self, ctx, params, _status=status, _i=i):
             return self.result(_status, f"planted {_status} number {_i}")
 
-        cls = type(f"Fake{prefix}{i}", (Check,), {
-            "__doc__": "Planted.", "id": f"{prefix}-{i:02d}", "title": f"Planted {i}",
-            "requires": ("train",), "run": run,
-        })
+        cls = type(
+            f"Fake{prefix}{i}",
+            (Check,),
+            {
+                "__doc__": "Planted.",
+                "id": f"{prefix}-{i:02d}",
+                "title": f"Planted {i}",
+                "requires": ("train",),
+                "run": run,
+            },
+        )
         made.append(cls)
     return made
 
@@ -133,11 +160,20 @@ def test_ci_auto_means_github_only_when_github_actions_is_true():
 
 # --------------------------------------------------------------------------- annotations
 def test_annotations_list_failures_before_crashes_and_warnings_separately():
-    report = hand_report([result("w-1", "warn"), result("e-1", "error"), result("f-1", "fail"),
-                          result("p-1", "pass"), result("s-1", "skip"), result("v-1", "waived")])
+    report = hand_report(
+        [
+            result("w-1", "warn"),
+            result("e-1", "error"),
+            result("f-1", "fail"),
+            result("p-1", "pass"),
+            result("s-1", "skip"),
+            result("v-1", "waived"),
+        ]
+    )
     lines = annotations(report, "qa-reports/report.html")
     assert [line.split("::")[1] for line in lines] == [
-        "error title=qa-gate%3A f-1 (fail)", "error title=qa-gate%3A e-1 (error)",
+        "error title=qa-gate%3A f-1 (fail)",
+        "error title=qa-gate%3A e-1 (error)",
         "warning title=qa-gate%3A w-1 (warn)",
     ]
     assert "How to fix: Do the fix." in lines[0].replace("%0A", "\n")
@@ -170,12 +206,26 @@ def test_check_ci_github_writes_summary_outputs_and_an_error_for_the_failing_che
     tmp_path: Path, small_train: Path
 ):
     env = github_env(tmp_path)
-    run = run_qa("check", "--train", str(small_train), "--target", "label", "--only",
-                 "data-volume", "--out", str(tmp_path / "out"), "--ci", "github", env=env)
+    run = run_qa(
+        "check",
+        "--train",
+        str(small_train),
+        "--target",
+        "label",
+        "--only",
+        "data-volume",
+        "--out",
+        str(tmp_path / "out"),
+        "--ci",
+        "github",
+        env=env,
+    )
     assert run.code == 1, run.err
     errors = commands(run.out, "error")
     assert len(errors) == 1
-    assert errors[0].startswith("::error title=qa-gate%3A data-volume (fail)::train has only 40 rows")
+    assert errors[0].startswith(
+        "::error title=qa-gate%3A data-volume (fail)::train has only 40 rows"
+    )
     outputs = parse_outputs(Path(env["GITHUB_OUTPUT"]).read_text())
     assert outputs["status"] == "fail"
     assert Path(outputs["report-path"]) == (tmp_path / "out").resolve()
@@ -186,8 +236,20 @@ def test_check_ci_github_writes_summary_outputs_and_an_error_for_the_failing_che
 
 def test_check_is_auto_github_when_github_actions_is_true(tmp_path: Path, ok_train: Path):
     env = github_env(tmp_path)
-    run = run_qa("check", "--train", str(ok_train), "--target", "label", "--only",
-                 "data-volume", "--out", str(tmp_path / "out"), "--format", "json", env=env)
+    run = run_qa(
+        "check",
+        "--train",
+        str(ok_train),
+        "--target",
+        "label",
+        "--only",
+        "data-volume",
+        "--out",
+        str(tmp_path / "out"),
+        "--format",
+        "json",
+        env=env,
+    )
     assert run.code == 0, run.err
     assert parse_outputs(Path(env["GITHUB_OUTPUT"]).read_text())["status"] == "pass"
     assert "PASS" in Path(env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8")
@@ -196,8 +258,20 @@ def test_check_is_auto_github_when_github_actions_is_true(tmp_path: Path, ok_tra
 
 def test_check_ci_none_writes_nothing_even_inside_github_actions(tmp_path: Path, small_train: Path):
     env = github_env(tmp_path)
-    run = run_qa("check", "--train", str(small_train), "--target", "label", "--only",
-                 "data-volume", "--out", str(tmp_path / "out"), "--ci", "none", env=env)
+    run = run_qa(
+        "check",
+        "--train",
+        str(small_train),
+        "--target",
+        "label",
+        "--only",
+        "data-volume",
+        "--out",
+        str(tmp_path / "out"),
+        "--ci",
+        "none",
+        env=env,
+    )
     assert run.code == 1
     assert "::error" not in run.out
     assert Path(env["GITHUB_OUTPUT"]).read_text() == ""
@@ -209,13 +283,27 @@ def test_check_ci_github_caps_annotations_through_the_cli(
 ):
     planted = fake_checks("fail", 13, "planted-fail") + fake_checks("warn", 12, "planted-warn")
     original = qa.api.load_registry
-    monkeypatch.setattr(qa.api, "load_registry", lambda extra=None: original([*(extra or []),
-                                                                              *planted]))
+    monkeypatch.setattr(
+        qa.api, "load_registry", lambda extra=None: original([*(extra or []), *planted])
+    )
     for key, value in github_env(tmp_path).items():
         monkeypatch.setenv(key, value)
-    code = main(["check", "--train", str(ok_train), "--target", "label",
-                 "--only", ",".join(c.id for c in planted),
-                 "--out", str(tmp_path / "out"), "--format", "json,md", "--quiet"])
+    code = main(
+        [
+            "check",
+            "--train",
+            str(ok_train),
+            "--target",
+            "label",
+            "--only",
+            ",".join(c.id for c in planted),
+            "--out",
+            str(tmp_path / "out"),
+            "--format",
+            "json,md",
+            "--quiet",
+        ]
+    )
     assert code == 1
     stdout = capsys.readouterr().out
     errors, warnings = commands(stdout, "error"), commands(stdout, "warning")
@@ -234,8 +322,18 @@ def test_check_ci_github_with_a_config_error_exits_2_and_writes_no_status(
     tmp_path: Path, small_train: Path
 ):
     env = github_env(tmp_path)
-    run = run_qa("check", "--train", str(small_train), "--target", "label", "--only",
-                 "no-such-check", "--ci", "github", env=env)
+    run = run_qa(
+        "check",
+        "--train",
+        str(small_train),
+        "--target",
+        "label",
+        "--only",
+        "no-such-check",
+        "--ci",
+        "github",
+        env=env,
+    )
     assert run.code == 2
     assert "no-such-check" in run.err
     assert Path(env["GITHUB_OUTPUT"]).read_text() == ""  # the action reports status=error
@@ -248,11 +346,17 @@ def huge_report(n_checks: int = 150) -> Report:
     checks = []
     for i in range(n_checks):
         rows = [(f"col_{j} " + "x" * 80, j) for j in range(50)]
-        checks.append(CheckResult(
-            id=f"big-{i:03d}", title="A big one", status="fail" if i % 2 else "warn",
-            severity="error", message="m" * 500, evidence=(table("rows", ["a", "b"], rows),),
-            metrics={f"m{j}": j for j in range(40)},
-        ))
+        checks.append(
+            CheckResult(
+                id=f"big-{i:03d}",
+                title="A big one",
+                status="fail" if i % 2 else "warn",
+                severity="error",
+                message="m" * 500,
+                evidence=(table("rows", ["a", "b"], rows),),
+                metrics={f"m{j}": j for j in range(40)},
+            )
+        )
     return hand_report(checks)
 
 
@@ -277,17 +381,34 @@ def test_step_summary_never_pushes_an_existing_file_past_one_mib(tmp_path: Path)
 def test_check_appends_to_an_existing_step_summary(tmp_path: Path, ok_train: Path):
     env = github_env(tmp_path)
     Path(env["GITHUB_STEP_SUMMARY"]).write_text("earlier step\n", encoding="utf-8")
-    run = run_qa("check", "--train", str(ok_train), "--target", "label", "--only",
-                 "data-volume", "--out", str(tmp_path / "out"), "--format", "json",
-                 "--ci", "github", env=env)
+    run = run_qa(
+        "check",
+        "--train",
+        str(ok_train),
+        "--target",
+        "label",
+        "--only",
+        "data-volume",
+        "--out",
+        str(tmp_path / "out"),
+        "--format",
+        "json",
+        "--ci",
+        "github",
+        env=env,
+    )
     assert run.code == 0
     text = Path(env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8")
     assert text.startswith("earlier step\n") and "data-volume" in text
 
 
 def test_run_url_is_named_in_the_closing_line(tmp_path: Path):
-    env = {**github_env(tmp_path), "GITHUB_SERVER_URL": "https://github.com",
-           "GITHUB_REPOSITORY": "o/r", "GITHUB_RUN_ID": "42"}
+    env = {
+        **github_env(tmp_path),
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "o/r",
+        "GITHUB_RUN_ID": "42",
+    }
     stream = io.StringIO()
     report = hand_report([result(f"f-{i:02d}", "fail") for i in range(11)])
     report_github(report, tmp_path / "out", {}, environ=env, stream=stream)

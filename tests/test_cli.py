@@ -29,11 +29,26 @@ def assert_one_line_error(run, *needles: str) -> None:
 
 
 def test_check_runs_without_config_and_writes_every_format(split_files: Path):
-    run = run_qa("check", "--train", "train.parquet", "--test", "test.parquet", "--target", "label",
-                 "--only", "data-volume", cwd=split_files)
+    run = run_qa(
+        "check",
+        "--train",
+        "train.parquet",
+        "--test",
+        "test.parquet",
+        "--target",
+        "label",
+        "--only",
+        "data-volume",
+        cwd=split_files,
+    )
     assert run.code == 0, run.err
     out = split_files / "qa-reports"
-    assert {p.name for p in out.iterdir()} >= {"report.json", "report.html", "junit.xml", "summary.md"}
+    assert {p.name for p in out.iterdir()} >= {
+        "report.json",
+        "report.html",
+        "junit.xml",
+        "summary.md",
+    }
     data = json.loads((out / "report.json").read_text())
     assert schema_errors(data) == []
     assert data["status"] == "pass"
@@ -42,8 +57,18 @@ def test_check_runs_without_config_and_writes_every_format(split_files: Path):
 
 def test_check_exits_1_when_a_check_fails(tmp_path: Path):
     make_classification_frame(n=30).write_csv(tmp_path / "tiny.csv")
-    run = run_qa("check", "--train", "tiny.csv", "--target", "label", "--only", "data-volume",
-                 "--format", "json", cwd=tmp_path)
+    run = run_qa(
+        "check",
+        "--train",
+        "tiny.csv",
+        "--target",
+        "label",
+        "--only",
+        "data-volume",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
     assert run.code == 1, run.err
     assert json.loads((tmp_path / "qa-reports" / "report.json").read_text())["status"] == "fail"
 
@@ -104,9 +129,12 @@ def test_pyproject_tool_qa_table_is_read(split_files: Path):
 
 
 def test_flags_win_over_the_config_file(split_files: Path):
-    (split_files / "qa.toml").write_text('[task]\ntarget = "wrong"\n[data]\ntrain = "train.parquet"\n')
-    run = run_qa("check", "--target", "label", "--only", "data-volume", "--format", "json",
-                 cwd=split_files)
+    (split_files / "qa.toml").write_text(
+        '[task]\ntarget = "wrong"\n[data]\ntrain = "train.parquet"\n'
+    )
+    run = run_qa(
+        "check", "--target", "label", "--only", "data-volume", "--format", "json", cwd=split_files
+    )
     assert run.code == 0, run.err
 
 
@@ -114,10 +142,16 @@ def test_empty_split_and_single_class_target_exit_2(tmp_path: Path):
     frame = make_classification_frame(n=100)
     frame.head(0).write_parquet(tmp_path / "empty.parquet")
     frame.with_columns(pl.lit(1).alias("label")).write_parquet(tmp_path / "one.parquet")
-    assert_one_line_error(run_qa("check", "--train", "empty.parquet", "--target", "label",
-                                 cwd=tmp_path), "has no rows")
-    assert_one_line_error(run_qa("check", "--train", "one.parquet", "--target", "label",
-                                 "--task", "binary", cwd=tmp_path), "single class")
+    assert_one_line_error(
+        run_qa("check", "--train", "empty.parquet", "--target", "label", cwd=tmp_path),
+        "has no rows",
+    )
+    assert_one_line_error(
+        run_qa(
+            "check", "--train", "one.parquet", "--target", "label", "--task", "binary", cwd=tmp_path
+        ),
+        "single class",
+    )
 
 
 def test_list_explain_version_and_report_rerender(split_files: Path):
@@ -125,12 +159,28 @@ def test_list_explain_version_and_report_rerender(split_files: Path):
     assert listed.code == 0 and "data-volume" in listed.out
     explained = run_qa("explain", "data-volume")
     assert explained.code == 0
-    for section in ("What it checks", "Why it matters", "How it decides", "Parameters", "How to fix"):
+    for section in (
+        "What it checks",
+        "Why it matters",
+        "How it decides",
+        "Parameters",
+        "How to fix",
+    ):
         assert section in explained.out
     assert_one_line_error(run_qa("explain", "no-such"), "unknown check")
     assert run_qa("--version").out.startswith("qa-gate")
-    run = run_qa("check", "--train", "train.parquet", "--target", "label", "--only", "data-volume",
-                 "--format", "json", cwd=split_files)
+    run = run_qa(
+        "check",
+        "--train",
+        "train.parquet",
+        "--target",
+        "label",
+        "--only",
+        "data-volume",
+        "--format",
+        "json",
+        cwd=split_files,
+    )
     assert run.code == 0
     md = run_qa("report", "qa-reports/report.json", "--format", "md", cwd=split_files)
     assert md.code == 0 and "data-volume" in md.out

@@ -20,7 +20,9 @@ def frame() -> pl.DataFrame:
     return make_classification_frame(n=50)
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet", ".feather", ".arrow", ".jsonl", ".json"])
+@pytest.mark.parametrize(
+    "suffix", [".csv", ".tsv", ".parquet", ".feather", ".arrow", ".jsonl", ".json"]
+)
 def test_every_supported_format_reads_back_the_same_values(tmp_path: Path, frame, suffix):
     path = tmp_path / f"data{suffix}"
     if suffix == ".csv":
@@ -42,7 +44,9 @@ def test_every_supported_format_reads_back_the_same_values(tmp_path: Path, frame
 
 def test_unknown_extension_and_folder_are_clear_errors(tmp_path: Path):
     (tmp_path / "data.xlsx").write_bytes(b"x")
-    with pytest.raises(DataError, match=r"data\.train: cannot read .*data\.xlsx: unknown file type"):
+    with pytest.raises(
+        DataError, match=r"data\.train: cannot read .*data\.xlsx: unknown file type"
+    ):
         read_table(tmp_path / "data.xlsx", "data.train")
     with pytest.raises(DataError, match="is a folder"):
         read_table(tmp_path, "data.train")
@@ -65,8 +69,9 @@ def test_production_may_lack_the_target_but_test_may_not(frame):
 
 def test_frame_fingerprint_ignores_column_order_but_not_values(frame):
     assert frame_sha256(frame) == frame_sha256(frame.select(reversed(frame.columns)))
-    changed = frame.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(99.0)
-                                 .otherwise(pl.col("num_0")).alias("num_0"))
+    changed = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3).then(99.0).otherwise(pl.col("num_0")).alias("num_0")
+    )
     assert frame_sha256(frame) != frame_sha256(changed)
 
 
@@ -87,8 +92,12 @@ def test_task_type_is_inferred_from_the_target(frame):
 
 
 def test_feature_matrix_encodes_categories_from_train_and_cleans_inf(frame):
-    train = frame.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(float("inf"))
-                               .otherwise(pl.col("num_1")).alias("num_1"))
+    train = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(float("inf"))
+        .otherwise(pl.col("num_1"))
+        .alias("num_1")
+    )
     ctx = _context(train)
     matrix = ctx.feature_matrix("train")
     assert matrix.dtype == np.float32 and matrix.shape == (frame.height, 5)

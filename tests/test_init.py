@@ -43,18 +43,23 @@ def test_init_writes_a_config_and_a_workflow_that_load(tmp_path: Path):
 def test_init_workflow_fetches_the_baseline_without_failing_when_there_is_none(tmp_path: Path):
     init(tmp_path)
     workflow = yaml.safe_load((tmp_path / WORKFLOW).read_text(encoding="utf-8"))
-    fetch = next(s for s in workflow["jobs"]["gate"]["steps"] if "baseline" in s.get("name", "").lower())
+    fetch = next(
+        s for s in workflow["jobs"]["gate"]["steps"] if "baseline" in s.get("name", "").lower()
+    )
     assert fetch["continue-on-error"] is True
     assert "gh run download" in fetch["run"] and "qa-report" in fetch["run"]
     assert workflow["permissions"]["actions"] == "read"
 
 
-@pytest.mark.parametrize("column, values, task", [
-    ("label", [0, 1], "binary"),
-    ("target", ["cat", "dog", "eel"], "multiclass"),
-    ("y", None, "regression"),
-    ("Class", ["no", "yes"], "binary"),
-])
+@pytest.mark.parametrize(
+    "column, values, task",
+    [
+        ("label", [0, 1], "binary"),
+        ("target", ["cat", "dog", "eel"], "multiclass"),
+        ("y", None, "regression"),
+        ("Class", ["no", "yes"], "binary"),
+    ],
+)
 def test_init_detects_target_and_task_from_the_train_file(tmp_path: Path, column, values, task):
     rng = np.random.default_rng(0)
     n = 300
@@ -112,8 +117,20 @@ def test_init_paths_are_relative_to_the_config_and_check_runs_from_it(tmp_path: 
     assert run.code == 0, run.err
     raw = written_config(repo)
     assert raw["data"] == {"train": "../data/train.csv", "test": "../data/test.csv"}
-    check = run_qa("check", "--config", str(repo / "qa.toml"), "--only", "data-volume",
-                   "--out", str(tmp_path / "out"), "--format", "json", "--ci", "none", "-q")
+    check = run_qa(
+        "check",
+        "--config",
+        str(repo / "qa.toml"),
+        "--only",
+        "data-volume",
+        "--out",
+        str(tmp_path / "out"),
+        "--format",
+        "json",
+        "--ci",
+        "none",
+        "-q",
+    )
     assert check.code == 0, check.err
 
 

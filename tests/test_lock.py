@@ -33,13 +33,22 @@ def test_qa_lock_without_test_split_exits_2_with_one_line(tmp_path, monkeypatch,
 
 def test_fingerprint_is_order_insensitive_and_catches_tiny_edits():
     rng = np.random.default_rng(0)
-    frame = pl.DataFrame({"x": rng.normal(size=1000), "<script>": rng.choice(["a", "ü"], 1000),
-                          "n": pl.Series([None, 1] * 500, dtype=pl.Int64)})
+    frame = pl.DataFrame(
+        {
+            "x": rng.normal(size=1000),
+            "<script>": rng.choice(["a", "ü"], 1000),
+            "n": pl.Series([None, 1] * 500, dtype=pl.Int64),
+        }
+    )
     base = fingerprint(frame)
     assert fingerprint(frame.reverse())["sha256"] == base["sha256"]
     assert fingerprint(frame.reverse())["ordered_sha256"] != base["ordered_sha256"]
-    tiny = frame.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.col("x") * (1 + 1e-15))
-                              .otherwise(pl.col("x")).alias("x"))
+    tiny = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.col("x") * (1 + 1e-15))
+        .otherwise(pl.col("x"))
+        .alias("x")
+    )
     assert fingerprint(tiny)["sha256"] != base["sha256"]
     swapped = frame.with_columns(pl.col("x").reverse())  # same values per column, new rows
     assert fingerprint(swapped)["column_sha256"] == base["column_sha256"]

@@ -24,8 +24,10 @@ def test_make_example_writes_the_splits_the_config_and_plants_the_defects(tmp_pa
     printed = capsys.readouterr().out
     assert "planted defects" in printed and "mean radius" in printed and "copied into" in printed
 
-    data = {s: pl.read_parquet(tmp_path / "data" / f"{s}.parquet")
-            for s in ("train", "validation", "test", "production")}
+    data = {
+        s: pl.read_parquet(tmp_path / "data" / f"{s}.parquet")
+        for s in ("train", "validation", "test", "production")
+    }
     n_leaked = round(0.05 * data["test"].height)
     assert sum(f.height for f in data.values()) == 569 + n_leaked
     assert "diagnosis" not in data["production"].columns

@@ -49,8 +49,11 @@ def _sklearn_weighted(name, y, preds, w):
         fn = skm.roc_auc_score if name == "roc_auc" else skm.average_precision_score
         return fn(y == 1, preds.proba[:, 1], sample_weight=w)
     if name in ("rmse", "mae", "r2"):
-        fn = {"rmse": skm.root_mean_squared_error, "mae": skm.mean_absolute_error,
-              "r2": skm.r2_score}[name]
+        fn = {
+            "rmse": skm.root_mean_squared_error,
+            "mae": skm.mean_absolute_error,
+            "r2": skm.r2_score,
+        }[name]
         return fn(y, preds.values, sample_weight=w)
     d = preds.labels if preds.proba is None else (preds.proba[:, 1] >= 0.5).astype(int)
     if name == "accuracy":
@@ -62,21 +65,25 @@ def _sklearn_weighted(name, y, preds, w):
     return skm.f1_score(y[keep], d[keep], average=average, sample_weight=w[keep], zero_division=0)
 
 
-CASES = [("binary", m, _binary) for m in ("roc_auc", "pr_auc", "f1", "accuracy", "macro_f1")] + [
-    ("multiclass", m, _multiclass) for m in ("macro_f1", "accuracy", "weighted_f1")] + [
-    ("regression", m, _regression) for m in ("rmse", "mae", "r2")]
+CASES = (
+    [("binary", m, _binary) for m in ("roc_auc", "pr_auc", "f1", "accuracy", "macro_f1")]
+    + [("multiclass", m, _multiclass) for m in ("macro_f1", "accuracy", "weighted_f1")]
+    + [("regression", m, _regression) for m in ("rmse", "mae", "r2")]
+)
 
 
 @pytest.mark.parametrize(("task", "name", "make"), CASES)
 def test_vectorised_metric_equals_sklearn_on_all_rows_and_on_weighted_resamples(task, name, make):
     y, preds = make()
-    scorer = make_scorer(METRICS[name], task, y, preds, n_classes=int(y.max()) + 1
-                         if task != "regression" else 0)
+    scorer = make_scorer(
+        METRICS[name], task, y, preds, n_classes=int(y.max()) + 1 if task != "regression" else 0
+    )
     batch = scorer.batch(None)
     assert batch(np.ones((len(y), 1)))[0] == pytest.approx(scorer.point, abs=1e-12)
     rng = np.random.default_rng(1)
-    counts = np.stack([np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y))
-                       for _ in range(3)], axis=1).astype(float)
+    counts = np.stack(
+        [np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)) for _ in range(3)], axis=1
+    ).astype(float)
     got = batch(counts)
     for j in range(3):
         assert got[j] == pytest.approx(_sklearn_weighted(name, y, preds, counts[:, j]), abs=1e-9)
@@ -90,9 +97,13 @@ def test_auc_interval_covers_the_true_auc_about_95_percent_of_the_time():
     for seed in range(trials):
         y = rng.integers(0, 2, n)
         s = 1 / (1 + np.exp(-(rng.normal(size=n) + d * y)))
-        preds = Predictions("test", proba=np.column_stack([1 - s, s]), labels=(s > .5).astype(int))
-        boot = run_bootstrap({"m": make_scorer(METRICS["roc_auc"], "binary", y, preds)}, n,
-                             n_resamples=250, seed=seed)
+        preds = Predictions("test", proba=np.column_stack([1 - s, s]), labels=(s > 0.5).astype(int))
+        boot = run_bootstrap(
+            {"m": make_scorer(METRICS["roc_auc"], "binary", y, preds)},
+            n,
+            n_resamples=250,
+            seed=seed,
+        )
         low, high = boot.ci("m")
         hits += low <= truth <= high
     assert 0.89 <= hits / trials <= 0.99
@@ -114,7 +125,7 @@ def test_paired_interval_is_narrower_than_the_unpaired_one():
     scorers = {}
     for name, extra in (("a", 0.0), ("b", 0.3)):
         s = 1 / (1 + np.exp(-(base + extra * rng.normal(size=n))))
-        p = Predictions("test", proba=np.column_stack([1 - s, s]), labels=(s > .5).astype(int))
+        p = Predictions("test", proba=np.column_stack([1 - s, s]), labels=(s > 0.5).astype(int))
         scorers[name] = make_scorer(METRICS["roc_auc"], "binary", y, p)
     boot = run_bootstrap(scorers, n, n_resamples=500)
     _, low, high = boot.advantage(METRICS["roc_auc"], "a", "b")
@@ -150,7 +161,7 @@ def test_bootstrap_is_deterministic_for_a_seed_and_changes_with_it():
 def test_auc_is_undefined_with_a_single_class_and_says_why():
     y = np.zeros(50, dtype=int)
     s = np.linspace(0, 1, 50)
-    preds = Predictions("test", proba=np.column_stack([1 - s, s]), labels=(s > .5).astype(int))
+    preds = Predictions("test", proba=np.column_stack([1 - s, s]), labels=(s > 0.5).astype(int))
     scorer = make_scorer(METRICS["roc_auc"], "binary", y, preds, class_names=["no", "yes"])
     assert scorer.point is None
     assert "no positive rows" in scorer.reason and "'yes'" in scorer.reason
@@ -162,9 +173,10 @@ def test_rare_class_resamples_without_positives_are_dropped_not_counted():
     y = np.zeros(200, dtype=int)
     y[:3] = 1  # three positives: some resamples have none
     s = np.linspace(0, 1, 200)[::-1]
-    preds = Predictions("test", proba=np.column_stack([1 - s, s]), labels=(s > .5).astype(int))
-    boot = run_bootstrap({"m": make_scorer(METRICS["roc_auc"], "binary", y, preds)}, 200,
-                         n_resamples=500)
+    preds = Predictions("test", proba=np.column_stack([1 - s, s]), labels=(s > 0.5).astype(int))
+    boot = run_bootstrap(
+        {"m": make_scorer(METRICS["roc_auc"], "binary", y, preds)}, 200, n_resamples=500
+    )
     reps = boot.replicates["m"]
     assert np.isnan(reps).any() and np.isfinite(reps).sum() > 400
     low, high = boot.ci("m")
@@ -204,7 +216,7 @@ def test_one_sided_bounds_are_the_ends_of_the_two_sided_interval_at_twice_the_al
     scorers = {}
     for name, noise in (("a", 0.8), ("b", 1.2)):
         s = 1 / (1 + np.exp(-(y - 0.5 + noise * rng.normal(size=300))))
-        p = Predictions("test", proba=np.column_stack([1 - s, s]), labels=(s > .5).astype(int))
+        p = Predictions("test", proba=np.column_stack([1 - s, s]), labels=(s > 0.5).astype(int))
         scorers[name] = make_scorer(METRICS["roc_auc"], "binary", y, p)
     at95 = run_bootstrap(scorers, 300, n_resamples=400, seed=3, confidence=0.95)
     at90 = run_bootstrap(scorers, 300, n_resamples=400, seed=3, confidence=0.90)
@@ -235,8 +247,13 @@ def _worst_single_flip(name, y, k):
             if name == "accuracy":
                 score = skm.accuracy_score(y, d)
             else:
-                score = skm.f1_score(y, d, average=average, labels=np.unique(y)
-                                     if average != "binary" else None, zero_division=0)
+                score = skm.f1_score(
+                    y,
+                    d,
+                    average=average,
+                    labels=np.unique(y) if average != "binary" else None,
+                    zero_division=0,
+                )
             worst = max(worst, 1.0 - score)
     return worst
 

@@ -54,8 +54,9 @@ def test_pickle_model_is_refused_without_trust_and_nothing_in_it_runs(tmp_path, 
     evil = tmp_path / f"model{suffix}"
     evil.write_bytes(pickle.dumps(WritesMarker(str(marker))))
     # refused up front, even when no check that needs the model is selected
-    code = _run_cli(["check", *_write_splits(tmp_path), "--model", str(evil),
-                     "--only", "data-volume"])
+    code = _run_cli(
+        ["check", *_write_splits(tmp_path), "--model", str(evil), "--only", "data-volume"]
+    )
     assert code == 2
     assert not marker.exists()
     err = capsys.readouterr().err
@@ -69,8 +70,17 @@ def test_pickle_model_is_loaded_with_trust_model(tmp_path, capsys):
     marker = tmp_path / "loaded"
     evil = tmp_path / "model.pkl"
     evil.write_bytes(pickle.dumps(WritesMarker(str(marker))))
-    code = _run_cli(["check", *_write_splits(tmp_path), "--model", str(evil), "--trust-model",
-                     "--only", "metric-threshold"])
+    code = _run_cli(
+        [
+            "check",
+            *_write_splits(tmp_path),
+            "--model",
+            str(evil),
+            "--trust-model",
+            "--only",
+            "metric-threshold",
+        ]
+    )
     assert marker.exists()  # it was unpickled, as the user asked
     assert code == 2  # ...and is no model: the check that needs predictions errors
 
@@ -80,8 +90,9 @@ def test_trusted_pickle_of_a_sklearn_model_predicts_like_the_model(tmp_path):
 
     frames = split3(make_classification_frame(n=500))
     columns = ["num_0", "num_1", "num_2", "num_3"]
-    model = LogisticRegression().fit(frames["train"].select(columns).to_pandas(),
-                                     frames["train"]["label"].to_numpy())
+    model = LogisticRegression().fit(
+        frames["train"].select(columns).to_pandas(), frames["train"]["label"].to_numpy()
+    )
     path = tmp_path / "model.pickle"
     path.write_bytes(pickle.dumps(model))
     ctx = context(frames, artifact=str(path), trust=True)
@@ -122,9 +133,11 @@ def test_foreign_xgboost_json_without_sidecar_uses_the_feature_matrix(tmp_path):
     import xgboost as xgb
 
     ctx = classification_context(n=500)
-    booster = xgb.train({"objective": "binary:logistic", "tree_method": "hist", "nthread": 1},
-                        xgb.DMatrix(ctx.feature_matrix("train"), label=ctx.labels("train")),
-                        num_boost_round=10)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "tree_method": "hist", "nthread": 1},
+        xgb.DMatrix(ctx.feature_matrix("train"), label=ctx.labels("train")),
+        num_boost_round=10,
+    )
     p = booster.predict(xgb.DMatrix(ctx.feature_matrix("test")))
     for name in ("booster.json", "booster.ubj"):
         path = tmp_path / name

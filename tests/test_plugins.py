@@ -35,24 +35,50 @@ def test_plugin_check_shows_in_list_and_runs(train_file: Path):
     listed = run_qa("list", env=env)
     assert listed.code == 0, listed.err
     assert "sample/row-count" in listed.out and "qa-sample-plugin 0.1" in listed.out
-    run = run_qa("check", "--train", "train.parquet", "--target", "label", "--only",
-                 "sample/row-count", "--format", "json", cwd=train_file, env=env)
+    run = run_qa(
+        "check",
+        "--train",
+        "train.parquet",
+        "--target",
+        "label",
+        "--only",
+        "sample/row-count",
+        "--format",
+        "json",
+        cwd=train_file,
+        env=env,
+    )
     assert run.code == 0, run.err
     report = json.loads((train_file / "qa-reports" / "report.json").read_text())
     assert report["checks"][0]["id"] == "sample/row-count"
-    assert report["plugins"] == [{"id": "sample/row-count", "package": "qa-sample-plugin",
-                                  "version": "0.1"}]
+    assert report["plugins"] == [
+        {"id": "sample/row-count", "package": "qa-sample-plugin", "version": "0.1"}
+    ]
 
 
 def test_crashing_plugin_gives_error_exit_2_and_other_results(train_file: Path):
     env = plugin_env(train_file, GOOD)
-    run = run_qa("check", "--train", "train.parquet", "--target", "label", "--only",
-                 "sample/row-count,sample/crashes,data-volume", "--format", "json",
-                 cwd=train_file, env=env)
+    run = run_qa(
+        "check",
+        "--train",
+        "train.parquet",
+        "--target",
+        "label",
+        "--only",
+        "sample/row-count,sample/crashes,data-volume",
+        "--format",
+        "json",
+        cwd=train_file,
+        env=env,
+    )
     assert run.code == 2, run.err
     report = json.loads((train_file / "qa-reports" / "report.json").read_text())
     statuses = {c["id"]: c["status"] for c in report["checks"]}
-    assert statuses == {"data-volume": "warn", "sample/row-count": "pass", "sample/crashes": "error"}
+    assert statuses == {
+        "data-volume": "warn",
+        "sample/row-count": "pass",
+        "sample/crashes": "error",
+    }
     crashed = next(c for c in report["checks"] if c["id"] == "sample/crashes")
     assert "boom from the sample plugin" in crashed["message"]
     assert "RuntimeError" in crashed["traceback"]

@@ -24,14 +24,25 @@ from tests.inprocess import run_qa
 
 
 def result(cid: str, status: str = "pass", **metrics: float) -> CheckResult:
-    return CheckResult(id=cid, title=cid, status=status, severity="error", message=f"{cid} {status}",
-                       metrics=metrics)
+    return CheckResult(
+        id=cid,
+        title=cid,
+        status=status,
+        severity="error",
+        message=f"{cid} {status}",
+        metrics=metrics,
+    )
 
 
 def report(*checks: CheckResult) -> Report:
-    return Report(status="fail" if any(c.status == "fail" for c in checks) else "pass",
-                  checks=checks, inputs={}, config={}, created_at="2026-01-01T00:00:00+00:00",
-                  tool={"name": "qa-gate", "version": "0"})
+    return Report(
+        status="fail" if any(c.status == "fail" for c in checks) else "pass",
+        checks=checks,
+        inputs={},
+        config={},
+        created_at="2026-01-01T00:00:00+00:00",
+        tool={"name": "qa-gate", "version": "0"},
+    )
 
 
 def compare(base: list[CheckResult], head: list[CheckResult], tolerance: float = 0.01) -> dict:
@@ -43,25 +54,54 @@ def row(diff: dict, check: str, metric: str) -> dict:
 
 
 # --------------------------------------------------------------------------- directions
-@pytest.mark.parametrize("name, direction", [
-    ("auc", "up"), ("roc_auc", "up"), ("auc_ci_low", "up"), ("f1_macro", "up"), ("macro-F1", "up"),
-    ("accuracy", "up"), ("balanced_accuracy", "up"), ("recall_min", "up"), ("min_recall", "up"),
-    ("precision", "up"), ("r2", "up"),
-    ("mae", "down"), ("rmse", "down"), ("log_loss", "down"), ("val_loss", "down"), ("ece", "down"),
-    ("issue_rate", "down"), ("label_issue_rate", "down"), ("auc_gap", "down"),
-    ("train_val_gap", "down"), ("psi_max", "down"),
-    ("rows_train", "unknown"), ("ks_statistic", "unknown"), ("n_classes", "unknown"),
-    ("precise_count", "unknown"), ("maximum", "unknown"),
-])
+@pytest.mark.parametrize(
+    "name, direction",
+    [
+        ("auc", "up"),
+        ("roc_auc", "up"),
+        ("auc_ci_low", "up"),
+        ("f1_macro", "up"),
+        ("macro-F1", "up"),
+        ("accuracy", "up"),
+        ("balanced_accuracy", "up"),
+        ("recall_min", "up"),
+        ("min_recall", "up"),
+        ("precision", "up"),
+        ("r2", "up"),
+        ("mae", "down"),
+        ("rmse", "down"),
+        ("log_loss", "down"),
+        ("val_loss", "down"),
+        ("ece", "down"),
+        ("issue_rate", "down"),
+        ("label_issue_rate", "down"),
+        ("auc_gap", "down"),
+        ("train_val_gap", "down"),
+        ("psi_max", "down"),
+        ("rows_train", "unknown"),
+        ("ks_statistic", "unknown"),
+        ("n_classes", "unknown"),
+        ("precise_count", "unknown"),
+        ("maximum", "unknown"),
+    ],
+)
 def test_metric_direction_table(name: str, direction: str):
     assert metric_direction(name) == direction
 
 
-@pytest.mark.parametrize("name, direction", [
-    ("macro_f1_ci_low", "up"), ("macro_f1_ci_high", "unknown"), ("model_roc_auc_ci_high", "unknown"),
-    ("rmse_ci_high", "down"), ("rmse_ci_low", "unknown"),
-    ("ece_noise_mean", "unknown"), ("ece_noise_q95", "unknown"), ("noise_rate", "down"),
-])
+@pytest.mark.parametrize(
+    "name, direction",
+    [
+        ("macro_f1_ci_low", "up"),
+        ("macro_f1_ci_high", "unknown"),
+        ("model_roc_auc_ci_high", "unknown"),
+        ("rmse_ci_high", "down"),
+        ("rmse_ci_low", "unknown"),
+        ("ece_noise_mean", "unknown"),
+        ("ece_noise_q95", "unknown"),
+        ("noise_rate", "down"),
+    ],
+)
 def test_optimistic_interval_ends_and_chance_levels_have_no_direction(name: str, direction: str):
     assert metric_direction(name) == direction
 
@@ -123,7 +163,9 @@ def test_improvements_are_reported_and_never_fail():
 
 
 def test_metrics_of_unknown_direction_are_listed_but_never_fail():
-    diff = compare([result("data-volume", rows_train=50_000)], [result("data-volume", rows_train=10)])
+    diff = compare(
+        [result("data-volume", rows_train=50_000)], [result("data-volume", rows_train=10)]
+    )
     r = row(diff, "data-volume", "rows_train")
     assert r["direction"] == "unknown" and r["verdict"] == "no direction"
     assert r["delta"] == -49_990
@@ -131,8 +173,10 @@ def test_metrics_of_unknown_direction_are_listed_but_never_fail():
 
 
 def test_a_check_that_newly_fails_is_named_in_the_diff():
-    diff = compare([result("leakage", "pass"), result("drift", "warn"), result("schema", "fail")],
-                   [result("leakage", "fail"), result("drift", "error"), result("schema", "fail")])
+    diff = compare(
+        [result("leakage", "pass"), result("drift", "warn"), result("schema", "fail")],
+        [result("leakage", "fail"), result("drift", "error"), result("schema", "fail")],
+    )
     assert diff["newly_failing"] == ["leakage", "drift"]
     res = regression_result(diff)
     assert res.status == "fail"
@@ -149,27 +193,38 @@ def test_missing_and_null_metrics_are_marked_not_compared():
 
 
 def test_checks_only_in_one_report_and_the_regression_result_itself_are_not_compared():
-    diff = compare([result("a", auc=0.9), result("regression", "pass", metrics_regressed=0)],
-                   [result("b", auc=0.1), result("regression", "fail", metrics_regressed=3)])
+    diff = compare(
+        [result("a", auc=0.9), result("regression", "pass", metrics_regressed=0)],
+        [result("b", auc=0.1), result("regression", "fail", metrics_regressed=3)],
+    )
     assert diff["rows"] == [] and diff["newly_failing"] == []
 
 
 def test_a_lowered_bar_is_listed_for_review():
-    base = CheckResult(id="m", title="m", status="pass", severity="error", message="",
-                       thresholds={"min_auc": 0.9})
-    head = CheckResult(id="m", title="m", status="pass", severity="error", message="",
-                       thresholds={"min_auc": 0.7})
+    base = CheckResult(
+        id="m", title="m", status="pass", severity="error", message="", thresholds={"min_auc": 0.9}
+    )
+    head = CheckResult(
+        id="m", title="m", status="pass", severity="error", message="", thresholds={"min_auc": 0.7}
+    )
     diff = compare([base], [head])
-    assert diff["threshold_changes"] == [{"check": "m", "threshold": "min_auc", "base": 0.9,
-                                          "head": 0.7}]
+    assert diff["threshold_changes"] == [
+        {"check": "m", "threshold": "min_auc", "base": 0.9, "head": 0.7}
+    ]
 
 
 def test_a_waived_head_failure_is_not_newly_failing():
-    config = parse_config({"waivers": [{"check": "leakage", "reason": "known", "owner": "ana",
-                                        "expires": "2999-01-01"}]})
+    config = parse_config(
+        {
+            "waivers": [
+                {"check": "leakage", "reason": "known", "owner": "ana", "expires": "2999-01-01"}
+            ]
+        }
+    )
     base = Baseline(report(result("leakage", "pass")), "base.json")
-    res, diff = compare_to_baseline(base, [result("leakage", "fail")], config,
-                                    today=dt.date(2026, 1, 1))
+    res, diff = compare_to_baseline(
+        base, [result("leakage", "fail")], config, today=dt.date(2026, 1, 1)
+    )
     assert diff["newly_failing"] == []
     assert res.status == "pass"
 
@@ -186,17 +241,44 @@ def test_tolerance_comes_from_the_config():
 def runs(tmp_path: Path) -> Path:
     make_classification_frame(n=6000).write_csv(tmp_path / "big.csv")
     make_classification_frame(n=40).write_csv(tmp_path / "tiny.csv")
-    run = run_qa("check", "--train", str(tmp_path / "big.csv"), "--target", "label", "--only",
-                 "data-volume", "--out", str(tmp_path / "base"), "--format", "json",
-                 "--ci", "none", "-q")
+    run = run_qa(
+        "check",
+        "--train",
+        str(tmp_path / "big.csv"),
+        "--target",
+        "label",
+        "--only",
+        "data-volume",
+        "--out",
+        str(tmp_path / "base"),
+        "--format",
+        "json",
+        "--ci",
+        "none",
+        "-q",
+    )
     assert run.code == 0, run.err
     return tmp_path
 
 
 def test_check_with_a_baseline_fails_regression_when_a_check_newly_fails(runs: Path):
-    run = run_qa("check", "--train", str(runs / "tiny.csv"), "--target", "label", "--only",
-                 "data-volume", "--baseline", str(runs / "base" / "report.json"),
-                 "--out", str(runs / "head"), "--format", "json,md,junit,html", "--ci", "none")
+    run = run_qa(
+        "check",
+        "--train",
+        str(runs / "tiny.csv"),
+        "--target",
+        "label",
+        "--only",
+        "data-volume",
+        "--baseline",
+        str(runs / "base" / "report.json"),
+        "--out",
+        str(runs / "head"),
+        "--format",
+        "json,md,junit,html",
+        "--ci",
+        "none",
+    )
     assert run.code == 1, run.err
     data = json.loads((runs / "head" / "report.json").read_text())
     assert schema_errors(data) == []
@@ -207,8 +289,11 @@ def test_check_with_a_baseline_fails_regression_when_a_check_newly_fails(runs: P
     assert diff["baseline"] == str(runs / "base" / "report.json")
     assert diff["newly_failing"] == ["data-volume"]
     rows_train = next(r for r in diff["rows"] if r["metric"] == "rows_train")
-    assert (rows_train["base"], rows_train["head"], rows_train["verdict"]) == (6000, 40,
-                                                                              "no direction")
+    assert (rows_train["base"], rows_train["head"], rows_train["verdict"]) == (
+        6000,
+        40,
+        "no direction",
+    )
     assert set(rows_train) >= {"check", "metric", "base", "head", "delta", "direction", "verdict"}
     for name in ("summary.md", "junit.xml", "report.html"):  # the diff is in every format
         text = (runs / "head" / name).read_text(encoding="utf-8")
@@ -216,9 +301,24 @@ def test_check_with_a_baseline_fails_regression_when_a_check_newly_fails(runs: P
 
 
 def test_check_with_an_equal_baseline_passes_regression(runs: Path):
-    run = run_qa("check", "--train", str(runs / "big.csv"), "--target", "label", "--only",
-                 "data-volume", "--baseline", str(runs / "base" / "report.json"),
-                 "--out", str(runs / "head"), "--format", "json", "--ci", "none", "-q")
+    run = run_qa(
+        "check",
+        "--train",
+        str(runs / "big.csv"),
+        "--target",
+        "label",
+        "--only",
+        "data-volume",
+        "--baseline",
+        str(runs / "base" / "report.json"),
+        "--out",
+        str(runs / "head"),
+        "--format",
+        "json",
+        "--ci",
+        "none",
+        "-q",
+    )
     assert run.code == 0, run.err
     data = json.loads((runs / "head" / "report.json").read_text())
     regression = next(c for c in data["checks"] if c["id"] == "regression")
@@ -227,16 +327,38 @@ def test_check_with_an_equal_baseline_passes_regression(runs: Path):
 
 
 def test_a_missing_baseline_file_is_an_error_naming_it(runs: Path):
-    run = run_qa("check", "--train", str(runs / "big.csv"), "--target", "label", "--only",
-                 "data-volume", "--baseline", str(runs / "nope.json"), "--ci", "none", "-q")
+    run = run_qa(
+        "check",
+        "--train",
+        str(runs / "big.csv"),
+        "--target",
+        "label",
+        "--only",
+        "data-volume",
+        "--baseline",
+        str(runs / "nope.json"),
+        "--ci",
+        "none",
+        "-q",
+    )
     assert run.code == 2
     assert "nope.json" in run.err and "Traceback" not in run.err
 
 
 def test_a_bad_baseline_tolerance_in_config_names_the_key(runs: Path):
     (runs / "qa.toml").write_text('[run]\nbaseline_tolerance = "high"\n', encoding="utf-8")
-    run = run_qa("check", "--config", str(runs / "qa.toml"), "--train", str(runs / "big.csv"),
-                 "--target", "label", "--ci", "none", "-q")
+    run = run_qa(
+        "check",
+        "--config",
+        str(runs / "qa.toml"),
+        "--train",
+        str(runs / "big.csv"),
+        "--target",
+        "label",
+        "--ci",
+        "none",
+        "-q",
+    )
     assert run.code == 2
     assert "run.baseline_tolerance" in run.err
 
@@ -247,15 +369,29 @@ def test_baseline_tolerance_flag_lets_a_small_drop_pass(tmp_path: Path):
     (tmp_path / "base.json").write_text(base.to_json(), encoding="utf-8")
     (tmp_path / "head.json").write_text(head.to_json(), encoding="utf-8")
     strict = run_qa("diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"))
-    loose = run_qa("diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"),
-                   "--tolerance", "0.05")
+    loose = run_qa(
+        "diff", str(tmp_path / "base.json"), str(tmp_path / "head.json"), "--tolerance", "0.05"
+    )
     assert strict.code == 1 and loose.code == 0
 
 
 def test_qa_diff_prints_the_table_and_exits_1_on_regression(runs: Path):
-    head = run_qa("check", "--train", str(runs / "tiny.csv"), "--target", "label", "--only",
-                  "data-volume", "--out", str(runs / "head"), "--format", "json", "--ci",
-                  "none", "-q")
+    head = run_qa(
+        "check",
+        "--train",
+        str(runs / "tiny.csv"),
+        "--target",
+        "label",
+        "--only",
+        "data-volume",
+        "--out",
+        str(runs / "head"),
+        "--format",
+        "json",
+        "--ci",
+        "none",
+        "-q",
+    )
     assert head.code == 1
     run = run_qa("diff", str(runs / "base" / "report.json"), str(runs / "head" / "report.json"))
     assert run.code == 1
@@ -295,10 +431,26 @@ def test_run_gate_accepts_a_report_object_as_baseline():
 
 
 def test_check_baseline_tolerance_flag_reaches_the_diff(runs: Path):
-    run = run_qa("check", "--train", str(runs / "big.csv"), "--target", "label", "--only",
-                 "data-volume", "--baseline", str(runs / "base" / "report.json"),
-                 "--baseline-tolerance", "0.03", "--out", str(runs / "head"), "--format", "json",
-                 "--ci", "none", "-q")
+    run = run_qa(
+        "check",
+        "--train",
+        str(runs / "big.csv"),
+        "--target",
+        "label",
+        "--only",
+        "data-volume",
+        "--baseline",
+        str(runs / "base" / "report.json"),
+        "--baseline-tolerance",
+        "0.03",
+        "--out",
+        str(runs / "head"),
+        "--format",
+        "json",
+        "--ci",
+        "none",
+        "-q",
+    )
     assert run.code == 0, run.err
     data = json.loads((runs / "head" / "report.json").read_text())
     assert data["diff"]["tolerance"] == 0.03
@@ -310,9 +462,19 @@ def test_check_baseline_tolerance_flag_reaches_the_diff(runs: Path):
 def test_baseline_model_scores_and_train_scores_have_no_direction():
     from qa.regression import metric_direction
 
-    for name in ("linear_roc_auc", "majority_macro_f1", "xgboost_rmse", "mean_rmse",
-                 "train_macro_f1", "best_baseline_roc_auc"):
+    for name in (
+        "linear_roc_auc",
+        "majority_macro_f1",
+        "xgboost_rmse",
+        "mean_rmse",
+        "train_macro_f1",
+        "best_baseline_roc_auc",
+    ):
         assert metric_direction(name) == "unknown", name
-    for name, direction in (("roc_auc", "up"), ("validation_roc_auc", "up"),
-                            ("train_val_gap", "down"), ("rmse", "down")):
+    for name, direction in (
+        ("roc_auc", "up"),
+        ("validation_roc_auc", "up"),
+        ("train_val_gap", "down"),
+        ("rmse", "down"),
+    ):
         assert metric_direction(name) == direction, name

@@ -35,18 +35,29 @@ def project(tmp_path: Path) -> Path:
         '[task]\ntarget = "label"\n'
         '[data]\ntrain = "train.csv"\ntest = "test.csv"\n'
         '[model]\nartifact = "model.skops"\n[model.predictions]\ntest = "preds.csv"\n'
-        '[checks.data-volume]\nmin_rows_binary = 4000\n'
+        "[checks.data-volume]\nmin_rows_binary = 4000\n"
         '[run]\nonly = ["data-volume"]\n'
         f'[[waivers]]\ncheck = "data-volume"\nreason = "r {HOSTILE}"\nowner = "ana"\n'
-        'expires = 2999-01-01\n',
+        "expires = 2999-01-01\n",
         encoding="utf-8",
     )
     return tmp_path
 
 
 def signoff_files(root: Path, *args: str) -> tuple[dict, str]:
-    run = run_qa(*args, "--config", str(root / "qa.toml"), "--out", str(root / "out"),
-                 "--format", "json", "--ci", "none", "-q", cwd=root)
+    run = run_qa(
+        *args,
+        "--config",
+        str(root / "qa.toml"),
+        "--out",
+        str(root / "out"),
+        "--format",
+        "json",
+        "--ci",
+        "none",
+        "-q",
+        cwd=root,
+    )
     assert run.code in (0, 1), run.err
     doc = json.loads((root / "out" / "signoff.json").read_text(encoding="utf-8"))
     html = (root / "out" / "signoff.html").read_text(encoding="utf-8")
@@ -96,9 +107,17 @@ def test_signoff_records_config_versions_waivers_and_a_signature_block(project: 
     assert env["qa_gate"] == metadata.version("qa-gate")
     assert env["libraries"]["numpy"] == metadata.version("numpy")
     assert re.fullmatch(r"3\.\d+\.\d+.*", env["python"])
-    assert doc["waivers"] == [{"check": "data-volume", "match": None, "reason": f"r {HOSTILE}",
-                               "owner": "ana", "expires": "2999-01-01", "state": "active",
-                               "waived": []}]
+    assert doc["waivers"] == [
+        {
+            "check": "data-volume",
+            "match": None,
+            "reason": f"r {HOSTILE}",
+            "owner": "ana",
+            "expires": "2999-01-01",
+            "state": "active",
+            "waived": [],
+        }
+    ]
     assert [s["role"] for s in doc["signatures"]] == list(SIGNATORIES)
     assert all(s["name"] == s["date"] == s["decision"] == "" for s in doc["signatures"])
     for role in SIGNATORIES:
@@ -118,8 +137,21 @@ def test_signoff_html_is_self_contained_escaped_and_printable(project: Path):
 def test_hostile_target_name_is_escaped_in_the_signoff(tmp_path: Path):
     frame = make_classification_frame(n=200).rename({"label": HOSTILE})
     frame.write_csv(tmp_path / "train.csv")
-    run = run_qa("check", "--train", str(tmp_path / "train.csv"), "--target", HOSTILE, "--only",
-                 "data-volume", "--out", str(tmp_path / "out"), "--signoff", "--ci", "none", "-q")
+    run = run_qa(
+        "check",
+        "--train",
+        str(tmp_path / "train.csv"),
+        "--target",
+        HOSTILE,
+        "--only",
+        "data-volume",
+        "--out",
+        str(tmp_path / "out"),
+        "--signoff",
+        "--ci",
+        "none",
+        "-q",
+    )
     assert run.code == 0, run.err
     html = (tmp_path / "out" / "signoff.html").read_text(encoding="utf-8")
     assert HOSTILE not in html and "&lt;script&gt;" in html
@@ -130,9 +162,13 @@ def test_hostile_target_name_is_escaped_in_the_signoff(tmp_path: Path):
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_signoff_records_git_commit_branch_and_dirty_flag(project: Path):
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t",
-                               *args], cwd=project, check=True, capture_output=True,
-                              text=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+            cwd=project,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
 
     git("init", "-q", "-b", "main")
     git("add", "qa.toml", "train.csv")
@@ -148,7 +184,10 @@ def test_signoff_records_git_commit_branch_and_dirty_flag(project: Path):
 
 
 def test_git_info_is_none_outside_a_repository(tmp_path: Path):
-    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True).returncode == 0:
+    if (
+        subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True).returncode
+        == 0
+    ):
         pytest.skip("the temporary folder is inside a git repository")
     assert git_info(tmp_path) is None
 
@@ -156,8 +195,11 @@ def test_git_info_is_none_outside_a_repository(tmp_path: Path):
 def test_git_info_uses_the_ci_branch_name_on_a_detached_head(tmp_path: Path, monkeypatch):
     import qa.signoff as signoff
 
-    answers = {"rev-parse HEAD": "a" * 40, "rev-parse --abbrev-ref HEAD": "HEAD",
-               "status --porcelain --untracked-files=no": ""}
+    answers = {
+        "rev-parse HEAD": "a" * 40,
+        "rev-parse --abbrev-ref HEAD": "HEAD",
+        "status --porcelain --untracked-files=no": "",
+    }
     monkeypatch.setattr(signoff, "_git", lambda args, cwd: answers[" ".join(args)])
     info = git_info(tmp_path, {"GITHUB_HEAD_REF": "feature/x"})
     assert info == {"commit": "a" * 40, "branch": "feature/x", "dirty": False}
@@ -181,8 +223,12 @@ def test_signoff_shows_a_missing_model_file_instead_of_failing(project: Path):
     import qa
     from qa.report import Report
 
-    report = qa.check(train=pl.read_csv(project / "train.csv"), target="label",
-                      only=["data-volume"], config={"model": {"artifact": "gone.skops"}})
+    report = qa.check(
+        train=pl.read_csv(project / "train.csv"),
+        target="label",
+        only=["data-volume"],
+        config={"model": {"artifact": "gone.skops"}},
+    )
     doc = build_signoff(Report.from_json(report.to_json()))
     assert doc["model"]["artifact"] == {"path": "gone.skops", "sha256": None, "bytes": None}
     assert signoff_schema_errors(doc) == []
@@ -192,9 +238,20 @@ def test_signoff_shows_a_missing_model_file_instead_of_failing(project: Path):
 def test_signoff_with_a_baseline_summarises_the_comparison(project: Path):
     signoff_files(project, "check", "--signoff")
     shutil.copy(project / "out" / "report.json", project / "base.json")
-    run = run_qa("check", "--config", str(project / "qa.toml"), "--out", str(project / "out"),
-                 "--baseline", str(project / "base.json"), "--signoff", "--ci", "none", "-q",
-                 cwd=project)
+    run = run_qa(
+        "check",
+        "--config",
+        str(project / "qa.toml"),
+        "--out",
+        str(project / "out"),
+        "--baseline",
+        str(project / "base.json"),
+        "--signoff",
+        "--ci",
+        "none",
+        "-q",
+        cwd=project,
+    )
     assert run.code == 0, run.err
     doc = json.loads((project / "out" / "signoff.json").read_text())
     assert doc["baseline"]["baseline"] == str(project / "base.json")

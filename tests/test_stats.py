@@ -124,8 +124,10 @@ def test_energy_statistic_is_the_unbiased_energy_distance():
 
 def test_energy_test_p_values_are_calibrated_and_catch_a_shift():
     rng = np.random.default_rng(21)
-    null_p = [qs.energy_test(rng.normal(size=(60, 4)), rng.normal(size=(20, 4)), 199, s).p
-              for s in range(60)]
+    null_p = [
+        qs.energy_test(rng.normal(size=(60, 4)), rng.normal(size=(20, 4)), 199, s).p
+        for s in range(60)
+    ]
     assert 0.02 <= np.mean(np.array(null_p) < 0.1) <= 0.22  # about 10 % below 0.1
     shifted = qs.energy_test(rng.normal(size=(60, 4)), rng.normal(1.0, 1.0, size=(20, 4)), 999, 0)
     assert shifted.p < 0.01 and shifted.statistic > shifted.critical
@@ -141,8 +143,9 @@ def test_shift_energy_matches_the_normal_closed_form_and_inverts():
 
     def exact(delta: float) -> float:  # 2 (E|D + delta| - E|D|), D ~ N(0, 2)
         s = np.sqrt(2.0)
-        folded = s * np.sqrt(2 / np.pi) * np.exp(-delta**2 / (2 * s * s)) \
-            + delta * (1 - 2 * norm.cdf(-delta / s))
+        folded = s * np.sqrt(2 / np.pi) * np.exp(-(delta**2) / (2 * s * s)) + delta * (
+            1 - 2 * norm.cdf(-delta / s)
+        )
         return 2 * (folded - s * np.sqrt(2 / np.pi))
 
     for delta in (0.2, 0.5, 1.0):

@@ -19,8 +19,12 @@ from qa.registry import load_registry
 from tests.conftest import make_classification_frame
 from tests.trainers.helpers import make_regression_frame, split3
 
-ARTIFACTS = {"majority": "model.skops", "linear": "model.skops", "xgboost": "model.json",
-             "mlp": "model.pt"}
+ARTIFACTS = {
+    "majority": "model.skops",
+    "linear": "model.skops",
+    "xgboost": "model.json",
+    "mlp": "model.pt",
+}
 
 
 class ReadsModelOutputs(Check):
@@ -62,9 +66,22 @@ def _write_data(tmp_path: Path, frame: pl.DataFrame, production: bool = True) ->
 
 def _train(tmp_path: Path, trainer: str, frame: pl.DataFrame, *extra: str) -> tuple[Path, str]:
     out = tmp_path / f"out_{trainer}"
-    result = CliRunner().invoke(cli, ["train", "--trainer", trainer, *_write_data(tmp_path, frame),
-                                      "--target", "label", "--out", str(out), "--threads", "1",
-                                      *extra])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--trainer",
+            trainer,
+            *_write_data(tmp_path, frame),
+            "--target",
+            "label",
+            "--out",
+            str(out),
+            "--threads",
+            "1",
+            *extra,
+        ],
+    )
     assert result.exit_code == 0, result.output + repr(result.exception)
     return out, result.stdout
 
@@ -78,8 +95,9 @@ def _gate_with_probe(config_path: Path) -> CheckResult:
 def _labels(n_classes: int, names: list[str] | None = None, n: int = 600) -> pl.DataFrame:
     frame = make_classification_frame(n=n, n_classes=n_classes)
     if names:
-        frame = frame.with_columns(pl.col("label").replace_strict(
-            list(range(n_classes)), names, return_dtype=pl.String))
+        frame = frame.with_columns(
+            pl.col("label").replace_strict(list(range(n_classes)), names, return_dtype=pl.String)
+        )
     return frame
 
 
@@ -95,8 +113,11 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("trainer,make", CASES,
-                         ids=[f"{t}-{'reg' if i >= 4 else 'clf'}" for i, (t, _) in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "trainer,make",
+    CASES,
+    ids=[f"{t}-{'reg' if i >= 4 else 'clf'}" for i, (t, _) in enumerate(CASES)],
+)
 def test_qa_train_outputs_are_accepted_by_the_gate_unchanged(tmp_path, trainer, make):
     if trainer == "mlp":
         pytest.importorskip("torch")
@@ -135,30 +156,63 @@ def test_printed_snippet_pasted_into_qa_toml_works(tmp_path, monkeypatch):
     for split, part in frames.items():
         part.write_csv(f"{split}.csv")
         data.append(f'{split} = "{split}.csv"')
-    result = CliRunner().invoke(cli, ["train", "--trainer", "xgboost", "--train", "train.csv",
-                                      "--validation", "validation.csv", "--test", "test.csv",
-                                      "--target", "label", "--out", "models/xgb", "--threads", "1"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--trainer",
+            "xgboost",
+            "--train",
+            "train.csv",
+            "--validation",
+            "validation.csv",
+            "--test",
+            "test.csv",
+            "--target",
+            "label",
+            "--out",
+            "models/xgb",
+            "--threads",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    Path("qa.toml").write_text('[task]\ntarget = "label"\n\n[data]\n' + "\n".join(data) + "\n\n"
-                               + result.stdout)
+    Path("qa.toml").write_text(
+        '[task]\ntarget = "label"\n\n[data]\n' + "\n".join(data) + "\n\n" + result.stdout
+    )
     assert _gate_with_probe(Path("qa.toml")).status == "pass"
 
 
-@pytest.mark.parametrize("trainer,make", [("xgboost", lambda: _labels(2)),
-                                          ("mlp", lambda: make_regression_frame(n=500))])
+@pytest.mark.parametrize(
+    "trainer,make", [("xgboost", lambda: _labels(2)), ("mlp", lambda: make_regression_frame(n=500))]
+)
 def test_qa_check_cli_runs_the_model_checks_on_trained_outputs(tmp_path, trainer, make):
     if trainer == "mlp":
         pytest.importorskip("torch")
     out, _ = _train(tmp_path, trainer, make())
-    model_checks = [cid for cid, reg in load_registry([]).items()
-                    if {"predictions", "model", "history"} & set(reg.check.requires)
-                    or cid == "overfit-gap"]
+    model_checks = [
+        cid
+        for cid, reg in load_registry([]).items()
+        if {"predictions", "model", "history"} & set(reg.check.requires) or cid == "overfit-gap"
+    ]
     if not model_checks:
         pytest.skip("no model checks registered yet")
     report_dir = tmp_path / "reports"
     try:
-        code = main(["check", "--config", str(out / "model.toml"), "--only", ",".join(model_checks),
-                     "--out", str(report_dir), "--format", "json", "-q"])
+        code = main(
+            [
+                "check",
+                "--config",
+                str(out / "model.toml"),
+                "--only",
+                ",".join(model_checks),
+                "--out",
+                str(report_dir),
+                "--format",
+                "json",
+                "-q",
+            ]
+        )
     except SystemExit as exc:
         code = exc.code
     report = json.loads((report_dir / "report.json").read_text())
@@ -169,8 +223,19 @@ def test_qa_check_cli_runs_the_model_checks_on_trained_outputs(tmp_path, trainer
 
 def test_qa_train_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     try:
-        code = main(["train", "--trainer", "linear", "--train", str(tmp_path / "absent.csv"),
-                     "--target", "label", "--out", str(tmp_path / "o")])
+        code = main(
+            [
+                "train",
+                "--trainer",
+                "linear",
+                "--train",
+                str(tmp_path / "absent.csv"),
+                "--target",
+                "label",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
     except SystemExit as exc:
         code = exc.code
     assert code == 2

@@ -20,13 +20,23 @@ PAST = (dt.date.today() - dt.timedelta(days=1)).isoformat()
 
 
 def result(cid: str, status: str, subjects: tuple[str, ...] = ()) -> CheckResult:
-    return CheckResult(id=cid, title=cid, status=status, severity="error",
-                       message=f"{cid} is {status}", subjects=subjects)
+    return CheckResult(
+        id=cid,
+        title=cid,
+        status=status,
+        severity="error",
+        message=f"{cid} is {status}",
+        subjects=subjects,
+    )
 
 
 def waiver(check: str = "leakage", **kw) -> Waiver:
-    return Waiver(check=check, reason=kw.pop("reason", "known issue"),
-                  owner=kw.pop("owner", "ana@example.com"), **kw)
+    return Waiver(
+        check=check,
+        reason=kw.pop("reason", "known issue"),
+        owner=kw.pop("owner", "ana@example.com"),
+        **kw,
+    )
 
 
 def by_id(results: list[CheckResult]) -> dict[str, CheckResult]:
@@ -35,8 +45,9 @@ def by_id(results: list[CheckResult]) -> dict[str, CheckResult]:
 
 # --------------------------------------------------------------------------- the gate's rules
 def test_an_active_waiver_turns_a_failure_into_waived_with_reason_and_owner():
-    out, notes = apply_waivers([result("leakage", "fail")], [waiver(expires=dt.date(2026, 12, 31))],
-                               TODAY)
+    out, notes = apply_waivers(
+        [result("leakage", "fail")], [waiver(expires=dt.date(2026, 12, 31))], TODAY
+    )
     waived = by_id(out)["leakage"]
     assert waived.status == "waived"
     assert waived.waiver["reason"] == "known issue" and waived.waiver["owner"] == "ana@example.com"
@@ -50,8 +61,9 @@ def test_a_waiver_is_active_through_its_expiry_date():
 
 
 def test_an_expired_waiver_waives_nothing_and_fails_the_gate():
-    out, notes = apply_waivers([result("leakage", "fail")], [waiver(expires=dt.date(2026, 5, 31))],
-                               TODAY)
+    out, notes = apply_waivers(
+        [result("leakage", "fail")], [waiver(expires=dt.date(2026, 5, 31))], TODAY
+    )
     assert by_id(out)["leakage"].status == "fail"
     summary = by_id(out)[WAIVERS_CHECK_ID]
     assert summary.status == "fail"
@@ -61,7 +73,9 @@ def test_an_expired_waiver_waives_nothing_and_fails_the_gate():
 
 
 def test_an_expired_waiver_is_a_failure_even_when_its_check_now_passes():
-    out, _ = apply_waivers([result("leakage", "pass")], [waiver(expires=dt.date(2026, 1, 1))], TODAY)
+    out, _ = apply_waivers(
+        [result("leakage", "pass")], [waiver(expires=dt.date(2026, 1, 1))], TODAY
+    )
     assert by_id(out)[WAIVERS_CHECK_ID].status == "fail"
     assert verdict(out) == "fail"
 
@@ -107,9 +121,14 @@ def test_a_warning_can_be_acknowledged_with_a_waiver():
 
 
 def test_an_active_waiver_wins_over_an_expired_one_and_the_expired_one_is_still_reported():
-    out, _ = apply_waivers([result("leakage", "fail")],
-                           [waiver(expires=dt.date(2026, 1, 1)),
-                            waiver(reason="renewed", expires=dt.date(2027, 1, 1))], TODAY)
+    out, _ = apply_waivers(
+        [result("leakage", "fail")],
+        [
+            waiver(expires=dt.date(2026, 1, 1)),
+            waiver(reason="renewed", expires=dt.date(2027, 1, 1)),
+        ],
+        TODAY,
+    )
     assert by_id(out)["leakage"].status == "waived"
     assert by_id(out)["leakage"].waiver["reason"] == "renewed"
     summary = by_id(out)[WAIVERS_CHECK_ID]
@@ -132,27 +151,32 @@ def write_config(root: Path, waivers: str) -> Path:
     path = root / "qa.toml"
     path.write_text(
         '[task]\ntarget = "label"\n[data]\ntrain = "train.csv"\n[run]\nonly = ["data-volume"]\n'
-        + waivers, encoding="utf-8",
+        + waivers,
+        encoding="utf-8",
     )
     return path
 
 
 def check(root: Path) -> tuple[int, dict, str]:
-    run = run_qa("check", "--config", str(root / "qa.toml"), "--out", str(root / "out"),
-                 "--ci", "none")
+    run = run_qa(
+        "check", "--config", str(root / "qa.toml"), "--out", str(root / "out"), "--ci", "none"
+    )
     data = json.loads((root / "out" / "report.json").read_text()) if run.code in (0, 1) else {}
     return run.code, data, run.out + run.err
 
 
 def test_cli_active_waiver_passes_the_gate_and_shows_reason_and_owner_everywhere(project: Path):
-    write_config(project, f'''
+    write_config(
+        project,
+        f"""
 [[waivers]]
 check = "data-volume"
 match = "train"
 reason = "Pilot dataset <b>small</b> on purpose"
 owner = "ana@example.com"
 expires = {FUTURE}
-''')
+""",
+    )
     code, data, printed = check(project)
     assert code == 0, printed
     dv = next(c for c in data["checks"] if c["id"] == "data-volume")
@@ -171,13 +195,16 @@ expires = {FUTURE}
 
 
 def test_cli_expired_waiver_fails_the_gate_and_is_reported(project: Path):
-    write_config(project, f'''
+    write_config(
+        project,
+        f"""
 [[waivers]]
 check = "data-volume"
 reason = "was fine last quarter"
 owner = "bo@example.com"
 expires = {PAST}
-''')
+""",
+    )
     code, data, printed = check(project)
     assert code == 1, printed
     statuses = {c["id"]: c["status"] for c in data["checks"]}
@@ -205,8 +232,10 @@ def test_cli_waiver_with_a_blank_reason_is_a_config_error(project: Path):
 
 
 def test_cli_waiver_with_a_bad_date_or_unknown_check_names_the_key(project: Path):
-    write_config(project, '\n[[waivers]]\ncheck = "data-volume"\nreason = "r"\nowner = "o"\n'
-                          'expires = "next year"\n')
+    write_config(
+        project,
+        '\n[[waivers]]\ncheck = "data-volume"\nreason = "r"\nowner = "o"\nexpires = "next year"\n',
+    )
     run = run_qa("check", "--config", str(project / "qa.toml"), "--ci", "none")
     assert run.code == 2 and "waivers[0].expires" in run.err
     write_config(project, '\n[[waivers]]\ncheck = "no-such-check"\nreason = "r"\nowner = "o"\n')

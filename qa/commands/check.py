@@ -50,34 +50,74 @@ class StderrProgress:
 
 @click.command()
 @data_options
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Folder for the reports (default qa-reports/).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Folder for the reports (default qa-reports/).",
+)
 @click.option("--format", "formats", help=f"Comma-separated subset of {','.join(FORMATS)}.")
 @click.option("--only", help="Comma-separated check ids to run (the others are not run).")
 @click.option("--skip", help="Comma-separated check ids not to run.")
-@click.option("--predictions", "predictions", multiple=True, metavar="SPLIT=PATH",
-              help="A prediction file for a split; repeatable.")
+@click.option(
+    "--predictions",
+    "predictions",
+    multiple=True,
+    metavar="SPLIT=PATH",
+    help="A prediction file for a split; repeatable.",
+)
 @click.option("--model", "artifact", type=click.Path(), help="Model artifact to predict with.")
 @click.option("--history", type=click.Path(), help="Training history file (CSV or JSON).")
-@click.option("--trust-model", is_flag=True,
-              help="Allow pickle/joblib models, which run code when loaded. Only for files you trust.")
+@click.option(
+    "--trust-model",
+    is_flag=True,
+    help="Allow pickle/joblib models, which run code when loaded. Only for files you trust.",
+)
 @click.option("--seed", type=int, help="Seed for every random step (default 0).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or summary table.")
-@click.option("--baseline", type=click.Path(dir_okay=False),
-              help="A saved report.json to compare with: adds the `regression` result and a diff.")
-@click.option("--baseline-tolerance", type=click.FloatRange(min=0),
-              help="Wrong-way move a metric may make against the baseline (default 0.01).")
-@click.option("--ci", "ci", type=click.Choice(["auto", "github", "none"]), default="auto",
-              show_default=True,
-              help="CI integration: github writes the step summary, annotations and outputs; "
-                   "auto means github when GITHUB_ACTIONS=true.")
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False),
+    help="A saved report.json to compare with: adds the `regression` result and a diff.",
+)
+@click.option(
+    "--baseline-tolerance",
+    type=click.FloatRange(min=0),
+    help="Wrong-way move a metric may make against the baseline (default 0.01).",
+)
+@click.option(
+    "--ci",
+    "ci",
+    type=click.Choice(["auto", "github", "none"]),
+    default="auto",
+    show_default=True,
+    help="CI integration: github writes the step summary, annotations and outputs; "
+    "auto means github when GITHUB_ACTIONS=true.",
+)
 @click.option("--signoff", is_flag=True, help="Also write signoff.html and signoff.json.")
-def check(config_path: str | None, out_dir: str | None, formats: str | None, only: str | None,
-          skip: str | None, train: str | None, validation: str | None, test: str | None,
-          production: str | None, target: str | None, task: str | None,
-          predictions: tuple[str, ...], artifact: str | None, history: str | None,
-          trust_model: bool, seed: int | None, quiet: bool, baseline: str | None = None,
-          baseline_tolerance: float | None = None, ci: str = "auto", signoff: bool = False) -> int:
+def check(
+    config_path: str | None,
+    out_dir: str | None,
+    formats: str | None,
+    only: str | None,
+    skip: str | None,
+    train: str | None,
+    validation: str | None,
+    test: str | None,
+    production: str | None,
+    target: str | None,
+    task: str | None,
+    predictions: tuple[str, ...],
+    artifact: str | None,
+    history: str | None,
+    trust_model: bool,
+    seed: int | None,
+    quiet: bool,
+    baseline: str | None = None,
+    baseline_tolerance: float | None = None,
+    ci: str = "auto",
+    signoff: bool = False,
+) -> int:
     """Run the gate. Exit 0 pass, 1 fail, 2 could not run."""
     from qa.api import run_gate
     from qa.reports import write_reports
@@ -85,11 +125,20 @@ def check(config_path: str | None, out_dir: str | None, formats: str | None, onl
 
     overrides: dict[str, Any] = {
         **data_overrides(train, validation, test, production, target, task),
-        "model": {"artifact": artifact, "history": history, "trust": trust_model or None,
-                  "predictions": parse_predictions(predictions) or None},
-        "run": {"seed": seed, "out": out_dir, "formats": split_list(formats),
-                "only": split_list(only), "skip": split_list(skip),
-                "baseline_tolerance": baseline_tolerance},
+        "model": {
+            "artifact": artifact,
+            "history": history,
+            "trust": trust_model or None,
+            "predictions": parse_predictions(predictions) or None,
+        },
+        "run": {
+            "seed": seed,
+            "out": out_dir,
+            "formats": split_list(formats),
+            "only": split_list(only),
+            "skip": split_list(skip),
+            "baseline_tolerance": baseline_tolerance,
+        },
     }
     config = load_config(config_path, overrides)
     report = run_gate(config, progress=StderrProgress(not quiet), baseline=baseline)
@@ -108,4 +157,3 @@ def check(config_path: str | None, out_dir: str | None, formats: str | None, onl
             click.echo(f"wrote {path}", err=True)
     sys.stdout.flush()
     return report.exit_code
-

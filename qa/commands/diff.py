@@ -13,14 +13,24 @@ from qa.report import Report
 @click.command()
 @click.argument("base_path", metavar="BASE.json", type=click.Path(dir_okay=False))
 @click.argument("head_path", metavar="HEAD.json", type=click.Path(dir_okay=False))
-@click.option("--tolerance", type=click.FloatRange(min=0),
-              help="Wrong-way move a metric may make (default: the head report's "
-                   f"run.baseline_tolerance, else {DEFAULT_TOLERANCE}).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="A text table, or the diff as JSON (the Report.diff shape).")
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    help="Wrong-way move a metric may make (default: the head report's "
+    f"run.baseline_tolerance, else {DEFAULT_TOLERANCE}).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A text table, or the diff as JSON (the Report.diff shape).",
+)
 @click.option("--changes-only", is_flag=True, help="Leave out metrics that did not move.")
-def diff(base_path: str, head_path: str, tolerance: float | None, fmt: str,
-         changes_only: bool) -> int:
+def diff(
+    base_path: str, head_path: str, tolerance: float | None, fmt: str, changes_only: bool
+) -> int:
     """Compare HEAD.json with BASE.json, metric by metric.
 
     Exit 0 when nothing regressed, 1 when a metric moved the wrong way by more than the

@@ -57,8 +57,12 @@ def detect(train: str | None, target: str | None, task: str | None) -> Detected:
         by_lower = {c.lower(): c for c in reversed(frame.columns)}
         target = next((by_lower[n] for n in TARGET_NAMES if n in by_lower), None)
         if target is None:
-            return Detected(None, task, f"no column named {'/'.join(TARGET_NAMES[:4])} in {train}: "
-                                        "set [task] target in qa.toml")
+            return Detected(
+                None,
+                task,
+                f"no column named {'/'.join(TARGET_NAMES[:4])} in {train}: "
+                "set [task] target in qa.toml",
+            )
     if task is not None:
         return Detected(target, task)
     from qa.config import Config, TaskConfig
@@ -91,10 +95,14 @@ def render_config(detected: Detected, splits: dict[str, str], base: Path) -> str
     else:
         task = ['# target = "label"          # required: the column to predict']
     if detected.task is not None:
-        task.append(f'{f"type = {_toml_string(detected.task)}":<28}# binary | multiclass | regression')
+        task.append(
+            f"{f'type = {_toml_string(detected.task)}':<28}# binary | multiclass | regression"
+        )
     else:
-        task.append('# type = "binary"           # binary | multiclass | regression; '
-                    "inferred from the target when omitted")
+        task.append(
+            '# type = "binary"           # binary | multiclass | regression; '
+            "inferred from the target when omitted"
+        )
     task += [
         '# id = "row_id"             # optional: an id column (never used as a feature)',
         '# time = "event_time"       # optional: a time column (chronological split checks)',
@@ -106,7 +114,9 @@ def render_config(detected: Detected, splits: dict[str, str], base: Path) -> str
     for split in SPLITS:
         if split not in splits:
             data.append(f'# {split} = "data/{split}.parquet"')
-    text = _template("qa.toml").replace("@TASK@", "\n".join(task)).replace("@DATA@", "\n".join(data))
+    text = (
+        _template("qa.toml").replace("@TASK@", "\n".join(task)).replace("@DATA@", "\n".join(data))
+    )
     return text
 
 
@@ -116,22 +126,47 @@ def render_workflow(action_ref: str, config: str = CONFIG_FILE) -> str:
 
 
 @click.command()
-@click.option("--dir", "directory", type=click.Path(file_okay=False), default=".",
-              show_default=True, help="Repository root to write into.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Repository root to write into.",
+)
 @click.option("--force", is_flag=True, help="Overwrite qa.toml and the workflow if they exist.")
-@click.option("--train", type=click.Path(dir_okay=False), help="Train split: detects target and task.")
+@click.option(
+    "--train", type=click.Path(dir_okay=False), help="Train split: detects target and task."
+)
 @click.option("--validation", type=click.Path(dir_okay=False), help="Validation split path.")
 @click.option("--test", type=click.Path(dir_okay=False), help="Test split path.")
 @click.option("--production", type=click.Path(dir_okay=False), help="Production data path.")
 @click.option("--target", help="Target column (detected from --train when omitted).")
-@click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]),
-              help="Task type (inferred from the target when omitted).")
-@click.option("--action", "action_ref", default=ACTION_REF, show_default=True,
-              help="The qa-gate GitHub Action the workflow uses (owner/repo@ref).")
+@click.option(
+    "--task",
+    type=click.Choice(["binary", "multiclass", "regression"]),
+    help="Task type (inferred from the target when omitted).",
+)
+@click.option(
+    "--action",
+    "action_ref",
+    default=ACTION_REF,
+    show_default=True,
+    help="The qa-gate GitHub Action the workflow uses (owner/repo@ref).",
+)
 @click.option("--no-workflow", is_flag=True, help="Write qa.toml only.")
-def init(directory: str, force: bool, train: str | None, validation: str | None,
-         test: str | None, production: str | None, target: str | None, task: str | None,
-         action_ref: str, no_workflow: bool) -> int:
+def init(
+    directory: str,
+    force: bool,
+    train: str | None,
+    validation: str | None,
+    test: str | None,
+    production: str | None,
+    target: str | None,
+    task: str | None,
+    action_ref: str,
+    no_workflow: bool,
+) -> int:
     """Write a starter qa.toml and .github/workflows/qa-gate.yml. Never prompts."""
     root = Path(directory)
     targets = [root / CONFIG_FILE] + ([] if no_workflow else [root / WORKFLOW_FILE])
@@ -140,8 +175,16 @@ def init(directory: str, force: bool, train: str | None, validation: str | None,
         raise FileExistsQAError(
             f"{existing[0]} already exists; not overwriting it (use --force to replace it)"
         )
-    splits = {s: p for s, p in (("train", train), ("validation", validation), ("test", test),
-                                ("production", production)) if p}
+    splits = {
+        s: p
+        for s, p in (
+            ("train", train),
+            ("validation", validation),
+            ("test", test),
+            ("production", production),
+        )
+        if p
+    }
     detected = detect(train, target, task)
     root.mkdir(parents=True, exist_ok=True)
     config_text = render_config(detected, splits, root)
@@ -155,7 +198,8 @@ def init(directory: str, force: bool, train: str | None, validation: str | None,
         click.echo(f"target: {detected.target}; task: {detected.task or 'inferred at run time'}")
     if detected.note:
         click.echo(f"note: {detected.note}", err=True)
-    click.echo("next: edit qa.toml (model predictions, bars in [checks.*]), then run `qa check`",
-               err=True)
+    click.echo(
+        "next: edit qa.toml (model predictions, bars in [checks.*]), then run `qa check`", err=True
+    )
     sys.stdout.flush()
     return 0

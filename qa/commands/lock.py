@@ -10,15 +10,24 @@ from qa.errors import ConfigError
 
 
 @click.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="qa.toml or pyproject.toml with [tool.qa] (default: found in the current folder).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="qa.toml or pyproject.toml with [tool.qa] (default: found in the current folder).",
+)
 @click.option("--test", type=click.Path(), help="Test split to lock (default: [data] test).")
 @click.option("--target", help="Target column (accepted for symmetry with `qa check`).")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False),
-              help="Lock file to write (default: checks.split-hygiene.lock_file, else qa.lock "
-                   "beside the config file, else in the current folder).")
-def lock(config_path: str | None, test: str | None, target: str | None,
-         out_path: str | None) -> int:
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="Lock file to write (default: checks.split-hygiene.lock_file, else qa.lock "
+    "beside the config file, else in the current folder).",
+)
+def lock(
+    config_path: str | None, test: str | None, target: str | None, out_path: str | None
+) -> int:
     """Fingerprint the test split (rows, columns, contents; row order ignored) into qa.lock."""
     from qa.config import load_config
     from qa.data import read_table
@@ -36,6 +45,8 @@ def lock(config_path: str | None, test: str | None, target: str | None,
         write_lock(out, {"test": entry})
     except OSError as exc:
         raise ConfigError(f"--out: cannot write {out}: {exc.strerror or exc}") from None
-    click.echo(f"locked the test set: {entry['rows']:,} rows, {len(entry['columns'])} columns, "
-               f"sha256 {entry['sha256'][:16]}… -> {out}")
+    click.echo(
+        f"locked the test set: {entry['rows']:,} rows, {len(entry['columns'])} columns, "
+        f"sha256 {entry['sha256'][:16]}… -> {out}"
+    )
     return 0

@@ -15,16 +15,24 @@ TASKS = ("binary", "multiclass", "regression")
 def data_options(func: F) -> F:
     """``--config`` plus one flag per split, ``--target`` and ``--task``; flags win over the file."""
     decorators = [
-        click.option("--config", "config_path", type=click.Path(dir_okay=False),
-                     help="qa.toml or pyproject.toml with [tool.qa] "
-                          "(default: found in the current folder)."),
-        click.option("--train", type=click.Path(), help="Train split (csv, parquet, feather, jsonl)."),
+        click.option(
+            "--config",
+            "config_path",
+            type=click.Path(dir_okay=False),
+            help="qa.toml or pyproject.toml with [tool.qa] (default: found in the current folder).",
+        ),
+        click.option(
+            "--train", type=click.Path(), help="Train split (csv, parquet, feather, jsonl)."
+        ),
         click.option("--validation", type=click.Path(), help="Validation split."),
         click.option("--test", type=click.Path(), help="Test split."),
         click.option("--production", type=click.Path(), help="Production (serving) data."),
         click.option("--target", help="Target column."),
-        click.option("--task", type=click.Choice(TASKS),
-                     help="Task type (inferred from the target when omitted)."),
+        click.option(
+            "--task",
+            type=click.Choice(TASKS),
+            help="Task type (inferred from the target when omitted).",
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -32,8 +40,12 @@ def data_options(func: F) -> F:
 
 
 def data_overrides(
-    train: str | None, validation: str | None, test: str | None, production: str | None,
-    target: str | None, task: str | None,
+    train: str | None,
+    validation: str | None,
+    test: str | None,
+    production: str | None,
+    target: str | None,
+    task: str | None,
 ) -> dict[str, Any]:
     """The config overrides those flags stand for (None = not given, the file decides)."""
     return {

@@ -22,6 +22,6 @@ signoff = click.Command(
     callback=_run,
     params=[p for p in _check.params if p.name != "signoff"],
     help="Run the gate and write signoff.html and signoff.json (plus the usual reports). "
-         "Same flags as `qa check`. Exit 0 pass, 1 fail, 2 could not run.",
+    "Same flags as `qa check`. Exit 0 pass, 1 fail, 2 could not run.",
     short_help="Run the gate and write the sign-off report.",
 )

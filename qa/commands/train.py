@@ -41,16 +41,38 @@ TRAINER_CHOICES = ("majority", "linear", "xgboost", "mlp")
 
 @click.command()
 @data_options
-@click.option("--trainer", type=click.Choice(TRAINER_CHOICES), required=True,
-              help="Which reference model to fit (majority also means 'mean' for regression).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
-              help="Folder for the model, prediction files, history and model.toml.")
+@click.option(
+    "--trainer",
+    type=click.Choice(TRAINER_CHOICES),
+    required=True,
+    help="Which reference model to fit (majority also means 'mean' for regression).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Folder for the model, prediction files, history and model.toml.",
+)
 @click.option("--seed", type=int, help="Seed for every random step (default 0).")
-@click.option("--threads", type=click.IntRange(min=1), help="Threads for fitting (default: all cores).")
+@click.option(
+    "--threads", type=click.IntRange(min=1), help="Threads for fitting (default: all cores)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-def train(trainer: str, out_dir: str, config_path: str | None, train: str | None,
-          validation: str | None, test: str | None, production: str | None, target: str | None,
-          task: str | None, seed: int | None, threads: int | None, quiet: bool) -> int:
+def train(
+    trainer: str,
+    out_dir: str,
+    config_path: str | None,
+    train: str | None,
+    validation: str | None,
+    test: str | None,
+    production: str | None,
+    target: str | None,
+    task: str | None,
+    seed: int | None,
+    threads: int | None,
+    quiet: bool,
+) -> int:
     """Fit a reference model on train; write model, predictions, history and model.toml."""
     from qa.api import build_context
     from qa.trainers.base import get_trainer
@@ -65,8 +87,10 @@ def train(trainer: str, out_dir: str, config_path: str | None, train: str | None
     started = time.perf_counter()
     say(f"qa train: fitting {trainer} on {ctx.frame('train').height:,} train rows ({ctx.task})")
     model = get_trainer(trainer).fit(ctx)
-    say(f"qa train: fitted in {time.perf_counter() - started:.1f}s"
-        + (f" ({model.note})" if model.note else ""))
+    say(
+        f"qa train: fitted in {time.perf_counter() - started:.1f}s"
+        + (f" ({model.note})" if model.note else "")
+    )
     written = write_outputs(ctx, model, Path(out_dir))
     for path in written.values():
         say(f"wrote {path}")
@@ -122,7 +146,9 @@ def _toml_str(value: str) -> str:
 
 
 def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() and key.isascii() else _toml_str(key)
+    return (
+        key if key.replace("_", "").replace("-", "").isalnum() and key.isascii() else _toml_str(key)
+    )
 
 
 def _rel(path: str | Path, base: Path) -> str:
@@ -151,22 +177,35 @@ def model_snippet(written: Mapping[str, Path], base: Path) -> str:
 
 def config_toml(config: Config, task: str, written: Mapping[str, Path], out: Path) -> str:
     """A complete config for ``qa check --config out/model.toml`` (paths relative to ``out``)."""
-    lines = ["# Written by `qa train`; run `qa check --config " + _rel(out / "model.toml", Path.cwd())
-             + "` or paste the [model] tables into qa.toml.", "", "[task]",
-             f"type = {_toml_str(task)}"]
+    lines = [
+        "# Written by `qa train`; run `qa check --config "
+        + _rel(out / "model.toml", Path.cwd())
+        + "` or paste the [model] tables into qa.toml.",
+        "",
+        "[task]",
+        f"type = {_toml_str(task)}",
+    ]
     for key in ("target", "id", "time", "group"):
         value = getattr(config.task, key)
         if value:
             lines.append(f"{key} = {_toml_str(value)}")
     positive = config.task.positive_label
     if positive is not None:
-        lines.append("positive_label = " + (
-            ("true" if positive else "false") if isinstance(positive, bool)
-            else str(positive) if isinstance(positive, int) else _toml_str(str(positive))))
+        lines.append(
+            "positive_label = "
+            + (
+                ("true" if positive else "false")
+                if isinstance(positive, bool)
+                else str(positive)
+                if isinstance(positive, int)
+                else _toml_str(str(positive))
+            )
+        )
     paths = config.data.paths()
     if paths and all(not _is_memory(p) for p in paths.values()):
-        lines += ["", "[data]"] + [f"{_toml_key(s)} = {_toml_str(_rel(p, out))}"
-                                   for s, p in paths.items()]
+        lines += ["", "[data]"] + [
+            f"{_toml_key(s)} = {_toml_str(_rel(p, out))}" for s, p in paths.items()
+        ]
     lines += ["", *_model_tables(written, out)]
     return "\n".join(lines) + "\n"
 

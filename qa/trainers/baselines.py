@@ -50,8 +50,9 @@ def fit_baselines(ctx: Context) -> dict[str, Baseline]:
     out = {trivial.name: _baseline(ctx, trivial.name, trivial)}
     for name, max_rows in (("linear", LINEAR_MAX_ROWS), ("xgboost", XGBOOST_MAX_ROWS)):
         if not ctx.feature_columns:  # nothing to learn from: they reduce to the trivial model
-            out[name] = _baseline(ctx, name, trivial,
-                                  note="no feature columns; predicts like the trivial baseline")
+            out[name] = _baseline(
+                ctx, name, trivial, note="no feature columns; predicts like the trivial baseline"
+            )
             continue
         out[name] = _baseline(ctx, name, get_trainer(name, max_rows=max_rows).fit(ctx))
     return out
@@ -60,7 +61,6 @@ def fit_baselines(ctx: Context) -> dict[str, Baseline]:
 def _baseline(ctx: Context, name: str, model: FittedModel, note: str | None = None) -> Baseline:
     source = f"baseline:{name}"
     predictions = {
-        split: dataclasses.replace(model.predict(ctx, split), source=source)
-        for split in ctx.splits
+        split: dataclasses.replace(model.predict(ctx, split), source=source) for split in ctx.splits
     }
     return Baseline(name=name, predictions=predictions, note=model.note if note is None else note)

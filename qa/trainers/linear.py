@@ -48,15 +48,32 @@ def build_pipeline(ctx: Context, columns: list[str], classification: bool) -> An
     numeric = [j for j, c in enumerate(columns) if ctx.kind(c) != "categorical"]
     transformers = []
     if numeric:
-        transformers.append(("numeric", Pipeline([
-            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
-            ("scale", StandardScaler()),
-        ]), numeric))
+        transformers.append(
+            (
+                "numeric",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                        ("scale", StandardScaler()),
+                    ]
+                ),
+                numeric,
+            )
+        )
     if categorical:
-        transformers.append(("categorical", OneHotEncoder(
-            handle_unknown="ignore", min_frequency=MIN_LEVEL_ROWS, max_categories=MAX_LEVELS,
-            sparse_output=False, dtype=np.float32,
-        ), categorical))
+        transformers.append(
+            (
+                "categorical",
+                OneHotEncoder(
+                    handle_unknown="ignore",
+                    min_frequency=MIN_LEVEL_ROWS,
+                    max_categories=MAX_LEVELS,
+                    sparse_output=False,
+                    dtype=np.float32,
+                ),
+                categorical,
+            )
+        )
     features = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
     if classification:
         model = LogisticRegression(max_iter=MAX_ITER, C=1.0, random_state=ctx.seed)

@@ -68,8 +68,9 @@ def _net_class() -> Any:
     nn = torch.nn
 
     class TabularNet(nn.Module):
-        def __init__(self, spec: dict, hidden: tuple, dropout: float, n_out: int,
-                     classify: bool) -> None:
+        def __init__(
+            self, spec: dict, hidden: tuple, dropout: float, n_out: int, classify: bool
+        ) -> None:
             super().__init__()
             self.n_num = len(spec["num_idx"])
             self.n_cat = len(spec["cat_idx"])
@@ -91,8 +92,12 @@ def _net_class() -> Any:
             width = self.n_num + self.n_miss + self.n_cat * EMBEDDING_DIM
             layers: list = []
             for units in hidden:
-                layers += [nn.Linear(width, units), nn.BatchNorm1d(units), nn.ReLU(),
-                           nn.Dropout(dropout)]
+                layers += [
+                    nn.Linear(width, units),
+                    nn.BatchNorm1d(units),
+                    nn.ReLU(),
+                    nn.Dropout(dropout),
+                ]
                 width = units
             layers.append(nn.Linear(width, n_out))
             self.body = nn.Sequential(*layers)
@@ -160,9 +165,16 @@ def preprocessing_spec(ctx: "Context", X: np.ndarray, y: np.ndarray) -> dict:
         n_buckets += 2 + len(kept)
     classify = ctx.is_classification
     return {
-        "num_idx": num_idx, "medians": medians, "means": means, "stds": stds,
-        "miss_idx": miss_idx, "cat_idx": cat_idx, "cat_sizes": sizes, "cat_offsets": offsets,
-        "lookup": lookup or [0], "n_buckets": n_buckets,
+        "num_idx": num_idx,
+        "medians": medians,
+        "means": means,
+        "stds": stds,
+        "miss_idx": miss_idx,
+        "cat_idx": cat_idx,
+        "cat_sizes": sizes,
+        "cat_offsets": offsets,
+        "lookup": lookup or [0],
+        "n_buckets": n_buckets,
         "y_mean": 0.0 if classify else float(np.mean(y)),
         "y_std": 1.0 if classify else float(np.std(y)) or 1.0,
     }
@@ -185,8 +197,9 @@ class MLPModel(FittedModel):
         X = features_for(ctx, split, self.meta)
         torch.set_num_threads(fit_threads(ctx, X.shape[0]))
         out = _forward(torch, self.net, X, torch.device("cpu"))
-        return outputs_to_predictions(ctx, split, out, self.meta.classes, self.source,
-                                      "trainer mlp")
+        return outputs_to_predictions(
+            ctx, split, out, self.meta.classes, self.source, "trainer mlp"
+        )
 
     def save(self, out_dir: Path) -> Path:
         torch = _torch()
@@ -204,7 +217,7 @@ def _forward(torch: Any, net: Any, X: np.ndarray, device: Any) -> np.ndarray:
     parts = []
     with torch.no_grad():
         for start in range(0, X.shape[0], EVAL_BATCH):
-            batch = torch.from_numpy(np.ascontiguousarray(X[start:start + EVAL_BATCH]))
+            batch = torch.from_numpy(np.ascontiguousarray(X[start : start + EVAL_BATCH]))
             parts.append(net(batch.to(device)).double().cpu().numpy())
     if not parts:
         return np.zeros((0,), dtype=np.float64)
@@ -216,8 +229,13 @@ class MLPTrainer(Trainer):
 
     name = "mlp"
 
-    def __init__(self, max_epochs: int = MAX_EPOCHS, patience: int = PATIENCE,
-                 batch_size: int | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        max_epochs: int = MAX_EPOCHS,
+        patience: int = PATIENCE,
+        batch_size: int | None = None,
+        threads: int | None = None,
+    ) -> None:
         self.max_epochs = max_epochs
         self.patience = patience
         self.batch_size = batch_size
@@ -238,17 +256,36 @@ class MLPTrainer(Trainer):
         classify = ctx.is_classification
         n_out = len(ctx.classes) if classify else 1
         net = _net_class()(spec, HIDDEN, DROPOUT, n_out, classify).to(device)
-        batch = self.batch_size or (LARGE_BATCH_SIZE if len(X_fit) > LARGE_DATA_ROWS
-                                    else BATCH_SIZE)
-        history = _train(torch, net, device, (X_fit, y_fit), (X_val, y_val), spec, classify,
-                         batch, self.max_epochs, self.patience, ctx.seed)
+        batch = self.batch_size or (
+            LARGE_BATCH_SIZE if len(X_fit) > LARGE_DATA_ROWS else BATCH_SIZE
+        )
+        history = _train(
+            torch,
+            net,
+            device,
+            (X_fit, y_fit),
+            (X_val, y_val),
+            spec,
+            classify,
+            batch,
+            self.max_epochs,
+            self.patience,
+            ctx.seed,
+        )
         net = net.cpu().eval()
         model = MLPModel(net, ModelMeta.from_context(ctx, self.name, "features"))
         best = min(history, key=lambda r: r["val_loss"])
         model.history = history
-        model.note = "; ".join(filter(None, [
-            note, f"best validation loss at epoch {int(best['epoch'])} of {len(history)}",
-            f"batch {batch}, {device.type}"]))
+        model.note = "; ".join(
+            filter(
+                None,
+                [
+                    note,
+                    f"best validation loss at epoch {int(best['epoch'])} of {len(history)}",
+                    f"batch {batch}, {device.type}",
+                ],
+            )
+        )
         return model
 
     @staticmethod
@@ -263,9 +300,19 @@ class MLPTrainer(Trainer):
         return X[fit], y[fit], X[val], y[val], note
 
 
-def _train(torch: Any, net: Any, device: Any, fit: tuple, val: tuple, spec: dict,
-           classify: bool, batch: int, max_epochs: int, patience: int,
-           seed: int) -> list[dict[str, float]]:
+def _train(
+    torch: Any,
+    net: Any,
+    device: Any,
+    fit: tuple,
+    val: tuple,
+    spec: dict,
+    classify: bool,
+    batch: int,
+    max_epochs: int,
+    patience: int,
+    seed: int,
+) -> list[dict[str, float]]:
     """The epoch loop with early stopping; restores the best weights into ``net``."""
     X_fit = torch.from_numpy(np.ascontiguousarray(fit[0])).to(device)
     X_val = np.ascontiguousarray(val[0])
@@ -287,7 +334,7 @@ def _train(torch: Any, net: Any, device: Any, fit: tuple, val: tuple, spec: dict
         total, correct, abs_err = 0.0, 0.0, 0.0
         seen = 0
         for start in range(0, n, batch):
-            idx = order[start:start + batch]
+            idx = order[start : start + batch]
             if idx.numel() < 2:  # batch norm needs two rows
                 continue
             out = net.logits(X_fit[idx])
@@ -322,11 +369,14 @@ def _train(torch: Any, net: Any, device: Any, fit: tuple, val: tuple, spec: dict
     return history
 
 
-def _validation_metrics(torch: Any, net: Any, device: Any, X: np.ndarray, y: np.ndarray,
-                        spec: dict, classify: bool) -> dict[str, float]:
+def _validation_metrics(
+    torch: Any, net: Any, device: Any, X: np.ndarray, y: np.ndarray, spec: dict, classify: bool
+) -> dict[str, float]:
     with torch.no_grad():
-        parts = [net.logits(torch.from_numpy(X[s:s + EVAL_BATCH]).to(device)).cpu()
-                 for s in range(0, X.shape[0], EVAL_BATCH)]
+        parts = [
+            net.logits(torch.from_numpy(X[s : s + EVAL_BATCH]).to(device)).cpu()
+            for s in range(0, X.shape[0], EVAL_BATCH)
+        ]
     out = torch.cat(parts, 0)
     if classify:
         target = torch.from_numpy(y.astype(np.int64))
@@ -334,8 +384,15 @@ def _validation_metrics(torch: Any, net: Any, device: Any, X: np.ndarray, y: np.
         return {"val_loss": loss, "val_accuracy": float((out.argmax(1) == target).double().mean())}
     scaled = torch.from_numpy(((y - spec["y_mean"]) / spec["y_std"]).astype(np.float32))
     loss = float(torch.nn.functional.mse_loss(out[:, 0], scaled))
-    mae = float((out[:, 0].double() * spec["y_std"] + spec["y_mean"]
-                 - torch.from_numpy(y.astype(np.float64))).abs().mean())
+    mae = float(
+        (
+            out[:, 0].double() * spec["y_std"]
+            + spec["y_mean"]
+            - torch.from_numpy(y.astype(np.float64))
+        )
+        .abs()
+        .mean()
+    )
     return {"val_loss": loss, "val_mae": mae}
 
 

@@ -34,8 +34,14 @@ def objective(ctx: Context) -> tuple[dict[str, Any], str]:
     if ctx.task == "binary":
         return {"objective": "binary:logistic", "eval_metric": "logloss"}, "logloss"
     if ctx.is_classification:
-        return ({"objective": "multi:softprob", "num_class": len(ctx.classes),
-                 "eval_metric": "mlogloss"}, "mlogloss")
+        return (
+            {
+                "objective": "multi:softprob",
+                "num_class": len(ctx.classes),
+                "eval_metric": "mlogloss",
+            },
+            "mlogloss",
+        )
     return {"objective": "reg:squarederror", "eval_metric": "rmse"}, "rmse"
 
 
@@ -60,8 +66,9 @@ class XGBoostModel(FittedModel):
         X = features_for(ctx, split, self.meta)
         self.booster.set_param({"nthread": fit_threads(ctx, X.shape[0])})
         out = self.booster.inplace_predict(X)
-        return outputs_to_predictions(ctx, split, out, self.meta.classes, self.source,
-                                      "trainer xgboost")
+        return outputs_to_predictions(
+            ctx, split, out, self.meta.classes, self.source, "trainer xgboost"
+        )
 
     def save(self, out_dir: Path) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -92,27 +99,49 @@ class XGBoostTrainer(Trainer):
             X, y = X[rows], y[rows]
         obj, metric = objective(ctx)
         threads = fit_threads(ctx, X.shape[0])
-        params = {**obj, "tree_method": "hist", "eta": LEARNING_RATE, "max_depth": MAX_DEPTH,
-                  "seed": ctx.seed, "nthread": threads, "verbosity": 0}
+        params = {
+            **obj,
+            "tree_method": "hist",
+            "eta": LEARNING_RATE,
+            "max_depth": MAX_DEPTH,
+            "seed": ctx.seed,
+            "nthread": threads,
+            "verbosity": 0,
+        }
         dtrain = xgb.QuantileDMatrix(X, label=y, nthread=threads)
         evals = [(dtrain, "train")]
         early = ctx.has_labels("validation")
         if early:
-            dvalid = xgb.QuantileDMatrix(ctx.feature_matrix("validation"),
-                                         label=encoded_labels(ctx, "validation"), ref=dtrain,
-                                         nthread=threads)
+            dvalid = xgb.QuantileDMatrix(
+                ctx.feature_matrix("validation"),
+                label=encoded_labels(ctx, "validation"),
+                ref=dtrain,
+                nthread=threads,
+            )
             evals.append((dvalid, "validation"))
         log: dict[str, dict[str, list[float]]] = {}
         booster = xgb.train(
-            params, dtrain, num_boost_round=self.max_rounds if early else FIXED_ROUNDS,
-            evals=evals, evals_result=log, verbose_eval=False,
+            params,
+            dtrain,
+            num_boost_round=self.max_rounds if early else FIXED_ROUNDS,
+            evals=evals,
+            evals_result=log,
+            verbose_eval=False,
             early_stopping_rounds=EARLY_STOPPING_ROUNDS if early else None,
         )
         if early:
             best = int(booster.best_iteration)
             booster = booster[: best + 1]
-            note = "; ".join(filter(None, [note, f"early stopping on validation kept "
-                                                 f"{best + 1} of at most {self.max_rounds} rounds"]))
+            note = "; ".join(
+                filter(
+                    None,
+                    [
+                        note,
+                        f"early stopping on validation kept "
+                        f"{best + 1} of at most {self.max_rounds} rounds",
+                    ],
+                )
+            )
         model = XGBoostModel(booster, meta)
         model.note = note
         model.history = _history(log, metric)

@@ -28,8 +28,13 @@ ONE_THREAD = {"run": {"threads": 1}}
 
 def _run(data, preds, task=None, **params):
     report = qa.check(
-        **frames(data), target="label", task=task, predictions=preds, only=["baseline-beats"],
-        extra_checks=CHECK, checks={"baseline-beats": params} if params else None,
+        **frames(data),
+        target="label",
+        task=task,
+        predictions=preds,
+        only=["baseline-beats"],
+        extra_checks=CHECK,
+        checks={"baseline-beats": params} if params else None,
         config=ONE_THREAD,
     )
     return report.checks[0]
@@ -48,10 +53,10 @@ def contract_reports(binary):
     f = frames(data)
     return check_contract(
         BaselineBeats,
-        clean=dict(**f, target="label", predictions=classifier_predictions(xgb, data),
-                   config=ONE_THREAD),
-        defective=dict(**f, target="label", predictions=prior_predictions(data),
-                       config=ONE_THREAD),
+        clean=dict(
+            **f, target="label", predictions=classifier_predictions(xgb, data), config=ONE_THREAD
+        ),
+        defective=dict(**f, target="label", predictions=prior_predictions(data), config=ONE_THREAD),
     )
 
 
@@ -77,8 +82,10 @@ def test_baseline_beats_evidence_lists_every_baseline_with_intervals(contract_re
     assert chart.kind == "bars"
     assert chart.data["labels"] == ["model", "majority", "linear", "xgboost"]
     for name in ("majority", "linear", "xgboost"):
-        low, high = good.metrics[f"advantage_vs_{name}_ci_low"], good.metrics[
-            f"advantage_vs_{name}_ci_high"]
+        low, high = (
+            good.metrics[f"advantage_vs_{name}_ci_low"],
+            good.metrics[f"advantage_vs_{name}_ci_high"],
+        )
         assert low <= good.metrics[f"advantage_vs_{name}"] <= high
 
 
@@ -104,14 +111,17 @@ def test_baseline_beats_regression_mean_fails_a_line_on_curved_data_fails_boosti
     from xgboost import XGBRegressor
 
     data = regression_splits(n=1600, noise=10.0, seed=4)  # y has a quadratic term
-    mean_only = {s: pl.DataFrame({"prediction": [float(data["train"][1].mean())] * len(y)})
-                 for s, (_x, y) in data.items()}
+    mean_only = {
+        s: pl.DataFrame({"prediction": [float(data["train"][1].mean())] * len(y)})
+        for s, (_x, y) in data.items()
+    }
     bad = _run(data, mean_only, task="regression")
     assert bad.status == "fail"
     assert bad.subjects[0] == "mean"
     assert "train mean" in bad.remedy
-    line = _run(data, regressor_predictions(LinearRegression().fit(*data["train"]), data),
-                task="regression")
+    line = _run(
+        data, regressor_predictions(LinearRegression().fit(*data["train"]), data), task="regression"
+    )
     assert line.status == "fail"
     assert line.subjects == ("xgboost",)
     assert line.metrics["advantage_vs_mean_ci_low"] > 0.5  # RMSE more than halved vs the mean
@@ -127,8 +137,9 @@ def test_baseline_beats_multiclass_prior_model_fails_on_macro_f1():
     bad = _run(data, prior_predictions(data, n_classes=3))
     assert bad.status == "fail"
     assert "model_macro_f1" in bad.metrics
-    good = _run(data, classifier_predictions(LogisticRegression(max_iter=500).fit(
-        *data["train"]), data))
+    good = _run(
+        data, classifier_predictions(LogisticRegression(max_iter=500).fit(*data["train"]), data)
+    )
     assert "majority" not in good.subjects
 
 
@@ -150,8 +161,12 @@ def test_baseline_beats_skips_when_test_has_one_class(binary):
 def test_baseline_beats_uses_the_metric_declared_for_metric_threshold(binary):
     model = LogisticRegression(max_iter=500).fit(*binary["train"])
     report = qa.check(
-        **frames(binary), target="label", predictions=classifier_predictions(model, binary),
-        only=["baseline-beats"], extra_checks=CHECK, config=ONE_THREAD,
+        **frames(binary),
+        target="label",
+        predictions=classifier_predictions(model, binary),
+        only=["baseline-beats"],
+        extra_checks=CHECK,
+        config=ONE_THREAD,
         checks={"metric-threshold": {"metric": "pr_auc"}},
     )
     result = report.checks[0]

@@ -11,8 +11,9 @@ from tests.model_fixtures import blobs_case, label_inputs, sharpen
 
 
 def _run(inputs, **params):
-    report = qa.check(**inputs, only=["calibration"],
-                      checks={"calibration": params} if params else None)
+    report = qa.check(
+        **inputs, only=["calibration"], checks={"calibration": params} if params else None
+    )
     return report.checks[0]
 
 
@@ -31,7 +32,9 @@ def _naive_ece(score, outcome, n_bins):
 def test_calibration_warns_on_a_model_with_logits_sharpened_five_times():
     case = blobs_case()
     clean, defective = check_contract(
-        Calibration, clean=case.inputs(), defective=case.inputs(proba=sharpen(case.proba, 5)),
+        Calibration,
+        clean=case.inputs(),
+        defective=case.inputs(proba=sharpen(case.proba, 5)),
         defective_statuses=("warn",),
     )
     assert clean.checks[0].metrics["ece"] < 0.05
@@ -47,8 +50,11 @@ def test_calibration_warns_on_a_model_with_logits_sharpened_five_times():
 
 def test_calibration_fails_the_gate_only_when_its_severity_is_raised():
     case = blobs_case()
-    report = qa.check(**case.inputs(proba=sharpen(case.proba, 5)), only=["calibration"],
-                      checks={"calibration": {"severity": "error"}})
+    report = qa.check(
+        **case.inputs(proba=sharpen(case.proba, 5)),
+        only=["calibration"],
+        checks={"calibration": {"severity": "error"}},
+    )
     assert report.checks[0].status == "fail"
     assert report.status == "fail"
 
@@ -131,8 +137,13 @@ def test_calibration_with_hostile_class_names_and_a_class_absent_from_test():
     keep = case.y_test != 2  # "plain" never occurs in test; it stays a class through train
     test = case.test.filter(pl.Series(keep))
     preds = case.predictions(proba=sharpen(case.proba, 6)).filter(pl.Series(keep))
-    report = qa.check(train=case.train, test=test, target="label", predictions={"test": preds},
-                      only=["calibration"])
+    report = qa.check(
+        train=case.train,
+        test=test,
+        target="label",
+        predictions={"test": preds},
+        only=["calibration"],
+    )
     result = report.checks[0]
     assert result.status == "warn"
     assert report.task["classes"] == names

@@ -40,9 +40,15 @@ def test_class_imbalance_contract_fails_below_the_hard_floor():
     assert result.charts[0].kind == "bars"
 
 
-@pytest.mark.parametrize(("minority", "status"), [
-    (1200, "pass"), (800, "warn"), (150, "warn"), (50, "fail"),
-])
+@pytest.mark.parametrize(
+    ("minority", "status"),
+    [
+        (1200, "pass"),
+        (800, "warn"),
+        (150, "warn"),
+        (50, "fail"),
+    ],
+)
 def test_class_imbalance_minority_share_either_side_of_the_bars(minority, status):
     result = run_ci(train=labelled({"neg": 10_000 - minority, "pos": minority}))
     assert result.status == status, result.message
@@ -143,6 +149,10 @@ def test_class_imbalance_fails_a_class_with_fewer_than_ten_train_rows_under_the_
     result = qa.check(train=kept, target="label", only=["class-imbalance"]).checks[0]
     assert result.status == "fail", result.message
     assert result.subjects == ("2",)
-    lenient = qa.check(train=kept, target="label", only=["class-imbalance"],
-                       checks={"class-imbalance": {"fail_min_rows": 5}}).checks[0]
+    lenient = qa.check(
+        train=kept,
+        target="label",
+        only=["class-imbalance"],
+        checks={"class-imbalance": {"fail_min_rows": 5}},
+    ).checks[0]
     assert lenient.status == "warn", lenient.message

@@ -17,8 +17,11 @@ from tests.model_fixtures import (
 
 
 def _run(inputs, **params):
-    report = qa.check(**inputs, only=["confusion-clusters"],
-                      checks={"confusion-clusters": params} if params else None)
+    report = qa.check(
+        **inputs,
+        only=["confusion-clusters"],
+        checks={"confusion-clusters": params} if params else None,
+    )
     return report.checks[0]
 
 
@@ -50,8 +53,9 @@ def test_bincount_confusion_equals_sklearn_confusion_matrix():
 
     rng = np.random.default_rng(1)
     y, p = rng.integers(0, 7, 1000), rng.integers(0, 7, 1000)
-    np.testing.assert_array_equal(confusion_from_indices(y, p, 7),
-                                  confusion_matrix(y, p, labels=range(7)))
+    np.testing.assert_array_equal(
+        confusion_from_indices(y, p, 7), confusion_matrix(y, p, labels=range(7))
+    )
 
 
 def test_a_bayes_optimal_model_on_overlapping_classes_passes():

@@ -25,8 +25,15 @@ def make_table(n: int, seed: int = 0, n_numeric: int = 8, n_categorical: int = 2
 
 
 def run_drift(train, production=None, test=None, checks=None, **kw):
-    report = qa.check(train=train, production=production, test=test, target="label",
-                      only=["drift"], checks=checks or FAST, **kw)
+    report = qa.check(
+        train=train,
+        production=production,
+        test=test,
+        target="label",
+        only=["drift"],
+        checks=checks or FAST,
+        **kw,
+    )
     return report.checks[0]
 
 
@@ -82,8 +89,9 @@ def test_drift_flags_five_percent_unseen_categories():
     train, prod = random_split(make_table(20_000, seed=7), (0.8, 0.2))
     rng = np.random.default_rng(0)
     new = rng.random(prod.height) < 0.05
-    prod = prod.with_columns(pl.when(pl.Series(new)).then(pl.lit("zz-new")).otherwise(pl.col("c1"))
-                             .alias("c1"))
+    prod = prod.with_columns(
+        pl.when(pl.Series(new)).then(pl.lit("zz-new")).otherwise(pl.col("c1")).alias("c1")
+    )
     result = run_drift(train, prod, checks=UNIVARIATE)
     assert result.status == "fail", result.message
     assert "c1" in result.subjects
@@ -162,8 +170,13 @@ def test_domain_classifier_catches_a_change_in_correlation_alone():
     rng = np.random.default_rng(13)
     n = 12_000
     z = rng.normal(size=n)
-    train = pl.DataFrame({"a": z, "b": 0.95 * z + np.sqrt(1 - 0.95**2) * rng.normal(size=n),
-                          "label": rng.integers(0, 2, n)})
+    train = pl.DataFrame(
+        {
+            "a": z,
+            "b": 0.95 * z + np.sqrt(1 - 0.95**2) * rng.normal(size=n),
+            "label": rng.integers(0, 2, n),
+        }
+    )
     prod = pl.DataFrame({"a": rng.normal(size=4000), "b": rng.normal(size=4000)})
     result = run_drift(train, prod)
     assert result.metrics["features_drifted"] == 0
@@ -178,8 +191,13 @@ def test_domain_classifier_scores_one_holdout_on_large_samples():
     rng = np.random.default_rng(16)
     n = 30_000
     z = rng.normal(size=n)
-    train = pl.DataFrame({"a": z, "b": 0.95 * z + np.sqrt(1 - 0.95**2) * rng.normal(size=n),
-                          "label": rng.integers(0, 2, n)})
+    train = pl.DataFrame(
+        {
+            "a": z,
+            "b": 0.95 * z + np.sqrt(1 - 0.95**2) * rng.normal(size=n),
+            "label": rng.integers(0, 2, n),
+        }
+    )
     prod = pl.DataFrame({"a": rng.normal(size=10_000), "b": rng.normal(size=10_000)})
     result = run_drift(train, prod, checks={"drift": {}})  # defaults: 20,000-row cap per side
     assert result.metrics["domain_sample_current"] == 10_000
@@ -198,9 +216,14 @@ def test_drift_warns_on_prediction_and_label_drift():
         return pl.DataFrame({"prediction": (p > 0.5).astype(int), "proba_0": 1 - p, "proba_1": p})
 
     flipped = test.with_columns(pl.when(pl.col("x0") > -0.8).then(1).otherwise(0).alias("label"))
-    report = qa.check(train=train, test=flipped, target="label", only=["drift"],
-                      predictions={"train": preds(train.height, 0.0),
-                                   "test": preds(test.height, 0.3)}, checks=UNIVARIATE)
+    report = qa.check(
+        train=train,
+        test=flipped,
+        target="label",
+        only=["drift"],
+        predictions={"train": preds(train.height, 0.0), "test": preds(test.height, 0.3)},
+        checks=UNIVARIATE,
+    )
     result = report.checks[0]
     assert result.status == "warn", result.message
     assert set(result.subjects) == {"predictions", "labels (label)"}
@@ -301,9 +324,16 @@ def test_drift_compares_predictions_with_held_out_ones_not_in_sample_train_predi
     in_sample = np.where(train["y"].to_numpy() == 1, 0.99, 0.01)
     held_out = rng.uniform(0.2, 0.8, size=(2, 500))
     report = qa.check(
-        train=train, validation=validation, production=production, target="y", only=["drift"],
-        predictions={"train": preds(in_sample), "validation": preds(held_out[0]),
-                     "production": preds(held_out[1])},
+        train=train,
+        validation=validation,
+        production=production,
+        target="y",
+        only=["drift"],
+        predictions={
+            "train": preds(in_sample),
+            "validation": preds(held_out[0]),
+            "production": preds(held_out[1]),
+        },
         config={"run": {"threads": 1}},
     )
     result = report.checks[0]

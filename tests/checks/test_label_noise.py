@@ -34,7 +34,8 @@ def test_label_noise_fails_on_ten_percent_flipped_labels_and_passes_clean():
     clean_frame = frame_from(data.data, data.target)
     noisy_frame = frame_from(data.data, flip_labels(data.target, 0.10))
     clean, defective = check_contract(
-        LabelNoise, clean=dict(train=clean_frame, target="label"),
+        LabelNoise,
+        clean=dict(train=clean_frame, target="label"),
         defective=dict(train=noisy_frame, target="label"),
     )
     clean_rate = clean.checks[0].metrics["issue_rate"]
@@ -76,8 +77,12 @@ def test_label_noise_names_the_id_column_and_reports_test_issues():
     )
     train, test = frame.head(400), frame.tail(169)
     bad_test = test.with_columns(pl.Series("label", flip_labels(test["label"].to_numpy(), 0.2)))
-    report = qa.check(train=train, test=bad_test, config={"task": {"target": "label", "id": "row_id"}},
-                      only=["label-noise"])
+    report = qa.check(
+        train=train,
+        test=bad_test,
+        config={"task": {"target": "label", "id": "row_id"}},
+        only=["label-noise"],
+    )
     result = report.checks[0]
     assert result.metrics["test_issue_rate"] > 0.1
     test_rows = next(e for e in result.evidence if e.title == "Most suspicious test labels")
@@ -135,8 +140,11 @@ def test_label_noise_reads_a_user_oof_file(tmp_path):
     onehot = np.eye(2)[data.target] * 0.9 + 0.05  # a confident model that knows the truth
     path = tmp_path / "oof.parquet"
     pl.DataFrame({"proba_0": onehot[:, 0], "proba_1": onehot[:, 1]}).write_parquet(path)
-    report = qa.check(train=frame, config={"task": {"target": "label"}, "model": {"oof": str(path)}},
-                      only=["label-noise"])
+    report = qa.check(
+        train=frame,
+        config={"task": {"target": "label"}, "model": {"oof": str(path)}},
+        only=["label-noise"],
+    )
     result = report.checks[0]
     assert result.status == "fail"
     assert result.metrics["n_folds"] == 0
@@ -147,9 +155,11 @@ def test_label_noise_rejects_an_oof_file_without_every_class(tmp_path):
     data = load_breast_cancer()
     path = tmp_path / "oof.csv"
     pl.DataFrame({"proba_0": np.full(len(data.target), 0.5)}).write_csv(path)
-    report = qa.check(train=frame_from(data.data, data.target),
-                      config={"task": {"target": "label"}, "model": {"oof": str(path)}},
-                      only=["label-noise"])
+    report = qa.check(
+        train=frame_from(data.data, data.target),
+        config={"task": {"target": "label"}, "model": {"oof": str(path)}},
+        only=["label-noise"],
+    )
     assert report.checks[0].status == "error"
     assert "proba_1" in report.checks[0].message
 
@@ -178,8 +188,11 @@ def _confident_oof_case(tmp_path, n: int, n_wrong: int) -> qa.report.CheckResult
     path = tmp_path / f"oof_{n}.parquet"
     pl.DataFrame({f"proba_{c}": proba[:, c] for c in range(3)}).write_parquet(path)
     frame = pl.DataFrame({"x": rng.normal(size=n), "label": y})
-    report = qa.check(train=frame, config={"task": {"target": "label"}, "model": {"oof": str(path)}},
-                      only=["label-noise"])
+    report = qa.check(
+        train=frame,
+        config={"task": {"target": "label"}, "model": {"oof": str(path)}},
+        only=["label-noise"],
+    )
     return report.checks[0]
 
 
@@ -215,8 +228,9 @@ def _latent_threshold_frame(n: int, seed: int, noise: float) -> pl.DataFrame:
 def test_label_noise_warns_on_a_hard_target_when_held_out_rows_flag_as_many():
     """Clean but hard (about 25 % Bayes error, 1,200 rows): held-out rows flag as many -> warn."""
     train, test = _latent_threshold_frame(1200, 0, 1.0), _latent_threshold_frame(400, 100, 1.0)
-    result = qa.check(train=train, test=test, target="y", only=["label-noise"],
-                      config={"run": {"threads": 1}}).checks[0]
+    result = qa.check(
+        train=train, test=test, target="y", only=["label-noise"], config={"run": {"threads": 1}}
+    ).checks[0]
     assert result.status == "warn", result.message
     assert result.metrics["issue_rate"] > 0.15 and result.metrics["test_rows_judged"] == 400
     assert "held-out rows" in result.message
@@ -228,6 +242,7 @@ def test_label_noise_fails_ten_percent_flips_in_train_against_clean_held_out_row
     flip = np.random.default_rng(1).random(train.height) < 0.10
     flipped = np.where(flip, 1 - train["y"].to_numpy(), train["y"].to_numpy())
     train = train.with_columns(y=pl.Series(flipped))
-    result = qa.check(train=train, test=test, target="y", only=["label-noise"],
-                      config={"run": {"threads": 1}}).checks[0]
+    result = qa.check(
+        train=train, test=test, target="y", only=["label-noise"], config={"run": {"threads": 1}}
+    ).checks[0]
     assert result.status == "fail", result.message

@@ -41,10 +41,13 @@ def test_leakage_fails_when_5_percent_of_test_rows_are_in_train_and_passes_a_cle
 def test_leakage_ignores_chance_matches_in_a_coarse_categorical_feature_space():
     rng = np.random.default_rng(0)
     n = 3000
-    frame = pl.DataFrame({
-        "a": rng.choice(["x", "y"], n), "b": rng.choice(["p", "q", "r"], n),
-        "label": rng.integers(0, 2, n),
-    })
+    frame = pl.DataFrame(
+        {
+            "a": rng.choice(["x", "y"], n),
+            "b": rng.choice(["p", "q", "r"], n),
+            "label": rng.integers(0, 2, n),
+        }
+    )
     train, test = random_split(frame)
     result = run(train, test)
     assert result.metrics["overlap_share_test"] > 0.9  # every combination is everywhere
@@ -55,8 +58,9 @@ def test_leakage_fails_on_a_feature_equal_to_the_target_plus_small_noise():
     frame = make_classification_frame(n=3000, seed=2)
     rng = np.random.default_rng(5)
     leaky = frame.with_columns(
-        (pl.col("label").cast(pl.Float64) + pl.Series(rng.normal(0, 0.05, frame.height)))
-        .alias("score_after_outcome")
+        (pl.col("label").cast(pl.Float64) + pl.Series(rng.normal(0, 0.05, frame.height))).alias(
+            "score_after_outcome"
+        )
     )
     train, test = random_split(leaky)
     result = run(train, test)
@@ -69,9 +73,13 @@ def test_leakage_finds_a_non_monotone_proxy_and_a_regression_proxy():
     rng = np.random.default_rng(3)
     n = 3000
     x = rng.normal(size=n)
-    frame = pl.DataFrame({"x": x, "noise": rng.normal(size=n), "label": (np.abs(x) > 0.7).astype(int)})
+    frame = pl.DataFrame(
+        {"x": x, "noise": rng.normal(size=n), "label": (np.abs(x) > 0.7).astype(int)}
+    )
     assert "x" in run(frame).subjects
-    reg = pl.DataFrame({"x": x, "noise": rng.normal(size=n), "label": np.abs(x) + rng.normal(0, 0.01, n)})
+    reg = pl.DataFrame(
+        {"x": x, "noise": rng.normal(size=n), "label": np.abs(x) + rng.normal(0, 0.01, n)}
+    )
     result = run(reg)
     assert result.status == "fail" and "x" in result.subjects
     assert "noise" not in result.subjects
@@ -154,18 +162,21 @@ def test_leakage_runs_without_other_splits_or_features():
 
 def _sklearn_frame(loader) -> pl.DataFrame:
     data = loader()
-    return pl.DataFrame({**{f"f{i}": data.data[:, i] for i in range(data.data.shape[1])},
-                         "label": data.target})
+    return pl.DataFrame(
+        {**{f"f{i}": data.data[:, i] for i in range(data.data.shape[1])}, "label": data.target}
+    )
 
 
 def test_leakage_fails_when_2_of_40_test_rows_are_copied_into_train():
     # Continuous features, no duplicates in train: two exact copies cannot be chance. The old
     # normal approximation needed at least four matches whatever the chance rate was.
     rng = np.random.default_rng(0)
-    train = pl.DataFrame({"a": rng.normal(size=1000), "b": rng.normal(size=1000),
-                          "label": rng.integers(0, 2, 1000)})
-    test = pl.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40),
-                         "label": rng.integers(0, 2, 40)})
+    train = pl.DataFrame(
+        {"a": rng.normal(size=1000), "b": rng.normal(size=1000), "label": rng.integers(0, 2, 1000)}
+    )
+    test = pl.DataFrame(
+        {"a": rng.normal(size=40), "b": rng.normal(size=40), "label": rng.integers(0, 2, 40)}
+    )
     assert run(train, test).status == "pass"
     result = run(pl.concat([train, test.head(2)]), test)
     assert result.status == "fail", result.message
@@ -179,8 +190,11 @@ def test_leakage_says_the_overlap_test_is_underpowered_when_a_split_is_tiny():
     frame = _sklearn_frame(load_iris)  # measured to 0.1 cm: train repeats some of its own rows
     train, test = random_split(frame, (0.85, 0.15), seed=1)
     assert run(train, test).metrics["train_duplicate_share"] > 0
-    test = test.filter(~pl.struct(pl.exclude("label")).is_in(
-        train.select(pl.struct(pl.exclude("label"))).to_series().implode()))
+    test = test.filter(
+        ~pl.struct(pl.exclude("label")).is_in(
+            train.select(pl.struct(pl.exclude("label"))).to_series().implode()
+        )
+    )
     result = run(pl.concat([train, test.head(2)]), test)
     # 2 of ~20 rows in train: too few to tell from chance at this size, and the report says so
     assert result.metrics["overlap_rows_test"] == 2
@@ -223,8 +237,11 @@ def test_leakage_rank_auc_needs_significance_not_only_a_perfect_score():
     cols = {f"f{i}": rng.normal(size=n) for i in range(40)}
     cols["f0"] = np.where(y == 1, 5.0, 0.0) + rng.normal(size=n) * 0.1
     result = run(pl.DataFrame({**cols, "label": y}))
-    row = next(r for r in next(e for e in result.evidence if e.title == "Strongest single features").rows
-               if r[0] == "f0")
+    row = next(
+        r
+        for r in next(e for e in result.evidence if e.title == "Strongest single features").rows
+        if r[0] == "f0"
+    )
     assert row[2] == 1.0  # rank AUC
     assert row[-1] is False and "f0" not in result.subjects
 

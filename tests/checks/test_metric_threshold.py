@@ -24,8 +24,13 @@ CHECK = [MetricThreshold]
 def _run(data, preds, task=None, **params):
     f = frames(data)
     report = qa.check(
-        **f, target="label", task=task, predictions=preds, only=["metric-threshold"],
-        extra_checks=CHECK, checks={"metric-threshold": params} if params else None,
+        **f,
+        target="label",
+        task=task,
+        predictions=preds,
+        only=["metric-threshold"],
+        extra_checks=CHECK,
+        checks={"metric-threshold": params} if params else None,
     )
     return report.checks[0]
 
@@ -91,8 +96,11 @@ def test_metric_threshold_reports_secondary_metrics_with_intervals(binary):
     result = _run(data, preds)
     for name in ("roc_auc", "pr_auc", "f1", "accuracy"):
         assert result.metrics[name] is not None
-        assert result.metrics[f"{name}_ci_low"] <= result.metrics[name] <= result.metrics[
-            f"{name}_ci_high"]
+        assert (
+            result.metrics[f"{name}_ci_low"]
+            <= result.metrics[name]
+            <= result.metrics[f"{name}_ci_high"]
+        )
     assert result.metrics["bootstrap_resamples"] == 1000
     assert result.evidence[0].rows[0][0] == "AUC-ROC"
 
@@ -170,9 +178,15 @@ def test_metric_threshold_handles_hostile_class_names(binary):
     names = ["<script>alert(1)</script>", "naïve ü 列"]
     f = frames(data, labels=names)
     preds = classifier_predictions(model, data, labels=names)
-    report = qa.check(**f, target="label", predictions=preds, only=["metric-threshold"],
-                      extra_checks=CHECK, task="binary",
-                      config={"task": {"positive_label": names[1]}})
+    report = qa.check(
+        **f,
+        target="label",
+        predictions=preds,
+        only=["metric-threshold"],
+        extra_checks=CHECK,
+        task="binary",
+        config={"task": {"positive_label": names[1]}},
+    )
     result = report.checks[0]
     assert result.status in ("pass", "warn")
     assert result.metrics["roc_auc"] > 0.8
@@ -184,11 +198,18 @@ def test_metric_threshold_large_split_subsamples_and_says_so():
     y = rng.integers(0, 2, n)
     score = np.clip(0.5 + 0.25 * (y - 0.5) + rng.normal(0, 0.2, n), 0, 1)
     test = pl.DataFrame({"f0": rng.normal(size=n), "label": y})
-    preds = pl.DataFrame({"prediction": (score >= 0.5).astype(int),
-                          "proba_0": 1 - score, "proba_1": score})
-    report = qa.check(train=test, test=test, target="label", predictions={"test": preds},
-                      only=["metric-threshold"], extra_checks=CHECK,
-                      checks={"metric-threshold": {"max_bootstrap_rows": 5000}})
+    preds = pl.DataFrame(
+        {"prediction": (score >= 0.5).astype(int), "proba_0": 1 - score, "proba_1": score}
+    )
+    report = qa.check(
+        train=test,
+        test=test,
+        target="label",
+        predictions={"test": preds},
+        only=["metric-threshold"],
+        extra_checks=CHECK,
+        checks={"metric-threshold": {"max_bootstrap_rows": 5000}},
+    )
     result = report.checks[0]
     assert result.metrics["bootstrap_rows"] == 5000
     assert "subsample" in result.evidence[0].note

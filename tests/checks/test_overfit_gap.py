@@ -30,8 +30,14 @@ def _run(data, preds=None, task=None, history=None, **params):
     if history is not None:
         config["model"] = {"history": str(history)}
     report = qa.check(
-        **frames(data), target="label", task=task, predictions=preds, only=["overfit-gap"],
-        extra_checks=CHECK, checks={"overfit-gap": params} if params else None, config=config,
+        **frames(data),
+        target="label",
+        task=task,
+        predictions=preds,
+        only=["overfit-gap"],
+        extra_checks=CHECK,
+        checks={"overfit-gap": params} if params else None,
+        config=config,
     )
     return report.checks[0]
 
@@ -49,10 +55,15 @@ def test_overfit_gap_contract_unpruned_tree_fails_logistic_regression_passes(noi
     tree = DecisionTreeClassifier(random_state=0).fit(*data["train"])
     _, defective = check_contract(
         OverfitGap,
-        clean=dict(**f, target="label", predictions=classifier_predictions(logistic, data),
-                   config=ONE_THREAD),
-        defective=dict(**f, target="label", predictions=classifier_predictions(tree, data),
-                       config=ONE_THREAD),
+        clean=dict(
+            **f,
+            target="label",
+            predictions=classifier_predictions(logistic, data),
+            config=ONE_THREAD,
+        ),
+        defective=dict(
+            **f, target="label", predictions=classifier_predictions(tree, data), config=ONE_THREAD
+        ),
     )
     result = defective.checks[0]
     assert result.metrics["train_roc_auc"] == pytest.approx(1.0)
@@ -66,10 +77,16 @@ def test_overfit_gap_contract_unpruned_tree_fails_logistic_regression_passes(noi
 def test_overfit_gap_good_xgboost_fits_train_almost_perfectly_and_does_not_fail(noisy):
     data = noisy
     xgb = xgb_classifier(n_estimators=200).fit(*data["train"])
-    report = qa.check(**frames(data), target="label", predictions=classifier_predictions(xgb, data),
-                      only=["overfit-gap", "baseline-beats"], config=ONE_THREAD)
-    result, beats = (next(c for c in report.checks if c.id == cid)
-                     for cid in ("overfit-gap", "baseline-beats"))
+    report = qa.check(
+        **frames(data),
+        target="label",
+        predictions=classifier_predictions(xgb, data),
+        only=["overfit-gap", "baseline-beats"],
+        config=ONE_THREAD,
+    )
+    result, beats = (
+        next(c for c in report.checks if c.id == cid) for cid in ("overfit-gap", "baseline-beats")
+    )
     assert result.metrics["train_roc_auc"] > 0.99
     assert result.metrics["gap"] > 0.05  # over the bar ...
     assert result.status == "warn", result.message  # ... but it generalises like the baselines
@@ -105,8 +122,9 @@ def _history(path, val_rise_epochs: int, n_epochs: int = 30, noise: float = 0.0,
     epochs = np.arange(1, n_epochs + 1)
     train = 1.0 / np.sqrt(epochs)
     best = n_epochs - val_rise_epochs
-    val = np.where(epochs <= best, 1.2 / np.sqrt(epochs), 1.2 / np.sqrt(best) + 0.02 * (
-        epochs - best))
+    val = np.where(
+        epochs <= best, 1.2 / np.sqrt(epochs), 1.2 / np.sqrt(best) + 0.02 * (epochs - best)
+    )
     val = val + noise * rng.normal(size=n_epochs)
     pl.DataFrame({"epoch": epochs, "train_loss": train, "val_loss": val}).write_csv(path)
     return best
@@ -150,8 +168,15 @@ def test_overfit_gap_history_ignores_a_noisy_plateau(noisy, tmp_path):
     rng = np.random.default_rng(3)
     val = np.maximum(1.0 / np.sqrt(np.minimum(epochs, 10)), 0) + 0.001 * rng.normal(size=30)
     path = tmp_path / "history.json"
-    path.write_text(json.dumps({"epoch": epochs.tolist(), "train_loss": (1 / epochs).tolist(),
-                                "val_loss": val.tolist()}))
+    path.write_text(
+        json.dumps(
+            {
+                "epoch": epochs.tolist(),
+                "train_loss": (1 / epochs).tolist(),
+                "val_loss": val.tolist(),
+            }
+        )
+    )
     result = _run(noisy, history=path)
     assert result.status == "pass", result.message
 
@@ -194,7 +219,7 @@ def _diabetes_tree(n_train=300, n_validation=45):
 
 
 def test_overfit_gap_costly_rule_uses_the_one_sided_bound_of_the_advantage():
-    """"Generalises worse" is one-directional: the 95 % one-sided bound = the 90 % interval's end."""
+    """ "Generalises worse" is one-directional: the 95 % one-sided bound = the 90 % interval's end."""
     data, preds = _diabetes_tree()
     at95 = _run(data, preds, task="regression")
     at90 = _run(data, preds, task="regression", confidence=0.90)
@@ -213,8 +238,11 @@ def test_overfit_gap_compares_with_the_baselines_on_validation_and_test_pooled()
     assert "validation and test pooled" in pooled.evidence[0].note
     assert "validation + test" in pooled.message
     assert "on validation" in pooled.message  # the gap itself is measured on validation
-    alone = _run({s: data[s] for s in ("train", "validation")},
-                 {s: preds[s] for s in ("train", "validation")}, task="regression")
+    alone = _run(
+        {s: data[s] for s in ("train", "validation")},
+        {s: preds[s] for s in ("train", "validation")},
+        task="regression",
+    )
     assert alone.metrics["comparison_rows"] == n_val
     assert alone.status == "fail", alone.message
 

@@ -16,8 +16,9 @@ from tests.model_fixtures import digits_case, fold_class, label_inputs, planted_
 
 
 def _run(inputs, **params):
-    report = qa.check(**inputs, only=["per-class-recall"],
-                      checks={"per-class-recall": params} if params else None)
+    report = qa.check(
+        **inputs, only=["per-class-recall"], checks={"per-class-recall": params} if params else None
+    )
     return report.checks[0]
 
 
@@ -99,8 +100,9 @@ def test_per_class_bar_naming_an_unknown_class_is_a_config_error():
     assert "per_class.eleven" in result.message and "unknown class" in result.message
 
 
-@pytest.mark.parametrize("bad", [{"min_recall": 1.5}, {"per_class": {"3": -0.1}},
-                                 {"min_support": 0}, {"recall": 0.5}])
+@pytest.mark.parametrize(
+    "bad", [{"min_recall": 1.5}, {"per_class": {"3": -0.1}}, {"min_support": 0}, {"recall": 0.5}]
+)
 def test_per_class_recall_rejects_bad_parameters(bad):
     case = digits_case()
     with pytest.raises(qa.errors.ConfigError, match=r"checks\.per-class-recall"):
@@ -158,8 +160,9 @@ def test_per_class_recall_skips_regression_and_missing_predictions():
     result = qa.check(train=frame, test=frame, target="y", only=["per-class-recall"]).checks[0]
     assert result.status == "skip" and "regression" in result.message
     case = digits_case()
-    result = qa.check(train=case.train, test=case.test, target="label",
-                      only=["per-class-recall"]).checks[0]
+    result = qa.check(
+        train=case.train, test=case.test, target="label", only=["per-class-recall"]
+    ).checks[0]
     assert result.status == "skip" and "prediction" in result.message
 
 
@@ -181,11 +184,16 @@ def test_model_checks_end_to_end_with_hostile_class_names_in_every_format():
     names = ["<script>alert(1)</script>", "naïve ü 列", "plain"]
     case = blobs_case(n_classes=3).rename(dict(enumerate(names)))
     folded = fold_class(case.y_test, case.proba.argmax(axis=1), source=1, target=0)
-    report = qa.check(**case.inputs(pred_index=folded, proba=sharpen(case.proba, 6)),
-                      only=["per-class-recall", "confusion-clusters", "calibration"])
+    report = qa.check(
+        **case.inputs(pred_index=folded, proba=sharpen(case.proba, 6)),
+        only=["per-class-recall", "confusion-clusters", "calibration"],
+    )
     statuses = {c.id: c.status for c in report.checks}
-    assert statuses == {"per-class-recall": "fail", "confusion-clusters": "fail",
-                        "calibration": "warn"}
+    assert statuses == {
+        "per-class-recall": "fail",
+        "confusion-clusters": "fail",
+        "calibration": "warn",
+    }
     by_id = {c.id: c for c in report.checks}
     assert by_id["per-class-recall"].subjects == ("naïve ü 列",)
     assert set(by_id["confusion-clusters"].subjects) == {names[0], names[1]}
@@ -217,8 +225,13 @@ def _hard_binary(n_train: int = 3000, n_test: int = 2000, seed: int = 0):
 
 def _hard_binary_run(proba_pos):
     train, test, _ = _hard_binary()
-    preds = pl.DataFrame({"prediction": (proba_pos >= 0.5).astype(int),
-                          "proba_0": 1 - proba_pos, "proba_1": proba_pos})
+    preds = pl.DataFrame(
+        {
+            "prediction": (proba_pos >= 0.5).astype(int),
+            "proba_0": 1 - proba_pos,
+            "proba_1": proba_pos,
+        }
+    )
     return _run(dict(train=train, test=test, target="label", predictions={"test": preds}))
 
 

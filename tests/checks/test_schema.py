@@ -24,17 +24,19 @@ def mixed_frame(n: int, seed: int = 0) -> pl.DataFrame:
     zipf = np.minimum(rng.zipf(1.6, n), 40)
     income = rng.lognormal(10, 1.0, n)
     income[rng.random(n) < 0.05] = np.nan
-    return pl.DataFrame({
-        "age": rng.integers(18, 90, n),
-        "income": income,
-        "score": rng.standard_t(3, n),
-        "visits": rng.poisson(2.0, n),
-        "city": [f"city_{z}" for z in zipf],
-        "plan": rng.choice(["basic", "plus", "pro", None], n, p=[0.6, 0.3, 0.09, 0.01]),
-        "flag": rng.random(n) < 0.3,
-        "customer": [f"c{i:07d}" for i in rng.permutation(n)],
-        "label": rng.integers(0, 2, n),
-    })
+    return pl.DataFrame(
+        {
+            "age": rng.integers(18, 90, n),
+            "income": income,
+            "score": rng.standard_t(3, n),
+            "visits": rng.poisson(2.0, n),
+            "city": [f"city_{z}" for z in zipf],
+            "plan": rng.choice(["basic", "plus", "pro", None], n, p=[0.6, 0.3, 0.09, 0.01]),
+            "flag": rng.random(n) < 0.3,
+            "customer": [f"c{i:07d}" for i in rng.permutation(n)],
+            "label": rng.integers(0, 2, n),
+        }
+    )
 
 
 def with_rows_replaced(frame: pl.DataFrame, column: str, share: float, value, seed: int = 1):
@@ -95,10 +97,12 @@ def test_schema_passes_random_splits_of_breast_cancer(seed):
 
 @pytest.mark.parametrize(("n", "seed"), [(300, 0), (300, 1), (2000, 2), (2000, 3), (20_000, 4)])
 def test_schema_passes_random_splits_of_mixed_heavy_tailed_data(n, seed):
-    train, validation, test, prod = random_split(mixed_frame(n, seed), (0.6, 0.15, 0.15, 0.1),
-                                                 seed=seed)
-    result = run_schema(train=train, validation=validation, test=test,
-                        production=prod.drop("label"), checks={})
+    train, validation, test, prod = random_split(
+        mixed_frame(n, seed), (0.6, 0.15, 0.15, 0.1), seed=seed
+    )
+    result = run_schema(
+        train=train, validation=validation, test=test, production=prod.drop("label"), checks={}
+    )
     assert result.status == "pass", result.message
 
 
@@ -131,7 +135,8 @@ def test_schema_only_warns_on_an_extra_column():
 
 def test_schema_treats_integer_to_float_as_the_same_type_family():
     frame = make_classification_frame(n=1000).with_columns(
-        (pl.col("num_0") * 10).round().cast(pl.Int64).alias("count"))
+        (pl.col("num_0") * 10).round().cast(pl.Int64).alias("count")
+    )
     train, test = random_split(frame)
     result = run_schema(train=train, test=test.with_columns(pl.col("count").cast(pl.Float64)))
     assert result.status == "pass", result.message
@@ -201,7 +206,8 @@ def test_schema_judges_unseen_production_categories_by_share(share, status):
 def test_schema_gives_no_category_rule_to_a_100k_distinct_string_column():
     n = 120_000
     frame = make_classification_frame(n=n, seed=8).with_columns(
-        pl.Series("user", [f"u{i}" for i in range(n)]))
+        pl.Series("user", [f"u{i}" for i in range(n)])
+    )
     train, test = random_split(frame)
     start = time.perf_counter()
     result = run_schema(train=train, test=test)
@@ -283,19 +289,23 @@ def test_schema_file_in_pandera_json_is_read(tmp_path):
     assert run_schema(train=train, test=bad, checks=checks).status == "fail"
 
 
-@pytest.mark.parametrize(("filename", "content"), [
-    ("missing.py", None),
-    ("broken.py", "this is not python"),
-    ("no_schema.py", "x = 1\n"),
-    ("bad.json", "{not json"),
-    ("schema.txt", "hello"),
-])
+@pytest.mark.parametrize(
+    ("filename", "content"),
+    [
+        ("missing.py", None),
+        ("broken.py", "this is not python"),
+        ("no_schema.py", "x = 1\n"),
+        ("bad.json", "{not json"),
+        ("schema.txt", "hello"),
+    ],
+)
 def test_a_bad_schema_file_is_a_config_error_naming_the_file(tmp_path, filename, content):
     path = tmp_path / filename
     if content is not None:
         path.write_text(content)
-    result = run_schema(train=make_classification_frame(n=200),
-                        checks={"schema": {"schema_file": str(path)}})
+    result = run_schema(
+        train=make_classification_frame(n=200), checks={"schema": {"schema_file": str(path)}}
+    )
     assert result.status == "error"
     assert filename in result.message and "schema_file" in result.message
     assert not result.traceback
@@ -320,8 +330,9 @@ def test_benjamini_hochberg_rejects_only_small_p_values():
 
 
 def test_schema_allows_infinities_that_train_already_had():
-    frame = with_rows_replaced(make_classification_frame(n=10_000, seed=10), "num_0", 0.05,
-                               float("inf"))
+    frame = with_rows_replaced(
+        make_classification_frame(n=10_000, seed=10), "num_0", 0.05, float("inf")
+    )
     train, test = random_split(frame)
     assert run_schema(train=train, test=test).status == "pass"
     rule = next(r for r in infer_rules(train) if r.name == "num_0")
@@ -348,8 +359,10 @@ def test_schema_puts_no_range_on_dates_so_later_production_passes():
     import datetime as dt
 
     frame = make_classification_frame(n=2000).with_columns(
-        pl.date_range(dt.date(2020, 1, 1), dt.date(2020, 1, 1) + dt.timedelta(days=1999),
-                      eager=True).alias("signup"))
+        pl.date_range(
+            dt.date(2020, 1, 1), dt.date(2020, 1, 1) + dt.timedelta(days=1999), eager=True
+        ).alias("signup")
+    )
     train, prod = frame.head(1500), frame.tail(500).drop("label")
     assert run_schema(train=train, production=prod).status == "pass"
 

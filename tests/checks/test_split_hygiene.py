@@ -25,12 +25,19 @@ def timed_frame(n: int = 5000, seed: int = 0) -> pl.DataFrame:
 
 def chronological(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     n = frame.height
-    return frame[: int(0.8 * n)], frame[int(0.8 * n): int(0.9 * n)], frame[int(0.9 * n):]
+    return frame[: int(0.8 * n)], frame[int(0.8 * n) : int(0.9 * n)], frame[int(0.9 * n) :]
 
 
 def hygiene(train, validation=None, test=None, config=None, checks=None):
-    report = qa.check(train=train, validation=validation, test=test, target="label",
-                      only=["split-hygiene"], config=config, checks=checks)
+    report = qa.check(
+        train=train,
+        validation=validation,
+        test=test,
+        target="label",
+        only=["split-hygiene"],
+        config=config,
+        checks=checks,
+    )
     return report.checks[0]
 
 
@@ -39,10 +46,14 @@ def test_split_hygiene_contract_time_reversed_split_fails():
     time_cfg = {"task": {"time": "when"}}
     _clean, bad = check_contract(
         SplitHygiene,
-        clean=dict(train=train, validation=validation, test=test, target="label",
-                   config=time_cfg),
-        defective=dict(train=test.vstack(validation).vstack(train[:500]), validation=train[500:900],
-                       test=train[900:1400], target="label", config=time_cfg),
+        clean=dict(train=train, validation=validation, test=test, target="label", config=time_cfg),
+        defective=dict(
+            train=test.vstack(validation).vstack(train[:500]),
+            validation=train[500:900],
+            test=train[900:1400],
+            target="label",
+            config=time_cfg,
+        ),
     )
     result = bad.checks[0]
     assert "chronology" in result.subjects
@@ -51,9 +62,13 @@ def test_split_hygiene_contract_time_reversed_split_fails():
 
 def test_split_hygiene_time_reversed_test_fails_with_the_split_named():
     train, validation, test = chronological(timed_frame(seed=1))
-    result = hygiene(test, validation, train[:500], config={"task": {"time": "when"}},
-                     checks={"split-hygiene": {"plan": {"train": 1, "validation": 1,
-                                                        "test": 1}}})
+    result = hygiene(
+        test,
+        validation,
+        train[:500],
+        config={"task": {"time": "when"}},
+        checks={"split-hygiene": {"plan": {"train": 1, "validation": 1, "test": 1}}},
+    )
     assert result.status == "fail"
     assert result.subjects == ("chronology",)
     assert "validation" in result.message
@@ -63,8 +78,10 @@ def test_split_hygiene_touching_time_ranges_warn():
     train, validation, test = chronological(timed_frame(seed=2))
     # 2 % of the validation rows fall before the end of train: edges overlap, order holds
     moved = validation.with_columns(
-        pl.when(pl.int_range(pl.len()) < 10).then(pl.col("when") - dt.timedelta(days=30))
-        .otherwise(pl.col("when")).alias("when")
+        pl.when(pl.int_range(pl.len()) < 10)
+        .then(pl.col("when") - dt.timedelta(days=30))
+        .otherwise(pl.col("when"))
+        .alias("when")
     )
     result = hygiene(train, moved, test, config={"task": {"time": "when"}})
     assert result.status == "warn", result.message
@@ -80,8 +97,10 @@ def test_split_hygiene_random_split_with_time_column_fails_chronology():
 
 def test_split_hygiene_time_column_as_text_and_missing_time_column():
     train, validation, test = chronological(timed_frame(seed=4))
-    as_text = [f.with_columns(pl.col("when").dt.strftime("%Y-%m-%d %H:%M:%S"))
-               for f in (train, validation, test)]
+    as_text = [
+        f.with_columns(pl.col("when").dt.strftime("%Y-%m-%d %H:%M:%S"))
+        for f in (train, validation, test)
+    ]
     assert hygiene(*as_text, config={"task": {"time": "when"}}).status == "pass"
     result = hygiene(train, validation, test.drop("when"), config={"task": {"time": "when"}})
     assert result.status == "error"
@@ -103,8 +122,9 @@ def test_split_hygiene_proportions_far_from_a_declared_plan_warn_then_fail():
     assert ok.status == "pass", ok.message
 
 
-@pytest.mark.parametrize("shares", [(0.6, 0.2, 0.2), (0.7, 0.15, 0.15), (0.8, 0.1, 0.1),
-                                    (0.75, 0.25)])
+@pytest.mark.parametrize(
+    "shares", [(0.6, 0.2, 0.2), (0.7, 0.15, 0.15), (0.8, 0.1, 0.1), (0.75, 0.25)]
+)
 def test_split_hygiene_without_a_plan_passes_any_sound_split(shares):
     frame = make_classification_frame(n=2000, seed=9)
     parts = random_split(frame, shares)
@@ -124,16 +144,21 @@ def test_split_hygiene_without_a_plan_warns_on_small_train_or_tiny_test():
     train, validation, test = random_split(frame, (0.9, 0.09, 0.01))
     tiny_test = hygiene(train, validation, test)
     assert tiny_test.status == "warn" and "the test split has 20 rows (< 30)" in tiny_test.message
-    assert hygiene(train, validation, test,
-                   checks={"split-hygiene": {"min_test_rows": 20}}).status == "pass"
+    assert (
+        hygiene(train, validation, test, checks={"split-hygiene": {"min_test_rows": 20}}).status
+        == "pass"
+    )
 
 
 def test_split_hygiene_custom_plan_and_bad_plan():
     frame = make_classification_frame(n=4000, seed=6)
     train, test = random_split(frame, (0.7, 0.3))
-    assert hygiene(train, test=test, checks={"split-hygiene": {"plan": {"train": 0.7,
-                                                                        "test": 0.3}}}
-                   ).status == "pass"
+    assert (
+        hygiene(
+            train, test=test, checks={"split-hygiene": {"plan": {"train": 0.7, "test": 0.3}}}
+        ).status
+        == "pass"
+    )
     bad = hygiene(train, test=test, checks={"split-hygiene": {"plan": {"production": 0.1}}})
     assert bad.status == "error"
     assert "checks.split-hygiene.plan.production" in bad.message
@@ -198,8 +223,10 @@ def test_changed_test_set_fails_after_qa_lock(locked_dir):
 
     # one value changed and one row dropped
     edited = test.with_columns(
-        pl.when(pl.int_range(pl.len()) == 7).then(pl.col("num_2") + 1e-9)
-        .otherwise(pl.col("num_2")).alias("num_2")
+        pl.when(pl.int_range(pl.len()) == 7)
+        .then(pl.col("num_2") + 1e-9)
+        .otherwise(pl.col("num_2"))
+        .alias("num_2")
     )[1:]
     edited.write_parquet(locked_dir / "test.parquet")
     result = hygiene_from(locked_dir / "qa.toml")
@@ -212,8 +239,12 @@ def test_changed_test_set_fails_after_qa_lock(locked_dir):
 def test_lock_names_an_edited_value_and_a_dropped_column(locked_dir):
     assert run_cli("lock", "--config", str(locked_dir / "qa.toml")) == 0
     test = pl.read_parquet(locked_dir / "test.parquet")
-    edited = test.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("zz"))
-                               .otherwise(pl.col("cat")).alias("cat"))
+    edited = test.with_columns(
+        pl.when(pl.int_range(pl.len()) == 3)
+        .then(pl.lit("zz"))
+        .otherwise(pl.col("cat"))
+        .alias("cat")
+    )
     edited.write_parquet(locked_dir / "test.parquet")
     result = hygiene_from(locked_dir / "qa.toml")
     assert result.status == "fail"

@@ -57,7 +57,7 @@ def test_hostile_names_appear_escaped_never_raw(hostile_report: Report):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out
     assert "&lt;img src=x onerror=alert(1)&gt;" in out
     # ... in the column header, the chart labels (SVG) and the inputs table alike
-    svg_part = out[out.index("<svg"):]
+    svg_part = out[out.index("<svg") :]
     assert "&lt;script&gt;" in svg_part
 
 
@@ -66,26 +66,37 @@ def test_verdict_banner_carries_the_status(hostile_report: Report):
         out = html.render(replace(hostile_report, status=status))
         banner = re.search(r'<header id="verdict"[^>]*>', out).group(0)
         assert f'data-status="{status}"' in banner
-        assert status.upper() in out[out.index(banner): out.index(banner) + 300]
+        assert status.upper() in out[out.index(banner) : out.index(banner) + 300]
 
 
 def test_failing_checks_come_first_and_every_check_is_shown(hostile_report: Report):
     out = html.render(hostile_report)
-    positions = [out.index(f'id="check-{c}"') for c in
-                 ("drift", "overfit-gap", "per-class-recall", "leakage", "schema", "data-volume")]
+    positions = [
+        out.index(f'id="check-{c}"')
+        for c in ("drift", "overfit-gap", "per-class-recall", "leakage", "schema", "data-volume")
+    ]
     assert positions == sorted(positions)
 
 
 def test_each_check_shows_its_parts(hostile_report: Report):
     out = html.render(hostile_report)
-    drift = out[out.index('id="check-drift"'): out.index('id="check-overfit-gap"')]
-    for needle in ("Production looks like training", "max_psi", "0.4123", "0.2",
-                   "Shifted features", "BH-adjusted", "Retrain on recent data.", "severity: error",
-                   "420 ms", "<svg"):
+    drift = out[out.index('id="check-drift"') : out.index('id="check-overfit-gap"')]
+    for needle in (
+        "Production looks like training",
+        "max_psi",
+        "0.4123",
+        "0.2",
+        "Shifted features",
+        "BH-adjusted",
+        "Retrain on recent data.",
+        "severity: error",
+        "420 ms",
+        "<svg",
+    ):
         assert needle in drift, needle
-    error = out[out.index('id="check-overfit-gap"'):]
+    error = out[out.index('id="check-overfit-gap"') :]
     assert "<details>" in error and "Traceback (most recent call last)" in error
-    waived = out[out.index('id="check-leakage"'):]
+    waived = out[out.index('id="check-leakage"') :]
     for needle in ("known duplicates", "ana@example.com", "2099-01-01"):
         assert needle in waived
 
@@ -106,16 +117,31 @@ def test_task_inputs_waiver_notes_and_diff_are_shown(hostile_report: Report):
     assert "Compared with the baseline" in out and "newly failing" in out and "worse" in out
 
 
-@pytest.mark.parametrize("diff", [None, {}, {"weird": 3}, {"rows": [{"a": 1}, {"b": [1, 2]}]},
-                                  {"nested": {"x": {"y": 1}}}, {"newly_failing": []}])
+@pytest.mark.parametrize(
+    "diff",
+    [
+        None,
+        {},
+        {"weird": 3},
+        {"rows": [{"a": 1}, {"b": [1, 2]}]},
+        {"nested": {"x": {"y": 1}}},
+        {"newly_failing": []},
+    ],
+)
 def test_diff_of_any_shape_renders(hostile_report: Report, diff):
     out = html.render(replace(hostile_report, diff=diff))
     assert ("Compared with the baseline" in out) == (diff is not None)
 
 
 def test_a_report_with_no_checks_or_inputs_renders():
-    empty = Report(status="pass", checks=(), inputs={}, config={}, created_at="now",
-                   tool={"name": "qa-gate", "version": "0"})
+    empty = Report(
+        status="pass",
+        checks=(),
+        inputs={},
+        config={},
+        created_at="now",
+        tool={"name": "qa-gate", "version": "0"},
+    )
     out = html.render(empty)
     assert 'id="verdict"' in out and "No check ran." in out
 
@@ -124,10 +150,17 @@ def test_huge_evidence_is_capped_in_html():
     rows = tuple((i, "x") for i in range(html.MAX_EVIDENCE_ROWS + 500))
     from qa.base import Evidence
 
-    result = CheckResult("big", "Big", "fail", "error", "m",
-                         evidence=(Evidence("rows", ("i", "v"), rows),))
-    report = Report(status="fail", checks=(result,), inputs={}, config={}, created_at="now",
-                    tool={"name": "qa-gate", "version": "0"})
+    result = CheckResult(
+        "big", "Big", "fail", "error", "m", evidence=(Evidence("rows", ("i", "v"), rows),)
+    )
+    report = Report(
+        status="fail",
+        checks=(result,),
+        inputs={},
+        config={},
+        created_at="now",
+        tool={"name": "qa-gate", "version": "0"},
+    )
     out = html.render(report)
     assert f"showing {html.MAX_EVIDENCE_ROWS} of {len(rows)} rows" in out
 
@@ -147,7 +180,7 @@ def test_number_formatting():
 
 def test_css_is_scoped_so_the_report_can_sit_inside_a_notebook(hostile_report: Report):
     out = html.render(hostile_report)
-    css = out[out.index("<style>") + 7: out.index("</style>")]
+    css = out[out.index("<style>") + 7 : out.index("</style>")]
     css = re.sub(r"/\*.*?\*/", "", css, flags=re.S)
     selectors = [s.strip() for block in re.findall(r"([^{}]+)\{", css) for s in block.split(",")]
     assert selectors
@@ -158,9 +191,21 @@ def test_css_is_scoped_so_the_report_can_sit_inside_a_notebook(hostile_report: R
 def test_malformed_evidence_rows_render_as_single_cells():
     from qa.base import Evidence
 
-    result = CheckResult("odd", "Odd", "fail", "error", "m",
-                         evidence=(Evidence("rows", ("value",), ("abc", None, 5)),))  # type: ignore[arg-type]
-    report = Report(status="fail", checks=(result,), inputs={}, config={}, created_at="now",
-                    tool={"name": "qa-gate", "version": "0"})
+    result = CheckResult(
+        "odd",
+        "Odd",
+        "fail",
+        "error",
+        "m",
+        evidence=(Evidence("rows", ("value",), ("abc", None, 5)),),
+    )  # type: ignore[arg-type]
+    report = Report(
+        status="fail",
+        checks=(result,),
+        inputs={},
+        config={},
+        created_at="now",
+        tool={"name": "qa-gate", "version": "0"},
+    )
     out = html.render(report)
     assert "<td>abc</td>" in out and "<td>a</td>" not in out

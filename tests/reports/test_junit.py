@@ -28,7 +28,9 @@ def test_junit_parses_and_maps_every_status(hostile_report: Report):
     assert error is not None and "Traceback" in error.text
     waived = by_id["leakage"].find("skipped")
     assert waived is not None
-    assert "known duplicates" in waived.get("message") and "ana@example.com" in waived.get("message")
+    assert "known duplicates" in waived.get("message") and "ana@example.com" in waived.get(
+        "message"
+    )
     assert by_id["schema"].find("skipped").get("message") == "no schema given"
     for passing in ("data-volume", "per-class-recall"):
         case = by_id[passing]
@@ -49,11 +51,12 @@ def test_suite_counts_match_the_summary(hostile_report: Report):
 
 
 def test_control_characters_and_hostile_text_still_give_valid_xml(hostile_report: Report):
-    nasty = "bad \x00\x01\x0b\x1b[31m \ud800 \ufffe ]]> \"q\" & <x> " + HOSTILE
+    nasty = 'bad \x00\x01\x0b\x1b[31m \ud800 \ufffe ]]> "q" & <x> ' + HOSTILE
     first = replace(hostile_report.checks[0], message=nasty, title=nasty, remedy=nasty)
     second = replace(hostile_report.checks[1], traceback=nasty)
-    report = replace(hostile_report, checks=(first, second, *hostile_report.checks[2:]),
-                     waiver_notes=(nasty,))
+    report = replace(
+        hostile_report, checks=(first, second, *hostile_report.checks[2:]), waiver_notes=(nasty,)
+    )
     text = junit.render(report)
     text.encode("utf-8")  # no lone surrogate survives
     by_id = cases(text)
@@ -63,4 +66,4 @@ def test_control_characters_and_hostile_text_still_give_valid_xml(hostile_report
 
 
 def test_xml_text_strips_only_forbidden_characters():
-    assert junit.xml_text("a\tb\nc\rd\x00e\x1ff\ud800g\U0001F600") == "a\tb\nc\rdefg\U0001F600"
+    assert junit.xml_text("a\tb\nc\rd\x00e\x1ff\ud800g\U0001f600") == "a\tb\nc\rdefg\U0001f600"

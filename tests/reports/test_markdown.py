@@ -15,18 +15,34 @@ from tests.reports.conftest import HOSTILE, IMG
 
 def big_report(n_checks: int = 200, n_rows: int = 2000) -> Report:
     statuses = ["fail", "warn", "error", "pass", "skip", "waived"]
-    evidence = Evidence("Rows at fault", ("row", HOSTILE, "value"),
-                        tuple((i, f"{HOSTILE} {i}", "x" * 40) for i in range(n_rows)))
+    evidence = Evidence(
+        "Rows at fault",
+        ("row", HOSTILE, "value"),
+        tuple((i, f"{HOSTILE} {i}", "x" * 40) for i in range(n_rows)),
+    )
     checks = tuple(
         CheckResult(
-            f"check-{i:03d}", f"Check {i}", statuses[i % 6], "error", f"message {i} " + "y" * 200,
-            metrics={"observed": i}, thresholds={"observed": 1}, evidence=(evidence, evidence),
-            traceback="Traceback\n" * 40, remedy="Do the thing.",
+            f"check-{i:03d}",
+            f"Check {i}",
+            statuses[i % 6],
+            "error",
+            f"message {i} " + "y" * 200,
+            metrics={"observed": i},
+            thresholds={"observed": 1},
+            evidence=(evidence, evidence),
+            traceback="Traceback\n" * 40,
+            remedy="Do the thing.",
         )
         for i in range(n_checks)
     )
-    return Report(status="fail", checks=checks, inputs={}, config={}, created_at="now",
-                  tool={"name": "qa-gate", "version": "0"})
+    return Report(
+        status="fail",
+        checks=checks,
+        inputs={},
+        config={},
+        created_at="now",
+        tool={"name": "qa-gate", "version": "0"},
+    )
 
 
 def test_markdown_stays_under_60k_with_2000_evidence_rows_and_200_checks_keeping_every_id():
@@ -74,7 +90,7 @@ def test_verdict_counts_and_table_put_failing_checks_first(hostile_report: Repor
 
 def test_details_cover_failing_error_and_warning_checks_only(hostile_report: Report):
     out = markdown.render(hostile_report)
-    details = out[out.index("### Details"):]
+    details = out[out.index("### Details") :]
     for check_id in ("drift", "overfit-gap", "per-class-recall"):
         assert "#### " in details and f"`{check_id}`" in details
     for check_id in ("leakage", "schema", "data-volume"):
@@ -87,8 +103,14 @@ def test_details_cover_failing_error_and_warning_checks_only(hostile_report: Rep
 def test_table_cells_escape_pipes_backticks_and_newlines():
     nasty = "a | b `code` *bold* [link](x) $math$ # h\nnew line"
     result = CheckResult("x-check", nasty, "fail", "error", nasty)
-    report = Report(status="fail", checks=(result,), inputs={}, config={}, created_at="now",
-                    tool={"name": "qa-gate", "version": "0"})
+    report = Report(
+        status="fail",
+        checks=(result,),
+        inputs={},
+        config={},
+        created_at="now",
+        tool={"name": "qa-gate", "version": "0"},
+    )
     out = markdown.render(report)
     row = next(line for line in out.splitlines() if line.startswith("| ") and "x-check" in line)
     assert row.count(" | ") == 2  # three cells: the message's pipe is escaped
@@ -98,8 +120,14 @@ def test_table_cells_escape_pipes_backticks_and_newlines():
 
 def test_hostile_check_ids_are_not_put_in_code_spans():
     result = CheckResult("bad`id|x", "t", "fail", "error", "m")
-    report = Report(status="fail", checks=(result,), inputs={}, config={}, created_at="now",
-                    tool={"name": "qa-gate", "version": "0"})
+    report = Report(
+        status="fail",
+        checks=(result,),
+        inputs={},
+        config={},
+        created_at="now",
+        tool={"name": "qa-gate", "version": "0"},
+    )
     out = markdown.render(report)
     assert "bad\\`id\\|x" in out
 

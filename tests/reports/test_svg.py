@@ -12,8 +12,12 @@ from tests.reports.conftest import HOSTILE
 
 CASES = {
     "histogram": {"edges": [0, 1, 2, 3], "series": {"reference": [1, 2, 3], "current": [3, 2, 1]}},
-    "heatmap": {"labels": ["a", "b"], "matrix": [[5, 1], [2, 7]], "row_label": "true",
-                "col_label": "predicted"},
+    "heatmap": {
+        "labels": ["a", "b"],
+        "matrix": [[5, 1], [2, 7]],
+        "row_label": "true",
+        "col_label": "predicted",
+    },
     "lines": {"x": [1, 2, 3], "series": {"train": [1.0, 0.5, 0.25]}, "marker": 2},
     "bars": {"labels": ["a", "b"], "series": {"recall": [0.9, 0.4]}, "threshold": 0.5},
 }
@@ -39,11 +43,24 @@ def test_each_chart_kind_is_well_formed_and_draws_something(kind: str):
 @pytest.mark.parametrize("kind", sorted(CASES))
 def test_hostile_labels_and_titles_are_escaped_never_raw(kind: str):
     data = {
-        "histogram": {"edges": [0, 1, 2], "series": {HOSTILE: [1, 2]}, },
-        "heatmap": {"labels": [HOSTILE, "b"], "matrix": [[1, 2], [3, 4]], "row_label": HOSTILE,
-                    "col_label": HOSTILE},
-        "lines": {"x": [0, 1], "series": {HOSTILE: [1, 2]}, "x_label": HOSTILE,
-                  "y_label": HOSTILE, "marker": 1, "marker_label": HOSTILE},
+        "histogram": {
+            "edges": [0, 1, 2],
+            "series": {HOSTILE: [1, 2]},
+        },
+        "heatmap": {
+            "labels": [HOSTILE, "b"],
+            "matrix": [[1, 2], [3, 4]],
+            "row_label": HOSTILE,
+            "col_label": HOSTILE,
+        },
+        "lines": {
+            "x": [0, 1],
+            "series": {HOSTILE: [1, 2]},
+            "x_label": HOSTILE,
+            "y_label": HOSTILE,
+            "marker": 1,
+            "marker_label": HOSTILE,
+        },
         "bars": {"labels": [HOSTILE], "series": {HOSTILE: [1.0]}},
     }[kind]
     out = svg.DRAWERS[kind](data, HOSTILE)
@@ -53,8 +70,17 @@ def test_hostile_labels_and_titles_are_escaped_never_raw(kind: str):
 
 
 @pytest.mark.parametrize("kind", sorted(CASES))
-@pytest.mark.parametrize("data", [{}, {"series": {}}, {"series": {"a": []}}, {"matrix": []},
-                                  {"series": "nonsense"}, {"matrix": "nonsense", "x": 5}])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"series": {}},
+        {"series": {"a": []}},
+        {"matrix": []},
+        {"series": "nonsense"},
+        {"matrix": "nonsense", "x": 5},
+    ],
+)
 def test_empty_or_malformed_data_says_so_instead_of_raising(kind: str, data: dict):
     out = svg.DRAWERS[kind](data, "t")
     parse(out)
@@ -98,7 +124,7 @@ def test_a_100_class_heatmap_is_capped_and_says_so():
     root = parse(out)
     assert f"of {n} rows" in out
     cells = [e for e in root.iter() if e.tag == "rect"]
-    assert len(cells) <= svg.MAX_HEATMAP ** 2 + 10
+    assert len(cells) <= svg.MAX_HEATMAP**2 + 10
     assert len(out) < 200_000
 
 

@@ -28,8 +28,13 @@ def split3(frame: pl.DataFrame, seed: int = 0) -> dict[str, pl.DataFrame]:
     return {"train": train, "validation": validation, "test": test}
 
 
-def context(frames: dict[str, Any], target: str = "label", task: str | None = None,
-            seed: int = 0, **model: Any) -> Context:
+def context(
+    frames: dict[str, Any],
+    target: str = "label",
+    task: str | None = None,
+    seed: int = 0,
+    **model: Any,
+) -> Context:
     raw: dict[str, Any] = {"task": {"target": target}, "run": {"seed": seed, "threads": 1}}
     if task:
         raw["task"]["type"] = task

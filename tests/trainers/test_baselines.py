@@ -61,15 +61,18 @@ def test_baselines_regression_keys_and_values():
     np.testing.assert_allclose(mean_pred, ctx.labels("train").mean())
     assert b["linear"].predictions["test"].proba is None
     assert mae(ctx, b["linear"].predictions["test"]) < 0.6 * mae(ctx, b["mean"].predictions["test"])
-    assert mae(ctx, b["xgboost"].predictions["test"]) < 0.7 * mae(ctx, b["mean"].predictions["test"])
+    assert mae(ctx, b["xgboost"].predictions["test"]) < 0.7 * mae(
+        ctx, b["mean"].predictions["test"]
+    )
 
 
 def test_baselines_are_deterministic_for_a_seed():
     a = fit_baselines(classification_context(n=600, seed=1))
     b = fit_baselines(classification_context(n=600, seed=1))
     for name in a:
-        np.testing.assert_array_equal(a[name].predictions["test"].proba,
-                                      b[name].predictions["test"].proba)
+        np.testing.assert_array_equal(
+            a[name].predictions["test"].proba, b[name].predictions["test"].proba
+        )
 
 
 def test_linear_baseline_samples_large_train_and_says_so(monkeypatch: pytest.MonkeyPatch):
@@ -86,15 +89,17 @@ def test_baselines_survive_nan_inf_unseen_categories_and_hostile_names():
     rng = np.random.default_rng(0)
     n = 900
     y = rng.integers(0, 2, n)
-    frame = pl.DataFrame({
-        "<script>alert(1)</script>": rng.normal(size=n) + 2 * y,
-        "naïve ü 列": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
-        "inf col": np.where(rng.random(n) < 0.1, np.inf, rng.normal(size=n)),
-        "ids": [f"id{i}" for i in range(n)],  # 100 % cardinality
-        "cat": rng.choice(["x", "y", None], n),
-        "flag": rng.random(n) < 0.5,
-        "label": y,
-    })
+    frame = pl.DataFrame(
+        {
+            "<script>alert(1)</script>": rng.normal(size=n) + 2 * y,
+            "naïve ü 列": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+            "inf col": np.where(rng.random(n) < 0.1, np.inf, rng.normal(size=n)),
+            "ids": [f"id{i}" for i in range(n)],  # 100 % cardinality
+            "cat": rng.choice(["x", "y", None], n),
+            "flag": rng.random(n) < 0.5,
+            "label": y,
+        }
+    )
     frames = split3(frame)
     frames["test"] = frames["test"].with_columns(pl.lit("never seen").alias("cat"))
     frames["production"] = frames["test"].drop("label")
@@ -109,8 +114,13 @@ def test_baselines_survive_nan_inf_unseen_categories_and_hostile_names():
 def test_linear_one_hot_stays_small_on_a_high_cardinality_column():
     rng = np.random.default_rng(0)
     n = 3000
-    frame = pl.DataFrame({"code": [f"c{v}" for v in rng.integers(0, 2000, n)],
-                          "x": rng.normal(size=n), "label": rng.integers(0, 2, n)})
+    frame = pl.DataFrame(
+        {
+            "code": [f"c{v}" for v in rng.integers(0, 2000, n)],
+            "x": rng.normal(size=n),
+            "label": rng.integers(0, 2, n),
+        }
+    )
     ctx = context({"train": frame})
     model = linear.LinearTrainer().fit(ctx)
     encoded = model.estimator[:-1].transform(ctx.feature_matrix("train"))
@@ -131,11 +141,16 @@ def test_class_missing_from_train_gets_zero_probability_column():
 
 def test_baselines_without_feature_columns_reduce_to_the_trivial_model():
     rng = np.random.default_rng(0)
-    ctx = context({"train": pl.DataFrame({"label": rng.integers(0, 2, 300)}),
-                   "test": pl.DataFrame({"label": rng.integers(0, 2, 100)})})
+    ctx = context(
+        {
+            "train": pl.DataFrame({"label": rng.integers(0, 2, 300)}),
+            "test": pl.DataFrame({"label": rng.integers(0, 2, 100)}),
+        }
+    )
     assert ctx.feature_columns == []
     b = fit_baselines(ctx)
     assert list(b) == ["majority", "linear", "xgboost"]
     assert "no feature columns" in b["xgboost"].note
-    np.testing.assert_array_equal(b["linear"].predictions["test"].proba,
-                                  b["majority"].predictions["test"].proba)
+    np.testing.assert_array_equal(
+        b["linear"].predictions["test"].proba, b["majority"].predictions["test"].proba
+    )

@@ -25,8 +25,7 @@ def test_mlp_learns_keeps_history_and_restores_best_weights(tmp_path):
     ctx = classification_context(n=800, n_classes=3)
     model = get_trainer("mlp").fit(ctx)
     history = model.history
-    assert list(history[0]) == ["epoch", "train_loss", "val_loss", "train_accuracy",
-                                "val_accuracy"]
+    assert list(history[0]) == ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy"]
     assert [row["epoch"] for row in history] == list(range(1, len(history) + 1))
     best = min(range(len(history)), key=lambda i: history[i]["val_loss"])
     assert len(history) == best + 1 + PATIENCE or len(history) == 100  # stopped by patience
@@ -43,8 +42,9 @@ def test_mlp_torchscript_artifact_reproduces_predictions_from_raw_features(tmp_p
     assert path.name == "model.pt" and (tmp_path / "model.qa.json").is_file()
     loaded = load_artifact(path)
     assert loaded.format == "torchscript"
-    np.testing.assert_allclose(loaded.predict(ctx, "test").proba,
-                               model.predict(ctx, "test").proba, atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(ctx, "test").proba, model.predict(ctx, "test").proba, atol=1e-6
+    )
     raw = loaded.model(__import__("torch").from_numpy(ctx.feature_matrix("test")))
     assert raw.shape == (ctx.frame("test").height, 2)  # the module takes the raw NaN-able matrix
 

@@ -11,8 +11,10 @@ from qa.trainers.base import TRAINERS, get_trainer
 from tests.trainers.helpers import classification_context, context, make_regression_frame, split3
 
 
-@pytest.mark.parametrize("name,artifact", [("majority", "model.skops"), ("linear", "model.skops"),
-                                           ("xgboost", "model.json")])
+@pytest.mark.parametrize(
+    "name,artifact",
+    [("majority", "model.skops"), ("linear", "model.skops"), ("xgboost", "model.json")],
+)
 def test_saved_artifact_predicts_what_the_fitted_model_predicts(tmp_path, name, artifact):
     ctx = classification_context(n=600, n_classes=3)
     model = get_trainer(name).fit(ctx)
@@ -22,8 +24,9 @@ def test_saved_artifact_predicts_what_the_fitted_model_predicts(tmp_path, name, 
     assert meta["classes"] == ["0", "1", "2"] and meta["feature_columns"] == ctx.feature_columns
     loaded = load_artifact(path)
     for split in ctx.splits:
-        np.testing.assert_allclose(loaded.predict(ctx, split).proba,
-                                   model.predict(ctx, split).proba, atol=1e-12)
+        np.testing.assert_allclose(
+            loaded.predict(ctx, split).proba, model.predict(ctx, split).proba, atol=1e-12
+        )
 
 
 def test_xgboost_history_is_the_per_round_eval_log():

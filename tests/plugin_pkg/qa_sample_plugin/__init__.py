@@ -38,8 +38,12 @@ class RowCount(Check):
     def run(self, ctx, params) -> CheckResult:
         rows = ctx.frame("train").height
         status = "pass" if rows >= params.min_rows else "fail"
-        return self.result(status, f"{rows} train rows", metrics={"rows": rows},
-                           thresholds={"min_rows": params.min_rows})
+        return self.result(
+            status,
+            f"{rows} train rows",
+            metrics={"rows": rows},
+            thresholds={"min_rows": params.min_rows},
+        )
 
 
 class Crashes(Check):
