@@ -118,8 +118,6 @@ class LabelNoise(Check):
         )
 
     def run(self, ctx: Context, params: Params) -> CheckResult:
-        from qa.oof import oof_fit
-
         labels = ctx.labels("train")
         counts = np.bincount(labels, minlength=len(ctx.classes))
         rare = [i for i in np.flatnonzero(counts) if counts[i] < params.n_folds]
@@ -134,7 +132,7 @@ class LabelNoise(Check):
                 f"fewer than two classes have at least {params.n_folds} train rows; "
                 "label noise cannot be estimated by cross-validation"
             )
-        fit = oof_fit(ctx)
+        fit = ctx.oof_fit(params.n_folds)
         rows = np.flatnonzero(np.isin(labels, judged))
         y, proba = _restrict(labels[rows], fit.proba[rows], judged)
         found = _find_issues(y, proba)
@@ -248,8 +246,6 @@ class LabelNoise(Check):
         self, ctx: Context, params: Params, judged: list[int], metrics: dict[str, Any]
     ) -> tuple[list[Evidence], list[tuple[str, float]]]:
         """Score labelled validation/test rows with the models fit on train."""
-        from qa.oof import holdout_proba
-
         evidence, bad = [], []
         for split in ("validation", "test"):
             if not ctx.has_labels(split):
@@ -260,7 +256,9 @@ class LabelNoise(Check):
             if len(rows) == 0 or len(present) < 2:
                 continue
             rows = rows[np.isin(labels[rows], present)]
-            y, proba = _restrict(labels[rows], holdout_proba(ctx, split)[rows], present)
+            y, proba = _restrict(
+                labels[rows], ctx.holdout_proba(split, params.n_folds)[rows], present
+            )
             found = _find_issues(y, proba)
             rate = found["issue"].sum() / len(rows)
             expected = _expected_rate(proba, ctx.seed)

@@ -345,11 +345,21 @@ class Context:
             self.config.task.id,
         )
 
-    def oof_proba(self) -> np.ndarray:
-        """Out-of-fold class probabilities for train, (n_train, n_classes), computed once."""
-        from qa.oof import out_of_fold_proba
+    def oof_fit(self, n_folds: int = 5) -> Any:
+        """Out-of-fold fit of train (``qa.oof.OOFFit``) with ``n_folds`` folds, computed once."""
+        from qa.oof import oof_fit
 
-        return self.cached("oof_proba", lambda: out_of_fold_proba(self))
+        return oof_fit(self, n_folds)
+
+    def oof_proba(self, n_folds: int = 5) -> np.ndarray:
+        """Out-of-fold class probabilities for train, (n_train, n_classes), computed once."""
+        return self.oof_fit(n_folds).proba
+
+    def holdout_proba(self, split: str, n_folds: int = 5) -> np.ndarray:
+        """Class probabilities for a held-out split from the fold models fit on train."""
+        from qa.oof import holdout_proba
+
+        return holdout_proba(self, split, n_folds)
 
     def baselines(self) -> Mapping[str, Any]:
         """Reference baselines fitted on train once; see ``qa.trainers.baselines``."""

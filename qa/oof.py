@@ -71,27 +71,21 @@ class OOFFit:
     fit_rows: int = 0
 
 
-def configured_folds(ctx: Context) -> int:
-    """K from ``[checks.label-noise] n_folds`` (validated by that check's Params), else 5."""
-    value = ctx.config.check_table("label-noise").get("n_folds", DEFAULT_FOLDS)
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else DEFAULT_FOLDS
-
-
-def out_of_fold_proba(ctx: Context) -> np.ndarray:
+def out_of_fold_proba(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> np.ndarray:
     """Out-of-fold class probabilities for train, shape (n_train, n_classes)."""
-    return oof_fit(ctx).proba
+    return oof_fit(ctx, n_folds).proba
 
 
-def oof_fit(ctx: Context) -> OOFFit:
+def oof_fit(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> OOFFit:
     """The cached out-of-fold fit (or the user's file), computed on first use."""
     if not ctx.is_classification:
         raise DataError(
             f"task.type: out-of-fold probabilities need classification; this is {ctx.task}"
         )
-    return ctx.cached("oof_fit", lambda: _compute(ctx))
+    return ctx.cached(("oof_fit", n_folds), lambda: _compute(ctx, n_folds))
 
 
-def _compute(ctx: Context) -> OOFFit:
+def _compute(ctx: Context, n_folds: int) -> OOFFit:
     path = ctx.config.model.oof
     if path:
         proba = read_oof_file(ctx, path)
@@ -103,7 +97,7 @@ def _compute(ctx: Context) -> OOFFit:
             source=str(path),
             model_classes=present,
         )
-    return fit_out_of_fold(ctx, configured_folds(ctx))
+    return fit_out_of_fold(ctx, n_folds)
 
 
 # --------------------------------------------------------------------------- user file
@@ -293,7 +287,7 @@ def _predict(booster: Any, X: np.ndarray, m: int) -> np.ndarray:
     return raw / raw.sum(axis=1, keepdims=True)
 
 
-def holdout_proba(ctx: Context, split: str) -> np.ndarray:
+def holdout_proba(ctx: Context, split: str, n_folds: int = DEFAULT_FOLDS) -> np.ndarray:
     """Class probabilities for a held-out split from models fit on train, (n_split, n_classes).
 
     With fitted folds: the average of the K fold models. With a user OOF file: one XGBoost
@@ -301,7 +295,7 @@ def holdout_proba(ctx: Context, split: str) -> np.ndarray:
     """
 
     def compute() -> np.ndarray:
-        fit = oof_fit(ctx)
+        fit = oof_fit(ctx, n_folds)
         X = ctx.feature_matrix(split)
         m = len(fit.model_classes)
         boosters = [b for b in fit.boosters if b is not None]
@@ -319,7 +313,7 @@ def holdout_proba(ctx: Context, split: str) -> np.ndarray:
         proba[:, fit.model_classes] = avg
         return proba
 
-    return ctx.cached(("oof_holdout", split), compute)
+    return ctx.cached(("oof_holdout", split, n_folds), compute)
 
 
 def _full_model(ctx: Context, fit: OOFFit) -> Any:
