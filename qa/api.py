@@ -14,7 +14,7 @@ from qa.context import Context
 from qa.data import load_splits
 from qa.gate import apply_severity, apply_waivers, verdict
 from qa.registry import load_registry
-from qa.regression import Baseline, compare_to_baseline, load_baseline
+from qa.regression import BaselineReport, compare_to_baseline, load_baseline
 from qa.report import Report
 from qa.runner import Progress, plan_checks, run_planned
 
@@ -45,7 +45,7 @@ def run_gate(
     extra_checks: Sequence[type[Check]] = (),
     progress: Progress | None = None,
     today: dt.date | None = None,
-    baseline: Report | Baseline | str | Path | None = None,
+    baseline: Report | BaselineReport | str | Path | None = None,
 ) -> Report:
     """Validate config, load data, run the checks, apply the gate; return the Report.
 

@@ -34,8 +34,6 @@ SUMMARY_MAX_BYTES = 1024 * 1024
 #: Characters of a check's message (plus remedy) in one annotation.
 ANNOTATION_MAX_CHARS = 1_000
 
-CI_MODES = ("auto", "github", "none")
-
 
 def resolve_mode(mode: str, environ: Mapping[str, str] | None = None) -> str:
     """``github`` or ``none``: ``auto`` means github when ``GITHUB_ACTIONS`` is ``true``."""

@@ -130,20 +130,24 @@ def metric_tolerance(name: str, base: float, tolerance: float) -> float:
 
 
 @dataclass(frozen=True)
-class Baseline:
-    """A baseline report and how to name it in the diff (its path, usually)."""
+class BaselineReport:
+    """The report a run is compared with, and how to name it in the diff (its path, usually).
+
+    Not to be confused with the baseline *models* of :mod:`qa.trainers.baselines`: this is an
+    earlier run's Report (``qa check --baseline BASE.json``).
+    """
 
     report: Report
     label: str
 
 
-def load_baseline(baseline: Report | Baseline | str | Path) -> Baseline:
-    """Accept a Report, a Baseline, or the path of a saved report.json (errors exit 2)."""
-    if isinstance(baseline, Baseline):
+def load_baseline(baseline: Report | BaselineReport | str | Path) -> BaselineReport:
+    """Accept a Report, a BaselineReport, or the path of a saved report.json (errors exit 2)."""
+    if isinstance(baseline, BaselineReport):
         return baseline
     if isinstance(baseline, Report):
-        return Baseline(baseline, f"report created {baseline.created_at}")
-    return Baseline(Report.load(baseline), str(baseline))
+        return BaselineReport(baseline, f"report created {baseline.created_at}")
+    return BaselineReport(Report.load(baseline), str(baseline))
 
 
 def _compare_metric(
@@ -356,7 +360,7 @@ def _row_rank(row: Mapping[str, Any]) -> tuple[int, str, str]:
 
 
 def compare_to_baseline(
-    baseline: Baseline,
+    baseline: BaselineReport,
     results: Sequence[CheckResult],
     config: Config,
     today: dt.date | None = None,

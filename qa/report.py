@@ -132,11 +132,6 @@ def validation_errors(data: Mapping[str, Any], schema_name: str) -> list[str]:
     ]
 
 
-def report_schema() -> dict[str, Any]:
-    """The JSON Schema of the report."""
-    return load_schema("report.schema.json")
-
-
 def schema_errors(data: Mapping[str, Any]) -> list[str]:
     """Validation messages for a report document (empty when valid)."""
     return validation_errors(data, "report.schema.json")

@@ -11,7 +11,7 @@ import pytest
 from qa.base import CheckResult
 from qa.config import parse_config
 from qa.regression import (
-    Baseline,
+    BaselineReport,
     compare_to_baseline,
     diff_reports,
     metric_direction,
@@ -221,7 +221,7 @@ def test_a_waived_head_failure_is_not_newly_failing():
             ]
         }
     )
-    base = Baseline(report(result("leakage", "pass")), "base.json")
+    base = BaselineReport(report(result("leakage", "pass")), "base.json")
     res, diff = compare_to_baseline(
         base, [result("leakage", "fail")], config, today=dt.date(2026, 1, 1)
     )
@@ -231,7 +231,7 @@ def test_a_waived_head_failure_is_not_newly_failing():
 
 def test_tolerance_comes_from_the_config():
     config = parse_config({"run": {"baseline_tolerance": 0.05}})
-    base = Baseline(report(result("m", auc=0.92)), "base.json")
+    base = BaselineReport(report(result("m", auc=0.92)), "base.json")
     res, diff = compare_to_baseline(base, [result("m", auc=0.90)], config)
     assert res.status == "pass" and diff["tolerance"] == 0.05
 
