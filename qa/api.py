@@ -1,9 +1,14 @@
-"""The Python API: one call from DataFrames or paths to a Report. The CLI is a thin layer on it."""
+"""The Python API: one call from DataFrames or paths to a Report. The CLI is a thin layer on it.
+
+Like the CLI this is the user-facing layer, so it may call the renderers in ``qa.reports``; the
+engine below it (the rest of ``qa/``) never does.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +17,35 @@ from qa.base import Check
 from qa.config import Config, load_config, merge_tables, parse_config
 from qa.context import Context
 from qa.data import load_splits
+from qa.errors import DataError
 from qa.gate import apply_severity, apply_waivers, verdict
 from qa.registry import load_registry
 from qa.regression import BaselineReport, compare_to_baseline, load_baseline
 from qa.report import Report
 from qa.runner import Progress, plan_checks, run_planned
+
+
+@dataclass(frozen=True, eq=False)
+class NotebookReport(Report):
+    """The Report that :func:`check` returns: Jupyter shows it as the HTML report, inline.
+
+    The engine's :class:`~qa.report.Report` renders nothing, so this thin subclass in the
+    user-facing layer adds the one hook Jupyter looks for. It holds the same fields, serialises
+    the same and compares equal to the plain Report with the same content. To show a saved
+    report in a notebook: ``NotebookReport.load("report.json")``.
+    """
+
+    @classmethod
+    def of(cls, report: Report) -> NotebookReport:
+        """The same report, shown as HTML in Jupyter."""
+        if isinstance(report, cls):
+            return report
+        return cls(**{f.name: getattr(report, f.name) for f in fields(Report)})
+
+    def _repr_html_(self) -> str:
+        from qa.reports.html import render
+
+        return render(self)
 
 
 def build_context(
@@ -34,7 +63,43 @@ def build_context(
     loaded, infos = load_splits(sources, config.task.target)
     prediction_sources: dict[str, Any] = dict(config.model.predictions)
     prediction_sources.update({k: v for k, v in (predictions or {}).items() if v is not None})
-    return Context(config, loaded, infos, prediction_sources=prediction_sources)
+    ctx = Context(config, loaded, infos, prediction_sources=prediction_sources)
+    _require_features(ctx)
+    return ctx
+
+
+def _require_features(ctx: Context) -> None:
+    """A gate over a table with nothing but the target (and id/time/group) would judge nothing."""
+    if ctx.feature_columns:
+        return
+    train = ctx.frame("train")
+    where = ctx.inputs["train"].path or "the train DataFrame"
+    others = sorted(c for c in ctx.reserved_columns - {ctx.target} if c in train.columns)
+    besides = f"the target {ctx.target!r}" + (
+        f" and the id/time/group column(s) {', '.join(repr(c) for c in others)}" if others else ""
+    )
+    unusable = [c for c in train.columns if c not in ctx.reserved_columns]
+    raise DataError(
+        f"data.train: {where} has no feature columns besides {besides}"
+        + (
+            f" (unusable column types: {', '.join(repr(c) for c in unusable[:5])})"
+            if unusable
+            else ""
+        )
+    )
+
+
+def validate_predictions(ctx: Context) -> None:
+    """Read and validate every user-given prediction file before any check runs.
+
+    A bad file stops the run once, naming the file and the column, instead of every check that
+    reads predictions erroring with the same message. The Context caches what is read, so the
+    checks pay nothing extra. A model artifact's own predictions are left to the checks (they
+    cost a model load and a predict).
+    """
+    for split in ctx.prediction_sources:
+        if ctx.has_split(split):
+            ctx.predictions(split)
 
 
 def run_gate(
@@ -56,6 +121,7 @@ def run_gate(
     planned = plan_checks(config, registry)  # config errors surface before any data is read
     base = load_baseline(baseline) if baseline is not None else None
     ctx = build_context(config, frames, predictions)
+    validate_predictions(ctx)
     results = [apply_severity(r) for r in run_planned(ctx, planned, progress)]
     diff = None
     if base is not None:
@@ -104,8 +170,8 @@ def check(
     skip: Sequence[str] = (),
     extra_checks: Sequence[type[Check]] = (),
     seed: int | None = None,
-) -> Report:
-    """Run the gate from a notebook or script and return the Report.
+) -> NotebookReport:
+    """Run the gate from a notebook or script and return the Report (a :class:`NotebookReport`).
 
     Splits may be paths, pandas or polars DataFrames. ``config`` may be a path to ``qa.toml``
     or a mapping shaped like it; keyword arguments win over it. Example::
@@ -128,4 +194,5 @@ def check(
     else:
         cfg = load_config(config, overrides, search=False)
     in_memory = {s: v for s, v in frames.items() if v is not None and s not in data_paths}
-    return run_gate(cfg, frames=in_memory, predictions=predictions, extra_checks=extra_checks)
+    report = run_gate(cfg, frames=in_memory, predictions=predictions, extra_checks=extra_checks)
+    return NotebookReport.of(report)

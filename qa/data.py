@@ -6,6 +6,7 @@ DataError naming the split and file: missing, unreadable, empty, no target colum
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,12 +69,14 @@ def read_table(path: str | Path, what: str) -> pl.DataFrame:
             f"(expected one of {', '.join(sorted(_READERS))})"
         )
     try:
-        if kind == "csv":
-            return pl.read_csv(path, infer_schema_length=10_000, try_parse_dates=True)
-        if kind == "tsv":
-            return pl.read_csv(
-                path, separator="\t", infer_schema_length=10_000, try_parse_dates=True
+        if kind in ("csv", "tsv"):
+            separator = "\t" if kind == "tsv" else ","
+            frame = pl.read_csv(
+                path, separator=separator, infer_schema_length=10_000, try_parse_dates=True
             )
+            if any(_DUPLICATE_MARK in name for name in frame.columns):
+                _check_header_unique(path, separator, what)
+            return frame
         if kind == "parquet":
             return pl.read_parquet(path)
         if kind == "ipc":
@@ -86,6 +89,27 @@ def read_table(path: str | Path, what: str) -> pl.DataFrame:
     except Exception as exc:  # polars raises many types for a corrupt file
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{what}: cannot read {path}: {first_line[:300]}") from None
+
+
+#: polars renames the second of two equal CSV header names to ``<name>_duplicated_<n>``.
+_DUPLICATE_MARK = "_duplicated_"
+
+
+def _check_header_unique(path: Path, separator: str, what: str) -> None:
+    """Read the CSV header line itself and refuse a column name that appears twice.
+
+    Called only when polars renamed a column, so a clean file costs no second read.
+    """
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        header = next(csv.reader(handle, delimiter=separator), [])
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError(
+                f"{what}: {path} has the column {name!r} twice in its header; "
+                "give every column a unique name"
+            )
+        seen.add(name)
 
 
 def _read_json(path: Path) -> pl.DataFrame:
@@ -106,6 +130,12 @@ def as_frame(value: Any, what: str) -> tuple[pl.DataFrame, str | None]:
     if isinstance(value, str | Path):
         return read_table(value, what), str(value)
     if type(value).__name__ == "DataFrame" and hasattr(value, "to_numpy"):  # pandas
+        duplicated = [str(c) for c in value.columns[value.columns.duplicated()]]
+        if duplicated:
+            raise DataError(
+                f"{what}: the DataFrame has the column {duplicated[0]!r} twice; "
+                "give every column a unique name"
+            )
         try:
             return pl.from_pandas(value), None
         except Exception as exc:

@@ -35,21 +35,6 @@ class Predictions:
     source: str = ""
 
 
-def read_prediction_file(
-    path: str,
-    split: str,
-    frame: pl.DataFrame,
-    task: str,
-    classes: Sequence[Any],
-    id_column: str | None,
-) -> Predictions:
-    """Read and validate one prediction file against its split."""
-    from qa.data import read_table
-
-    preds = read_table(path, f"model.predictions.{split}")
-    return parse_predictions(preds, path, split, frame, task, classes, id_column)
-
-
 def parse_predictions(
     preds: pl.DataFrame,
     path: str,
@@ -65,7 +50,7 @@ def parse_predictions(
         raise ModelError(f"{what}: {path} has no 'prediction' column")
     preds = _align(preds, frame, id_column, what, path)
     if task == "regression":
-        values = _as_float(preds["prediction"], what, path)
+        values = _as_float(preds, "prediction", what, path)
         return Predictions(split=split, values=values, source=path)
     proba = _read_proba(preds, classes, what, path)
     labels = encode_labels(preds["prediction"], classes, f"{what} ({path}) column 'prediction'")
@@ -95,14 +80,15 @@ def _align(
     return preds
 
 
-def _as_float(series: pl.Series, what: str, path: str) -> np.ndarray:
+def _as_float(preds: pl.DataFrame, column: str, what: str, path: str) -> np.ndarray:
+    """The column as finite floats; the error names the column that holds the bad values."""
     try:
-        values = series.cast(pl.Float64).to_numpy()
+        values = preds.get_column(column).cast(pl.Float64).to_numpy()
     except Exception:
-        raise ModelError(f"{what}: {path} column 'prediction' is not numeric") from None
+        raise ModelError(f"{what}: {path} column {column!r} is not numeric") from None
     if not np.all(np.isfinite(values)):
         bad = int((~np.isfinite(values)).sum())
-        raise ModelError(f"{what}: {path} column 'prediction' has {bad} missing or infinite values")
+        raise ModelError(f"{what}: {path} column {column!r} has {bad} missing or infinite values")
     return values
 
 
@@ -116,7 +102,7 @@ def _read_proba(
     missing = [n for n in names if n not in preds.columns]
     if missing:
         raise ModelError(f"{what}: {path} lacks probability column {missing[0]!r}")
-    proba = np.column_stack([_as_float(preds[n], what, path) for n in names])
+    proba = np.column_stack([_as_float(preds, n, what, path) for n in names])
     if (proba < -1e-9).any() or (proba > 1 + 1e-9).any():
         raise ModelError(f"{what}: {path} has probabilities outside [0, 1]")
     sums = proba.sum(axis=1)
