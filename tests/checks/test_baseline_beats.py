@@ -10,7 +10,7 @@ import qa
 from qa.checks.baseline_beats import BaselineBeats
 from qa.metrics import METRICS, one_row_step
 from qa.testing import check_contract
-from tests.model_data import (
+from tests.model_fixtures import (
     classification_splits,
     classifier_predictions,
     frames,

@@ -9,7 +9,7 @@ from sklearn.metrics import mean_squared_error, roc_auc_score
 import qa
 from qa.checks.metric_threshold import MetricThreshold
 from qa.testing import check_contract
-from tests.model_data import (
+from tests.model_fixtures import (
     classification_splits,
     classifier_predictions,
     frames,

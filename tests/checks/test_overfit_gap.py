@@ -11,7 +11,7 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 import qa
 from qa.checks.overfit_gap import OverfitGap
 from qa.testing import check_contract
-from tests.model_data import (
+from tests.model_fixtures import (
     classification_splits,
     classifier_predictions,
     frames,
