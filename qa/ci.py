@@ -2,7 +2,8 @@
 
 What it does, after the reports are written:
 
-- appends the Markdown summary to ``$GITHUB_STEP_SUMMARY`` (capped well under GitHub's 1 MiB);
+- appends the step summary (the Markdown report, rendered by the caller) to
+  ``$GITHUB_STEP_SUMMARY``, capped well under GitHub's 1 MiB;
 - prints one ``::error`` / ``::warning`` workflow command per failing / warning check, most severe
   first, at most :data:`MAX_ANNOTATIONS` per type (GitHub shows only 10 of each per step), then
   one ``::notice`` line that counts the rest and points to the full report;
@@ -14,7 +15,6 @@ also ``:`` ``,`` in properties, so a hostile column name cannot inject a command
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import uuid
@@ -119,34 +119,12 @@ def annotations(report: Report, where: str, limit: int = MAX_ANNOTATIONS) -> lis
 
 
 # --------------------------------------------------------------------------- step summary
-def markdown_summary(report: Report, max_chars: int = SUMMARY_MAX_CHARS) -> str:
-    """The Markdown summary, at most ``max_chars`` characters, verdict always kept."""
-    try:
-        from qa.reports.markdown import render
-    except ImportError:
-        return _truncate(_minimal_markdown(report), max_chars)
-    if "max_chars" in inspect.signature(render).parameters:
-        text = render(report, max_chars=max_chars)
-    else:  # an older renderer without the cap: cut it ourselves
-        text = render(report)
-    return _truncate(text, max_chars)
+def truncate_summary(text: str, max_chars: int = SUMMARY_MAX_CHARS) -> str:
+    """Cut a step summary to ``max_chars`` at a line end, with a note that it was cut.
 
-
-def _minimal_markdown(report: Report) -> str:
-    """A plain fallback when the Markdown renderer is not installed."""
-    lines = [
-        f"## qa-gate: {report.status.upper()}",
-        "",
-        "| status | check | message |",
-        "| --- | --- | --- |",
-    ]
-    for c in report.ordered_checks():
-        message = " ".join(c.message.split()).replace("|", "\\|").replace("<", "&lt;")
-        lines.append(f"| {c.status} | `{c.id}` | {message} |")
-    return "\n".join(lines) + "\n"
-
-
-def _truncate(text: str, max_chars: int) -> str:
+    The Markdown renderer already keeps its output under the cap (dropping evidence before the
+    verdict); this is the last guard for whatever text a caller hands over.
+    """
     if len(text) <= max_chars:
         return text
     note = "\n\n*… summary truncated; the full report is in the qa-report artifact.*\n"
@@ -197,10 +175,15 @@ def report_github(
     out_dir: str | Path,
     written: Mapping[str, Path] | None = None,
     *,
+    summary: str,
     environ: Mapping[str, str] | None = None,
     stream: TextIO | None = None,
 ) -> None:
-    """Do everything ``--ci github`` promises for one finished run."""
+    """Do everything ``--ci github`` promises for one finished run.
+
+    ``summary`` is the step summary, already rendered by the caller (``qa check`` passes the
+    Markdown report rendered with ``max_chars=SUMMARY_MAX_CHARS``): this module renders nothing.
+    """
     environ = os.environ if environ is None else environ
     stream = stream or sys.stdout
     written = dict(written or {})
@@ -215,7 +198,7 @@ def report_github(
     stream.flush()
     summary_path = environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
-        append_step_summary(summary_path, markdown_summary(report))
+        append_step_summary(summary_path, truncate_summary(summary))
     output_path = environ.get("GITHUB_OUTPUT")
     if output_path:
         outputs: dict[str, Any] = {"status": report.status, "report-path": str(out)}

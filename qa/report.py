@@ -1,14 +1,16 @@
 """The Report: one object that *is* the JSON document, and the single source of truth.
 
-Every renderer (json, html, junit, md, terminal) reads a Report and computes nothing, so any
-format can be rebuilt from a saved ``report.json`` with ``qa report``.
+Every renderer (json, html, junit, md, terminal) lives in ``qa.reports``, reads a Report and
+computes nothing, so any format can be rebuilt from a saved ``report.json`` with ``qa report``.
+This module renders nothing and imports no renderer: Jupyter's inline HTML comes from
+:class:`qa.api.NotebookReport`, the subclass that :func:`qa.check` returns.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -108,10 +110,13 @@ class Report:
         rank = {s: i for i, s in enumerate(STATUSES)}
         return sorted(self.checks, key=lambda c: rank[c.status])
 
-    def _repr_html_(self) -> str:  # Jupyter shows the HTML report inline
-        from qa.reports.html import render
-
-        return render(self)
+    def __eq__(self, other: object) -> bool:
+        # Field by field, like the generated one, but a presentation subclass (the api layer's
+        # NotebookReport) equals the plain Report with the same content, so that
+        # ``Report.from_json(report.to_json()) == report`` holds for what ``qa.check`` returns.
+        if not isinstance(other, Report):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(Report))
 
 
 @cache

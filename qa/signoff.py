@@ -1,32 +1,31 @@
 """The sign-off report: what a reviewer signs before a model ships.
 
 ``qa signoff`` (or ``qa check --signoff``) writes ``signoff.json`` and ``signoff.html`` beside the
-other reports. The JSON document is built once from the Report plus facts about the run
-(fingerprints of the model files, library versions, the git commit); the HTML renders from it
-and computes nothing. Both carry: the verdict; the success criteria declared in advance (the
-``[checks.*]`` bars) and the thresholds each check held; every result; data and model
-fingerprints; the effective config; versions; git commit, branch and dirty flag; the waivers;
-and a signature block to fill in. The JSON validates against ``qa/schemas/signoff.schema.json``.
+other reports. This module builds the document, the sign-off data model, once from the Report
+plus facts about the run (fingerprints of the model files, library versions, the git commit).
+It renders nothing: :mod:`qa.reports.signoff_html` turns the document into the printable page
+and :func:`qa.reports.write_signoff` writes both files. Both carry: the verdict; the success
+criteria declared in advance (the ``[checks.*]`` bars) and the thresholds each check held;
+every result; data and model fingerprints; the effective config; versions; git commit, branch
+and dirty flag; the waivers; and a signature block to fill in. The JSON validates against ``qa/schemas/signoff.schema.json``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import os
 import platform
 import subprocess
 from collections.abc import Mapping
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from qa.base import json_safe
-from qa.report import Report, load_schema, validation_errors
+from qa.report import Report, validation_errors
 
 SIGNOFF_SCHEMA_VERSION = "1"
-SIGNOFF_FILES = ("signoff.json", "signoff.html")
 
 #: Distributions whose versions the sign-off records (read from metadata; nothing is imported).
 LIBRARIES: tuple[str, ...] = (
@@ -244,58 +243,7 @@ def build_signoff(
     }
 
 
-# --------------------------------------------------------------------------- rendering
-def signoff_schema() -> dict[str, Any]:
-    return load_schema("signoff.schema.json")
-
-
+# --------------------------------------------------------------------------- validation
 def signoff_schema_errors(document: Mapping[str, Any]) -> list[str]:
     """Validation messages for a sign-off document (empty when valid)."""
     return validation_errors(document, "signoff.schema.json")
-
-
-def _number(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def render_html(document: Mapping[str, Any]) -> str:
-    """The printable, self-contained HTML page (autoescaped; no external resources)."""
-    import jinja2
-
-    text = (
-        resources.files("qa.reports")
-        .joinpath("templates/signoff.html.j2")
-        .read_text(encoding="utf-8")
-    )
-    env = jinja2.Environment(
-        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
-    )
-    env.filters["num"] = _number
-    env.filters["pretty_json"] = lambda v: json.dumps(
-        v, indent=2, ensure_ascii=False, sort_keys=True
-    )
-    return env.from_string(text).render(doc=document)
-
-
-def write_signoff(
-    report: Report, out_dir: str | Path, *, cwd: str | Path | None = None
-) -> dict[str, Path]:
-    """Write ``signoff.json`` and ``signoff.html`` into ``out_dir``; return name -> path."""
-    document = build_signoff(report, cwd=cwd)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "signoff.json"
-    html_path = out / "signoff.html"
-    json_path.write_text(
-        json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
-    )
-    html_path.write_text(render_html(document), encoding="utf-8")
-    return {"signoff-json": json_path, "signoff-html": html_path}

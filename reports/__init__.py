@@ -1,12 +1,17 @@
 """Renderers: each ``render(report) -> str`` reads a Report and computes nothing.
 
-Installed as ``qa.reports``. Every format can be rebuilt from a saved report.json.
+Installed as ``qa.reports``. Every format can be rebuilt from a saved report.json. This is the
+only place that renders: the engine (``qa/``) builds the Report and the sign-off document and
+imports nothing from here; the user-facing layer (``qa/commands/``, ``qa/cli.py``, ``qa/api.py``)
+calls the renderers.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from qa.report import Report
 
@@ -34,3 +39,19 @@ def write_reports(report: Report, out_dir: str | Path, formats: tuple[str, ...])
         path.write_text(render(report, fmt), encoding="utf-8")
         written[fmt] = path
     return written
+
+
+def write_signoff(document: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``signoff.json`` and ``signoff.html`` for a sign-off document into ``out_dir``.
+
+    ``document`` is what :func:`qa.signoff.build_signoff` returns; returns name -> path.
+    """
+    from qa.reports import signoff_html
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "signoff.json"
+    html_path = out / "signoff.html"
+    json_path.write_text(signoff_html.render_json(document), encoding="utf-8")
+    html_path.write_text(signoff_html.render(document), encoding="utf-8")
+    return {"signoff-json": json_path, "signoff-html": html_path}

@@ -159,3 +159,16 @@ def test_a_test_class_unseen_in_a_two_class_train_names_the_split_not_a_config_k
         qa.check(train=frame, test=test, target="label", only=["schema"])
     with pytest.raises(qa.DataError, match=r"task\.type: binary"):  # declared: the key is at fault
         qa.check(train=frame, test=test, target="label", task="binary", only=["schema"])
+
+
+def test_check_returns_a_report_that_jupyter_shows_as_the_html_report():
+    from qa.api import NotebookReport
+    from qa.reports.html import render
+
+    report = qa.check(train=make_classification_frame(n=300), target="label", only=["data-volume"])
+    assert isinstance(report, NotebookReport) and isinstance(report, Report)
+    assert report._repr_html_() == render(report)
+    plain = Report.from_json(report.to_json())
+    assert report == plain and plain == report  # equal to the plain Report, both ways
+    assert not hasattr(plain, "_repr_html_")  # the engine's Report renders nothing
+    assert NotebookReport.of(plain) == report

@@ -13,6 +13,7 @@ from qa.base import Check, CheckResult
 from qa.ci import (
     MAX_ANNOTATIONS,
     SUMMARY_MAX_BYTES,
+    SUMMARY_MAX_CHARS,
     annotations,
     append_outputs,
     append_step_summary,
@@ -24,6 +25,7 @@ from qa.ci import (
 )
 from qa.cli import main
 from qa.report import Report
+from qa.reports.markdown import render as render_markdown
 from tests.conftest import make_classification_frame
 from tests.inprocess import run_qa
 
@@ -364,10 +366,21 @@ def test_step_summary_stays_well_under_githubs_cap_for_a_huge_report(tmp_path: P
     env = github_env(tmp_path)
     report = huge_report()
     assert len(report.to_json()) > SUMMARY_MAX_BYTES  # the whole report would not fit
-    report_github(report, tmp_path / "out", {}, environ=env, stream=io.StringIO())
+    markdown = render_markdown(report, max_chars=SUMMARY_MAX_CHARS)  # what qa check hands over
+    report_github(report, tmp_path / "out", {}, summary=markdown, environ=env, stream=io.StringIO())
     summary = Path(env["GITHUB_STEP_SUMMARY"]).read_bytes()
     assert 0 < len(summary) <= 250_000
     assert "FAIL" in summary.decode("utf-8")
+
+
+def test_report_github_cuts_an_oversized_summary_it_is_handed(tmp_path: Path):
+    env = github_env(tmp_path)
+    markdown = "## qa-gate: FAIL\n" + "| a row of the table |\n" * 10_000
+    report = hand_report([result("f-1", "fail")])
+    report_github(report, tmp_path / "out", {}, summary=markdown, environ=env, stream=io.StringIO())
+    summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8")
+    assert len(summary) <= SUMMARY_MAX_CHARS
+    assert summary.startswith("## qa-gate: FAIL") and "summary truncated" in summary
 
 
 def test_step_summary_never_pushes_an_existing_file_past_one_mib(tmp_path: Path):
@@ -411,7 +424,7 @@ def test_run_url_is_named_in_the_closing_line(tmp_path: Path):
     }
     stream = io.StringIO()
     report = hand_report([result(f"f-{i:02d}", "fail") for i in range(11)])
-    report_github(report, tmp_path / "out", {}, environ=env, stream=stream)
+    report_github(report, tmp_path / "out", {}, summary="", environ=env, stream=stream)
     assert "https://github.com/o/r/actions/runs/42" in stream.getvalue().splitlines()[-1]
 
 

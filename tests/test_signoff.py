@@ -14,7 +14,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from qa.signoff import SIGNATORIES, build_signoff, git_info, render_html, signoff_schema_errors
+from qa.reports.signoff_html import render as render_html
+from qa.signoff import SIGNATORIES, build_signoff, git_info, signoff_schema_errors
 from tests.conftest import make_classification_frame
 from tests.inprocess import run_qa
 
@@ -29,7 +30,8 @@ def sha256(path: Path) -> str:
 def project(tmp_path: Path) -> Path:
     make_classification_frame(n=6000).write_csv(tmp_path / "train.csv")
     make_classification_frame(n=1000, seed=1).write_csv(tmp_path / "test.csv")
-    (tmp_path / "preds.csv").write_text("prediction\n1\n0\n", encoding="utf-8")
+    # row-aligned with test.csv: a bad prediction file now stops the run with exit 2
+    (tmp_path / "preds.csv").write_text("prediction\n" + "1\n0\n" * 500, encoding="utf-8")
     (tmp_path / "model.skops").write_bytes(b"not really a model, but bytes to fingerprint")
     (tmp_path / "qa.toml").write_text(
         '[task]\ntarget = "label"\n'

@@ -144,13 +144,17 @@ def check(
     report = run_gate(config, progress=StderrProgress(not quiet), baseline=baseline)
     written = write_reports(report, config.run.out, config.run.formats)
     if signoff:
-        from qa.signoff import write_signoff
+        from qa.reports import write_signoff
+        from qa.signoff import build_signoff
 
-        written.update(write_signoff(report, config.run.out))
-    from qa.ci import report_github, resolve_mode
+        written.update(write_signoff(build_signoff(report), config.run.out))
+    from qa.ci import SUMMARY_MAX_CHARS, report_github, resolve_mode
 
     if resolve_mode(ci) == "github":
-        report_github(report, config.run.out, written)
+        from qa.reports.markdown import render as render_markdown
+
+        summary = render_markdown(report, max_chars=SUMMARY_MAX_CHARS)
+        report_github(report, config.run.out, written, summary=summary)
     if not quiet:
         click.echo(render_terminal(report))
         for path in written.values():
