@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.base import Chart, Check, CheckResult, param, table
-from qa.checks.per_class_recall import confusion_counts, evaluation_inputs
+from qa.base import Chart, Check, CheckResult, Evidence, param, table
 from qa.context import Context
+from qa.evaluation import confusion_counts, evaluation_inputs
 
 #: The heatmap shows at most this many classes (the most confused ones).
 MAX_HEATMAP_CLASSES = 30
@@ -42,24 +42,61 @@ def confused_pairs(
 
 
 def connected_groups(pairs: list[tuple[int, int]]) -> list[list[int]]:
-    """Connected components of the graph whose edges are ``pairs`` (union-find)."""
-    parent: dict[int, int] = {}
+    """Connected components of the graph whose edges are ``pairs``.
 
-    def find(x: int) -> int:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+    scipy's ``connected_components`` on the classes named in ``pairs``; each group sorted,
+    groups ordered by their smallest class.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    for a, b in pairs:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
+    if not pairs:
+        return []
+    nodes = sorted({n for pair in pairs for n in pair})
+    index = {n: i for i, n in enumerate(nodes)}
+    rows = [index[a] for a, _ in pairs]
+    cols = [index[b] for _, b in pairs]
+    graph = coo_matrix((np.ones(len(pairs)), (rows, cols)), shape=(len(nodes), len(nodes)))
+    _n, labels = connected_components(graph, directed=False)
     groups: dict[int, list[int]] = {}
-    for node in sorted(parent):
-        groups.setdefault(find(node), []).append(node)
-    return list(groups.values())
+    for node, label in zip(nodes, labels, strict=True):
+        groups.setdefault(int(label), []).append(node)
+    return sorted(groups.values(), key=lambda g: g[0])
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """What the check measures on the test split's confusion matrix."""
+
+    counts: np.ndarray
+    rates: np.ndarray
+    #: rate(a->b) + rate(b->a), zero on the diagonal.
+    pair_rates: np.ndarray
+    #: Pairs over the bar (a->b the larger direction), worst first, and their clusters.
+    pairs: list[tuple[int, int]]
+    groups: list[list[int]]
+
+    @property
+    def worst(self) -> tuple[int, int]:
+        a, b = np.unravel_index(int(np.argmax(self.pair_rates)), self.pair_rates.shape)
+        return int(a), int(b)
+
+
+def measure(counts: np.ndarray, min_confusion: float, min_count: int) -> Confusion:
+    """Row rates, pair confusions, the pairs over the bar and their clusters."""
+    rates = row_rates(counts)
+    pair_rates = rates + rates.T
+    np.fill_diagonal(pair_rates, 0.0)
+    pairs = confused_pairs(counts, min_confusion, min_count)
+    return Confusion(counts, rates, pair_rates, pairs, connected_groups(pairs))
+
+
+def decide(task: str, n_pairs_over_bar: int) -> str:
+    """skip for a binary task (the one pair is the two error rates), fail with any pair over
+    the bar, else pass."""
+    if task == "binary":
+        return "skip"
+    return "fail" if n_pairs_over_bar > 0 else "pass"
 
 
 class ConfusionClusters(Check):
@@ -124,23 +161,25 @@ class ConfusionClusters(Check):
         inputs = evaluation_inputs(ctx)
         if isinstance(inputs, str):
             return self.skip(inputs)
-        names = ctx.class_names
-        counts = confusion_counts(ctx)
-        rates = row_rates(counts)
-        pair_rates = rates + rates.T
-        np.fill_diagonal(pair_rates, 0.0)
-        support = counts.sum(axis=1)
-        accuracy = float(np.trace(counts) / counts.sum())
-        worst = np.unravel_index(int(np.argmax(pair_rates)), pair_rates.shape)
+        found = measure(confusion_counts(ctx), params.min_confusion, params.min_count)
+        status = decide(ctx.task, len(found.pairs))
+        return self._explain(ctx.class_names, found, status, params)
+
+    # ------------------------------------------------------------------ explain
+    def _explain(
+        self, names: list[str], found: Confusion, status: str, params: Params
+    ) -> CheckResult:
+        counts, rates, pair_rates = found.counts, found.rates, found.pair_rates
+        a, b = found.worst
         metrics: dict[str, float | None] = {
-            "max_pair_confusion": float(pair_rates[worst]),
-            "accuracy": accuracy,
+            "max_pair_confusion": float(pair_rates[a, b]),
+            "accuracy": float(np.trace(counts) / counts.sum()),
             "n_classes": len(names),
             "test_rows": int(counts.sum()),
         }
         thresholds = {"min_confusion": params.min_confusion, "min_count": params.min_count}
         chart = self._heatmap(names, rates)
-        if ctx.task == "binary":
+        if status == "skip":
             return self.result(
                 "skip",
                 "binary task: the one pair's confusion is the two error rates, judged by "
@@ -149,9 +188,7 @@ class ConfusionClusters(Check):
                 thresholds=thresholds,
                 charts=[chart],
             )
-
-        pairs = confused_pairs(counts, params.min_confusion, params.min_count)
-        groups = connected_groups(pairs)
+        pairs, groups = found.pairs, found.groups
         metrics.update(
             {
                 "n_pairs_over_bar": len(pairs),
@@ -159,72 +196,9 @@ class ConfusionClusters(Check):
                 "largest_cluster": max((len(g) for g in groups), default=0),
             }
         )
-        pair_rows = [
-            (
-                names[a],
-                names[b],
-                float(rates[a, b]),
-                float(rates[b, a]),
-                int(counts[a, b]),
-                int(counts[b, a]),
-                float(pair_rates[a, b]),
-                int(support[a]),
-                int(support[b]),
-            )
-            for a, b in pairs
-        ]
-        evidence = [
-            table(
-                "Confused class pairs, a->b the larger direction (rates: shares of the true "
-                "class's test rows)",
-                [
-                    "class a",
-                    "class b",
-                    "rate a->b",
-                    "rate b->a",
-                    "rows a->b",
-                    "rows b->a",
-                    "pair confusion",
-                    "support a",
-                    "support b",
-                ],
-                pair_rows,
-            )
-        ]
-        group_rows = []
-        for number, group in enumerate(groups, start=1):
-            inside = counts[np.ix_(group, group)]
-            confused = int(inside.sum() - np.trace(inside))
-            rows_in = int(support[group].sum())
-            best = max(float(pair_rates[a, b]) for a in group for b in group if a != b)
-            group_rows.append(
-                (
-                    number,
-                    ", ".join(names[i] for i in group),
-                    len(group),
-                    best,
-                    confused,
-                    rows_in,
-                    confused / rows_in if rows_in else None,
-                )
-            )
-        evidence.append(
-            table(
-                "Clusters of mutually confused classes",
-                [
-                    "cluster",
-                    "classes",
-                    "size",
-                    "worst pair confusion",
-                    "rows confused within",
-                    "test rows of its classes",
-                    "share confused within",
-                ],
-                group_rows,
-            )
-        )
+        evidence = [_pair_table(names, found), _cluster_table(names, found)]
         kwargs = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=[chart])
-        if pairs:
+        if status == "fail":
             shown = "; ".join(
                 f"{names[a]!r}->{names[b]!r} {rates[a, b]:.2f}, "
                 f"{names[b]!r}->{names[a]!r} {rates[b, a]:.2f}"
@@ -238,7 +212,6 @@ class ConfusionClusters(Check):
                 subjects=subjects,
                 **kwargs,
             )
-        a, b = int(worst[0]), int(worst[1])
         return self.result(
             "pass",
             f"no pair confused beyond {params.min_confusion:.2f}; most confused "
@@ -269,3 +242,71 @@ class ConfusionClusters(Check):
                 "col_label": "predicted",
             },
         )
+
+
+def _pair_table(names: list[str], found: Confusion) -> Evidence:
+    counts, rates, support = found.counts, found.rates, found.counts.sum(axis=1)
+    rows = [
+        (
+            names[a],
+            names[b],
+            float(rates[a, b]),
+            float(rates[b, a]),
+            int(counts[a, b]),
+            int(counts[b, a]),
+            float(found.pair_rates[a, b]),
+            int(support[a]),
+            int(support[b]),
+        )
+        for a, b in found.pairs
+    ]
+    return table(
+        "Confused class pairs, a->b the larger direction (rates: shares of the true "
+        "class's test rows)",
+        [
+            "class a",
+            "class b",
+            "rate a->b",
+            "rate b->a",
+            "rows a->b",
+            "rows b->a",
+            "pair confusion",
+            "support a",
+            "support b",
+        ],
+        rows,
+    )
+
+
+def _cluster_table(names: list[str], found: Confusion) -> Evidence:
+    counts, support = found.counts, found.counts.sum(axis=1)
+    rows = []
+    for number, group in enumerate(found.groups, start=1):
+        inside = counts[np.ix_(group, group)]
+        confused = int(inside.sum() - np.trace(inside))
+        rows_in = int(support[group].sum())
+        best = max(float(found.pair_rates[a, b]) for a in group for b in group if a != b)
+        rows.append(
+            (
+                number,
+                ", ".join(names[i] for i in group),
+                len(group),
+                best,
+                confused,
+                rows_in,
+                confused / rows_in if rows_in else None,
+            )
+        )
+    return table(
+        "Clusters of mutually confused classes",
+        [
+            "cluster",
+            "classes",
+            "size",
+            "worst pair confusion",
+            "rows confused within",
+            "test rows of its classes",
+            "share confused within",
+        ],
+        rows,
+    )

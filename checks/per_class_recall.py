@@ -3,61 +3,24 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
 from qa.base import Chart, Check, CheckResult, param, table
 from qa.context import Context
 from qa.errors import ConfigError
+from qa.evaluation import confusion_counts, evaluation_inputs
+from qa.stats import sign_test, two_proportion_test
 
 #: At most this many bars in the recall chart (the lowest recalls are kept).
 MAX_CHART_CLASSES = 50
 
 
-# --------------------------------------------------------------------------- shared helpers
-def evaluation_inputs(ctx: Context, split: str = "test") -> tuple[np.ndarray, np.ndarray] | str:
-    """The true and predicted class indices of a split, or the reason they cannot be had.
-
-    Shared by the model-evaluation checks (per-class recall, confusion clusters).
-    """
-    if not ctx.has_split(split):
-        return f"needs the {split} split, which was not given"
-    if not ctx.has_labels(split):
-        return f"the {split} split has no target column {ctx.target!r}"
-    if not ctx.has_predictions(split):
-        return f"needs model predictions for the {split} split"
-    y_true = ctx.labels(split)
-    if len(y_true) == 0:
-        return f"the {split} split is empty"
-    preds = ctx.predictions(split)
-    if preds.labels is None:  # pragma: no cover - classification predictions always carry labels
-        return f"the {split} predictions carry no class labels"
-    return y_true, preds.labels
-
-
-def confusion_counts(ctx: Context, split: str = "test") -> np.ndarray:
-    """The k x k confusion matrix of a split (rows = true class, columns = predicted), cached.
-
-    One ``bincount`` over ``true * k + predicted``: linear in rows, no Python loop over rows.
-    """
-
-    def compute() -> np.ndarray:
-        inputs = evaluation_inputs(ctx, split)
-        if isinstance(inputs, str):
-            raise ValueError(inputs)
-        y_true, y_pred = inputs
-        return confusion_from_indices(y_true, y_pred, len(ctx.classes))
-
-    return ctx.cached(("confusion_counts", split), compute)
-
-
-def confusion_from_indices(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
-    flat = y_true.astype(np.int64) * k + y_pred.astype(np.int64)
-    return np.bincount(flat, minlength=k * k).reshape(k, k)
-
-
+# --------------------------------------------------------------------------- measure
 def scores_from_confusion(counts: np.ndarray) -> dict[str, np.ndarray]:
     """Per-class precision, recall, F1 and support, with scikit-learn's ``zero_division=0``.
 
@@ -97,6 +60,114 @@ def wilson_interval(
     return lower, upper
 
 
+@dataclass(frozen=True)
+class ReferenceCounts:
+    """How one reference baseline does on one class's test rows, against the model.
+
+    ``hits`` of the class's ``n`` rows found, ``false_hits`` of the ``m`` other rows predicted
+    as the class; ``gained`` rows the reference finds and the model misses, ``lost`` the other
+    way round (the discordant pairs of the sign test).
+    """
+
+    name: str
+    hits: int
+    n: int
+    false_hits: int
+    m: int
+    gained: int
+    lost: int
+
+    @property
+    def recall(self) -> float:
+        return self.hits / self.n
+
+
+def reference_counts(
+    name: str, y_true: np.ndarray, y_pred: np.ndarray, ref: np.ndarray, i: int
+) -> ReferenceCounts:
+    """Count the reference's and the model's hits on class ``i`` (see :class:`ReferenceCounts`)."""
+    own = y_true == i
+    return ReferenceCounts(
+        name=name,
+        hits=int((ref[own] == i).sum()),
+        n=int(own.sum()),
+        false_hits=int((ref[~own] == i).sum()),
+        m=int((~own).sum()),
+        gained=int(((ref == i) & (y_pred != i) & own).sum()),
+        lost=int(((ref != i) & (y_pred == i) & own).sum()),
+    )
+
+
+@dataclass(frozen=True)
+class ReferenceFinding:
+    """The best skilled reference on a class, and whether any skilled one finds clearly more."""
+
+    name: str
+    recall: float
+    behind: bool
+
+
+# --------------------------------------------------------------------------- decide
+#: One-sided level of the reference's skill test and of the sign test.
+REFERENCE_ALPHA = 0.05
+
+
+def is_skilled(c: ReferenceCounts) -> bool:
+    """The reference finds the class's rows more often than it predicts the class for other
+    rows (one-sided two-proportion test at 5 %)."""
+    return (
+        c.m > 0
+        and c.recall > c.false_hits / c.m
+        and two_proportion_test(c.hits, c.n, c.false_hits, c.m) / 2 < REFERENCE_ALPHA
+    )
+
+
+def leaves_behind(c: ReferenceCounts, model_recall: float, min_gap: float) -> bool:
+    """The reference finds at least ``min_gap`` more of the class, significantly (sign test)."""
+    return c.recall - model_recall >= min_gap and sign_test(c.gained, c.lost) < REFERENCE_ALPHA
+
+
+def best_reference(
+    counts: list[ReferenceCounts], model_recall: float, min_gap: float
+) -> ReferenceFinding | None:
+    """Among skilled references (in name order): the highest recall, and whether any of them
+    leaves the model behind; None when none has skill."""
+    skilled = [c for c in counts if is_skilled(c)]
+    if not skilled:
+        return None
+    best = max(skilled, key=lambda c: c.recall)
+    behind = any(leaves_behind(c, model_recall, min_gap) for c in skilled)
+    return ReferenceFinding(best.name, best.recall, behind)
+
+
+def class_verdict(support: int, recall: float, upper: float, bar: float, params: Any) -> str:
+    """absent / ok / fail / uncertain for one class (see *How it decides*)."""
+    if support == 0:
+        return "absent"
+    if recall >= bar:
+        return "ok"
+    if params.strict or support >= params.min_support or upper < bar:
+        return "fail"
+    return "uncertain"
+
+
+def with_reference(verdict: str, finding: ReferenceFinding | None) -> str:
+    """A failing class that skilled references find no better is hard, not left behind."""
+    if verdict == "fail" and finding is not None and not finding.behind:
+        return "hard"
+    return verdict
+
+
+def decide(verdicts: list[str]) -> str:
+    """fail when a class fails; warn when one is hard, uncertain or absent; else pass."""
+    if "fail" in verdicts:
+        return "fail"
+    if any(v in ("hard", "uncertain", "absent") for v in verdicts):
+        return "warn"
+    return "pass"
+
+
+# --------------------------------------------------------------------------- explain
 def _fmt(value: float) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.2f}"
 
@@ -184,18 +255,89 @@ class PerClassRecall(Check):
         inputs = evaluation_inputs(ctx)
         if isinstance(inputs, str):
             return self.skip(inputs)
+        # measure
         counts = confusion_counts(ctx)
         scores = scores_from_confusion(counts)
         support, recall = scores["support"], scores["recall"]
-        tp = np.diag(counts)
-        lower, upper = wilson_interval(tp, support, params.confidence)
-        verdicts = self._verdicts(support, recall, upper, bars, params)
-        reference = self._reference_recall(ctx, names, verdicts, recall, params)
-        for i, best in reference.items():
-            if best is not None and not best[2]:
-                verdicts[i] = "hard"
+        lower, upper = wilson_interval(np.diag(counts), support, params.confidence)
+        # decide, class by class; a class failing the default bar is compared with references
+        verdicts = [
+            class_verdict(int(support[i]), float(recall[i]), float(upper[i]), bars[i], params)
+            for i in range(len(names))
+        ]
+        reference = self._references(ctx, inputs, names, verdicts, recall, params)
+        verdicts = [with_reference(v, reference.get(i)) for i, v in enumerate(verdicts)]
+        status = decide(verdicts)
+        # explain
+        ranked = sorted(range(len(names)), key=lambda i: (support[i] == 0, recall[i], names[i]))
+        return self._explain(
+            names, counts, scores, (lower, upper), bars, verdicts, reference, ranked, status, params
+        )
 
-        order = sorted(range(len(names)), key=lambda i: (support[i] == 0, recall[i], names[i]))
+    # ------------------------------------------------------------------ measure helpers
+    def _bars(self, names: list[str], params: Params) -> list[float]:
+        wanted = {str(k): v for k, v in params.per_class.items()}
+        unknown = [k for k in wanted if k not in names]
+        if unknown:
+            shown = ", ".join(repr(n) for n in names[:20])
+            raise ConfigError(
+                f"checks.{self.id}.per_class.{unknown[0]}: unknown class (known: {shown})"
+            )
+        return [wanted.get(n, params.min_recall) for n in names]
+
+    @staticmethod
+    def _references(
+        ctx: Context,
+        inputs: tuple[np.ndarray, np.ndarray],
+        names: list[str],
+        verdicts: list[str],
+        recall: np.ndarray,
+        params: Params,
+    ) -> dict[int, ReferenceFinding | None]:
+        """For each class failing the default bar (not a per_class bar, not strict): the best
+        skilled reference baseline, or None when no reference has skill on it."""
+        own_bar = {str(k) for k in params.per_class}
+        candidates = [
+            i
+            for i, v in enumerate(verdicts)
+            if v == "fail" and names[i] not in own_bar and not params.strict
+        ]
+        if not candidates:
+            return {}
+        y_true, y_pred = inputs
+        refs = {
+            name: b.predictions["test"].labels
+            for name, b in ctx.baselines().items()
+            if name in REFERENCES
+            and "test" in b.predictions
+            and b.predictions["test"].labels is not None
+        }
+        return {
+            i: best_reference(
+                [reference_counts(n, y_true, y_pred, r, i) for n, r in sorted(refs.items())],
+                float(recall[i]),
+                params.min_reference_gap,
+            )
+            for i in candidates
+        }
+
+    # ------------------------------------------------------------------ explain
+    def _explain(
+        self,
+        names: list[str],
+        counts: np.ndarray,
+        scores: dict[str, np.ndarray],
+        interval: tuple[np.ndarray, np.ndarray],
+        bars: list[float],
+        verdicts: list[str],
+        reference: Mapping[int, ReferenceFinding | None],
+        order: list[int],
+        status: str,
+        params: Params,
+    ) -> CheckResult:
+        support, recall = scores["support"], scores["recall"]
+        lower, upper = interval
+        tp = np.diag(counts)
         failing = [i for i in order if verdicts[i] == "fail"]
         uncertain = [i for i in order if verdicts[i] == "uncertain"]
         hard = [i for i in order if verdicts[i] == "hard"]
@@ -258,7 +400,7 @@ class PerClassRecall(Check):
             )
         ]
         refs = [
-            (names[i], best[0], float(recall[i]), best[1])
+            (names[i], best.name, float(recall[i]), best.recall)
             for i, best in sorted(reference.items())
             if best is not None
         ]
@@ -279,7 +421,7 @@ class PerClassRecall(Check):
                 f"({int(support[i])} rows, {level} CI {_fmt(lower[i])}-{_fmt(upper[i])})"
             )
 
-        if failing:
+        if status == "fail":
             listed = "; ".join(describe(i) for i in failing[:5])
             return self.result(
                 "fail",
@@ -288,14 +430,15 @@ class PerClassRecall(Check):
                 subjects=[names[i] for i in failing],
                 **kwargs,
             )
-        if uncertain or absent or hard:
+        if status == "warn":
             parts = []
             if hard:
                 parts.append(
                     f"{len(hard)} class(es) under the default bar, but the reference baselines "
                     "find them no better (a hard class, not one this model leaves behind): "
                     + "; ".join(
-                        f"{describe(i)}, best reference {reference[i][0]} {_fmt(reference[i][1])}"
+                        f"{describe(i)}, best reference {reference[i].name} "  # type: ignore[union-attr]
+                        f"{_fmt(reference[i].recall)}"  # type: ignore[union-attr]
                         for i in hard[:5]
                     )
                 )
@@ -315,97 +458,13 @@ class PerClassRecall(Check):
                 subjects=[names[i] for i in hard + uncertain + absent],
                 **kwargs,
             )
+        assert lowest is not None  # pass needs every class evaluated
         return self.result(
             "pass",
             f"every class reaches its recall bar; lowest {names[lowest]!r} "
             f"{_fmt(recall[lowest])} (bar {_fmt(bars[lowest])}); macro-F1 {macro_f1:.3f}",
             **kwargs,
         )
-
-    # ------------------------------------------------------------------ helpers
-    def _bars(self, names: list[str], params: Params) -> list[float]:
-        wanted = {str(k): v for k, v in params.per_class.items()}
-        unknown = [k for k in wanted if k not in names]
-        if unknown:
-            shown = ", ".join(repr(n) for n in names[:20])
-            raise ConfigError(
-                f"checks.{self.id}.per_class.{unknown[0]}: unknown class (known: {shown})"
-            )
-        return [wanted.get(n, params.min_recall) for n in names]
-
-    @staticmethod
-    def _reference_recall(
-        ctx: Context, names: list[str], verdicts: list[str], recall: np.ndarray, params: Params
-    ) -> dict[int, tuple[str, float, bool] | None]:
-        """For each class failing the default bar: the best skilled reference's name, its
-        recall, and whether it finds clearly more of the class (the model leaves it behind).
-
-        None for a class when no reference has skill on it (the bar then stands as is).
-        """
-        from qa.stats import two_proportion_test
-
-        default = {str(k) for k in params.per_class}
-        candidates = [
-            i
-            for i, v in enumerate(verdicts)
-            if v == "fail" and names[i] not in default and not params.strict
-        ]
-        if not candidates:
-            return {}
-        y_true, y_pred = evaluation_inputs(ctx)  # type: ignore[misc]
-        refs = {
-            name: b.predictions["test"].labels
-            for name, b in ctx.baselines().items()
-            if name in REFERENCES
-            and "test" in b.predictions
-            and b.predictions["test"].labels is not None
-        }
-        out: dict[int, tuple[str, float, bool] | None] = {}
-        for i in candidates:
-            own = y_true == i
-            n, m = int(own.sum()), int((~own).sum())
-            best: tuple[str, float, bool] | None = None
-            for name, ref in sorted(refs.items()):
-                hits, false_hits = int((ref[own] == i).sum()), int((ref[~own] == i).sum())
-                skilled = (
-                    m > 0
-                    and hits / n > false_hits / m
-                    and two_proportion_test(hits, n, false_hits, m) / 2 < 0.05
-                )
-                if not skilled:
-                    continue
-                gained = int(((ref == i) & (y_pred != i) & own).sum())
-                lost = int(((ref != i) & (y_pred == i) & own).sum())
-                behind = (
-                    hits / n - recall[i] >= params.min_reference_gap
-                    and _sign_test(gained, lost) < 0.05
-                )
-                if best is None or hits / n > best[1]:
-                    best = (name, hits / n, behind or (best is not None and best[2]))
-                elif behind:
-                    best = (best[0], best[1], True)
-            out[i] = best
-        return out
-
-    @staticmethod
-    def _verdicts(
-        support: np.ndarray,
-        recall: np.ndarray,
-        upper: np.ndarray,
-        bars: list[float],
-        params: PerClassRecall.Params,
-    ) -> list[str]:
-        out = []
-        for i, bar in enumerate(bars):
-            if support[i] == 0:
-                out.append("absent")
-            elif recall[i] >= bar:
-                out.append("ok")
-            elif params.strict or support[i] >= params.min_support or upper[i] < bar:
-                out.append("fail")
-            else:
-                out.append("uncertain")
-        return out
 
     @staticmethod
     def _chart(
@@ -433,15 +492,6 @@ class PerClassRecall(Check):
 
 #: Reference baselines that can show a class is hard (the trivial one cannot).
 REFERENCES = ("linear", "xgboost")
-
-
-def _sign_test(gained: int, lost: int) -> float:
-    """One-sided exact sign test: P(at least ``gained`` of the discordant rows favour the
-    reference) when either is equally likely."""
-    from scipy.stats import binom
-
-    total = gained + lost
-    return 1.0 if total == 0 else float(binom.sf(gained - 1, total, 0.5))
 
 
 _VERDICT_TEXT = {

@@ -13,9 +13,11 @@ Conventions (documented once, used by every check):
   (1e-4) so that an empty bin contributes a finite amount. Reading: < 0.1 no real change,
   0.1–0.2 moderate, >= 0.2 major shift.
 - ``js_distance``: Jensen–Shannon *distance* (square root of the divergence), base 2, in [0, 1].
-- ``chi_square``: Pearson's test of homogeneity on a 2 x B table of counts.
+- ``chi_square``: Pearson's test of homogeneity on a 2 x B table of counts (scipy's
+  ``chi2_contingency``).
 - ``cohens_h``: effect size of a change in a proportion, 2*asin(sqrt(p1)) - 2*asin(sqrt(p2)).
-- ``benjamini_hochberg``: adjusted p-values (q-values) that control the false discovery rate.
+- ``benjamini_hochberg``: adjusted p-values (q-values) that control the false discovery rate
+  (scipy's ``false_discovery_control``); every check that controls the FDR calls this one.
 - ``energy_test``: multivariate two-sample permutation test on the energy distance (rows are
   observations); ``shift_energy`` / ``equivalent_shift`` translate an energy distance into the
   single-column mean shift (in the columns' units) that would cause it.
@@ -141,20 +143,18 @@ def js_distance(expected: np.ndarray, actual: np.ndarray) -> float:
 def chi_square(expected: np.ndarray, actual: np.ndarray) -> tuple[float, int, float]:
     """Pearson chi-square test of homogeneity on the 2 x B table (statistic, dof, p-value).
 
-    Bins empty in both samples are dropped; with fewer than two bins left there is nothing
-    to test and the p-value is 1.
+    scipy's ``chi2_contingency`` without Yates' correction. Bins empty in both samples are
+    dropped; with fewer than two bins left, or an empty sample, there is nothing to test and
+    the p-value is 1.
     """
-    from scipy.stats import chi2
+    from scipy.stats import chi2_contingency
 
     table = np.vstack([np.asarray(expected, float), np.asarray(actual, float)])
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return 0.0, 0, 1.0
-    totals = table.sum()
-    expect = np.outer(table.sum(axis=1), table.sum(axis=0)) / totals
-    stat = float(np.sum((table - expect) ** 2 / expect))
-    dof = table.shape[1] - 1
-    return stat, dof, float(chi2.sf(stat, dof))
+    result = chi2_contingency(table, correction=False)
+    return float(result.statistic), int(result.dof), float(result.pvalue)
 
 
 # --------------------------------------------------------------------------- proportions
@@ -193,24 +193,36 @@ def binomial_excess_pvalue(k: int, n: int, p0: float) -> float:
     return float(binom.sf(k - 1, n, p0))
 
 
+def sign_test(gained: int, lost: int) -> float:
+    """One-sided exact sign test on paired discordant outcomes (scipy's ``binomtest``).
+
+    P(at least ``gained`` of the ``gained + lost`` discordant pairs favour the challenger)
+    when either side is equally likely; 1.0 when there is no discordant pair.
+    """
+    from scipy.stats import binomtest
+
+    total = gained + lost
+    if total == 0:
+        return 1.0
+    return float(binomtest(gained, total, 0.5, alternative="greater").pvalue)
+
+
 # --------------------------------------------------------------------------- multiple testing
 def benjamini_hochberg(pvalues: np.ndarray) -> np.ndarray:
     """Benjamini–Hochberg adjusted p-values (q-values), in the input order.
 
-    A test is a discovery at false discovery rate ``alpha`` when its q-value is <= alpha.
-    NaN p-values are treated as 1 (no evidence).
+    The one BH of the project: scipy's ``false_discovery_control(method="bh")``. A test is a
+    discovery at false discovery rate ``alpha`` when its q-value is <= alpha. NaN p-values
+    are treated as 1 (no evidence) and others are clipped to [0, 1]; an empty input gives an
+    empty output.
     """
-    p = np.asarray(pvalues, dtype=np.float64)
+    from scipy.stats import false_discovery_control
+
+    p = np.asarray(pvalues, dtype=np.float64).ravel()
     if p.size == 0:
         return p.copy()
     p = np.where(np.isnan(p), 1.0, np.clip(p, 0.0, 1.0))
-    n = p.size
-    order = np.argsort(p, kind="stable")
-    ranked = p[order] * n / np.arange(1, n + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    q = np.empty(n)
-    q[order] = np.clip(ranked, 0.0, 1.0)
-    return q
+    return np.asarray(false_discovery_control(p, method="bh"), dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- multivariate samples

@@ -111,6 +111,43 @@ def test_benjamini_hochberg_matches_scipy():
     assert qs.benjamini_hochberg(np.array([])).size == 0
 
 
+def _bh_by_hand(p: np.ndarray) -> np.ndarray:
+    """The textbook step-up: q_(i) = min over j >= i of p_(j) n / j, capped at 1."""
+    n = len(p)
+    order = np.argsort(p, kind="stable")
+    ranked = p[order] * n / np.arange(1, n + 1)
+    q = np.empty(n)
+    q[order] = np.minimum(np.minimum.accumulate(ranked[::-1])[::-1], 1.0)
+    return q
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_benjamini_hochberg_is_scipy_on_random_p_values_with_ties_and_nan(seed):
+    rng = np.random.default_rng(seed)
+    p = np.round(rng.uniform(size=60) ** 2, 2)  # rounding makes ties, zeros and ones
+    p[rng.choice(60, 5, replace=False)] = np.nan
+    q = qs.benjamini_hochberg(p)
+    filled = np.where(np.isnan(p), 1.0, p)  # NaN = no evidence = p of 1
+    np.testing.assert_array_equal(q, stats.false_discovery_control(filled, method="bh"))
+    np.testing.assert_allclose(q, _bh_by_hand(filled), rtol=1e-12, atol=0)
+    tied = np.isclose(filled[:, None], filled[None, :])
+    assert (np.isclose(q[:, None], q[None, :]) | ~tied).all()  # equal p, equal q
+    assert qs.benjamini_hochberg(np.array([1.5, -0.1])).tolist() == [1.0, 0.0]  # clipped
+
+
+def test_sign_test_is_scipy_binomtest():
+    for gained, lost in [(0, 0), (0, 7), (7, 0), (12, 3), (30, 31)]:
+        expected = (
+            1.0
+            if gained + lost == 0
+            else stats.binomtest(gained, gained + lost, 0.5, alternative="greater").pvalue
+        )
+        assert qs.sign_test(gained, lost) == pytest.approx(expected, rel=1e-12)
+        assert qs.sign_test(gained, lost) == pytest.approx(
+            stats.binom.sf(gained - 1, gained + lost, 0.5) if gained + lost else 1.0, rel=1e-9
+        )
+
+
 # --------------------------------------------------------------------------- energy distance
 def test_energy_statistic_is_the_unbiased_energy_distance():
     rng = np.random.default_rng(20)

@@ -5,7 +5,7 @@ import pytest
 
 import qa
 from qa.checks.confusion_clusters import ConfusionClusters, confused_pairs, connected_groups
-from qa.checks.per_class_recall import confusion_from_indices
+from qa.evaluation import confusion_from_indices
 from qa.testing import check_contract
 from tests.model_fixtures import (
     blobs_case,

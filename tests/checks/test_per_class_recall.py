@@ -7,10 +7,16 @@ import pytest
 import qa
 from qa.checks.per_class_recall import (
     PerClassRecall,
-    confusion_from_indices,
+    ReferenceCounts,
+    ReferenceFinding,
+    best_reference,
+    class_verdict,
+    decide,
     scores_from_confusion,
     wilson_interval,
+    with_reference,
 )
+from qa.evaluation import confusion_from_indices
 from qa.testing import check_contract
 from tests.model_fixtures import digits_case, fold_class, label_inputs, planted_confusion
 
@@ -251,3 +257,40 @@ def test_a_minority_class_the_model_never_predicts_fails_when_the_baselines_find
     assert result.status == "fail"
     assert result.subjects == ("1",)
     assert result.metrics["min_recall"] == 0.0
+
+
+# --------------------------------------------------------------------------- decide, without data
+def test_class_verdict_at_the_edges_of_the_bar_and_of_min_support():
+    params = PerClassRecall.Params()  # bar 0.5, min_support 50, not strict
+    assert class_verdict(0, 0.0, float("nan"), 0.5, params) == "absent"
+    assert class_verdict(10, 0.5, 0.8, 0.5, params) == "ok"  # at the bar is enough
+    assert class_verdict(50, 0.49, 0.62, 0.5, params) == "fail"  # enough rows: point decides
+    assert class_verdict(49, 0.49, 0.62, 0.5, params) == "uncertain"  # too few, CI reaches bar
+    assert class_verdict(49, 0.1, 0.499, 0.5, params) == "fail"  # even the CI's top misses
+    strict = PerClassRecall.Params(strict=True)
+    assert class_verdict(3, 0.33, 0.79, 0.5, strict) == "fail"
+
+
+def test_a_reference_that_finds_no_more_turns_a_fail_into_hard():
+    finding = ReferenceFinding("xgboost", 0.45, behind=False)
+    assert with_reference("fail", finding) == "hard"
+    assert with_reference("fail", ReferenceFinding("xgboost", 0.9, behind=True)) == "fail"
+    assert with_reference("fail", None) == "fail"  # no skilled reference: the bar stands
+    assert with_reference("uncertain", finding) == "uncertain"
+    assert decide(["ok", "hard", "ok"]) == "warn"
+    assert decide(["ok", "uncertain", "fail"]) == "fail"
+    assert decide(["ok", "absent"]) == "warn"
+    assert decide(["ok", "ok"]) == "pass"
+
+
+def test_best_reference_needs_skill_and_a_significant_gap_to_leave_behind():
+    # 100 rows of the class, 900 others. A skilled reference finds 60; the model 40.
+    skilled = ReferenceCounts("xgboost", hits=60, n=100, false_hits=50, m=900, gained=25, lost=5)
+    blind = ReferenceCounts("linear", hits=90, n=100, false_hits=810, m=900, gained=60, lost=10)
+    found = best_reference([blind, skilled], model_recall=0.40, min_gap=0.10)
+    assert found == ReferenceFinding("xgboost", 0.60, behind=True)  # blind predicts it for all
+    assert best_reference([blind], 0.40, 0.10) is None
+    close = best_reference([skilled], model_recall=0.51, min_gap=0.10)  # gap 0.09 < 0.10
+    assert close is not None and not close.behind
+    noisy = ReferenceCounts("xgboost", hits=60, n=100, false_hits=50, m=900, gained=6, lost=4)
+    assert not best_reference([noisy], 0.40, 0.10).behind  # 6 vs 4 discordant: chance
