@@ -3,7 +3,8 @@
 ``qa.reports`` reads the Report (or the sign-off document) and never the data; the engine builds
 them and hands them over. Only the user-facing layer (``qa/commands/``, ``qa/cli.py``,
 ``qa/api.py``) may call a renderer. The walk below reads every import statement, at module
-level, inside functions and under ``TYPE_CHECKING`` alike, and resolves relative imports.
+level, inside functions and under ``TYPE_CHECKING`` alike, and resolves relative imports. A
+second walk holds ``reports/`` to its side: it imports the Report and its records, no data.
 """
 
 from __future__ import annotations
@@ -102,3 +103,50 @@ def test_engine_module_imports_no_renderer(path: Path):
     relative = path.relative_to(ENGINE).as_posix()
     found = renderer_imports(path.read_text(encoding="utf-8"), relative)
     assert not found, f"qa/{relative} imports a renderer (render in the caller instead): {found}"
+
+
+#: What a renderer may import from qa-gate: the Report, its records, and other renderers.
+RENDERER_MAY_IMPORT = ("qa.base", "qa.report", "qa.reports")
+#: Libraries that read or hold data; a renderer formats the Report and needs none of them.
+DATA_LIBRARIES = ("polars", "pandas", "numpy", "pyarrow", "sklearn", "scipy", "qa.data")
+
+
+def imported_modules(source: str, package: str = "qa.reports") -> set[str]:
+    """Every module a source imports (relative imports resolved against ``package``)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = parts[: len(parts) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if module == "qa":  # ``from qa import data`` imports qa.data
+                out.update(f"qa.{alias.name}" for alias in node.names)
+            else:
+                out.add(module)
+    return out
+
+
+def renderer_may_import(module: str) -> bool:
+    return module in RENDERER_MAY_IMPORT or module.startswith("qa.reports.")
+
+
+def test_the_renderer_walk_sees_data_imports_in_any_form():
+    assert not renderer_may_import("qa.data") and not renderer_may_import("qa.report_x")
+    assert "qa.data" in imported_modules("from qa import data")
+    assert "qa.context" in imported_modules("def f():\n    from ..context import Context\n")
+    assert renderer_may_import("qa.reports.svg") and renderer_may_import("qa.report")
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "reports").rglob("*.py")), ids=lambda p: p.relative_to(ROOT).as_posix()
+)
+def test_renderers_read_the_report_never_the_data(path: Path):
+    modules = imported_modules(path.read_text(encoding="utf-8"))
+    ours = {m for m in modules if m == "qa" or m.startswith("qa.")}
+    assert all(renderer_may_import(m) for m in ours), sorted(ours)
+    assert not [m for m in modules if m.split(".")[0] in DATA_LIBRARIES or m in DATA_LIBRARIES]
