@@ -75,9 +75,6 @@ METRICS: dict[str, Metric] = {
     )
 }
 
-#: The check whose ``metric`` parameter sets the primary metric for every model check.
-PRIMARY_CHECK = "metric-threshold"
-
 DEFAULT_METRIC: dict[str, str] = {
     "binary": "roc_auc",
     "multiclass": "macro_f1",
@@ -576,12 +573,6 @@ def scorer_for(
     )
 
 
-def metric_key(prefix: str, metric: Metric, suffix: str = "") -> str:
-    """Report metric names such as ``roc_auc``, ``xgboost_roc_auc_ci_low``."""
-    parts = [p for p in (prefix, metric.name, suffix) if p]
-    return "_".join(parts)
-
-
 @dataclass(frozen=True)
 class BootstrapSettings:
     """How the checks bootstrap; shared so that their intervals agree and are cached once."""
@@ -767,15 +758,12 @@ def choose_metric(
 ) -> tuple[Metric, str]:
     """The primary metric for ``ctx``'s task and a note when it had to change.
 
-    Without ``name``, the metric set for metric-threshold applies, else the task's default.
-    A metric that needs probabilities cannot score predictions without them: when the user
-    named it, that is a ModelError; when it was only the default (AUC), the check falls back
-    to F1 at the decision threshold and says so.
+    ``name`` is the metric the caller was given (a check passes its own ``params.metric``;
+    the engine reads no check's config table); without it, the task's default applies
+    (roc_auc, macro_f1, rmse). A metric that needs probabilities cannot score predictions
+    without them: when named, that is a ModelError naming ``where``; when it was only the
+    default (AUC), the caller falls back to F1 at the decision threshold and says so.
     """
-    if name is None:  # declared once, under metric-threshold, it applies to every model check
-        shared = ctx.config.check_table(PRIMARY_CHECK).get("metric")
-        if isinstance(shared, str):
-            name, where = shared, f"checks.{PRIMARY_CHECK}.metric"
     metric = resolve_metric(ctx.task, name, where)
     lacking = [p for p in predictions if metric.needs_proba and p.proba is None]
     if not lacking:
@@ -830,7 +818,7 @@ class EvaluationParams:
 
     metric: str | None = _param(
         None,
-        "Primary metric; default: the one set for metric-threshold, else roc_auc (binary), "
+        "Primary metric of this check; default: roc_auc (binary), "
         "macro_f1 (multiclass), rmse (regression).",
         choices=tuple(METRICS),
     )

@@ -81,6 +81,10 @@ def _add(found: dict[str, RegisteredCheck], reg: RegisteredCheck, where: str) ->
 
 
 #: Built-ins run in the order a careful reviewer reads them: data first, then the model.
+#: The one place that states the order. Which built-ins exist is stated once, by the
+#: ``[project.entry-points."qa.checks"]`` table in pyproject.toml; installed entry points come
+#: back sorted by name (setuptools writes them so), so that table cannot carry the order.
+#: tests/test_plugins.py checks that this tuple and the table name the same checks.
 BUILTIN_ORDER = (
     "schema",
     "data-volume",

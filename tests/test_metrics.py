@@ -276,3 +276,16 @@ def test_one_row_step_of_binary_f1_and_its_scale_on_small_and_large_splits():
     assert one_row_step(METRICS["roc_auc"], y) == 0.0
     assert one_row_step(METRICS["rmse"], np.arange(10.0)) == 0.0
     assert one_row_step(METRICS["macro_f1"], np.array([], dtype=int)) == 0.0
+
+
+def test_choose_metric_reads_no_check_config_only_the_name_it_is_given():
+    from types import SimpleNamespace
+
+    from qa.config import Config
+    from qa.metrics import choose_metric
+
+    config = Config(checks={"metric-threshold": {"metric": "pr_auc"}})
+    ctx = SimpleNamespace(task="binary", config=config)
+    preds = Predictions(split="test", proba=np.full((4, 2), 0.5), labels=np.zeros(4, int))
+    assert choose_metric(ctx, None, "checks.x.metric", [preds])[0].name == "roc_auc"
+    assert choose_metric(ctx, "pr_auc", "checks.x.metric", [preds])[0].name == "pr_auc"

@@ -111,3 +111,22 @@ def test_autoload_switch_keeps_only_builtins(train_file: Path):
     env["QA_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     listed = run_qa("list", env=env)
     assert listed.code == 0 and "sample/row-count" not in listed.out
+
+
+def test_builtin_order_names_exactly_the_builtin_entry_points():
+    """The run order is stated once (qa.registry.BUILTIN_ORDER), the set of built-ins once
+    (pyproject's entry-point table); they must name the same checks, installed or not."""
+    import tomllib
+    from importlib.metadata import entry_points
+
+    from qa.registry import BUILTIN_DISTRIBUTION, BUILTIN_ORDER, GROUP
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    declared = set(pyproject["project"]["entry-points"][GROUP])
+    installed = {
+        ep.name
+        for ep in entry_points(group=GROUP)
+        if ep.dist is not None and ep.dist.metadata["Name"] == BUILTIN_DISTRIBUTION
+    }
+    assert len(set(BUILTIN_ORDER)) == len(BUILTIN_ORDER)
+    assert set(BUILTIN_ORDER) == declared == installed

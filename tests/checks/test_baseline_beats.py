@@ -158,7 +158,8 @@ def test_baseline_beats_skips_when_test_has_one_class(binary):
     assert "no negative rows" in result.message
 
 
-def test_baseline_beats_uses_the_metric_declared_for_metric_threshold(binary):
+def test_baseline_beats_uses_the_metric_declared_in_its_own_table(binary):
+    """Checks read only their own Params: metric-threshold's metric no longer carries over."""
     model = LogisticRegression(max_iter=500).fit(*binary["train"])
     report = qa.check(
         **frames(binary),
@@ -167,7 +168,7 @@ def test_baseline_beats_uses_the_metric_declared_for_metric_threshold(binary):
         only=["baseline-beats"],
         extra_checks=CHECK,
         config=ONE_THREAD,
-        checks={"metric-threshold": {"metric": "pr_auc"}},
+        checks={"baseline-beats": {"metric": "pr_auc"}},
     )
     result = report.checks[0]
     assert "model_pr_auc" in result.metrics and "model_roc_auc" not in result.metrics
