@@ -1,10 +1,13 @@
 # `make demo` and `make test` work on a fresh machine with Python 3.11 and pip only.
+# make test      the fast suite: every test not marked slow
+# make test-all  every test, the slow ones included (what CI runs)
+# make lint      ruff check, ruff format --check and mypy
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-all lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +26,15 @@ demo: $(STAMP)
 	@echo "open qa-reports/report.html and qa-reports/signoff.html"
 
 test: $(STAMP)
-	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy qa checks reports
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data_checks.py

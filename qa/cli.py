@@ -11,6 +11,7 @@ command's heavy imports happen only when it runs.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 from typing import Any

@@ -221,7 +221,8 @@ def merge_tables(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any
         if value is None:
             continue
         if isinstance(value, Mapping):
-            out[key] = merge_tables(out.get(key) if isinstance(out.get(key), dict) else {}, value)
+            current = out.get(key)
+            out[key] = merge_tables(current if isinstance(current, dict) else {}, value)
         else:
             out[key] = value
     return out

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from qa.base import Check, CheckResult, build_params
+from qa.base import Check, CheckResult, Severity, build_params
 from qa.config import Config
 from qa.context import Context
 from qa.errors import ConfigError, QAError
@@ -28,7 +28,7 @@ RESERVED_KEYS = ("enabled", "severity")
 class PlannedCheck:
     registered: RegisteredCheck
     params: Any
-    severity: str
+    severity: Severity
     enabled: bool
 
 
