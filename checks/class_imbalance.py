@@ -24,7 +24,8 @@ class ClassImbalance(Check):
     The share of each class in train and in every other labelled split. The rarest train
     class (the minority) is held to a bar, a class seen outside train but never in train is
     flagged, and validation and test are compared with train to see whether the split was
-    stratified.
+    stratified. This is the one check that judges stratification; split-hygiene judges the
+    split's proportions, time order and locked test set.
 
     Why it matters
     --------------
@@ -99,16 +100,12 @@ class ClassImbalance(Check):
     def run(self, ctx: Context, params: Params) -> CheckResult:
         names = ctx.class_names
         splits = [s for s in ctx.splits if ctx.has_labels(s)]
+        # measure
         counts = {s: np.bincount(ctx.labels(s), minlength=len(names)) for s in splits}
         shares = {s: c / max(int(c.sum()), 1) for s, c in counts.items()}
-        train = counts["train"]
+        train, train_shares = counts["train"], shares["train"]
         in_train = train > 0
         k = int(in_train.sum())
-        warn_bar = params.min_minority_share * 2 / k
-        fail_bar = params.fail_minority_share * 2 / k
-        train_shares = shares["train"]
-        minority = float(train_shares[in_train].min())
-        majority = float(train_shares[in_train].max())
         absent = [
             (names[i], s)
             for s in splits
@@ -118,12 +115,21 @@ class ClassImbalance(Check):
         compared = [s for s in splits if s in STRATIFIED_SPLITS]
         p_value, differences = _stratification(counts, shares, compared, names)
         max_diff = max((d for _, _, d in differences), default=0.0)
-
+        # decide
+        verdicts = {
+            i: minority_verdict(float(train_shares[i]), int(train[i]), k, params)
+            for i in np.argsort(train_shares, kind="stable")
+            if in_train[i]
+        }
+        unstratified = is_unstratified(p_value, max_diff, params)
+        status = decide(len(absent), list(verdicts.values()), unstratified)
+        # explain
+        bars = (params.min_minority_share * 2 / k, params.fail_minority_share * 2 / k)
         metrics: dict[str, float | None] = {
             "n_classes": len(names),
             "n_classes_train": k,
-            "minority_share": minority,
-            "imbalance_ratio": majority / minority,
+            "minority_share": float(train_shares[in_train].min()),
+            "imbalance_ratio": float(train_shares[in_train].max() / train_shares[in_train].min()),
             "max_share_difference": max_diff,
             "chi2_p_value": p_value,
         }
@@ -131,8 +137,8 @@ class ClassImbalance(Check):
             for i, name in enumerate(names[:MAX_CLASS_METRICS]):
                 metrics[f"share_{s}_{name}"] = float(shares[s][i])
         thresholds = {
-            "min_minority_share": warn_bar,
-            "fail_minority_share": fail_bar,
+            "min_minority_share": bars[0],
+            "fail_minority_share": bars[1],
             "fail_min_rows": params.fail_min_rows,
             "max_share_difference": params.max_share_difference,
             "alpha": params.alpha,
@@ -147,67 +153,91 @@ class ClassImbalance(Check):
                     "series": {
                         s: [float(v) for v in shares[s][:MAX_CLASS_METRICS]] for s in splits
                     },
-                    "threshold": warn_bar,
+                    "threshold": bars[0],
                 },
             )
         ]
-        rare = [
-            (names[i], float(train_shares[i]))
-            for i in np.argsort(train_shares, kind="stable")
-            if in_train[i] and train_shares[i] < warn_bar
-        ]
-        too_rare = [
-            (c, v) for c, v in rare if v < fail_bar or train[names.index(c)] < params.fail_min_rows
-        ]
-        unstratified = (
-            p_value is not None
-            and p_value < params.alpha
-            and (max_diff > params.max_share_difference)
-        )
-        shifted = [(s, c, d) for s, c, d in differences if d > params.max_share_difference]
-
+        common = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=charts)
+        if status == "pass":
+            strat = f"; splits agree with train within {max_diff:.1%}" if compared else ""
+            return self.result(
+                "pass",
+                f"minority class has {metrics['minority_share']:.1%} of train "
+                f"(bar {bars[0]:.1%}){strat}",
+                **common,
+            )
+        too_rare = [names[i] for i, v in verdicts.items() if v == "fail"]
+        rare = [names[i] for i, v in verdicts.items() if v == "warn"]
         problems_fail, problems_warn, subjects = [], [], []
         if absent:
             listed = ", ".join(f"{c!r} (in {s})" for c, s in absent[:5])
             problems_fail.append(f"{len(absent)} class(es) never seen in train: {listed}")
             subjects += [c for c, _ in absent]
         if too_rare:
-            rows = int(train[names.index(too_rare[0][0])])
+            i = names.index(too_rare[0])
             problems_fail.append(
-                f"class {too_rare[0][0]!r} has {too_rare[0][1]:.2%} of train, {rows} row(s) "
-                f"(floor {fail_bar:.2%} or {params.fail_min_rows} rows)"
+                f"class {too_rare[0]!r} has {train_shares[i]:.2%} of train, {int(train[i])} "
+                f"row(s) (floor {bars[1]:.2%} or {params.fail_min_rows} rows)"
             )
-            subjects += [c for c, _ in too_rare]
+            subjects += too_rare
         elif rare:
             problems_warn.append(
-                f"class {rare[0][0]!r} has {rare[0][1]:.2%} of train (bar {warn_bar:.2%}); "
-                f"imbalance ratio {majority / minority:.1f}:1"
+                f"class {rare[0]!r} has {train_shares[names.index(rare[0])]:.2%} of train "
+                f"(bar {bars[0]:.2%}); imbalance ratio {metrics['imbalance_ratio']:.1f}:1"
             )
-        if rare and not too_rare:
-            subjects += [c for c, _ in rare]
+            subjects += rare
         if unstratified:
+            shifted = [(s, c, d) for s, c, d in differences if d > params.max_share_difference]
             s, c, d = max(shifted, key=lambda t: t[2])
             problems_warn.append(
                 f"splits are not stratified: class {c!r} differs by {d:.1%} between train and "
                 f"{s} (chi-square p = {p_value:.2g})"
             )
             subjects += [c for _, c, _ in shifted]
-        subjects = list(dict.fromkeys(subjects))
-        common = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=charts)
-        if problems_fail:
-            return self.result(
-                "fail", "; ".join(problems_fail + problems_warn), subjects=subjects, **common
-            )
-        if problems_warn:
-            return self.result("warn", "; ".join(problems_warn), subjects=subjects, **common)
-        strat = f"; splits agree with train within {max_diff:.1%}" if compared else ""
         return self.result(
-            "pass",
-            f"minority class has {minority:.1%} of train (bar {warn_bar:.1%}){strat}",
+            status,
+            "; ".join(problems_fail + problems_warn),
+            subjects=list(dict.fromkeys(subjects)),
             **common,
         )
 
 
+# --------------------------------------------------------------------------- decide
+def minority_verdict(share: float, rows: int, k: int, params: ClassImbalance.Params) -> str:
+    """One train class: fail under the floor (``fail_minority_share`` x 2/K) or, under the warn
+    bar, with fewer than ``fail_min_rows`` rows; warn under the bar (``min_minority_share``
+    x 2/K); else ok."""
+    warn_bar = params.min_minority_share * 2 / k
+    fail_bar = params.fail_minority_share * 2 / k
+    if share >= warn_bar:
+        return "ok"
+    if share < fail_bar or rows < params.fail_min_rows:
+        return "fail"
+    return "warn"
+
+
+def is_unstratified(
+    p_value: float | None, max_difference: float, params: ClassImbalance.Params
+) -> bool:
+    """Significant (p < ``alpha``) and large (> ``max_share_difference``): both."""
+    return (
+        p_value is not None
+        and p_value < params.alpha
+        and max_difference > params.max_share_difference
+    )
+
+
+def decide(n_absent: int, class_verdicts: list[str], unstratified: bool) -> str:
+    """fail on a class missing from train or too rare; warn on a rare class or unstratified
+    splits; else pass."""
+    if n_absent or "fail" in class_verdicts:
+        return "fail"
+    if "warn" in class_verdicts or unstratified:
+        return "warn"
+    return "pass"
+
+
+# --------------------------------------------------------------------------- measure
 def _stratification(
     counts: dict[str, np.ndarray],
     shares: dict[str, np.ndarray],

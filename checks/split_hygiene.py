@@ -6,10 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
-from qa import stats
 from qa.base import Check, CheckResult, Evidence, param, table
 from qa.context import Context
 from qa.errors import ConfigError, DataError
@@ -21,8 +19,8 @@ RANK = {"pass": 0, "warn": 1, "fail": 2}
 
 
 @dataclass
-class Part:
-    """The outcome of one sub-check."""
+class SubCheck:
+    """The outcome of one of split-hygiene's sub-checks (proportions, chronology, test lock)."""
 
     name: str
     status: str
@@ -32,24 +30,24 @@ class Part:
 
 
 class SplitHygiene(Check):
-    """Split proportions, stratification, chronological order and a frozen test set.
+    """Split proportions, chronological order and a frozen test set.
 
     What it checks
     --------------
-    Four things about how the data was split (production is left out: it is not part of the
+    Three things about how the data was split (production is left out: it is not part of the
     split). *Proportions*: when a ``plan`` is declared, the row shares of train / validation /
     test against it, renormalised over the splits present; without one (the default), only
     whether the split is sane: train holds most of the labelled rows and the test split is
-    large enough to measure anything. *Stratification* (classification): the class
-    shares of validation and test against train. *Chronology* (when ``[task] time`` is set):
+    large enough to measure anything. *Chronology* (when ``[task] time`` is set):
     train should precede validation, which should precede test. *Frozen test set*: when a lock
     file exists (written by ``qa lock``), the test set must still match its fingerprint: row
     count, columns and contents. Row order does not matter to the fingerprint; every added,
-    dropped or edited row does.
+    dropped or edited row does. Whether the splits are stratified (class shares of validation
+    and test against train) is class-imbalance's question, not this check's.
 
     Why it matters
     --------------
-    A test set that drifts in size, class mix or time, or that is quietly edited between
+    A test set that drifts in size or time, or that is quietly edited between
     experiments, no longer measures what it claims: scores stop being comparable and tuning
     leaks into the estimate. A random split of time-ordered data lets the model see the future.
 
@@ -60,11 +58,10 @@ class SplitHygiene(Check):
     Without a plan there is nothing to be off from (70/15/15, 60/20/20 and 80/10/10 are all
     sound), so proportions only warn when train holds less than ``min_train_share`` (50 %) of
     the labelled rows, or the test split has fewer than ``min_test_rows`` (30) rows: a
-    score on fewer rows moves by several points with one row more or less. Stratification warns when a class share
-    differs from train's by at least ``max_class_share_diff`` and a chi-square test of the class
-    counts is significant at ``alpha``. Chronology measures, for each later split, the share of
-    its rows earlier than the last row of an earlier split: above zero it warns (ranges touch or
-    overlap), above ``time_overlap_tolerance`` it fails (a time-reversed or shuffled split).
+    score on fewer rows moves by several points with one row more or less. Chronology
+    measures, for each later split, the share of its rows earlier than the last row of an
+    earlier split: above zero it warns (ranges touch or overlap), above
+    ``time_overlap_tolerance`` it fails (a time-reversed or shuffled split).
     The lock fails on any change and names the part that changed (columns, rows, contents);
     without a lock file the test set is reported as not locked, which passes. ``lock_file``
     (default qa.lock) is resolved beside the config file, or in the current folder. The check
@@ -72,9 +69,9 @@ class SplitHygiene(Check):
 
     How to fix
     ----------
-    Re-split with the planned shares, stratified by class (scikit-learn train_test_split
-    with stratify=y, or StratifiedKFold). With a time column, split by time: train on
-    the earliest rows, validate and test on later ones. Never edit the test set: if it really
+    Re-split with the planned shares (scikit-learn train_test_split; stratify=y for
+    classes). With a time column, split by time: train on the earliest rows, validate and test
+    on later ones. Never edit the test set: if it really
     must change, say why in the pull request and run ``qa lock`` to record the new fingerprint.
     """
 
@@ -106,10 +103,6 @@ class SplitHygiene(Check):
         proportion_fail: float = param(
             0.25, "Absolute share difference from the plan that fails.", ge=0, le=1
         )
-        max_class_share_diff: float = param(
-            0.05, "Class-share difference from train that warns (when significant).", gt=0, le=1
-        )
-        alpha: float = param(0.01, "Significance level of the stratification test.", gt=0, lt=1)
         time_overlap_tolerance: float = param(
             0.05,
             "Share of a later split's rows earlier than an earlier split's end that fails.",
@@ -127,7 +120,6 @@ class SplitHygiene(Check):
             return self.skip("only the train split was given; there is no split to check")
         parts = [
             _proportions(ctx, present, params),
-            _stratification(ctx, present, params),
             _chronology(ctx, present, params),
             _lock(ctx, params),
         ]
@@ -148,8 +140,6 @@ class SplitHygiene(Check):
                     "min_test_rows": params.min_test_rows,
                 }
             ),
-            "max_class_share_diff": params.max_class_share_diff,
-            "alpha": params.alpha,
             "time_overlap_tolerance": params.time_overlap_tolerance,
         }
         overview = table(
@@ -183,7 +173,7 @@ def _validate_plan(plan: dict[str, float]) -> None:
             )
 
 
-def _proportions(ctx: Context, present: list[str], params: SplitHygiene.Params) -> Part:
+def _proportions(ctx: Context, present: list[str], params: SplitHygiene.Params) -> SubCheck:
     rows = {s: ctx.frame(s).height for s in present}
     total = sum(rows.values())
     if not params.plan:
@@ -205,12 +195,7 @@ def _proportions(ctx: Context, present: list[str], params: SplitHygiene.Params) 
     metrics["max_proportion_gap"] = worst
     shares = " / ".join(f"{s} {rows[s] / total:.0%}" for s in present)
     plan_text = " / ".join(f"{planned[s] / plan_total:.0%}" for s in present)
-    if worst > params.proportion_fail:
-        status = "fail"
-    elif worst > params.proportion_tolerance:
-        status = "warn"
-    else:
-        status = "pass"
+    status = decide_proportions(worst, params)
     message = f"{shares} (plan {plan_text})"
     if status != "pass":
         message += f"; {worst_split} is {worst:.0%} off the plan"
@@ -219,10 +204,10 @@ def _proportions(ctx: Context, present: list[str], params: SplitHygiene.Params) 
         if status != "pass"
         else []
     )
-    return Part("proportions", status, message, evidence, metrics)
+    return SubCheck("proportions", status, message, evidence, metrics)
 
 
-def _sanity(rows: dict[str, int], total: int, params: SplitHygiene.Params) -> Part:
+def _sanity(rows: dict[str, int], total: int, params: SplitHygiene.Params) -> SubCheck:
     """No plan declared: is train most of the data and the test split big enough to score?"""
     metrics: dict[str, Any] = {f"share_{s}": n / total for s, n in rows.items()}
     shares = " / ".join(f"{s} {n / total:.0%}" for s, n in rows.items())
@@ -238,7 +223,7 @@ def _sanity(rows: dict[str, int], total: int, params: SplitHygiene.Params) -> Pa
             "too few to measure a score"
         )
     if not problems:
-        return Part("proportions", "pass", f"{shares} (no plan declared)", [], metrics)
+        return SubCheck("proportions", "pass", f"{shares} (no plan declared)", [], metrics)
     evidence = [
         table(
             "Split proportions",
@@ -247,43 +232,7 @@ def _sanity(rows: dict[str, int], total: int, params: SplitHygiene.Params) -> Pa
             note="No plan declared; set checks.split-hygiene.plan to judge shares.",
         )
     ]
-    return Part("proportions", "warn", f"{shares}: " + "; ".join(problems), evidence, metrics)
-
-
-def _stratification(ctx: Context, present: list[str], params: SplitHygiene.Params) -> Part | None:
-    labelled = [s for s in present if ctx.has_labels(s)]
-    if not ctx.is_classification or "train" not in labelled or len(labelled) < 2:
-        return None
-    k = len(ctx.classes)
-    counts = {s: np.bincount(ctx.labels(s), minlength=k).astype(float) for s in labelled}
-    shares = {s: c / c.sum() for s, c in counts.items()}
-    worst, worst_where, flagged = 0.0, "", []
-    for s in labelled[1:]:
-        diff = np.abs(shares[s] - shares["train"])
-        _stat, _dof, p = stats.chi_square(counts["train"], counts[s])
-        i = int(np.argmax(diff))
-        if diff[i] > worst:
-            worst, worst_where = float(diff[i]), f"{s}, class {ctx.class_names[i]!r}"
-        if diff[i] >= params.max_class_share_diff and p < params.alpha:
-            flagged.append((s, ctx.class_names[i], float(diff[i]), p))
-    metrics = {"max_class_share_diff": worst}
-    rows = [
-        (name, *(float(shares[s][i]) for s in labelled)) for i, name in enumerate(ctx.class_names)
-    ]
-    evidence = [table("Class shares per split", ["class", *labelled], rows)]
-    if flagged:
-        listed = ", ".join(f"{s} class {c!r} off by {d:.1%} (p={p:.2g})" for s, c, d, p in flagged)
-        return Part(
-            "stratification", "warn", f"class shares differ from train: {listed}", evidence, metrics
-        )
-    return Part(
-        "stratification",
-        "pass",
-        f"class shares match train (largest difference {worst:.1%}"
-        + (f", {worst_where})" if worst_where else ")"),
-        [],
-        metrics,
-    )
+    return SubCheck("proportions", "warn", f"{shares}: " + "; ".join(problems), evidence, metrics)
 
 
 def _time_values(ctx: Context, split: str, column: str) -> pl.Series:
@@ -307,40 +256,70 @@ def _time_values(ctx: Context, split: str, column: str) -> pl.Series:
     )
 
 
-def _chronology(ctx: Context, present: list[str], params: SplitHygiene.Params) -> Part | None:
-    column = ctx.config.task.time
-    if not column:
-        return None
-    values = {s: _time_values(ctx, s, column).drop_nulls().drop_nans() for s in present}
-    display = {s: ctx.frame(s).get_column(column).drop_nulls() for s in present}
-    rows, metrics, problems = [], {}, []
-    worst = 0.0
-    for j, later in enumerate(present):
+def time_overlaps(values: dict[str, pl.Series], present: list[str]) -> dict[str, tuple[float, str]]:
+    """For each split after the first: the largest share of its rows earlier than the end of
+    an earlier split, and that split ("" when none overlaps)."""
+    out: dict[str, tuple[float, str]] = {}
+    for j, later in enumerate(present[1:], start=1):
         overlap, against = 0.0, ""
         for earlier in present[:j]:
             if values[earlier].len() == 0 or values[later].len() == 0:
                 continue
-            end = values[earlier].max()
-            share = float((values[later] < end).mean())
+            share = float((values[later] < values[earlier].max()).mean())
             if share > overlap:
                 overlap, against = share, earlier
-        if j:
-            metrics[f"time_overlap_{later}"] = overlap
-            worst = max(worst, overlap)
-            if overlap > 0:
-                problems.append(
-                    f"{overlap:.1%} of {later} rows are earlier than the end of {against}"
-                )
-        d = display[later]
-        rows.append(
-            (
-                later,
-                str(d.min()) if d.len() else None,
-                str(d.max()) if d.len() else None,
-                overlap if j else None,
-            )
-        )
+        out[later] = (overlap, against)
+    return out
+
+
+def decide_proportions(worst_gap: float, params: SplitHygiene.Params) -> str:
+    """Largest share difference from the plan: over ``proportion_fail`` fails, over
+    ``proportion_tolerance`` warns."""
+    if worst_gap > params.proportion_fail:
+        return "fail"
+    if worst_gap > params.proportion_tolerance:
+        return "warn"
+    return "pass"
+
+
+def decide_chronology(worst_overlap: float, params: SplitHygiene.Params) -> str:
+    """Over ``time_overlap_tolerance`` fails (not in time order); any overlap warns."""
+    if worst_overlap > params.time_overlap_tolerance:
+        return "fail"
+    if worst_overlap > 0:
+        return "warn"
+    return "pass"
+
+
+def _chronology(ctx: Context, present: list[str], params: SplitHygiene.Params) -> SubCheck | None:
+    column = ctx.config.task.time
+    if not column:
+        return None
+    values = {s: _time_values(ctx, s, column).drop_nulls().drop_nans() for s in present}
+    overlaps = time_overlaps(values, present)
+    worst = max((o for o, _ in overlaps.values()), default=0.0)
+    status = decide_chronology(worst, params)
+    metrics = {f"time_overlap_{s}": o for s, (o, _) in overlaps.items()}
     metrics["max_time_overlap"] = worst
+    if status == "pass":
+        return SubCheck(
+            "chronology", "pass", " < ".join(present) + f" in time order ({column})", [], metrics
+        )
+    problems = [
+        f"{o:.1%} of {s} rows are earlier than the end of {against}"
+        for s, (o, against) in overlaps.items()
+        if o > 0
+    ]
+    display = {s: ctx.frame(s).get_column(column).drop_nulls() for s in present}
+    rows = [
+        (
+            s,
+            str(display[s].min()) if display[s].len() else None,
+            str(display[s].max()) if display[s].len() else None,
+            overlaps[s][0] if s in overlaps else None,
+        )
+        for s in present
+    ]
     evidence = [
         table(
             f"Time ranges ({column})",
@@ -348,25 +327,12 @@ def _chronology(ctx: Context, present: list[str], params: SplitHygiene.Params) -
             rows,
         )
     ]
-    if worst > params.time_overlap_tolerance:
-        return Part(
-            "chronology",
-            "fail",
-            "splits are not in time order: " + "; ".join(problems),
-            evidence,
-            metrics,
-        )
-    if worst > 0:
-        return Part(
-            "chronology",
-            "warn",
-            "time ranges overlap at the edges: " + "; ".join(problems),
-            evidence,
-            metrics,
-        )
-    return Part(
-        "chronology", "pass", " < ".join(present) + f" in time order ({column})", [], metrics
+    lead = (
+        "splits are not in time order: "
+        if status == "fail"
+        else "time ranges overlap at the edges: "
     )
+    return SubCheck("chronology", status, lead + "; ".join(problems), evidence, metrics)
 
 
 def lock_location(ctx: Context, params: SplitHygiene.Params) -> Path:
@@ -378,12 +344,12 @@ def lock_location(ctx: Context, params: SplitHygiene.Params) -> Path:
     return Path(ctx.config.source).parent / path
 
 
-def _lock(ctx: Context, params: SplitHygiene.Params) -> Part:
+def _lock(ctx: Context, params: SplitHygiene.Params) -> SubCheck:
     path = lock_location(ctx, params)
     if not ctx.has_split("test"):
-        return Part("test-lock", "pass", "no test split given; nothing to compare with a lock")
+        return SubCheck("test-lock", "pass", "no test split given; nothing to compare with a lock")
     if not path.is_file():
-        return Part(
+        return SubCheck(
             "test-lock",
             "pass",
             f"test set not locked (no {path}); run `qa lock` to freeze it",
@@ -391,7 +357,7 @@ def _lock(ctx: Context, params: SplitHygiene.Params) -> Part:
         )
     entry = read_lock(path)["splits"].get("test")
     if entry is None:
-        return Part(
+        return SubCheck(
             "test-lock",
             "pass",
             f"test set not locked ({path} has no test entry)",
@@ -404,7 +370,7 @@ def _lock(ctx: Context, params: SplitHygiene.Params) -> Part:
         note = ""
         if entry.get("ordered_sha256") and entry["ordered_sha256"] != now["ordered_sha256"]:
             note = " (rows reordered, which does not matter)"
-        return Part(
+        return SubCheck(
             "test-lock",
             "pass",
             f"test set matches the lock in {path.name} ({now['rows']:,} rows, sha256 "
@@ -421,7 +387,7 @@ def _lock(ctx: Context, params: SplitHygiene.Params) -> Part:
             note=f"locked sha256 {entry['sha256'][:16]}…, now {now['sha256'][:16]}…",
         )
     ]
-    return Part(
+    return SubCheck(
         "test-lock",
         "fail",
         f"the test set changed since it was locked ({', '.join(parts)} changed): "

@@ -5,7 +5,13 @@ import polars as pl
 import pytest
 
 import qa
-from qa.checks.class_imbalance import MAX_CLASS_METRICS, ClassImbalance
+from qa.checks.class_imbalance import (
+    MAX_CLASS_METRICS,
+    ClassImbalance,
+    decide,
+    is_unstratified,
+    minority_verdict,
+)
 from qa.errors import DataError
 from qa.testing import check_contract
 from tests.conftest import make_classification_frame, random_split
@@ -87,6 +93,18 @@ def test_class_imbalance_warns_on_unstratified_splits():
     assert result.metrics["chi2_p_value"] < 1e-6
 
 
+def test_class_imbalance_warns_on_a_test_set_skewed_after_a_random_split():
+    """Moved from split-hygiene: the unstratified-split warning lives in class-imbalance only."""
+    frame = make_classification_frame(n=20_000, seed=7)
+    train, validation, test = random_split(frame, (0.8, 0.1, 0.1))
+    skewed = test.filter(pl.col("label") == 1).vstack(test.filter(pl.col("label") == 0)[:300])
+    result = run_ci(train=train, validation=validation, test=skewed)
+    assert result.status == "warn", result.message
+    assert "not stratified" in result.message and "between train and test" in result.message
+    clean = run_ci(train=train, validation=validation, test=test)
+    assert clean.status == "pass", clean.message
+
+
 def test_class_imbalance_ignores_a_significant_but_negligible_share_difference():
     train = labelled({0: 100_000, 1: 100_000})
     test = labelled({0: 98_000, 1: 102_000}, seed=1)  # 1 point apart, p far below alpha
@@ -156,3 +174,26 @@ def test_class_imbalance_fails_a_class_with_fewer_than_ten_train_rows_under_the_
         checks={"class-imbalance": {"fail_min_rows": 5}},
     ).checks[0]
     assert lenient.status == "warn", lenient.message
+
+
+def test_minority_verdict_at_the_bars_without_data():
+    params = ClassImbalance.Params()  # binary bars: warn 10 %, fail 1 %, fail_min_rows 10
+    assert minority_verdict(0.10, 1000, 2, params) == "ok"  # at the bar is enough
+    assert minority_verdict(0.0999, 1000, 2, params) == "warn"
+    assert minority_verdict(0.0099, 1000, 2, params) == "fail"
+    assert minority_verdict(0.05, 9, 2, params) == "fail"  # too few rows to learn
+    assert minority_verdict(0.05, 10, 2, params) == "warn"
+    assert minority_verdict(0.0667, 500, 3, params) == "ok"  # K = 3: bar 10 % x 2/3
+
+
+def test_unstratified_needs_significance_and_size_and_decide_ranks_the_findings():
+    params = ClassImbalance.Params()  # alpha 0.001, max_share_difference 0.05
+    assert is_unstratified(1e-6, 0.051, params)
+    assert not is_unstratified(1e-6, 0.05, params)  # large sample, negligible difference
+    assert not is_unstratified(0.001, 0.2, params)  # large difference, could be chance
+    assert not is_unstratified(None, 0.2, params)  # nothing compared
+    assert decide(0, ["ok", "ok"], False) == "pass"
+    assert decide(0, ["ok", "ok"], True) == "warn"
+    assert decide(0, ["warn", "ok"], False) == "warn"
+    assert decide(1, ["ok", "ok"], False) == "fail"
+    assert decide(0, ["fail", "ok"], True) == "fail"

@@ -1,4 +1,4 @@
-"""split-hygiene: proportions, stratification, time order and the frozen test set."""
+"""split-hygiene: proportions, time order and the frozen test set."""
 
 from __future__ import annotations
 
@@ -166,13 +166,15 @@ def test_split_hygiene_custom_plan_and_bad_plan():
         hygiene(train, test=test, checks={"split-hygiene": {"plan": {"train": -1}}})
 
 
-def test_split_hygiene_unstratified_test_set_warns():
+def test_split_hygiene_leaves_an_unstratified_test_set_to_class_imbalance():
+    """One defect, one check: the class-share warning is class-imbalance's (pinned there)."""
     frame = make_classification_frame(n=20_000, seed=7)
     train, validation, test = random_split(frame, (0.8, 0.1, 0.1))
     skewed = test.filter(pl.col("label") == 1).vstack(test.filter(pl.col("label") == 0)[:300])
     result = hygiene(train, validation, skewed)
-    assert result.status == "warn", result.message
-    assert result.subjects == ("stratification",)
+    assert result.status == "pass", result.message
+    assert "stratification" not in result.message
+    assert "max_class_share_diff" not in result.metrics
 
 
 def test_split_hygiene_skips_with_only_train():
@@ -275,3 +277,28 @@ def test_corrupt_lock_file_is_an_error_not_a_pass(locked_dir):
     result = hygiene_from(locked_dir / "qa.toml")
     assert result.status == "error"
     assert "qa.lock" in result.message
+
+
+def test_split_hygiene_decide_functions_at_their_edges():
+    from qa.checks.split_hygiene import decide_chronology, decide_proportions, time_overlaps
+
+    params = SplitHygiene.Params()  # tolerance 0.05 / fail 0.25; time overlap 0.05
+    assert [decide_proportions(g, params) for g in (0.05, 0.0501, 0.25, 0.2501)] == [
+        "pass",
+        "warn",
+        "warn",
+        "fail",
+    ]
+    assert [decide_chronology(o, params) for o in (0.0, 0.01, 0.05, 0.0501)] == [
+        "pass",
+        "warn",
+        "warn",
+        "fail",
+    ]
+    values = {
+        "train": pl.Series([1.0, 2.0, 3.0]),
+        "validation": pl.Series([3.0, 4.0]),
+        "test": pl.Series([2.5, 5.0, 6.0, 7.0]),
+    }
+    overlaps = time_overlaps(values, ["train", "validation", "test"])
+    assert overlaps == {"validation": (0.0, ""), "test": (0.25, "train")}  # first of equals
