@@ -80,13 +80,14 @@ def read_table(path: str | Path, what: str) -> pl.DataFrame:
         if kind == "parquet":
             return pl.read_parquet(path)
         if kind == "ipc":
+            _check_ipc_names_unique(path, what)  # polars panics on a repeated name
             return pl.read_ipc(path)
         if kind == "ndjson":
             return pl.read_ndjson(path)
         return _read_json(path)
     except DataError:
         raise
-    except Exception as exc:  # polars raises many types for a corrupt file
+    except (Exception, pl.exceptions.PanicException) as exc:  # many types for a corrupt file
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{what}: cannot read {path}: {first_line[:300]}") from None
 
@@ -102,12 +103,27 @@ def _check_header_unique(path: Path, separator: str, what: str) -> None:
     """
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         header = next(csv.reader(handle, delimiter=separator), [])
+    _refuse_repeated_names(header, f"{path} has", what)
+
+
+def _check_ipc_names_unique(path: Path, what: str) -> None:
+    """Refuse a Feather/Arrow IPC file whose schema repeats a column name (footer only)."""
+    import pyarrow.ipc
+
+    try:
+        with pyarrow.ipc.open_file(path) as reader:
+            names = reader.schema.names
+    except Exception:
+        return  # not a readable IPC file: polars' own error says why
+    _refuse_repeated_names(names, f"{path} has", what)
+
+
+def _refuse_repeated_names(names: list[str], subject: str, what: str) -> None:
     seen: set[str] = set()
-    for name in header:
+    for name in names:
         if name in seen:
             raise DataError(
-                f"{what}: {path} has the column {name!r} twice in its header; "
-                "give every column a unique name"
+                f"{what}: {subject} the column {name!r} twice; give every column a unique name"
             )
         seen.add(name)
 
@@ -130,12 +146,7 @@ def as_frame(value: Any, what: str) -> tuple[pl.DataFrame, str | None]:
     if isinstance(value, str | Path):
         return read_table(value, what), str(value)
     if type(value).__name__ == "DataFrame" and hasattr(value, "to_numpy"):  # pandas
-        duplicated = [str(c) for c in value.columns[value.columns.duplicated()]]
-        if duplicated:
-            raise DataError(
-                f"{what}: the DataFrame has the column {duplicated[0]!r} twice; "
-                "give every column a unique name"
-            )
+        _refuse_repeated_names([str(c) for c in value.columns], "the DataFrame has", what)
         try:
             return pl.from_pandas(value), None
         except Exception as exc:

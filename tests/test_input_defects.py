@@ -33,14 +33,21 @@ def test_csv_with_a_duplicated_header_exits_2_naming_file_and_column(tmp_path: P
     assert not (tmp_path / "qa-reports").exists()
 
 
-def test_tsv_with_a_duplicated_header_is_refused_but_a_real_duplicated_name_is_not(
+def test_tsv_and_feather_with_a_repeated_name_are_refused_but_a_real_duplicated_name_is_not(
     tmp_path: Path,
 ):
+    import pyarrow as pa
+    import pyarrow.feather
+
     from qa.data import read_table
 
     (tmp_path / "train.tsv").write_text("x\tlabel\tx\n1\t0\t2\n")
     with pytest.raises(DataError, match=r"train\.tsv has the column 'x' twice"):
         read_table(tmp_path / "train.tsv", "data.train")
+    table = pa.table([pa.array([1, 2]), pa.array([0, 1]), pa.array([3, 4])], ["x", "label", "x"])
+    pyarrow.feather.write_feather(table, tmp_path / "train.feather")  # polars itself panics
+    with pytest.raises(DataError, match=r"train\.feather has the column 'x' twice"):
+        read_table(tmp_path / "train.feather", "data.train")
     # A column really called like polars' rename of a duplicate is no duplicate.
     (tmp_path / "ok.csv").write_text("a,a_duplicated_0,label\n1,2,0\n")
     assert read_table(tmp_path / "ok.csv", "data.train").columns == [
