@@ -10,18 +10,25 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import polars as pl
 
 from qa.config import Config
 from qa.data import InputInfo
+from qa.encoding import ColumnKind, FeatureEncoder, column_kind
 from qa.errors import DataError
 from qa.predictions import Predictions, encode_labels, parse_predictions
+from qa.task import TaskSpec
+
+if TYPE_CHECKING:
+    from qa.models import SplitInput
+    from qa.oof import OOFFit
+    from qa.trainers.base import FittedModel, TrainingData
+    from qa.trainers.baselines import Baseline
 
 T = TypeVar("T")
-ColumnKind = Literal["numeric", "categorical", "boolean", "datetime", "other"]
 
 #: An integer or integral-float target with at most this many values is a class label.
 MAX_CLASSES_FOR_INFERENCE = 20
@@ -33,18 +40,6 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def column_kind(dtype: pl.DataType) -> ColumnKind:
-    if dtype == pl.Boolean:
-        return "boolean"
-    if dtype.is_numeric():
-        return "numeric"
-    if dtype.is_temporal():
-        return "datetime"
-    if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum | pl.Categorical):
-        return "categorical"
-    return "other"
 
 
 class Context:
@@ -260,49 +255,51 @@ class Context:
         return column_kind(self.frames["train"].schema[column])
 
     @cached_property
-    def _category_maps(self) -> dict[str, pl.DataFrame]:
-        """Per categorical feature: train's distinct values -> code (unseen values get NaN)."""
-        train = self.frames["train"]
-        maps = {}
-        for col in self.feature_columns:
-            if self.kind(col) == "categorical":
-                values = train[col].cast(pl.String).drop_nulls().unique().sort()
-                maps[col] = pl.DataFrame(
-                    {"value": values, "code": np.arange(len(values), dtype=np.float32)}
-                )
-        return maps
+    def encoder(self) -> FeatureEncoder:
+        """The one feature encoder, fitted on train's feature columns."""
+        return FeatureEncoder.fit(self.frames["train"], self.feature_columns)
 
     def feature_matrix(self, split: str) -> np.ndarray:
-        """The split's features as float32 (n, p), columns in ``feature_columns`` order.
+        """The split's features as float32 (n, len(encoder.output_names)); see qa.encoding.
 
-        Numbers as they are (inf becomes NaN); booleans 0/1; dates as epoch seconds;
-        categories as codes fitted on train, unseen or missing as NaN (trees handle NaN).
+        Numbers as they are (inf becomes NaN); booleans 0/1; datetimes as epoch seconds plus
+        calendar parts; categories as codes fitted on train (unseen values one code of their
+        own, missing NaN).
         """
-        return self.cached(("features", split), lambda: self._encode(self.frames[split]))
+        return self.cached(("features", split), lambda: self.encoder.transform(self.frames[split]))
 
-    def _encode(self, frame: pl.DataFrame) -> np.ndarray:
-        matrix = np.empty((frame.height, len(self.feature_columns)), dtype=np.float32)
-        for j, col in enumerate(self.feature_columns):
-            matrix[:, j] = self._encode_column(frame, col)
-        matrix[~np.isfinite(matrix)] = np.nan
-        return matrix
+    def split_input(self, split: str) -> SplitInput:
+        """The split as a model artifact reads it (frame, encoder, cached matrix)."""
+        from qa.models import SplitInput
 
-    def _encode_column(self, frame: pl.DataFrame, col: str) -> np.ndarray:
-        # Series, not pl.col(name): polars reads a name like "^a.*$" or "*" as a pattern.
-        if col not in frame.columns:
-            return np.full(frame.height, np.nan, dtype=np.float32)
-        series = frame.get_column(col)
-        kind = self.kind(col)
-        if kind == "categorical":
-            mapping = self._category_maps[col]
-            series = series.cast(pl.String).replace_strict(
-                mapping["value"], mapping["code"], default=None, return_dtype=pl.Float32
-            )
-        elif kind == "datetime":  # dates, datetimes, durations: their physical integer
-            series = series.to_physical().cast(pl.Float32)
-        else:
-            series = series.cast(pl.Float32, strict=False)
-        return series.to_numpy(allow_copy=True).astype(np.float32, copy=False)
+        return SplitInput(
+            split, self.frames[split], self.encoder, lambda: self.feature_matrix(split)
+        )
+
+    @cached_property
+    def task_spec(self) -> TaskSpec:
+        return TaskSpec(self.task, str(self.target), tuple(self.classes))
+
+    def training_data(self) -> TrainingData:
+        """Arrays for a trainer: features per split and labels per labelled split, computed
+        on first use and cached here."""
+        from qa.trainers.base import LazySplits, TrainingData
+
+        labelled = tuple(s for s in self.splits if self.has_labels(s))
+        return TrainingData(
+            task=self.task_spec,
+            encoder=self.encoder,
+            X=LazySplits(self.splits, self.feature_matrix),
+            y=LazySplits(labelled, self.labels),
+            seed=self.seed,
+            threads=self.n_threads,
+        )
+
+    def fitted_predictions(self, model: FittedModel, split: str) -> Predictions:
+        """A model fitted by a trainer (``qa train``, tests) predicting one split."""
+        from qa.trainers.baselines import fitted_predictions
+
+        return fitted_predictions(self.training_data(), model, split)
 
     def pandas(self, split: str) -> Any:
         """The split as a pandas DataFrame (for libraries that want one), cached."""
@@ -324,12 +321,22 @@ class Context:
             if source is not None:
                 return self._read_predictions(split, source)
             if self.config.model.artifact:
-                from qa.models import predict_with_artifact
-
-                return predict_with_artifact(self, split)
+                loaded = self.model_artifact()
+                return loaded.predict(self.split_input(split), self.task_spec, self.n_threads)
             raise DataError(f"model.predictions.{split}: no predictions for the {split} split")
 
         return self.cached(("predictions", split), compute)
+
+    def model_artifact(self) -> Any:
+        """``[model] artifact`` loaded once (``qa.models.LoadedModel``)."""
+        from qa.models import load_artifact
+
+        path = self.config.model.artifact
+        if not path:
+            raise DataError("model.artifact: no model artifact given")
+        return self.cached(
+            ("model_artifact", path), lambda: load_artifact(path, self.config.model.trust)
+        )
 
     def _read_predictions(self, split: str, source: Any) -> Predictions:
         from qa.data import as_frame
@@ -345,11 +352,33 @@ class Context:
             self.config.task.id,
         )
 
-    def oof_fit(self, n_folds: int = 5) -> Any:
-        """Out-of-fold fit of train (``qa.oof.OOFFit``) with ``n_folds`` folds, computed once."""
-        from qa.oof import oof_fit
+    def oof_fit(self, n_folds: int = 5) -> OOFFit:
+        """Out-of-fold fit of train with ``n_folds`` folds (or the user's ``[model] oof``
+        file), computed once per fold count; see ``qa.oof``."""
+        from qa import oof
 
-        return oof_fit(self, n_folds)
+        def compute() -> OOFFit:
+            if not self.is_classification:
+                raise DataError(
+                    f"task.type: out-of-fold probabilities need classification; this is {self.task}"
+                )
+            labels = self.labels("train")
+            path = self.config.model.oof
+            if path:
+                proba = oof.read_oof_file(
+                    path, self.frame("train"), self.classes, self.config.task.id
+                )
+                return oof.file_fit(proba, labels, str(path))
+            return oof.fit_out_of_fold(
+                self.feature_matrix("train"),
+                labels,
+                len(self.classes),
+                n_folds,
+                self.seed,
+                self.n_threads,
+            )
+
+        return self.cached(("oof_fit", n_folds), compute)
 
     def oof_proba(self, n_folds: int = 5) -> np.ndarray:
         """Out-of-fold class probabilities for train, (n_train, n_classes), computed once."""
@@ -357,15 +386,37 @@ class Context:
 
     def holdout_proba(self, split: str, n_folds: int = 5) -> np.ndarray:
         """Class probabilities for a held-out split from the fold models fit on train."""
-        from qa.oof import holdout_proba
+        from qa import oof
 
-        return holdout_proba(self, split, n_folds)
+        def full_model() -> Any:
+            fit = self.oof_fit(n_folds)
+            return self.cached(
+                "oof_full_model",
+                lambda: oof.fit_full_model(
+                    self.feature_matrix("train"),
+                    self.labels("train"),
+                    fit.model_classes,
+                    self.seed,
+                    self.n_threads,
+                ),
+            )
 
-    def baselines(self) -> Mapping[str, Any]:
+        def compute() -> np.ndarray:
+            counts = np.bincount(self.labels("train"), minlength=len(self.classes))
+            return oof.holdout_proba(
+                self.oof_fit(n_folds),
+                self.feature_matrix(split),
+                counts / counts.sum(),
+                full_model,
+            )
+
+        return self.cached(("oof_holdout", split, n_folds), compute)
+
+    def baselines(self) -> Mapping[str, Baseline]:
         """Reference baselines fitted on train once; see ``qa.trainers.baselines``."""
         from qa.trainers.baselines import fit_baselines
 
-        return self.cached("baselines", lambda: fit_baselines(self))
+        return self.cached("baselines", lambda: fit_baselines(self.training_data()))
 
     def history(self) -> pl.DataFrame:
         """The training history (epoch, train_loss, val_loss, ...), read once."""

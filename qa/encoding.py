@@ -130,12 +130,19 @@ class EncodedColumn:
         return out
 
 
-def _as_float32(series: pl.Series) -> np.ndarray:
+def _as_float64(series: pl.Series) -> np.ndarray:
+    """Numbers (booleans as 0/1) as float64 with NaN for missing, NaN and +-inf."""
     if series.dtype == pl.Boolean:
         series = series.cast(pl.UInt8)
     out = series.cast(pl.Float64, strict=False).to_numpy(allow_copy=True)
-    out = np.asarray(out, dtype=np.float32)  # a null-holding column arrives as float NaN
+    out = np.array(out, dtype=np.float64)  # a null-holding column arrives as float NaN
     out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _as_float32(series: pl.Series) -> np.ndarray:
+    out = _as_float64(series).astype(np.float32)
+    out[~np.isfinite(out)] = np.nan  # a float64 beyond float32's range overflows to inf
     return out
 
 
@@ -241,9 +248,13 @@ class FeatureEncoder:
                     else [None] * frame.height
                 )
                 out[name] = pd.Series(values, dtype=object)
+            elif name not in frame.columns:
+                out[name] = np.full(frame.height, np.nan)
             else:
-                plain = EncodedColumn(name, spec.kind)  # no calendar parts, no codes
-                out[name] = plain.encode(frame)[0].astype(np.float64)
+                series = frame.get_column(name)
+                if spec.kind == "datetime" and column_kind(series.dtype) == "datetime":
+                    series = epoch_seconds(series)
+                out[name] = _as_float64(series)
         return pd.DataFrame(out, index=pd.RangeIndex(frame.height))
 
     # ------------------------------------------------------------------ storing

@@ -7,11 +7,14 @@ they are refused with a ModelError unless ``[model] trust = true`` (``--trust-mo
 the refusal is decided from the file name and its first bytes only, so nothing in the file runs.
 
 Artifacts written by ``qa train`` carry a sidecar ``<name>.qa.json`` (:class:`ModelMeta`) with
-the class order, the feature columns and the category codes they were trained with, so a model
+the class order and the :class:`~qa.encoding.FeatureEncoder` they were trained with, so a model
 reproduces its own encoding even when the data it is checked on differs from what it saw.
-An artifact without a sidecar gets ``Context.feature_matrix`` (columns in train order, every
-column but target/id/time/group), or, for a scikit-learn model that records
-``feature_names_in_``, a pandas frame with those columns.
+An artifact without a sidecar gets the run's feature matrix (the encoder fitted on this run's
+train), or, for a scikit-learn model that records ``feature_names_in_``, a pandas frame with
+those columns.
+
+Nothing here knows the Context: a model reads a :class:`SplitInput` and a
+:class:`~qa.task.TaskSpec`, and returns :class:`~qa.predictions.Predictions`.
 """
 
 from __future__ import annotations
@@ -19,24 +22,26 @@ from __future__ import annotations
 import json
 import math
 import zipfile
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
 
+from qa.encoding import FeatureEncoder
 from qa.errors import ModelError
 from qa.predictions import Predictions
-
-if TYPE_CHECKING:
-    from qa.context import Context
+from qa.task import TaskSpec
 
 SIDECAR_SUFFIX = ".qa.json"
-META_VERSION = 1
+#: 2: the sidecar holds the FeatureEncoder (1 held kinds and category codes only).
+META_VERSION = 2
 #: Rows per batch when a model predicts, to bound memory on large splits.
 PREDICT_BATCH = 65_536
+#: Below this many rows a model predicts on one thread (thread start-up costs more).
+PARALLEL_ROWS = 20_000
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 TORCH_SUFFIXES = (".pt", ".pth", ".torchscript", ".ptl")
@@ -57,38 +62,55 @@ class ModelMeta:
     target: str
     #: Class names (``str`` of each label) in the order of the model's outputs.
     classes: list[str]
-    feature_columns: list[str]
-    #: Column kind per feature: numeric, boolean, datetime, categorical.
-    kinds: dict[str, str]
-    #: Per categorical feature: the train values whose position is the code the model saw.
-    category_maps: dict[str, list[str]] = field(default_factory=dict)
-    #: ``features`` (float32 matrix as Context.feature_matrix), ``frame`` (pandas frame of the
-    #: feature columns, see :func:`model_frame`) or ``none`` (the model ignores its input).
+    #: The encoder fitted on the model's train split: its input is ``encoder.transform(frame)``.
+    encoder: FeatureEncoder
+    #: ``features`` (the encoder's float32 matrix), ``frame`` (a pandas frame of the feature
+    #: columns, see :meth:`FeatureEncoder.pandas_frame`) or ``none`` (the model ignores its input).
     input: str = "features"
     version: int = META_VERSION
 
-    @classmethod
-    def from_context(cls, ctx: Context, trainer: str, input: str) -> ModelMeta:
-        maps = {
-            col: [str(v) for v in ctx._category_maps[col]["value"].to_list()]
-            for col in ctx.feature_columns
-            if ctx.kind(col) == "categorical"
-        }
-        return cls(
-            trainer=trainer,
-            task=ctx.task,
-            target=str(ctx.target),
-            classes=list(ctx.class_names),
-            feature_columns=list(ctx.feature_columns),
-            kinds={c: ctx.kind(c) for c in ctx.feature_columns},
-            category_maps=maps,
-            input=input,
-        )
+    @property
+    def feature_columns(self) -> list[str]:
+        return self.encoder.feature_columns
 
     def write(self, artifact: Path) -> Path:
         path = sidecar_path(artifact)
-        path.write_text(json.dumps(asdict(self), ensure_ascii=False, indent=1), encoding="utf-8")
+        raw = {
+            "trainer": self.trainer,
+            "task": self.task,
+            "target": self.target,
+            "classes": list(self.classes),
+            "feature_columns": self.feature_columns,  # for readers; the encoder is the truth
+            "encoder": self.encoder.to_dict(),
+            "input": self.input,
+            "version": self.version,
+        }
+        path.write_text(json.dumps(raw, ensure_ascii=False, indent=1), encoding="utf-8")
         return path
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ModelMeta:
+        """Read a sidecar; version 1 (kinds and category codes, no encoder) is converted."""
+        if int(raw.get("version", 1)) < 2:
+            columns = [
+                {
+                    "name": c,
+                    "kind": raw["kinds"].get(c, "numeric"),
+                    "levels": raw.get("category_maps", {}).get(c, []),
+                }
+                for c in raw["feature_columns"]
+            ]
+            encoder = FeatureEncoder.from_dict({"columns": columns})
+        else:
+            encoder = FeatureEncoder.from_dict(raw["encoder"])
+        return cls(
+            trainer=str(raw["trainer"]),
+            task=str(raw["task"]),
+            target=str(raw["target"]),
+            classes=[str(c) for c in raw["classes"]],
+            encoder=encoder,
+            input=str(raw.get("input", "features")),
+        )
 
 
 def sidecar_path(artifact: str | Path) -> Path:
@@ -102,94 +124,31 @@ def read_meta(artifact: str | Path) -> ModelMeta | None:
     if not path.is_file():
         return None
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return ModelMeta(**raw)
-    except (ValueError, TypeError) as exc:
+        return ModelMeta.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ModelError(f"model.artifact: cannot read the sidecar {path}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- model inputs
-def features_for(ctx: Context, split: str, meta: ModelMeta | None) -> np.ndarray:
-    """The float32 matrix a model was trained on, for ``split``.
+@dataclass(frozen=True)
+class SplitInput:
+    """One split as a model may read it: the raw frame, and the run's encoder and its
+    (cached) matrix, so a model encoded the run's way reuses the matrix instead of re-encoding."""
 
-    Reuses the Context's cached matrix when the sidecar's encoding is the Context's own.
-    """
-    if meta is None or _same_encoding(ctx, meta):
-        return ctx.feature_matrix(split)
-    return encode_features(ctx.frame(split), meta.feature_columns, meta.kinds, meta.category_maps)
+    split: str
+    frame: pl.DataFrame
+    encoder: FeatureEncoder
+    matrix: Callable[[], np.ndarray]
 
+    @property
+    def n_rows(self) -> int:
+        return self.frame.height
 
-def _same_encoding(ctx: Context, meta: ModelMeta) -> bool:
-    if list(ctx.feature_columns) != meta.feature_columns:
-        return False
-    if any(ctx.kind(c) != meta.kinds.get(c) for c in ctx.feature_columns):
-        return False
-    for col, values in meta.category_maps.items():
-        if [str(v) for v in ctx._category_maps[col]["value"].to_list()] != values:
-            return False
-    return True
-
-
-def encode_features(
-    frame: pl.DataFrame,
-    columns: Sequence[str],
-    kinds: Mapping[str, str],
-    category_maps: Mapping[str, Sequence[str]],
-) -> np.ndarray:
-    """Encode a frame exactly as ``Context.feature_matrix`` does, with given category codes."""
-    exprs = []
-    for col in columns:
-        if col not in frame.columns:
-            exprs.append(pl.lit(None, dtype=pl.Float32).alias(col))
-            continue
-        kind = kinds.get(col, "numeric")
-        if kind == "categorical":
-            values = list(category_maps.get(col, []))
-            exprs.append(
-                pl.col(col)
-                .cast(pl.String)
-                .replace_strict(
-                    values,
-                    np.arange(len(values), dtype=np.float32).tolist(),
-                    default=None,
-                    return_dtype=pl.Float32,
-                )
-            )
-        elif kind == "datetime":
-            exprs.append(pl.col(col).cast(pl.Datetime("ms")).dt.epoch("s").cast(pl.Float32))
-        else:
-            exprs.append(pl.col(col).cast(pl.Float32, strict=False))
-    if not exprs:
-        return np.zeros((frame.height, 0), dtype=np.float32)
-    matrix = frame.select(exprs).select(pl.all().fill_nan(None)).to_numpy()
-    matrix = matrix.astype(np.float32, copy=False)
-    matrix[~np.isfinite(matrix)] = np.nan
-    return matrix
-
-
-def model_frame(frame: pl.DataFrame, columns: Sequence[str], kinds: Mapping[str, str]) -> Any:
-    """A pandas frame for scikit-learn pipelines: numbers as float64 (inf and NaN missing),
-    booleans 0/1, dates as epoch seconds, categories as strings with missing as ``None``."""
-    exprs = []
-    for col in columns:
-        kind = kinds.get(col, "numeric")
-        if col not in frame.columns:
-            dtype = pl.String if kind == "categorical" else pl.Float64
-            exprs.append(pl.lit(None, dtype=dtype).alias(col))
-        elif kind == "categorical":
-            exprs.append(pl.col(col).cast(pl.String))
-        elif kind == "datetime":
-            exprs.append(pl.col(col).cast(pl.Datetime("ms")).dt.epoch("s").cast(pl.Float64))
-        else:
-            as_float = pl.col(col).cast(pl.Float64, strict=False)
-            exprs.append(pl.when(as_float.is_finite()).then(as_float).otherwise(None).alias(col))
-    selected = frame.select(exprs) if exprs else pl.DataFrame({"__empty": [0.0] * frame.height})
-    out = selected.to_pandas()
-    for col in columns:
-        if kinds.get(col) == "categorical":
-            series = out[col].astype(object)
-            out[col] = series.where(series.notna(), None)
-    return out
+    def features(self, encoder: FeatureEncoder | None = None) -> np.ndarray:
+        """The float32 matrix ``encoder`` (default: the run's) makes of this split."""
+        if encoder is None or encoder == self.encoder:
+            return self.matrix()
+        return encoder.transform(self.frame)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -209,7 +168,7 @@ def class_key(value: Any) -> str:
 
 
 def align_proba(
-    proba: np.ndarray, model_classes: Sequence[str], ctx_classes: Sequence[str], where: str
+    proba: np.ndarray, model_classes: Sequence[str], data_classes: Sequence[str], where: str
 ) -> np.ndarray:
     """Reorder a model's probability columns into the data's class order.
 
@@ -223,16 +182,16 @@ def align_proba(
             f"{len(model_classes)} classes"
         )
     position = {name: i for i, name in enumerate(model_classes)}
-    if list(model_classes) == list(ctx_classes):
+    if list(model_classes) == list(data_classes):
         out = proba
     else:
-        if not any(name in position for name in ctx_classes):
+        if not any(name in position for name in data_classes):
             raise ModelError(
                 f"{where}: the model's classes {list(model_classes)[:10]} share none with the "
-                f"data's classes {list(ctx_classes)[:10]}"
+                f"data's classes {list(data_classes)[:10]}"
             )
-        out = np.zeros((proba.shape[0], len(ctx_classes)))
-        for j, name in enumerate(ctx_classes):
+        out = np.zeros((proba.shape[0], len(data_classes)))
+        for j, name in enumerate(data_classes):
             if name in position:
                 out[:, j] = proba[:, position[name]]
     out = np.clip(np.nan_to_num(out, nan=0.0), 0.0, None)
@@ -242,7 +201,7 @@ def align_proba(
 
 
 def proba_predictions(split: str, proba: np.ndarray, source: str) -> Predictions:
-    """Predictions from an (n, k) probability matrix in the Context's class order."""
+    """Predictions from an (n, k) probability matrix in the task's class order."""
     proba = np.asarray(proba, dtype=np.float64)
     labels = (
         np.argmax(proba, axis=1).astype(np.int64)
@@ -261,9 +220,9 @@ def value_predictions(split: str, values: np.ndarray, source: str, where: str) -
 
 
 def _labels_predictions(
-    ctx: Context, split: str, labels: Sequence[Any], source: str, where: str
+    task: TaskSpec, split: str, labels: Sequence[Any], source: str, where: str
 ) -> Predictions:
-    lookup = {name: i for i, name in enumerate(ctx.class_names)}
+    lookup = {name: i for i, name in enumerate(task.class_names)}
     keys = [class_key(v) for v in labels]
     unknown = sorted({k for k in keys if k not in lookup})
     if unknown:
@@ -288,7 +247,7 @@ def _looks_like_proba(out: np.ndarray) -> bool:
 
 
 def outputs_to_predictions(
-    ctx: Context, split: str, out: np.ndarray, classes: Sequence[str], source: str, where: str
+    task: TaskSpec, split: str, out: np.ndarray, classes: Sequence[str], source: str, where: str
 ) -> Predictions:
     """Interpret a raw numeric model output (n,), (n, 1) or (n, k).
 
@@ -297,7 +256,7 @@ def outputs_to_predictions(
     (a sigmoid is applied when the values leave [0, 1]). Regression: the values.
     """
     out = np.asarray(out, dtype=np.float64)
-    if not ctx.is_classification:
+    if not task.is_classification:
         if out.ndim == 2 and out.shape[1] != 1:
             raise ModelError(
                 f"{where}: a regression model must return one value per row, got shape {out.shape}"
@@ -314,7 +273,7 @@ def outputs_to_predictions(
         out = np.column_stack([1.0 - p, p])
     elif not _looks_like_proba(out):
         out = _softmax(out)
-    return proba_predictions(split, align_proba(out, classes, ctx.class_names, where), source)
+    return proba_predictions(split, align_proba(out, classes, task.class_names, where), source)
 
 
 # --------------------------------------------------------------------------- loading
@@ -331,29 +290,59 @@ class LoadedModel:
     def source(self) -> str:
         return f"model:{self.path}"
 
-    def predict(self, ctx: Context, split: str) -> Predictions:
+    def predict(self, inp: SplitInput, task: TaskSpec, threads: int = 1) -> Predictions:
+        """Predictions for one split; ``threads`` is used only on large splits."""
         where = f"model.artifact ({self.path})"
-        self._check_task(ctx, where)
+        self._check_task(task, where)
+        call = ModelCall(self, inp, task, 1 if inp.n_rows < PARALLEL_ROWS else threads, where)
         if self.format in ("xgboost-json", "xgboost-ubj"):
-            return _predict_xgboost(ctx, split, self, where)
+            return _predict_xgboost(call)
         if self.format == "torchscript":
-            return _predict_torchscript(ctx, split, self, where)
+            return _predict_torchscript(call)
         if self.format == "onnx":
-            return _predict_onnx(ctx, split, self, where)
-        return _predict_estimator(ctx, split, self, where)
+            return _predict_onnx(call)
+        return _predict_estimator(call)
 
-    def _check_task(self, ctx: Context, where: str) -> None:
+    def _check_task(self, task: TaskSpec, where: str) -> None:
         if self.meta is None:
             return
         meta_classification = self.meta.task in ("binary", "multiclass")
-        if meta_classification != ctx.is_classification:
+        if meta_classification != task.is_classification:
             raise ModelError(
                 f"{where}: the model was trained for a {self.meta.task} task; "
-                f"this task is {ctx.task}"
+                f"this task is {task.type}"
             )
 
-    def classes(self, ctx: Context) -> list[str]:
-        return list(self.meta.classes) if self.meta else list(ctx.class_names)
+
+@dataclass(frozen=True)
+class ModelCall:
+    """One prediction request: the model, the split, the task, threads, and who is asking."""
+
+    loaded: LoadedModel
+    inp: SplitInput
+    task: TaskSpec
+    threads: int
+    where: str
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names in the order of the model's outputs (the sidecar's, else the task's)."""
+        meta = self.loaded.meta
+        return list(meta.classes) if meta else self.task.class_names
+
+    def features(self) -> np.ndarray:
+        meta = self.loaded.meta
+        return self.inp.features(meta.encoder if meta else None)
+
+    def to_predictions(self, out: np.ndarray, classes: Sequence[str] | None = None) -> Predictions:
+        return outputs_to_predictions(
+            self.task,
+            self.inp.split,
+            out,
+            self.classes if classes is None else classes,
+            self.loaded.source,
+            self.where,
+        )
 
 
 def detect_format(path: Path) -> str:
@@ -530,107 +519,107 @@ def _batched(matrix: np.ndarray, fn: Any) -> np.ndarray:
     return np.concatenate(parts, axis=0)
 
 
-def _predict_xgboost(ctx: Context, split: str, loaded: LoadedModel, where: str) -> Predictions:
-    booster = loaded.model
-    X = features_for(ctx, split, loaded.meta)
+def _predict_xgboost(call: ModelCall) -> Predictions:
+    booster = call.loaded.model
+    X = call.features()
     if booster.num_features() != X.shape[1]:
+        names = call.inp.encoder.output_names
         raise ModelError(
-            f"{where}: the model expects {booster.num_features()} features; the "
-            f"data has {X.shape[1]} ({', '.join(ctx.feature_columns[:5])}, ...)"
+            f"{call.where}: the model expects {booster.num_features()} features; the "
+            f"data has {X.shape[1]} ({', '.join(names[:5])}, ...)"
         )
-    booster.set_param({"nthread": 1 if X.shape[0] < 20_000 else ctx.n_threads})
+    booster.set_param({"nthread": call.threads})
     objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
     out = np.asarray(booster.inplace_predict(X), dtype=np.float64)
-    classes = loaded.classes(ctx)
+    classes = call.classes
     if objective.startswith(("multi:softmax",)):
-        return _labels_predictions(ctx, split, [classes[int(i)] for i in out], loaded.source, where)
+        labels = [classes[int(i)] for i in out]
+        return _labels_predictions(
+            call.task, call.inp.split, labels, call.loaded.source, call.where
+        )
     is_classifier = objective.startswith(("binary:", "multi:"))
-    if is_classifier != ctx.is_classification:
-        raise ModelError(f"{where}: XGBoost objective {objective} does not fit a {ctx.task} task")
+    if is_classifier != call.task.is_classification:
+        raise ModelError(
+            f"{call.where}: XGBoost objective {objective} does not fit a {call.task.type} task"
+        )
     if objective == "binary:logitraw":
         out = 1.0 / (1.0 + np.exp(-out))
-    return outputs_to_predictions(ctx, split, out, classes, loaded.source, where)
+    return call.to_predictions(out)
 
 
-def _predict_torchscript(ctx: Context, split: str, loaded: LoadedModel, where: str) -> Predictions:
+def _predict_torchscript(call: ModelCall) -> Predictions:
     import torch
 
-    X = features_for(ctx, split, loaded.meta)
-    torch.set_num_threads(1 if X.shape[0] < 20_000 else ctx.n_threads)
+    X = call.features()
+    torch.set_num_threads(call.threads)
 
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return loaded.model(torch.from_numpy(np.ascontiguousarray(batch))).double().numpy()
+            return call.loaded.model(torch.from_numpy(np.ascontiguousarray(batch))).double().numpy()
 
-    out = _batched(X, run)
-    return outputs_to_predictions(ctx, split, out, loaded.classes(ctx), loaded.source, where)
+    return call.to_predictions(_batched(X, run))
 
 
-def _predict_onnx(ctx: Context, split: str, loaded: LoadedModel, where: str) -> Predictions:
-    session = loaded.model
-    X = features_for(ctx, split, loaded.meta)
+def _predict_onnx(call: ModelCall) -> Predictions:
+    session = call.loaded.model
+    X = call.features()
     name = session.get_inputs()[0].name
     outputs = session.run(None, {name: X})
-    if not ctx.is_classification:
-        return outputs_to_predictions(ctx, split, outputs[0], [], loaded.source, where)
+    if not call.task.is_classification:
+        return call.to_predictions(outputs[0], [])
     for out in outputs:  # probabilities: a float matrix, or a list of {label: p} (ZipMap)
         if isinstance(out, list) and out and isinstance(out[0], dict):
             keys = list(out[0])
             matrix = np.array([[row[k] for k in keys] for row in out], dtype=np.float64)
-            return proba_predictions(
-                split,
-                align_proba(matrix, [class_key(k) for k in keys], ctx.class_names, where),
-                loaded.source,
-            )
+            return call.to_predictions(matrix, [class_key(k) for k in keys])
         arr = np.asarray(out)
         if arr.dtype.kind == "f" and arr.ndim == 2 and arr.shape[1] > 1:
-            return outputs_to_predictions(
-                ctx, split, arr, loaded.classes(ctx), loaded.source, where
-            )
-    return _labels_predictions(
-        ctx, split, list(np.asarray(outputs[0]).reshape(-1)), loaded.source, where
-    )
+            return call.to_predictions(arr)
+    labels = list(np.asarray(outputs[0]).reshape(-1))
+    return _labels_predictions(call.task, call.inp.split, labels, call.loaded.source, call.where)
 
 
-def _predict_estimator(ctx: Context, split: str, loaded: LoadedModel, where: str) -> Predictions:
+def _predict_estimator(call: ModelCall) -> Predictions:
     """scikit-learn-like objects (skops, or trusted pickle/joblib): predict_proba / predict."""
-    model = loaded.model
+    model = call.loaded.model
     if hasattr(model, "inplace_predict") and hasattr(model, "save_config"):  # a pickled Booster
-        return _predict_xgboost(ctx, split, loaded, where)
-    return estimator_predictions(ctx, split, model, loaded.meta, loaded.source, where)
-
-
-def estimator_predictions(
-    ctx: Context, split: str, model: Any, meta: ModelMeta | None, source: str, where: str
-) -> Predictions:
-    """Predictions of a fitted scikit-learn-like estimator for ``split``."""
+        return _predict_xgboost(call)
     if not hasattr(model, "predict"):
-        raise ModelError(f"{where}: the loaded object ({type(model).__name__}) has no predict()")
-    X = _estimator_input(ctx, split, model, meta)
-    if not ctx.is_classification:
-        return value_predictions(split, _batched_any(X, model.predict), source, where)
+        raise ModelError(
+            f"{call.where}: the loaded object ({type(model).__name__}) has no predict()"
+        )
+    X = _estimator_input(call.inp, model, call.loaded.meta)
+    if not call.task.is_classification:
+        return value_predictions(
+            call.inp.split, _batched_any(X, model.predict), call.loaded.source, call.where
+        )
     if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
         proba = _batched_any(X, model.predict_proba)
-        model_classes = [class_key(c) for c in model.classes_]
-        return proba_predictions(
-            split, align_proba(proba, model_classes, ctx.class_names, where), source
-        )
-    labels = _batched_any(X, model.predict)
-    return _labels_predictions(ctx, split, list(labels), source, where)
+        return call.to_predictions(proba, [class_key(c) for c in model.classes_])
+    labels = list(_batched_any(X, model.predict))
+    return _labels_predictions(call.task, call.inp.split, labels, call.loaded.source, call.where)
 
 
-def _estimator_input(ctx: Context, split: str, model: Any, meta: ModelMeta | None) -> Any:
+def estimator_outputs(model: Any, X: np.ndarray, meta: ModelMeta, where: str) -> np.ndarray:
+    """Raw outputs of a fitted scikit-learn estimator on an encoded matrix: probabilities in
+    ``meta.classes`` order for a classifier, values for a regressor."""
+    if meta.input == "none":  # the model ignores its input (majority/mean)
+        X = np.zeros((X.shape[0], 1), dtype=np.float32)
+    if meta.task not in ("binary", "multiclass"):
+        return np.asarray(_batched_any(X, model.predict), dtype=np.float64)
+    proba = _batched_any(X, model.predict_proba)
+    return align_proba(proba, [class_key(c) for c in model.classes_], meta.classes, where)
+
+
+def _estimator_input(inp: SplitInput, model: Any, meta: ModelMeta | None) -> Any:
     if meta is not None and meta.input == "none":  # the model ignores its input (majority/mean)
-        return np.zeros((ctx.frame(split).height, 1), dtype=np.float32)
+        return np.zeros((inp.n_rows, 1), dtype=np.float32)
     if meta is not None and meta.input == "frame":
-        return model_frame(ctx.frame(split), meta.feature_columns, meta.kinds)
+        return meta.encoder.pandas_frame(inp.frame)
     if meta is None and hasattr(model, "feature_names_in_"):
         columns = [str(c) for c in model.feature_names_in_]
-        kinds = {
-            c: (ctx.kind(c) if c in ctx.frame("train").columns else "numeric") for c in columns
-        }
-        return model_frame(ctx.frame(split), columns, kinds)
-    return features_for(ctx, split, meta)
+        return inp.encoder.pandas_frame(inp.frame, columns)
+    return inp.features(meta.encoder if meta else None)
 
 
 def _batched_any(X: Any, fn: Any) -> np.ndarray:
@@ -642,14 +631,3 @@ def _batched_any(X: Any, fn: Any) -> np.ndarray:
     return np.concatenate(
         [np.asarray(fn(take(i, i + PREDICT_BATCH))) for i in range(0, n, PREDICT_BATCH)], axis=0
     )
-
-
-def predict_with_artifact(ctx: Context, split: str) -> Predictions:
-    """Predictions for ``split`` from ``[model] artifact``; the model is loaded once."""
-    path = ctx.config.model.artifact
-    if not path:
-        raise ModelError("model.artifact: no model artifact given")
-    loaded = ctx.cached(
-        ("model_artifact", path), lambda: load_artifact(path, ctx.config.model.trust)
-    )
-    return loaded.predict(ctx, split)

@@ -1,9 +1,9 @@
 """Out-of-fold class probabilities for train, computed once and shared through the Context.
 
 Every train row gets the probabilities of a model that never saw it: rows are dealt into K
-stratified folds (K = 5 unless ``[checks.label-noise] n_folds`` says otherwise), one XGBoost
-``hist`` model is fit per fold on the other K-1 folds, and it predicts its own fold. Folds run
-one after another, each model using ``ctx.n_threads`` threads (never a pool inside a pool).
+stratified folds (K = 5 unless the caller, the ``label-noise`` check, asks for another), one
+XGBoost ``hist`` model is fit per fold on the other K-1 folds, and it predicts its own fold.
+Folds run one after another, each model using the run's threads (never a pool inside a pool).
 
 A user may supply the probabilities instead (``[model] oof`` = a file with one ``proba_<label>``
 column per class, row-aligned with train or joined on the id column); then nothing is fitted.
@@ -11,26 +11,28 @@ column per class, row-aligned with train or joined on the id column); then nothi
 The fold models are kept, so a held-out split (validation, test) can be scored by the average
 of the K fold models — a model fit on train — without another fit (:func:`holdout_proba`).
 
+Nothing here knows the Context: it works on the encoded train matrix and class indices. The
+Context caches the results (``Context.oof_fit``, ``Context.oof_proba``, ``Context.holdout_proba``).
+
 Public contract:
 
-- :func:`out_of_fold_proba` ``(ctx) -> ndarray (n_train, n_classes)``, columns in
-  ``ctx.classes`` order, rows summing to 1. A class absent from train gets probability 0.
-- :func:`oof_fit` the full record (probabilities, folds, models, source), cached on the Context.
-- :func:`holdout_proba` ``(ctx, split) -> ndarray (n_split, n_classes)``.
+- :func:`fit_out_of_fold` ``(X, labels, n_classes, n_folds, seed, threads) -> OOFFit``;
+  ``OOFFit.proba`` is (n_train, n_classes), columns in class order, rows summing to 1; a class
+  absent from train gets probability 0.
+- :func:`file_fit` wraps the user's probabilities (:func:`read_oof_file`) the same way.
+- :func:`holdout_proba` ``(fit, X, ...) -> ndarray (n_split, n_classes)``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from qa.errors import DataError, ModelError
-
-if TYPE_CHECKING:
-    from qa.context import Context
 
 DEFAULT_FOLDS = 5
 #: Boosting settings: fast on a 2-core CI box (800k x 50 in well under a minute) and strong
@@ -63,7 +65,7 @@ class OOFFit:
     n_folds: int
     #: ``"xgboost"`` (fitted here) or the path of the user's file.
     source: str
-    #: Indices into ``ctx.classes`` of the classes the models predict (those present in train).
+    #: Indices into the class order of the classes the models predict (those present in train).
     model_classes: np.ndarray
     boosters: list[Any] = field(default_factory=list)
     n_rounds: int = 0
@@ -71,44 +73,27 @@ class OOFFit:
     fit_rows: int = 0
 
 
-def out_of_fold_proba(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> np.ndarray:
-    """Out-of-fold class probabilities for train, shape (n_train, n_classes)."""
-    return oof_fit(ctx, n_folds).proba
-
-
-def oof_fit(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> OOFFit:
-    """The cached out-of-fold fit (or the user's file), computed on first use."""
-    if not ctx.is_classification:
-        raise DataError(
-            f"task.type: out-of-fold probabilities need classification; this is {ctx.task}"
-        )
-    return ctx.cached(("oof_fit", n_folds), lambda: _compute(ctx, n_folds))
-
-
-def _compute(ctx: Context, n_folds: int) -> OOFFit:
-    path = ctx.config.model.oof
-    if path:
-        proba = read_oof_file(ctx, path)
-        present = np.flatnonzero(np.bincount(ctx.labels("train"), minlength=len(ctx.classes)))
-        return OOFFit(
-            proba=proba,
-            folds=np.full(len(proba), -1),
-            n_folds=0,
-            source=str(path),
-            model_classes=present,
-        )
-    return fit_out_of_fold(ctx, n_folds)
+def file_fit(proba: np.ndarray, labels: np.ndarray, source: str) -> OOFFit:
+    """An OOFFit for probabilities the user supplied (nothing fitted)."""
+    present = np.flatnonzero(np.bincount(labels, minlength=proba.shape[1]))
+    return OOFFit(
+        proba=proba,
+        folds=np.full(len(proba), -1),
+        n_folds=0,
+        source=source,
+        model_classes=present,
+    )
 
 
 # --------------------------------------------------------------------------- user file
-def read_oof_file(ctx: Context, path: str) -> np.ndarray:
+def read_oof_file(
+    path: str, train: pl.DataFrame, classes: Sequence[Any], id_col: str | None
+) -> np.ndarray:
     """Read ``proba_<label>`` columns for every class, aligned with train's rows."""
     from qa.data import read_table
 
     what = "model.oof"
     frame = read_table(path, what)
-    train = ctx.frame("train")
-    id_col = ctx.config.task.id
     if id_col and id_col in frame.columns and id_col in train.columns:
         if frame[id_col].is_duplicated().any():
             raise ModelError(f"{what}: {path} repeats values of the id column {id_col!r}")
@@ -119,7 +104,7 @@ def read_oof_file(ctx: Context, path: str) -> np.ndarray:
             f"{what}: {path} has {frame.height} rows but train has {train.height}; "
             "make them row-aligned or add the id column to both"
         )
-    names = [f"proba_{c}" for c in ctx.classes]
+    names = [f"proba_{c}" for c in classes]
     missing = [n for n in names if n not in frame.columns]
     if missing:
         raise ModelError(f"{what}: {path} lacks probability column {missing[0]!r}")
@@ -180,12 +165,20 @@ def boosting_params(n_model_classes: int, seed: int, n_threads: int) -> tuple[di
     return params, rounds
 
 
-def fit_out_of_fold(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> OOFFit:
-    """Fit one XGBoost model per fold and collect its predictions on the held-out fold."""
+def fit_out_of_fold(
+    X: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    n_folds: int = DEFAULT_FOLDS,
+    seed: int = 0,
+    threads: int = 1,
+) -> OOFFit:
+    """Fit one XGBoost model per fold and collect its predictions on the held-out fold.
+
+    ``X`` is the encoded train matrix, ``labels`` class indices in ``range(n_classes)``.
+    """
     import xgboost as xgb
 
-    labels = ctx.labels("train")
-    n_classes = len(ctx.classes)
     n = len(labels)
     if n < 2:
         raise DataError(f"data.train: {n} row(s); out-of-fold probabilities need at least 2")
@@ -193,15 +186,14 @@ def fit_out_of_fold(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> OOFFit:
     present = np.flatnonzero(np.bincount(labels, minlength=n_classes))
     compact = np.searchsorted(present, labels)  # labels as 0..m-1 over the classes in train
     m = len(present)
-    X = ctx.feature_matrix("train")
     if X.shape[1] == 0:  # no usable feature: the honest prediction is the class prior
         proba = np.zeros((n, n_classes))
         proba[:, present] = np.bincount(compact, minlength=m) / n
         return OOFFit(
             proba=proba, folds=np.full(n, -1), n_folds=0, source="prior", model_classes=present
         )
-    folds = stratified_folds(compact, n_folds, ctx.seed)
-    params, rounds = boosting_params(m, ctx.seed, ctx.n_threads)
+    folds = stratified_folds(compact, n_folds, seed)
+    params, rounds = boosting_params(m, seed, threads)
     reference = None  # the first fold's bins are reused by the others (one sketch, not K)
     out = np.zeros((n, m), dtype=np.float64)
     boosters = []
@@ -210,7 +202,7 @@ def fit_out_of_fold(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> OOFFit:
         held = folds == k
         fit_idx = np.flatnonzero(~held)
         if len(fit_idx) > MAX_FIT_ROWS:
-            rng = np.random.default_rng(ctx.seed + 1000 + k)
+            rng = np.random.default_rng(seed + 1000 + k)
             fit_idx = np.sort(rng.choice(fit_idx, MAX_FIT_ROWS, replace=False))
         fit_rows = max(fit_rows, len(fit_idx))
         y_fit = compact[fit_idx]
@@ -218,7 +210,7 @@ def fit_out_of_fold(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> OOFFit:
             out[held] = np.bincount(y_fit, minlength=m) / max(len(y_fit), 1)
             boosters.append(None)
             continue
-        dfit, deval = _fold_matrices(X, fit_idx, y_fit, ctx, reference)
+        dfit, deval = _fold_matrices(X, fit_idx, y_fit, seed, threads, reference)
         reference = reference if reference is not None else dfit
         fold_params = dict(params)
         if m == 2:  # keep the intercept finite and identical in spirit across folds
@@ -251,24 +243,24 @@ def fit_out_of_fold(ctx: Context, n_folds: int = DEFAULT_FOLDS) -> OOFFit:
 
 
 def _fold_matrices(
-    X: np.ndarray, fit_idx: np.ndarray, y_fit: np.ndarray, ctx: Context, reference: Any
+    X: np.ndarray, fit_idx: np.ndarray, y_fit: np.ndarray, seed: int, threads: int, reference: Any
 ) -> tuple[Any, Any]:
     """Training matrix (bins shared with ``reference``) and an inner early-stopping slice."""
     import xgboost as xgb
 
     inner = np.zeros(len(fit_idx), dtype=bool)
     if len(fit_idx) // INNER_SHARE >= MIN_INNER_ROWS:
-        inner = stratified_folds(y_fit, INNER_SHARE, ctx.seed + 1) == 0
+        inner = stratified_folds(y_fit, INNER_SHARE, seed + 1) == 0
         if len(np.unique(y_fit[~inner])) < 2:
             inner[:] = False
     rows = fit_idx[~inner]
     dfit = xgb.QuantileDMatrix(
-        X[rows], label=y_fit[~inner], ref=reference, max_bin=MAX_BIN, nthread=ctx.n_threads
+        X[rows], label=y_fit[~inner], ref=reference, max_bin=MAX_BIN, nthread=threads
     )
     if not inner.any():
         return dfit, None
     deval = xgb.QuantileDMatrix(
-        X[fit_idx[inner]], label=y_fit[inner], ref=dfit, max_bin=MAX_BIN, nthread=ctx.n_threads
+        X[fit_idx[inner]], label=y_fit[inner], ref=dfit, max_bin=MAX_BIN, nthread=threads
     )
     return dfit, deval
 
@@ -287,45 +279,34 @@ def _predict(booster: Any, X: np.ndarray, m: int) -> np.ndarray:
     return raw / raw.sum(axis=1, keepdims=True)
 
 
-def holdout_proba(ctx: Context, split: str, n_folds: int = DEFAULT_FOLDS) -> np.ndarray:
+def holdout_proba(
+    fit: OOFFit, X: np.ndarray, prior: np.ndarray, full_model: Callable[[], Any]
+) -> np.ndarray:
     """Class probabilities for a held-out split from models fit on train, (n_split, n_classes).
 
-    With fitted folds: the average of the K fold models. With a user OOF file: one XGBoost
-    model fit on all of train (fitted once and cached).
+    With fitted folds: the average of the K fold models. Without (a user OOF file): the model
+    ``full_model()`` returns, fit on all of train (the caller caches it); with no features at
+    all, the train class ``prior``.
     """
-
-    def compute() -> np.ndarray:
-        fit = oof_fit(ctx, n_folds)
-        X = ctx.feature_matrix(split)
-        m = len(fit.model_classes)
-        boosters = [b for b in fit.boosters if b is not None]
-        if not boosters:
-            boosters = [_full_model(ctx, fit)] if X.shape[1] else []
-        proba = np.zeros((len(X), len(ctx.classes)), dtype=np.float64)
-        if not boosters:
-            prior = (
-                np.bincount(ctx.labels("train"), minlength=len(ctx.classes))
-                / ctx.frame("train").height
-            )
-            proba[:] = prior
-            return proba
-        avg = np.mean([_predict(b, X, m) for b in boosters], axis=0)
-        proba[:, fit.model_classes] = avg
+    m = len(fit.model_classes)
+    boosters = [b for b in fit.boosters if b is not None]
+    if not boosters and X.shape[1]:
+        boosters = [full_model()]
+    proba = np.zeros((len(X), len(prior)), dtype=np.float64)
+    if not boosters:
+        proba[:] = prior
         return proba
+    proba[:, fit.model_classes] = np.mean([_predict(b, X, m) for b in boosters], axis=0)
+    return proba
 
-    return ctx.cached(("oof_holdout", split, n_folds), compute)
 
-
-def _full_model(ctx: Context, fit: OOFFit) -> Any:
+def fit_full_model(
+    X: np.ndarray, labels: np.ndarray, model_classes: np.ndarray, seed: int, threads: int
+) -> Any:
+    """One XGBoost model on all of train, with the fold models' settings."""
     import xgboost as xgb
 
-    def compute() -> Any:
-        labels = ctx.labels("train")
-        compact = np.searchsorted(fit.model_classes, labels)
-        params, rounds = boosting_params(len(fit.model_classes), ctx.seed, ctx.n_threads)
-        dtrain = xgb.QuantileDMatrix(
-            ctx.feature_matrix("train"), label=compact, max_bin=MAX_BIN, nthread=ctx.n_threads
-        )
-        return xgb.train(params, dtrain, num_boost_round=rounds)
-
-    return ctx.cached("oof_full_model", compute)
+    compact = np.searchsorted(model_classes, labels)
+    params, rounds = boosting_params(len(model_classes), seed, threads)
+    dtrain = xgb.QuantileDMatrix(X, label=compact, max_bin=MAX_BIN, nthread=threads)
+    return xgb.train(params, dtrain, num_boost_round=rounds)

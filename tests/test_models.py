@@ -142,7 +142,7 @@ def test_foreign_xgboost_json_without_sidecar_uses_the_feature_matrix(tmp_path):
     for name in ("booster.json", "booster.ubj"):
         path = tmp_path / name
         booster.save_model(str(path))
-        preds = load_artifact(path).predict(ctx, "test")
+        preds = load_artifact(path).predict(ctx.split_input("test"), ctx.task_spec)
         np.testing.assert_allclose(preds.proba[:, 1], p, rtol=1e-6)
         np.testing.assert_array_equal(preds.labels, (p > 0.5).astype(np.int64))
 
@@ -152,7 +152,7 @@ def test_artifact_predictions_equal_the_trainer_prediction_files(tmp_path):
 
     frames = split3(make_classification_frame(n=600, n_classes=3))
     trained = classification_context(n=600, n_classes=3)
-    written = write_outputs(trained, get_trainer("xgboost").fit(trained), tmp_path)
+    written = write_outputs(trained, get_trainer("xgboost").fit(trained.training_data()), tmp_path)
     files = context(frames, predictions={s: str(written[f"predictions.{s}"]) for s in frames})
     artifact = context(frames, artifact=str(written["artifact"]))
     for split in frames:
@@ -165,17 +165,19 @@ def test_artifact_predictions_equal_the_trainer_prediction_files(tmp_path):
 def test_sidecar_encoding_survives_a_different_train_split(tmp_path):
     """Category codes come from the model's sidecar, not from the data it is checked on."""
     ctx = classification_context(n=600)
-    model = get_trainer("xgboost").fit(ctx)
+    model = get_trainer("xgboost").fit(ctx.training_data())
     path = model.save(tmp_path)
     frames = {s: ctx.frame(s) for s in ctx.splits}
     frames["train"] = frames["train"].filter(frames["train"]["cat"] != "blue")  # codes shift
     other = context(frames, artifact=str(path))
-    np.testing.assert_allclose(other.predictions("test").proba, model.predict(ctx, "test").proba)
+    np.testing.assert_allclose(
+        other.predictions("test").proba, ctx.fitted_predictions(model, "test").proba
+    )
 
 
 def test_regression_model_on_a_classification_task_is_a_model_error(tmp_path):
     reg = context(split3(make_regression_frame(n=300)))
-    path = get_trainer("linear").fit(reg).save(tmp_path)
+    path = get_trainer("linear").fit(reg.training_data()).save(tmp_path)
     clf = classification_context(n=300, artifact=str(path))
     with pytest.raises(ModelError, match="trained for a regression task"):
         clf.predictions("test")

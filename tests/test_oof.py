@@ -6,7 +6,7 @@ from sklearn.datasets import load_wine
 
 from qa.config import parse_config
 from qa.context import Context
-from qa.oof import holdout_proba, out_of_fold_proba, stratified_folds
+from qa.oof import stratified_folds
 
 
 def make_ctx(frame: pl.DataFrame, **splits: pl.DataFrame) -> Context:
@@ -40,8 +40,8 @@ def test_oof_probabilities_are_cached_row_aligned_and_out_of_fold():
 
 
 def test_oof_is_deterministic_for_a_seed():
-    a = out_of_fold_proba(make_ctx(wine_frame()))
-    b = out_of_fold_proba(make_ctx(wine_frame()))
+    a = make_ctx(wine_frame()).oof_proba()
+    b = make_ctx(wine_frame()).oof_proba()
     assert np.array_equal(a, b)
 
 
@@ -49,7 +49,7 @@ def test_a_class_missing_from_train_gets_zero_probability():
     frame = wine_frame()
     test = frame.head(5).with_columns(pl.lit(7).alias("label"))
     ctx = make_ctx(frame, test=test)
-    proba = out_of_fold_proba(ctx)
+    proba = ctx.oof_proba()
     assert proba.shape[1] == 4 and (proba[:, ctx.classes.index(7)] == 0).all()
-    held = holdout_proba(ctx, "test")
+    held = ctx.holdout_proba("test")
     assert held.shape == (5, 4) and np.allclose(held.sum(axis=1), 1.0)

@@ -14,7 +14,6 @@ from qa.api import run_gate
 from qa.base import Check, CheckResult
 from qa.cli import cli, main
 from qa.config import load_config
-from qa.models import predict_with_artifact
 from qa.registry import load_registry
 from tests.conftest import make_classification_frame
 from tests.trainers.helpers import make_regression_frame, split3
@@ -38,7 +37,7 @@ class ReadsModelOutputs(Check):
         metrics: dict[str, float] = {"splits": 0, "max_abs_diff": 0.0, "label_mismatches": 0}
         for split in ctx.splits:
             from_file = ctx.predictions(split)
-            from_model = predict_with_artifact(ctx, split)
+            from_model = ctx.model_artifact().predict(ctx.split_input(split), ctx.task_spec)
             metrics["splits"] += 1
             if ctx.is_classification:
                 diff = np.abs(from_file.proba - from_model.proba).max()

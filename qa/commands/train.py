@@ -86,7 +86,7 @@ def train(
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     started = time.perf_counter()
     say(f"qa train: fitting {trainer} on {ctx.frame('train').height:,} train rows ({ctx.task})")
-    model = get_trainer(trainer).fit(ctx)
+    model = get_trainer(trainer).fit(ctx.training_data())
     say(
         f"qa train: fitted in {time.perf_counter() - started:.1f}s"
         + (f" ({model.note})" if model.note else "")
@@ -106,7 +106,7 @@ def write_outputs(ctx: Context, model: FittedModel, out: Path) -> dict[str, Path
     written: dict[str, Path] = {"artifact": model.save(out)}
     for split in ctx.splits:
         path = out / f"predictions_{split}.parquet"
-        prediction_frame(ctx, model.predict(ctx, split)).write_parquet(path)
+        prediction_frame(ctx, ctx.fitted_predictions(model, split)).write_parquet(path)
         written[f"predictions.{split}"] = path
     if model.history and all("val_loss" in row for row in model.history):
         path = out / "history.csv"

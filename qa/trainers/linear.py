@@ -1,7 +1,8 @@
 """The linear baseline: logistic regression (classification) or ridge regression.
 
-Input: ``Context.feature_matrix`` (float32; inf already NaN; categories as train codes, with
-missing and unseen values NaN) -- the matrix the XGBoost baseline uses, computed once. We do
+Input: the run's encoded feature matrix (float32; inf already NaN; categories as train codes,
+missing NaN and unseen values one code of their own) -- the matrix the XGBoost baseline uses,
+computed once. We do
 not go through pandas strings: one-hot encoding string columns made prediction on 1,000,000
 rows take over 30 s, integer codes take a second or two.
 
@@ -17,15 +18,13 @@ train rows than that, the model is fitted on a seeded random sample of that many
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from qa.errors import DataError
-from qa.trainers.base import FittedModel, SklearnModel, Trainer, label_values, train_rows
-
-if TYPE_CHECKING:
-    from qa.context import Context
+from qa.trainers.base import FittedModel, SklearnModel, Trainer, TrainingData, model_meta
 
 #: Iteration cap for the logistic regression solver (lbfgs).
 MAX_ITER = 300
@@ -35,17 +34,17 @@ MAX_LEVELS = 30
 MIN_LEVEL_ROWS = 5
 
 
-def build_pipeline(ctx: Context, columns: list[str], classification: bool) -> Any:
+def build_pipeline(kinds: Sequence[str], classification: bool, seed: int) -> Any:
     """The unfitted pipeline (ColumnTransformer + LogisticRegression / Ridge) on the columns
-    of ``Context.feature_matrix``, addressed by position."""
+    of the encoded matrix, addressed by position; ``kinds`` has one kind per matrix column."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    categorical = [j for j, c in enumerate(columns) if ctx.kind(c) == "categorical"]
-    numeric = [j for j, c in enumerate(columns) if ctx.kind(c) != "categorical"]
+    categorical = [j for j, kind in enumerate(kinds) if kind == "categorical"]
+    numeric = [j for j, kind in enumerate(kinds) if kind != "categorical"]
     transformers = []
     if numeric:
         transformers.append(
@@ -76,7 +75,7 @@ def build_pipeline(ctx: Context, columns: list[str], classification: bool) -> An
         )
     features = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
     if classification:
-        model = LogisticRegression(max_iter=MAX_ITER, C=1.0, random_state=ctx.seed)
+        model = LogisticRegression(max_iter=MAX_ITER, C=1.0, random_state=seed)
     else:
         model = Ridge(alpha=1.0)
     return Pipeline([("features", features), ("model", model)])
@@ -91,26 +90,23 @@ class LinearTrainer(Trainer):
         #: Fit on a seeded sample of at most this many train rows (None: every row).
         self.max_rows = max_rows
 
-    def fit(self, ctx: Context) -> FittedModel:
+    def fit(self, data: TrainingData) -> FittedModel:
         from sklearn.exceptions import ConvergenceWarning
 
-        from qa.models import ModelMeta
-
-        if not ctx.feature_columns:
+        if not data.encoder.feature_columns:
             raise DataError("data.train: no feature columns to fit a linear model on")
-        meta = ModelMeta.from_context(ctx, self.name, "features")
-        rows, note = train_rows(ctx, self.max_rows)
-        X, y = ctx.feature_matrix("train"), ctx.labels("train")
+        rows, note = data.train_rows(self.max_rows)
+        X, y = data.X["train"], data.y["train"]
         if rows is not None:
             X, y = X[rows], y[rows]
-        if ctx.is_classification:
-            y = label_values(ctx, y)
-        pipeline = build_pipeline(ctx, meta.feature_columns, ctx.is_classification)
+        classify = data.task.is_classification
+        target = data.label_values(y) if classify else y
+        pipeline = build_pipeline(data.encoder.output_kinds, classify, data.seed)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            pipeline.fit(X, y)
+            pipeline.fit(X, target)
         if any(issubclass(w.category, ConvergenceWarning) for w in caught):
             note = "; ".join(filter(None, [note, f"solver stopped at {MAX_ITER} iterations"]))
-        model = SklearnModel(self.name, pipeline, meta)
+        model = SklearnModel(self.name, pipeline, model_meta(data, self.name))
         model.note = note
         return model

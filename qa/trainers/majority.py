@@ -6,14 +6,9 @@ Any model worth shipping must beat it. Saved as a scikit-learn ``DummyClassifier
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-from qa.trainers.base import FittedModel, SklearnModel, Trainer, label_values
-
-if TYPE_CHECKING:
-    from qa.context import Context
+from qa.trainers.base import FittedModel, SklearnModel, Trainer, TrainingData, model_meta
 
 
 class MajorityTrainer(Trainer):
@@ -21,19 +16,18 @@ class MajorityTrainer(Trainer):
 
     name = "majority"
 
-    def fit(self, ctx: Context) -> FittedModel:
+    def fit(self, data: TrainingData) -> FittedModel:
         from sklearn.dummy import DummyClassifier, DummyRegressor
 
-        from qa.models import ModelMeta
-
-        n = ctx.frame("train").height
-        X = np.zeros((n, 1), dtype=np.float32)
-        if ctx.is_classification:
+        y = data.y["train"]
+        X = np.zeros((len(y), 1), dtype=np.float32)
+        estimator: DummyClassifier | DummyRegressor
+        if data.task.is_classification:
             estimator = DummyClassifier(strategy="prior")
-            estimator.fit(X, label_values(ctx, ctx.labels("train")))
+            estimator.fit(X, data.label_values(y))
             name = "majority"
         else:
             estimator = DummyRegressor(strategy="mean")
-            estimator.fit(X, ctx.labels("train"))
+            estimator.fit(X, y)
             name = "mean"
-        return SklearnModel(name, estimator, ModelMeta.from_context(ctx, name, "none"))
+        return SklearnModel(name, estimator, model_meta(data, name, "none"))

@@ -8,29 +8,27 @@ The validation split is used when it has labels; otherwise a seeded 10 % of trai
 for early stopping and the ``note`` says so.
 
 Preprocessing is fitted on train only and lives inside the network, so the saved TorchScript
-module takes the raw ``Context.feature_matrix`` (float32, NaN allowed) and returns class
+module takes the encoder's raw feature matrix (float32, NaN allowed) and returns class
 probabilities (n, k) or values (n,): numbers are median-imputed (with a missing indicator),
 standardised and clipped to [-10, 10]; each categorical code goes through an embedding, with
 one slot for missing/unseen values and one for rare levels (fewer than ``MIN_LEVEL_ROWS`` train
 rows or beyond the ``MAX_LEVELS`` most frequent).
 
-Runs on a GPU when ``torch.cuda.is_available()``, else on the CPU with ``ctx.n_threads``
-threads. Seeded with ``torch.manual_seed(ctx.seed)``. torch is imported inside functions only.
+Runs on a GPU when ``torch.cuda.is_available()``, else on the CPU. Seeded with
+``torch.manual_seed(data.seed)``. torch is imported inside functions only.
 """
 
 import copy
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from qa.encoding import FeatureEncoder
 from qa.errors import DataError, QAError
-from qa.predictions import Predictions
-from qa.trainers.base import FittedModel, Trainer, fit_threads
-
-if TYPE_CHECKING:
-    from qa.context import Context
+from qa.models import ModelMeta
+from qa.trainers.base import SMALL_DATA_ROWS, FittedModel, Trainer, TrainingData, model_meta
 
 HIDDEN = (256, 128)
 DROPOUT = 0.3
@@ -44,11 +42,10 @@ HOLDOUT_FRACTION = 0.1
 EMBEDDING_DIM = 8
 MAX_LEVELS = 64
 MIN_LEVEL_ROWS = 5
-CLIP = 10.0
 EVAL_BATCH = 65_536
 #: CPU threads for the training loop. A step on 128-512 rows is too small for threads to pay
 #: off, and on a busy shared CPU spinning worker threads made each step ~50x slower (measured:
-#: 354 ms vs 6 ms per step). Prediction uses ``ctx.n_threads``.
+#: 354 ms vs 6 ms per step). Prediction uses the run's threads on large inputs.
 TRAIN_THREADS = 1
 
 TORCH_MISSING = "the mlp trainer needs the torch extra: pip install 'qa-gate[torch]'"
@@ -130,9 +127,12 @@ def _net_class() -> Any:
 
 
 # --------------------------------------------------------------------------- preprocessing
-def preprocessing_spec(ctx: "Context", X: np.ndarray, y: np.ndarray) -> dict:
+def preprocessing_spec(
+    encoder: FeatureEncoder, X: np.ndarray, y: np.ndarray, classify: bool
+) -> dict:
     """Imputation, scaling and category buckets, all from the training rows ``X``."""
-    kinds = [ctx.kind(c) for c in ctx.feature_columns]
+    kinds = encoder.output_kinds
+    sources = encoder.output_features
     num_idx = [j for j, k in enumerate(kinds) if k != "categorical"]
     cat_idx = [j for j, k in enumerate(kinds) if k == "categorical"]
     medians, means, stds, miss_idx = [], [], [], []
@@ -149,7 +149,7 @@ def preprocessing_spec(ctx: "Context", X: np.ndarray, y: np.ndarray) -> dict:
             miss_idx.append(j)
     sizes, offsets, lookup, n_buckets = [], [], [], 0
     for j in cat_idx:
-        n_levels = len(ctx._category_maps[ctx.feature_columns[j]])
+        n_levels = len(encoder.levels(sources[j]))
         codes = X[:, j]
         codes = codes[np.isfinite(codes)].astype(np.int64)
         counts = np.bincount(codes, minlength=n_levels)[:n_levels]
@@ -163,7 +163,6 @@ def preprocessing_spec(ctx: "Context", X: np.ndarray, y: np.ndarray) -> dict:
         sizes.append(n_levels)
         lookup.extend(segment)
         n_buckets += 2 + len(kept)
-    classify = ctx.is_classification
     return {
         "num_idx": num_idx,
         "medians": medians,
@@ -184,22 +183,17 @@ def preprocessing_spec(ctx: "Context", X: np.ndarray, y: np.ndarray) -> dict:
 class MLPModel(FittedModel):
     artifact_name = "model.pt"
 
-    def __init__(self, net: Any, meta: Any) -> None:
-        super().__init__()
+    def __init__(self, net: Any, meta: ModelMeta, threads: int = 1) -> None:
+        super().__init__(meta)
         self.name = "mlp"
         self.net = net  # eval mode, on the CPU
-        self.meta = meta
+        #: Threads for prediction on large inputs (small ones use one).
+        self.threads = threads
 
-    def predict(self, ctx: "Context", split: str) -> Predictions:
-        from qa.models import features_for, outputs_to_predictions
-
+    def predict(self, X: np.ndarray) -> np.ndarray:
         torch = _torch()
-        X = features_for(ctx, split, self.meta)
-        torch.set_num_threads(fit_threads(ctx, X.shape[0]))
-        out = _forward(torch, self.net, X, torch.device("cpu"))
-        return outputs_to_predictions(
-            ctx, split, out, self.meta.classes, self.source, "trainer mlp"
-        )
+        torch.set_num_threads(1 if X.shape[0] < SMALL_DATA_ROWS else self.threads)
+        return _forward(torch, self.net, X, torch.device("cpu"))
 
     def save(self, out_dir: Path) -> Path:
         torch = _torch()
@@ -241,20 +235,17 @@ class MLPTrainer(Trainer):
         self.batch_size = batch_size
         self.threads = threads
 
-    def fit(self, ctx: "Context") -> FittedModel:
+    def fit(self, data: TrainingData) -> FittedModel:
         torch = _torch()
-        from qa.models import ModelMeta
-
-        if not ctx.feature_columns:
+        if not data.encoder.feature_columns:
             raise DataError("data.train: no feature columns to fit the MLP on")
-        torch.manual_seed(ctx.seed)
+        torch.manual_seed(data.seed)
         torch.set_num_threads(self.threads or TRAIN_THREADS)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        X, y = ctx.feature_matrix("train"), ctx.labels("train")
-        X_fit, y_fit, X_val, y_val, note = self._validation(ctx, X, y)
-        spec = preprocessing_spec(ctx, X_fit, y_fit)
-        classify = ctx.is_classification
-        n_out = len(ctx.classes) if classify else 1
+        X_fit, y_fit, X_val, y_val, note = self._validation(data)
+        classify = data.task.is_classification
+        spec = preprocessing_spec(data.encoder, X_fit, y_fit, classify)
+        n_out = len(data.task.classes) if classify else 1
         net = _net_class()(spec, HIDDEN, DROPOUT, n_out, classify).to(device)
         batch = self.batch_size or (
             LARGE_BATCH_SIZE if len(X_fit) > LARGE_DATA_ROWS else BATCH_SIZE
@@ -270,10 +261,10 @@ class MLPTrainer(Trainer):
             batch,
             self.max_epochs,
             self.patience,
-            ctx.seed,
+            data.seed,
         )
         net = net.cpu().eval()
-        model = MLPModel(net, ModelMeta.from_context(ctx, self.name, "features"))
+        model = MLPModel(net, model_meta(data, self.name), data.threads)
         best = min(history, key=lambda r: r["val_loss"])
         model.history = history
         model.note = "; ".join(
@@ -289,10 +280,11 @@ class MLPTrainer(Trainer):
         return model
 
     @staticmethod
-    def _validation(ctx: "Context", X: np.ndarray, y: np.ndarray) -> tuple:
-        if ctx.has_labels("validation"):
-            return X, y, ctx.feature_matrix("validation"), ctx.labels("validation"), ""
-        rng = np.random.default_rng(ctx.seed)
+    def _validation(data: TrainingData) -> tuple:
+        X, y = data.X["train"], data.y["train"]
+        if "validation" in data.y:
+            return X, y, data.X["validation"], data.y["validation"], ""
+        rng = np.random.default_rng(data.seed)
         order = rng.permutation(len(X))
         n_val = max(1, round(HOLDOUT_FRACTION * len(X)))
         val, fit = np.sort(order[:n_val]), np.sort(order[n_val:])

@@ -1,7 +1,7 @@
-"""The gradient-boosted baseline: XGBoost ``hist`` on ``Context.feature_matrix``.
+"""The gradient-boosted baseline: XGBoost ``hist`` on the run's encoded feature matrix.
 
-Categories are the Context's train codes (unseen and missing are NaN, which the trees route
-on their own). With a labelled validation split, boosting stops early when the validation loss
+Categories are the encoder's train codes (missing is NaN, which the trees route on their own;
+an unseen value has a code of its own). With a labelled validation split, boosting stops early when the validation loss
 has not improved for ``EARLY_STOPPING_ROUNDS`` rounds (at most ``MAX_ROUNDS``) and the model
 keeps the best round; its per-round train/validation loss is the training history. Without one
 it boosts a fixed ``FIXED_ROUNDS`` rounds. With ``max_rows`` set (the baselines set it) and more
@@ -11,16 +11,14 @@ train rows than that, it fits on a seeded sample of that many rows, and its ``no
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from qa.errors import DataError
-from qa.predictions import Predictions
-from qa.trainers.base import FittedModel, Trainer, fit_threads, train_rows
-
-if TYPE_CHECKING:
-    from qa.context import Context
+from qa.models import ModelMeta
+from qa.task import TaskSpec
+from qa.trainers.base import SMALL_DATA_ROWS, FittedModel, Trainer, TrainingData, model_meta
 
 MAX_ROUNDS = 300
 FIXED_ROUNDS = 100
@@ -29,15 +27,15 @@ LEARNING_RATE = 0.1
 MAX_DEPTH = 6
 
 
-def objective(ctx: Context) -> tuple[dict[str, Any], str]:
+def objective(task: TaskSpec) -> tuple[dict[str, Any], str]:
     """XGBoost objective parameters and the name of its loss metric for this task."""
-    if ctx.task == "binary":
+    if task.type == "binary":
         return {"objective": "binary:logistic", "eval_metric": "logloss"}, "logloss"
-    if ctx.is_classification:
+    if task.is_classification:
         return (
             {
                 "objective": "multi:softprob",
-                "num_class": len(ctx.classes),
+                "num_class": len(task.classes),
                 "eval_metric": "mlogloss",
             },
             "mlogloss",
@@ -45,30 +43,27 @@ def objective(ctx: Context) -> tuple[dict[str, Any], str]:
     return {"objective": "reg:squarederror", "eval_metric": "rmse"}, "rmse"
 
 
-def encoded_labels(ctx: Context, split: str) -> np.ndarray:
+def xgb_labels(task: TaskSpec, y: np.ndarray) -> np.ndarray:
     """Labels as XGBoost wants them: 0/1 for binary (1 = second class), class index, value."""
-    y = ctx.labels(split)
-    return y.astype(np.float32) if ctx.is_classification else y
+    return y.astype(np.float32) if task.is_classification else y
 
 
 class XGBoostModel(FittedModel):
     artifact_name = "model.json"
 
-    def __init__(self, booster: Any, meta: Any) -> None:
-        super().__init__()
+    def __init__(self, booster: Any, meta: ModelMeta) -> None:
+        super().__init__(meta)
         self.name = "xgboost"
         self.booster = booster
-        self.meta = meta
+        #: Threads for prediction on large inputs (small ones use one).
+        self.threads = 1
 
-    def predict(self, ctx: Context, split: str) -> Predictions:
-        from qa.models import features_for, outputs_to_predictions
-
-        X = features_for(ctx, split, self.meta)
-        self.booster.set_param({"nthread": fit_threads(ctx, X.shape[0])})
-        out = self.booster.inplace_predict(X)
-        return outputs_to_predictions(
-            ctx, split, out, self.meta.classes, self.source, "trainer xgboost"
-        )
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        self.booster.set_param({"nthread": 1 if X.shape[0] < SMALL_DATA_ROWS else self.threads})
+        out = np.asarray(self.booster.inplace_predict(X), dtype=np.float64)
+        if self.meta.task == "binary":
+            return np.column_stack([1.0 - out, out])
+        return out
 
     def save(self, out_dir: Path) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -85,36 +80,33 @@ class XGBoostTrainer(Trainer):
         self.max_rows = max_rows
         self.max_rounds = max_rounds
 
-    def fit(self, ctx: Context) -> FittedModel:
+    def fit(self, data: TrainingData) -> FittedModel:
         import xgboost as xgb
 
-        from qa.models import ModelMeta
-
-        if not ctx.feature_columns:
+        if not data.encoder.feature_columns:
             raise DataError("data.train: no feature columns to fit XGBoost on")
-        meta = ModelMeta.from_context(ctx, self.name, "features")
-        rows, note = train_rows(ctx, self.max_rows)
-        X, y = ctx.feature_matrix("train"), encoded_labels(ctx, "train")
+        rows, note = data.train_rows(self.max_rows)
+        X, y = data.X["train"], xgb_labels(data.task, data.y["train"])
         if rows is not None:
             X, y = X[rows], y[rows]
-        obj, metric = objective(ctx)
-        threads = fit_threads(ctx, X.shape[0])
+        obj, metric = objective(data.task)
+        threads = data.threads_for(X.shape[0])
         params = {
             **obj,
             "tree_method": "hist",
             "eta": LEARNING_RATE,
             "max_depth": MAX_DEPTH,
-            "seed": ctx.seed,
+            "seed": data.seed,
             "nthread": threads,
             "verbosity": 0,
         }
         dtrain = xgb.QuantileDMatrix(X, label=y, nthread=threads)
         evals = [(dtrain, "train")]
-        early = ctx.has_labels("validation")
+        early = "validation" in data.y
         if early:
             dvalid = xgb.QuantileDMatrix(
-                ctx.feature_matrix("validation"),
-                label=encoded_labels(ctx, "validation"),
+                data.X["validation"],
+                label=xgb_labels(data.task, data.y["validation"]),
                 ref=dtrain,
                 nthread=threads,
             )
@@ -132,17 +124,12 @@ class XGBoostTrainer(Trainer):
         if early:
             best = int(booster.best_iteration)
             booster = booster[: best + 1]
-            note = "; ".join(
-                filter(
-                    None,
-                    [
-                        note,
-                        f"early stopping on validation kept "
-                        f"{best + 1} of at most {self.max_rounds} rounds",
-                    ],
-                )
+            kept = (
+                f"early stopping on validation kept {best + 1} of at most {self.max_rounds} rounds"
             )
-        model = XGBoostModel(booster, meta)
+            note = "; ".join(filter(None, [note, kept]))
+        model = XGBoostModel(booster, model_meta(data, self.name))
+        model.threads = data.threads
         model.note = note
         model.history = _history(log, metric)
         return model

@@ -4,6 +4,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from qa.config import parse_config
+from qa.context import Context
 from qa.trainers import baselines, linear
 from qa.trainers.baselines import Baseline, fit_baselines
 from tests.conftest import make_classification_frame
@@ -19,7 +21,7 @@ from tests.trainers.helpers import (
 
 def test_baselines_classification_keys_in_order_and_every_split_predicted():
     ctx = classification_context(n=900, n_classes=3)
-    baselines = fit_baselines(ctx)
+    baselines = fit_baselines(ctx.training_data())
     assert list(baselines) == ["majority", "linear", "xgboost"]
     for name, baseline in baselines.items():
         assert isinstance(baseline, Baseline) and baseline.name == name
@@ -35,7 +37,7 @@ def test_baselines_classification_keys_in_order_and_every_split_predicted():
 
 def test_baselines_learned_ones_beat_majority_on_learnable_data():
     ctx = classification_context(n=1200, n_classes=3)
-    b = fit_baselines(ctx)
+    b = fit_baselines(ctx.training_data())
     prior = accuracy(ctx, b["majority"].predictions["test"])
     assert prior < 0.45
     assert accuracy(ctx, b["linear"].predictions["test"]) > prior + 0.25
@@ -46,7 +48,7 @@ def test_baselines_learned_ones_beat_majority_on_learnable_data():
 def test_majority_baseline_predicts_the_train_prior():
     frame = make_classification_frame(n=1000, seed=3)
     ctx = context(split3(frame))
-    preds = fit_baselines(ctx)["majority"].predictions["test"]
+    preds = fit_baselines(ctx.training_data())["majority"].predictions["test"]
     prior = np.bincount(ctx.labels("train"), minlength=2) / ctx.frame("train").height
     np.testing.assert_allclose(preds.proba, np.tile(prior, (ctx.frame("test").height, 1)))
     assert set(preds.labels) == {int(np.argmax(prior))}
@@ -55,7 +57,7 @@ def test_majority_baseline_predicts_the_train_prior():
 def test_baselines_regression_keys_and_values():
     ctx = context(split3(make_regression_frame(n=900)))
     assert ctx.task == "regression"
-    b = fit_baselines(ctx)
+    b = fit_baselines(ctx.training_data())
     assert list(b) == ["mean", "linear", "xgboost"]
     mean_pred = b["mean"].predictions["test"].values
     np.testing.assert_allclose(mean_pred, ctx.labels("train").mean())
@@ -67,8 +69,8 @@ def test_baselines_regression_keys_and_values():
 
 
 def test_baselines_are_deterministic_for_a_seed():
-    a = fit_baselines(classification_context(n=600, seed=1))
-    b = fit_baselines(classification_context(n=600, seed=1))
+    a = fit_baselines(classification_context(n=600, seed=1).training_data())
+    b = fit_baselines(classification_context(n=600, seed=1).training_data())
     for name in a:
         np.testing.assert_array_equal(
             a[name].predictions["test"].proba, b[name].predictions["test"].proba
@@ -79,7 +81,7 @@ def test_linear_baseline_samples_large_train_and_says_so(monkeypatch: pytest.Mon
     monkeypatch.setattr(baselines, "LINEAR_MAX_ROWS", 200)
     monkeypatch.setattr(baselines, "XGBOOST_MAX_ROWS", 300)
     ctx = classification_context(n=1000)
-    fitted = fit_baselines(ctx)
+    fitted = fit_baselines(ctx.training_data())
     assert "200-row random sample of 600 train rows" in fitted["linear"].note
     assert "300-row random sample of 600 train rows" in fitted["xgboost"].note
     assert fitted["xgboost"].predictions["train"].labels.shape == (600,)
@@ -104,7 +106,7 @@ def test_baselines_survive_nan_inf_unseen_categories_and_hostile_names():
     frames["test"] = frames["test"].with_columns(pl.lit("never seen").alias("cat"))
     frames["production"] = frames["test"].drop("label")
     ctx = context(frames)
-    b = fit_baselines(ctx)
+    b = fit_baselines(ctx.training_data())
     assert set(b["xgboost"].predictions) == {"train", "validation", "test", "production"}
     for baseline in b.values():
         assert np.isfinite(baseline.predictions["production"].proba).all()
@@ -122,7 +124,7 @@ def test_linear_one_hot_stays_small_on_a_high_cardinality_column():
         }
     )
     ctx = context({"train": frame})
-    model = linear.LinearTrainer().fit(ctx)
+    model = linear.LinearTrainer().fit(ctx.training_data())
     encoded = model.estimator[:-1].transform(ctx.feature_matrix("train"))
     assert encoded.shape[1] <= linear.MAX_LEVELS + 2
 
@@ -133,22 +135,23 @@ def test_class_missing_from_train_gets_zero_probability_column():
     frames["train"] = frames["train"].filter(pl.col("label") != 2)
     ctx = context(frames, task="multiclass")
     assert ctx.classes == [0, 1, 2]
-    for baseline in fit_baselines(ctx).values():
+    for baseline in fit_baselines(ctx.training_data()).values():
         proba = baseline.predictions["test"].proba
         assert proba.shape[1] == 3
         assert proba[:, 2].max() < 0.05
 
 
 def test_baselines_without_feature_columns_reduce_to_the_trivial_model():
+    # A run without features stops in build_context (exit 2); the engine piece still copes.
     rng = np.random.default_rng(0)
-    ctx = context(
-        {
-            "train": pl.DataFrame({"label": rng.integers(0, 2, 300)}),
-            "test": pl.DataFrame({"label": rng.integers(0, 2, 100)}),
-        }
-    )
+    frames = {
+        "train": pl.DataFrame({"label": rng.integers(0, 2, 300)}),
+        "test": pl.DataFrame({"label": rng.integers(0, 2, 100)}),
+    }
+    config = parse_config({"task": {"target": "label"}, "run": {"seed": 0, "threads": 1}})
+    ctx = Context(config, frames, {})
     assert ctx.feature_columns == []
-    b = fit_baselines(ctx)
+    b = fit_baselines(ctx.training_data())
     assert list(b) == ["majority", "linear", "xgboost"]
     assert "no feature columns" in b["xgboost"].note
     np.testing.assert_array_equal(

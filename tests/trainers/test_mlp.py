@@ -23,27 +23,29 @@ pytest.importorskip("torch")
 
 def test_mlp_learns_keeps_history_and_restores_best_weights(tmp_path):
     ctx = classification_context(n=800, n_classes=3)
-    model = get_trainer("mlp").fit(ctx)
+    model = get_trainer("mlp").fit(ctx.training_data())
     history = model.history
     assert list(history[0]) == ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy"]
     assert [row["epoch"] for row in history] == list(range(1, len(history) + 1))
     best = min(range(len(history)), key=lambda i: history[i]["val_loss"])
     assert len(history) == best + 1 + PATIENCE or len(history) == 100  # stopped by patience
-    preds = model.predict(ctx, "validation")
+    preds = ctx.fitted_predictions(model, "validation")
     proba = np.clip(preds.proba[np.arange(len(preds.labels)), ctx.labels("validation")], 1e-12, 1)
     assert float(-np.log(proba).mean()) == pytest.approx(history[best]["val_loss"], rel=1e-3)
-    assert accuracy(ctx, model.predict(ctx, "test")) > 0.6
+    assert accuracy(ctx, ctx.fitted_predictions(model, "test")) > 0.6
 
 
 def test_mlp_torchscript_artifact_reproduces_predictions_from_raw_features(tmp_path):
     ctx = classification_context(n=600)
-    model = get_trainer("mlp", max_epochs=5).fit(ctx)
+    model = get_trainer("mlp", max_epochs=5).fit(ctx.training_data())
     path = model.save(tmp_path)
     assert path.name == "model.pt" and (tmp_path / "model.qa.json").is_file()
     loaded = load_artifact(path)
     assert loaded.format == "torchscript"
     np.testing.assert_allclose(
-        loaded.predict(ctx, "test").proba, model.predict(ctx, "test").proba, atol=1e-6
+        loaded.predict(ctx.split_input("test"), ctx.task_spec).proba,
+        ctx.fitted_predictions(model, "test").proba,
+        atol=1e-6,
     )
     raw = loaded.model(__import__("torch").from_numpy(ctx.feature_matrix("test")))
     assert raw.shape == (ctx.frame("test").height, 2)  # the module takes the raw NaN-able matrix
@@ -53,11 +55,11 @@ def test_mlp_regression_beats_the_mean_and_holds_out_train_without_validation():
     frames = split3(make_regression_frame(n=900))
     del frames["validation"]
     ctx = context(frames)
-    model = get_trainer("mlp").fit(ctx)
+    model = get_trainer("mlp").fit(ctx.training_data())
     assert "held-out 10% of train" in model.note
     assert "train_mae" in model.history[0]
     baseline = float(np.mean(np.abs(ctx.labels("test") - ctx.labels("train").mean())))
-    assert mae(ctx, model.predict(ctx, "test")) < 0.6 * baseline
+    assert mae(ctx, ctx.fitted_predictions(model, "test")) < 0.6 * baseline
 
 
 def test_mlp_handles_nan_and_unseen_categories():
@@ -66,7 +68,9 @@ def test_mlp_handles_nan_and_unseen_categories():
         cat=__import__("polars").lit("unseen"), num_0=__import__("polars").lit(None)
     )
     ctx = context(frames)
-    preds = get_trainer("mlp", max_epochs=3).fit(ctx).predict(ctx, "test")
+    preds = ctx.fitted_predictions(
+        get_trainer("mlp", max_epochs=3).fit(ctx.training_data()), "test"
+    )
     assert np.isfinite(preds.values).all()
 
 
@@ -81,4 +85,4 @@ def test_mlp_without_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(builtins, "__import__", no_torch)
     ctx = classification_context(n=300)
     with pytest.raises(QAError, match=r"pip install 'qa-gate\[torch\]'"):
-        get_trainer("mlp").fit(ctx)
+        get_trainer("mlp").fit(ctx.training_data())
