@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # a bug of ours: still exit 2, never a pass
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # a bug of ours, or a native panic: still exit 2, never a pass
         if os.environ.get("QA_DEBUG"):
             raise
         click.echo(

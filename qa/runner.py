@@ -101,11 +101,11 @@ def run_one(ctx: Context, item: PlannedCheck) -> CheckResult:
             result = check.run(ctx, item.params)
             if not isinstance(result, CheckResult):
                 raise TypeError(f"run() returned {type(result).__name__}, not a CheckResult")
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
             raise
         except QAError as exc:  # bad input found while running: name it, no traceback needed
             result = _error(check_cls, str(exc), "")
-        except Exception as exc:
+        except BaseException as exc:  # a native library's panic (pyo3) is no Exception subclass
             summary = f"{type(exc).__name__}: {exc}".strip()
             result = _error(check_cls, f"the check crashed: {summary[:500]}", _short_traceback())
         result = replace(result, duration_s=round(time.perf_counter() - start, 4))
