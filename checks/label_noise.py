@@ -19,6 +19,23 @@ MIN_CONTROL_ROWS = 100
 CONFIDENCE = 0.95
 
 
+@dataclass(frozen=True)
+class TrainFlags:
+    """What was measured on train: cleanlab's flags on the judged classes' rows."""
+
+    judged: list[int]
+    rows: np.ndarray
+    y: np.ndarray
+    proba: np.ndarray
+    found: dict[str, Any]
+    expected: float
+    k: int
+    n: int
+    auc: float | None
+    n_folds: int
+    control: tuple[int, int] | None
+
+
 class LabelNoise(Check):
     """Train labels that a model trained without them confidently contradicts.
 
@@ -122,16 +139,12 @@ class LabelNoise(Check):
         counts = np.bincount(labels, minlength=len(ctx.classes))
         rare = [i for i in np.flatnonzero(counts) if counts[i] < params.n_folds]
         judged = [i for i in np.flatnonzero(counts) if counts[i] >= params.n_folds]
-        rare_ev = table(
-            "Classes too small to judge (fewer train rows than folds)",
-            ["class", "train rows"],
-            [(ctx.class_names[i], int(counts[i])) for i in rare],
-        )
         if len(judged) < 2:
             return self.skip(
                 f"fewer than two classes have at least {params.n_folds} train rows; "
                 "label noise cannot be estimated by cross-validation"
             )
+        # measure
         fit = ctx.oof_fit(params.n_folds)
         rows = np.flatnonzero(np.isin(labels, judged))
         y, proba = _restrict(labels[rows], fit.proba[rows], judged)
@@ -148,7 +161,7 @@ class LabelNoise(Check):
             "excess_issue_rate": k / n - expected,
             "excess_issue_rate_lower": lower - expected,
             "noise_rate": found["noise_rate"],
-            "issues": int(found["issue"].sum()),
+            "issues": k,
             "rows_judged": n,
             "rows_excluded": int(len(labels) - n),
             "oof_auc": auc,
@@ -156,34 +169,68 @@ class LabelNoise(Check):
             "n_folds": fit.n_folds,
             "oof_fit_rows_per_fold": fit.fit_rows,
         }
-        thresholds = {
-            "max_issue_rate": params.max_issue_rate,
-            "min_excess_rate": params.min_excess_rate,
-            "min_oof_auc": params.min_oof_auc,
-        }
-        names = [ctx.class_names[i] for i in judged]
+        holdout_ev, holdout_bad = self._holdouts(ctx, params, judged, metrics)
+        control = _holdout_control(metrics)
+        # decide
+        status, reason = decide(auc, k, n, expected, control, bool(holdout_bad), params)
+        flags = TrainFlags(judged, rows, y, proba, found, expected, k, n, auc, fit.n_folds, control)
+        rare_counts = [(ctx.class_names[i], int(counts[i])) for i in rare]
+        return self._explain(
+            ctx, params, status, reason, flags, metrics, holdout_ev, holdout_bad, rare_counts
+        )
+
+    def _explain(
+        self,
+        ctx: Context,
+        params: Params,
+        status: str,
+        reason: str,
+        flags: TrainFlags,
+        metrics: dict[str, Any],
+        holdout_ev: list[Evidence],
+        holdout_bad: list[tuple[str, float]],
+        rare_counts: list[tuple[str, int]],
+    ) -> CheckResult:
+        rows, y, proba, found = flags.rows, flags.y, flags.proba, flags.found
+        k, n, auc, expected = flags.k, flags.n, flags.auc, flags.expected
+        lower = rate_lower_bound(k, n)
+        names = [ctx.class_names[i] for i in flags.judged]
         evidence = [
             _suspicious_rows(ctx, "train", rows, y, proba, found, names, params.max_rows_shown),
             _noise_matrix(y, found, names),
             _per_class(y, found, names),
+            *holdout_ev,
         ]
-        holdout_ev, holdout_bad = self._holdouts(ctx, params, judged, metrics)
-        evidence += holdout_ev
-        if rare:
-            evidence.append(rare_ev)
-        charts = [_noise_chart(y, found, names)] if len(names) <= 30 else []
-        source = (
-            "the user's out-of-fold file" if fit.n_folds == 0 else f"{fit.n_folds}-fold XGBoost"
+        if rare_counts:
+            evidence.append(
+                table(
+                    "Classes too small to judge (fewer train rows than folds)",
+                    ["class", "train rows"],
+                    rare_counts,
+                )
+            )
+        kwargs = dict(
+            metrics=metrics,
+            thresholds={
+                "max_issue_rate": params.max_issue_rate,
+                "min_excess_rate": params.min_excess_rate,
+                "min_oof_auc": params.min_oof_auc,
+            },
+            evidence=evidence,
+            charts=[_noise_chart(y, found, names)] if len(names) <= 30 else [],
         )
-        rate = metrics["issue_rate"]
+        source = (
+            "the user's out-of-fold file" if flags.n_folds == 0 else f"{flags.n_folds}-fold XGBoost"
+        )
+        rate, bar = k / n, params.max_issue_rate
         summary = (
-            f"{rate:.1%} of {n:,} train rows look mislabelled ({int(found['issue'].sum()):,}; "
+            f"{rate:.1%} of {n:,} train rows look mislabelled ({k:,}; "
             f"cleanlab's noise estimate {found['noise_rate']:.1%}; {source})"
         )
-        kwargs = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=charts)
-        if auc is not None and auc < params.min_oof_auc:
+        subjects = [c for c, r in _class_rates(y, found, names) if r > bar] or ["train"]
+        if reason == "weak-model":
             return self.result(
-                "warn",
+                status,
                 f"out-of-fold model too weak to judge the labels: macro AUC {auc:.3f} < "
                 f"{params.min_oof_auc} (a hard target, or labels near random); cleanlab flags "
                 f"{rate:.1%} of rows, which means little at this skill",
@@ -192,55 +239,39 @@ class LabelNoise(Check):
                 subjects=["train"],
                 **kwargs,
             )
-        subjects = [c for c, r in _class_rates(y, found, names) if r > params.max_issue_rate]
-        if rate > params.max_issue_rate:
-            if lower <= params.max_issue_rate:
-                return self.result(
-                    "warn",
-                    f"{summary}; above the bar {params.max_issue_rate:.1%}, but with {n:,} rows "
-                    f"the rate could be chance: its {CONFIDENCE:.0%} lower bound is {lower:.1%} "
-                    "(too few rows to tell a few borderline rows from label noise)",
-                    subjects=subjects or ["train"],
-                    **kwargs,
-                )
-            control = _holdout_control(metrics)
-            if control is not None and not _train_noisier(k, n, *control, params.min_excess_rate):
-                k_h, n_h = control
-                return self.result(
-                    "warn",
-                    f"{summary}; above the bar {params.max_issue_rate:.1%}, but the labelled "
-                    f"held-out rows, scored the same way, flag {k_h / n_h:.1%} of {n_h:,}: the "
-                    "flags come from a hard target, not from noise particular to train labels",
-                    subjects=subjects or ["train"],
-                    **kwargs,
-                )
-            if lower - expected >= params.min_excess_rate:
-                return self.result(
-                    "fail",
-                    f"{summary}; {CONFIDENCE:.0%} lower bound {lower:.1%} "
-                    f"> bar {params.max_issue_rate:.1%}",
-                    subjects=subjects or ["train"],
-                    **kwargs,
-                )
-            return self.result(
-                "warn",
-                f"{summary}; above the bar {params.max_issue_rate:.1%}, but the model's own "
-                f"uncertainty explains {expected:.1%} (labels redrawn from its probabilities): "
-                "overlapping classes or noise spread evenly cannot be told apart here",
-                subjects=subjects or ["train"],
-                **kwargs,
+        if reason == "chance":
+            message = (
+                f"{summary}; above the bar {bar:.1%}, but with {n:,} rows the rate could be "
+                f"chance: its {CONFIDENCE:.0%} lower bound is {lower:.1%} (too few rows to "
+                "tell a few borderline rows from label noise)"
             )
-        if holdout_bad:
-            status = "fail" if params.holdout == "fail" else "warn"
+        elif reason == "hard-target":
+            k_h, n_h = flags.control  # type: ignore[misc]
+            message = (
+                f"{summary}; above the bar {bar:.1%}, but the labelled held-out rows, scored "
+                f"the same way, flag {k_h / n_h:.1%} of {n_h:,}: the flags come from a hard "
+                "target, not from noise particular to train labels"
+            )
+        elif reason == "noisy":
+            message = f"{summary}; {CONFIDENCE:.0%} lower bound {lower:.1%} > bar {bar:.1%}"
+        elif reason == "explained":
+            message = (
+                f"{summary}; above the bar {bar:.1%}, but the model's own uncertainty "
+                f"explains {expected:.1%} (labels redrawn from its probabilities): "
+                "overlapping classes or noise spread evenly cannot be told apart here"
+            )
+        elif reason == "holdout":
             listed = ", ".join(f"{s} {r:.1%}" for s, r in holdout_bad)
             return self.result(
                 status,
-                f"train labels look fine ({rate:.1%}), but held-out "
-                f"labels do not: {listed} (bar {params.max_issue_rate:.1%})",
+                f"train labels look fine ({rate:.1%}), but held-out labels do not: {listed} "
+                f"(bar {bar:.1%})",
                 subjects=[s for s, _ in holdout_bad],
                 **kwargs,
             )
-        return self.result("pass", f"{summary}; bar {params.max_issue_rate:.1%}", **kwargs)
+        else:
+            return self.result(status, f"{summary}; bar {bar:.1%}", **kwargs)
+        return self.result(status, message, subjects=subjects, **kwargs)
 
     def _holdouts(
         self, ctx: Context, params: Params, judged: list[int], metrics: dict[str, Any]
@@ -271,14 +302,50 @@ class LabelNoise(Check):
             names = [ctx.class_names[i] for i in present]
             ev = _suspicious_rows(ctx, split, rows, y, proba, found, names, params.max_rows_shown)
             evidence.append(ev)
-            if (
-                params.holdout != "report"
-                and len(rows) >= MIN_HOLDOUT_ROWS
-                and lower > params.max_issue_rate
-                and lower - expected >= params.min_excess_rate
-            ):
+            if holdout_flagged(len(rows), lower, expected, params):
                 bad.append((split, rate))
         return evidence, bad
+
+
+# --------------------------------------------------------------------------- decide
+def decide(
+    auc: float | None,
+    k: int,
+    n: int,
+    expected: float,
+    control: tuple[int, int] | None,
+    holdout_bad: bool,
+    params: LabelNoise.Params,
+) -> tuple[str, str]:
+    """Status and reason from ``k`` of ``n`` train rows flagged (see *How it decides*).
+
+    Reasons: weak-model, chance, hard-target, noisy (fail), explained, holdout, clean.
+    """
+    if auc is not None and auc < params.min_oof_auc:
+        return "warn", "weak-model"
+    if k / n > params.max_issue_rate:
+        lower = rate_lower_bound(k, n)
+        if lower <= params.max_issue_rate:
+            return "warn", "chance"
+        if control is not None and not _train_noisier(k, n, *control, params.min_excess_rate):
+            return "warn", "hard-target"
+        if lower - expected >= params.min_excess_rate:
+            return "fail", "noisy"
+        return "warn", "explained"
+    if holdout_bad:
+        return ("fail" if params.holdout == "fail" else "warn"), "holdout"
+    return "pass", "clean"
+
+
+def holdout_flagged(rows: int, lower: float, expected: float, params: LabelNoise.Params) -> bool:
+    """A held-out split counts against the verdict: judged (``holdout`` is not report), large
+    enough, its rate's lower bound over the bar and beyond what uncertainty explains."""
+    return (
+        params.holdout != "report"
+        and rows >= MIN_HOLDOUT_ROWS
+        and lower > params.max_issue_rate
+        and lower - expected >= params.min_excess_rate
+    )
 
 
 # --------------------------------------------------------------------------- helpers

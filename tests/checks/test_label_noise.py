@@ -246,3 +246,29 @@ def test_label_noise_fails_ten_percent_flips_in_train_against_clean_held_out_row
         train=train, test=test, target="y", only=["label-noise"], config={"run": {"threads": 1}}
     ).checks[0]
     assert result.status == "fail", result.message
+
+
+def test_label_noise_decide_at_its_edges_without_data():
+    from qa.checks.label_noise import decide, holdout_flagged
+
+    params = LabelNoise.Params()  # bar 5 %, min_excess 2.5 %, min_oof_auc 0.7
+    bar = params.max_issue_rate
+    assert decide(0.69, 500, 1000, 0.0, None, False, params) == ("warn", "weak-model")
+    assert decide(None, 50, 1000, 0.0, None, False, params) == ("pass", "clean")  # at the bar
+    assert decide(0.9, 50, 1000, 0.0, None, True, params) == ("warn", "holdout")
+    fail_holdout = LabelNoise.Params(holdout="fail")
+    assert decide(0.9, 10, 1000, 0.0, None, True, fail_holdout) == ("fail", "holdout")
+    assert decide(0.9, 1, 9, 0.0, None, False, params) == ("warn", "chance")  # 11 %, 9 rows
+    many = 20_000
+    assert decide(0.9, int(0.10 * many), many, 0.0, None, False, params) == ("fail", "noisy")
+    explained = decide(0.9, int(0.10 * many), many, 0.095, None, False, params)
+    assert explained == ("warn", "explained")
+    same_as_holdout = (int(0.10 * 2000), 2000)
+    assert decide(0.9, int(0.10 * many), many, 0.0, same_as_holdout, False, params) == (
+        "warn",
+        "hard-target",
+    )
+    assert holdout_flagged(1000, bar + 0.05, 0.0, params)
+    assert not holdout_flagged(199, bar + 0.05, 0.0, params)  # too few held-out rows
+    assert not holdout_flagged(1000, bar, 0.0, params)  # lower bound at the bar
+    assert not holdout_flagged(1000, bar + 0.05, 0.0, LabelNoise.Params(holdout="report"))
