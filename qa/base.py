@@ -108,7 +108,12 @@ def param_infos(params_cls: type) -> list[ParamInfo]:
     hints = typing.get_type_hints(params_cls)
     infos = []
     for f in dataclasses.fields(params_cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:  # registration rejects such a Params; say so for an unregistered one too
+            raise ValueError(f"{params_cls.__qualname__}.{f.name} has no default")
         infos.append(
             ParamInfo(
                 name=f.name,

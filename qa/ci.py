@@ -77,7 +77,7 @@ def _annotation_text(result: CheckResult) -> str:
     return text
 
 
-def annotations(report: Report, where: str, limit: int = MAX_ANNOTATIONS) -> list[str]:
+def annotation_lines(report: Report, where: str, limit: int = MAX_ANNOTATIONS) -> list[str]:
     """Workflow commands for the failing and warning checks, most severe first.
 
     ``where`` names the full report (a path or a URL) in the closing line that counts what was
@@ -193,7 +193,7 @@ def report_github(
     url = run_url(environ)
     if url:
         where = f"{where} (artifact of {url})"
-    for line in annotations(report, where):
+    for line in annotation_lines(report, where):
         print(line, file=stream)
     stream.flush()
     summary_path = environ.get("GITHUB_STEP_SUMMARY")

@@ -16,7 +16,7 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import replace
 
-from qa.base import CheckResult, table
+from qa.base import CheckResult, Status, table
 from qa.config import Waiver
 
 WAIVERS_CHECK_ID = "waivers"
@@ -109,6 +109,7 @@ def _waivers_result(
 ) -> CheckResult:
     expired = [w for w in waivers if not w.active(today)]
     stale = len(rows) - len(expired_hits)
+    status: Status
     if expired:
         status = "fail"
         message = f"{len(expired)} waiver(s) have expired and waive nothing: " + ", ".join(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from qa.base import CheckResult, finite_float, table
+from qa.base import CheckResult, Status, finite_float, table
 from qa.config import Config
 from qa.gate import WAIVERS_CHECK_ID, apply_waivers
 from qa.report import Report
@@ -316,6 +316,7 @@ def regression_result(diff: Mapping[str, Any]) -> CheckResult:
     where = (
         f" than the baseline ({diff['baseline']})" if diff.get("baseline") else " than the baseline"
     )
+    status: Status
     if parts:
         status = "fail"
         message = "; ".join(parts) + f" (compared with {diff['baseline'] or 'the baseline'})"

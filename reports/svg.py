@@ -96,7 +96,7 @@ def _ticks(lo: float, hi: float, count: int = 5) -> list[float]:
         return [lo]
     step = _nice_step(hi - lo, count)
     first = math.ceil(lo / step - 1e-9) * step
-    ticks = []
+    ticks: list[float] = []
     value = first
     while value <= hi + step * 1e-9 and len(ticks) < 20:
         ticks.append(round(value, 12))
@@ -444,8 +444,8 @@ def lines_svg(data: Mapping[str, Any], title: str = "") -> str:
     if not series:
         return _empty(title, "no data to draw")
     n_points = max(len(v) for _, v in series)
-    xs = _nums(data.get("x"))
-    if len(xs) < n_points or any(x is None for x in xs[:n_points]):
+    xs = [x for x in _nums(data.get("x"))[:n_points] if x is not None]
+    if len(xs) < n_points:  # no x, too few, or one missing: plot against the index
         xs = [float(i) for i in range(n_points)]
     marker = finite_float(data.get("marker"))
     x_lo, x_hi = _padded_range([*xs[:n_points], *([marker] if marker is not None else [])])

@@ -14,7 +14,7 @@ from qa.ci import (
     MAX_ANNOTATIONS,
     SUMMARY_MAX_BYTES,
     SUMMARY_MAX_CHARS,
-    annotations,
+    annotation_lines,
     append_outputs,
     append_step_summary,
     escape_data,
@@ -172,7 +172,7 @@ def test_annotations_list_failures_before_crashes_and_warnings_separately():
             result("v-1", "waived"),
         ]
     )
-    lines = annotations(report, "qa-reports/report.html")
+    lines = annotation_lines(report, "qa-reports/report.html")
     assert [line.split("::")[1] for line in lines] == [
         "error title=qa-gate%3A f-1 (fail)",
         "error title=qa-gate%3A e-1 (error)",
@@ -185,7 +185,7 @@ def test_annotations_list_failures_before_crashes_and_warnings_separately():
 def test_annotations_cap_each_type_at_ten_and_count_the_rest_in_one_closing_line():
     checks = [result(f"f-{i:02d}", "fail") for i in range(13)]
     checks += [result(f"w-{i:02d}", "warn") for i in range(11)]
-    lines = annotations(hand_report(checks), "qa-reports/report.html")
+    lines = annotation_lines(hand_report(checks), "qa-reports/report.html")
     errors = [line for line in lines if line.startswith("::error ")]
     warnings = [line for line in lines if line.startswith("::warning ")]
     notices = [line for line in lines if line.startswith("::notice ")]
@@ -198,7 +198,7 @@ def test_annotations_cap_each_type_at_ten_and_count_the_rest_in_one_closing_line
 
 
 def test_no_closing_line_when_nothing_is_left_out():
-    lines = annotations(hand_report([result(f"f-{i}", "fail") for i in range(10)]), "r.html")
+    lines = annotation_lines(hand_report([result(f"f-{i}", "fail") for i in range(10)]), "r.html")
     assert len(lines) == 10
     assert not any(line.startswith("::notice") for line in lines)
 
