@@ -87,7 +87,7 @@ def bench_baselines(rows: int, threads: int) -> None:
 
     module.get_trainer = timed
     t0 = time.perf_counter()
-    baselines = fit_baselines(ctx)
+    baselines = fit_baselines(ctx.training_data())
     total = time.perf_counter() - t0
     module.get_trainer = original
     y = ctx.labels("test")
