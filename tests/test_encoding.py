@@ -15,7 +15,7 @@ from qa.encoding import FeatureEncoder
 from qa.models import load_artifact
 from qa.trainers.base import get_trainer
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_numbers_booleans_and_missing_values():
