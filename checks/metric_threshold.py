@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from qa.base import Chart, Check, CheckResult, param, table
 from qa.context import Context
 from qa.metrics import (
+    Bootstrap,
     EvaluationParams,
     Metric,
     choose_metric,
@@ -90,9 +91,29 @@ class MetricThreshold(Check):
         if point is None:
             reason = boot.reasons.get(("model", primary.name), "undefined")
             return self.skip(f"{primary.title} cannot be computed on the test split: {reason}")
-        low, high = boot.ci(("model", primary.name))
         bar = params.threshold if params.threshold is not None else primary.default_bar
+        # "Does it meet the bar?" is one-directional: the one-sided bound on the bar's side
+        # (the end of the two-sided 2·confidence − 1 interval) decides, not the 95 % interval's
+        # end, which would ask for 97.5 % confidence and warn on small splits needlessly.
+        side = "upper" if primary.relative else "lower"
+        crossing = boot.bound(("model", primary.name), side)
+        status = decide(primary, point, bar, crossing, params.warn_when_uncertain)
+        return self._explain(primary, metrics, boot, note, bar, side, crossing, status, params)
 
+    def _explain(
+        self,
+        primary: Metric,
+        metrics: list[Metric],
+        boot: Bootstrap,
+        note: str,
+        bar: float | None,
+        side: str,
+        crossing: float | None,
+        status: str,
+        params: Params,
+    ) -> CheckResult:
+        point = boot.point(("model", primary.name))
+        low, high = boot.ci(("model", primary.name))
         values: dict[str, float | None] = {}
         rows = []
         for m in metrics:
@@ -107,6 +128,8 @@ class MetricThreshold(Check):
                 "bootstrap_rows": boot.sample_rows,
             }
         )
+        if bar is not None and _meets(primary, point, bar):  # type: ignore[arg-type]
+            values[f"{primary.name}_{side}_bound"] = crossing
         notes = [boot.note()] + [f"{k[1]}: {r}" for k, r in boot.reasons.items()]
         if note:
             notes.insert(0, note)
@@ -121,7 +144,7 @@ class MetricThreshold(Check):
         thresholds: dict[str, float | None] = {"confidence": params.confidence}
         if bar is not None:
             thresholds[_bar_name(primary)] = bar
-        charts = [_chart(primary, point, low, high, bar)]
+        charts = [_chart(primary, point, low, high, bar)]  # type: ignore[arg-type]
         described = (
             f"{primary.title} {fmt(point, primary)} ({params.confidence:.0%} CI "
             f"{fmt_ci(low, high, primary)})"
@@ -131,7 +154,7 @@ class MetricThreshold(Check):
 
         if bar is None:
             return self.result(
-                "warn",
+                status,
                 f"{described} on the test split, but no bar is declared for {primary.name}: set "
                 f"checks.{self.id}.threshold to the value agreed before training{suffix}",
                 subjects=[primary.name],
@@ -140,27 +163,17 @@ class MetricThreshold(Check):
                 f"threshold = <the {'maximum' if primary.relative else 'minimum'} "
                 f"acceptable {primary.name}>, agreed before looking at the test split.",
             )
-        relation = "above the maximum" if primary.relative else "below the minimum"
-        if not _meets(primary, point, bar):
+        if status == "fail":
+            relation = "above the maximum" if primary.relative else "below the minimum"
             return self.result(
-                "fail",
+                status,
                 f"{described} is {relation} of {fmt(bar, primary)}{suffix}",
                 subjects=[primary.name],
                 **common,
             )
-        # "Does it meet the bar?" is one-directional: the one-sided bound on the bar's side
-        # (the end of the two-sided 2·confidence − 1 interval) decides, not the 95 % interval's
-        # end, which would ask for 97.5 % confidence and warn on small splits needlessly.
-        side = "upper" if primary.relative else "lower"
-        crossing = boot.bound(("model", primary.name), side)
-        values[f"{primary.name}_{side}_bound"] = crossing
-        if (
-            params.warn_when_uncertain
-            and crossing is not None
-            and not _meets(primary, crossing, bar)
-        ):
+        if status == "warn":
             return self.result(
-                "warn",
+                status,
                 f"{described} clears the bar {fmt(bar, primary)}, but its one-sided "
                 f"{params.confidence:.0%} {side} bound {fmt(crossing, primary)} does not: the "
                 f"test split cannot confirm the model meets it{suffix}",
@@ -169,10 +182,28 @@ class MetricThreshold(Check):
                 remedy="Evaluate on a larger test split to narrow the interval, or improve the "
                 "model so it clears the bar with room to spare.",
             )
-        side = "at most" if primary.relative else "at least"
+        at = "at most" if primary.relative else "at least"
         return self.result(
-            "pass", f"{described} meets the bar ({side} {fmt(bar, primary)}){suffix}", **common
+            "pass", f"{described} meets the bar ({at} {fmt(bar, primary)}){suffix}", **common
         )
+
+
+def decide(
+    metric: Metric,
+    point: float,
+    bar: float | None,
+    bound: float | None,
+    warn_when_uncertain: bool,
+) -> str:
+    """No bar: warn. Point on the wrong side: fail. The one-sided bound on the bar's side
+    across it (``warn_when_uncertain``): warn. Else pass."""
+    if bar is None:
+        return "warn"
+    if not _meets(metric, point, bar):
+        return "fail"
+    if warn_when_uncertain and bound is not None and not _meets(metric, bound, bar):
+        return "warn"
+    return "pass"
 
 
 def _meets(metric: Metric, value: float, bar: float) -> bool:

@@ -153,3 +153,12 @@ def test_calibration_is_skipped_for_regression():
     frame = pl.DataFrame({"x": np.arange(50.0), "y": np.arange(50.0) * 0.5})
     result = qa.check(train=frame, test=frame, target="y", only=["calibration"]).checks[0]
     assert result.status == "skip" and "regression" in result.message
+
+
+def test_calibration_decide_needs_the_bar_and_the_noise_level_both():
+    from qa.checks.calibration import decide
+
+    assert decide(0.12, 0.05, 0.1) == ("fail", "miscalibrated")
+    assert decide(0.12, 0.15, 0.1) == ("pass", "within-noise")  # small test set: chance
+    assert decide(0.10, 0.01, 0.1) == ("pass", "calibrated")  # at the bar is not over it
+    assert decide(0.12, 0.12, 0.1) == ("pass", "within-noise")  # at the noise level

@@ -217,3 +217,19 @@ def test_metric_threshold_large_split_subsamples_and_says_so():
     assert result.metrics["roc_auc_ci_low"] < auc < result.metrics["roc_auc_ci_high"]
     # the width matches a 30,000-row interval (about ±0.006), not a 5,000-row one (±0.015)
     assert result.metrics["roc_auc_ci_high"] - result.metrics["roc_auc_ci_low"] < 0.02
+
+
+def test_metric_threshold_decide_at_the_bar_for_scores_and_errors():
+    from qa.checks.metric_threshold import decide
+    from qa.metrics import METRICS
+
+    auc, rmse = METRICS["roc_auc"], METRICS["rmse"]
+    assert decide(auc, 0.9, None, 0.85, True) == "warn"  # no bar declared
+    assert decide(auc, 0.7, 0.7, 0.7, True) == "pass"  # at the bar meets it
+    assert decide(auc, 0.6999, 0.7, 0.65, True) == "fail"
+    assert decide(auc, 0.72, 0.7, 0.69, True) == "warn"  # the lower bound crosses
+    assert decide(auc, 0.72, 0.7, 0.69, False) == "pass"
+    assert decide(auc, 0.72, 0.7, None, True) == "pass"  # no interval (n_bootstrap = 0)
+    assert decide(rmse, 2.0, 2.0, 2.1, False) == "pass"  # errors: at most the bar
+    assert decide(rmse, 2.01, 2.0, 2.1, True) == "fail"
+    assert decide(rmse, 1.9, 2.0, 2.05, True) == "warn"  # the upper bound crosses
