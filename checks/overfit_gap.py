@@ -27,7 +27,7 @@ _RANK = {"pass": 0, "warn": 1, "fail": 2}
 
 
 @dataclass
-class Part:
+class Judgement:
     """The verdict of one half of the check (the gap, or the history)."""
 
     status: str
@@ -138,7 +138,7 @@ class OverfitGap(Check):
                 "needs train and validation (or test) predictions for the gap, or a training "
                 "history ([model] history) for the loss curves"
             )
-        parts: list[Part] = []
+        parts: list[Judgement] = []
         if can_gap:
             assert eval_split is not None
             parts.append(_gap_part(ctx, params, eval_split, self.id))
@@ -181,7 +181,7 @@ def _eval_split(ctx: Context) -> str | None:
 
 
 # --------------------------------------------------------------------------- the gap
-def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Part:
+def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Judgement:
     train_preds, eval_preds = ctx.predictions("train"), ctx.predictions(split)
     metric, fallback = choose_metric(
         ctx, params.metric, f"checks.{check_id}.metric", [train_preds, eval_preds]
@@ -192,7 +192,9 @@ def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Part:
     eval_score = model_boot.point((MODEL, metric.name))
     if train_score is None or eval_score is None:
         reason = model_boot.reasons.get((MODEL, metric.name)) or "undefined on train"
-        return Part("pass", f"no train–{split} gap: {metric.title} cannot be computed ({reason})")
+        return Judgement(
+            "pass", f"no train–{split} gap: {metric.title} cannot be computed ({reason})"
+        )
     gap = _gap(metric, train_score, eval_score)
     bar = params.max_relative_gap if metric.relative else params.max_gap
     bar_name = "max_relative_gap" if metric.relative else "max_gap"
@@ -215,29 +217,79 @@ def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Part:
     if split == "test":
         notes.append("no validation split with predictions: the gap is measured on test")
 
-    def part(status: str, message: str, remedy: str = "") -> Part:
+    def part(status: str, message: str, remedy: str = "") -> Judgement:
         evidence = table(
             f"{metric.title}: train against {split}",
             ["model", "split", metric.name, "CI low", "CI high"],
             rows,
             note="; ".join(filter(None, notes)),
         )
-        return Part(
+        return Judgement(
             status, message, metrics, thresholds, [evidence], [], ["train-validation gap"], remedy
         )
 
-    if gap <= bar:
+    if decide_gap(gap, bar, None, params.tolerance) == "pass":
         return part("pass", f"{described}, within the bar {bar:g}")
 
-    comparison, baselines = _comparison_rows(ctx, split)
     notes += [f"{name}: {b.note}" for name, b in ctx.baselines().items() if b.note]
-    if not baselines:
+    versus = _versus_baselines(ctx, split, metric, settings, params)
+    if isinstance(versus, str):
+        return part("warn", f"{described}, over the bar {bar:g}; {versus}", _GAP_REMEDY)
+    rows += versus.rows
+    notes += versus.notes
+    metrics.update(versus.metrics)
+    thresholds["confidence"] = params.confidence
+    status = decide_gap(gap, bar, versus, params.tolerance)
+    if status == "fail":
         return part(
-            "warn",
-            f"{described}, over the bar {bar:g}; no baseline to tell whether "
-            "it costs generalisation",
+            "fail",
+            f"{described}, over the bar {bar:g}, and it generalises worse than "
+            f"the baselines: {versus.text}",
             _GAP_REMEDY,
         )
+    return part(
+        "warn",
+        f"{described}, over the bar {bar:g}, but it generalises as well as the baselines: "
+        f"{versus.text}",
+        "The gap costs nothing measurable yet; watch it.",
+    )
+
+
+@dataclass(frozen=True)
+class Versus:
+    """The model against the best baseline on the held-out rows (the gap's cost)."""
+
+    advantage: float | None
+    upper: float | None
+    step: float
+    text: str
+    rows: list[tuple[Any, ...]]
+    notes: list[str]
+    metrics: dict[str, float | None]
+
+
+def decide_gap(gap: float, bar: float, versus: Versus | None, tolerance: float) -> str:
+    """Within the bar: pass. Over it: fail when it costs generalisation (the model trails the
+    best baseline by more than ``tolerance`` and one row's worth, and the one-sided upper
+    bound of its advantage is below 0; without intervals the point decides), else warn."""
+    if gap <= bar:
+        return "pass"
+    if versus is None or versus.advantage is None:
+        return "warn"
+    costly = versus.advantage < -max(tolerance, versus.step) and (
+        versus.upper is None or versus.upper < 0
+    )
+    return "fail" if costly else "warn"
+
+
+def _versus_baselines(
+    ctx: Context, split: str, metric: Metric, settings: Any, params: Any
+) -> Versus | str:
+    """Measure the model against the baselines on the held-out rows, or say why it cannot."""
+    comparison, baselines = _comparison_rows(ctx, split)
+    notes: list[str] = []
+    if not baselines:
+        return "no baseline to tell whether it costs generalisation"
     models = {
         MODEL: {s: ctx.predictions(s) for s in comparison},
         **{f"baseline:{n}": p for n, p in baselines.items()},
@@ -247,11 +299,7 @@ def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Part:
     scored = {n: boot.point((f"baseline:{n}", metric.name)) for n in baselines}
     defined = {n: s for n, s in scored.items() if s is not None}
     if not defined:
-        return part(
-            "warn",
-            f"{described}, over the bar {bar:g}; no baseline could be scored on {where}",
-            _GAP_REMEDY,
-        )
+        return f"no baseline could be scored on {where}"
     best = max(defined, key=lambda n: defined[n] if metric.higher_is_better else -defined[n])
     model_key, best_key = (MODEL, metric.name), (f"baseline:{best}", metric.name)
     advantage, low, high = boot.advantage(metric, model_key, best_key)
@@ -266,6 +314,7 @@ def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Part:
         if ctx.task != "regression"
         else 0.0
     )
+    rows: list[tuple[Any, ...]] = []
     if len(comparison) > 1:
         rows.append(("model", where, boot.point(model_key), *boot.ci(model_key)))
     for name, score in scored.items():
@@ -276,44 +325,21 @@ def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Part:
         "model's advantage = the upper end of the two-sided "
         f"{2 * params.confidence - 1:.0%} interval"
     )
-    metrics.update(
-        {
-            f"best_baseline_{metric.name}": defined[best],
-            "advantage_vs_best_baseline": advantage,
-            "advantage_vs_best_baseline_ci_low": low,
-            "advantage_vs_best_baseline_ci_high": high,
-            "advantage_vs_best_baseline_upper_bound": upper,
-            "comparison_rows": boot.n_rows,
-            "one_row_step": step,
-        }
-    )
-    thresholds["confidence"] = params.confidence
-    # Costly: the model trails the best baseline by more than the tolerance and by more than
-    # one row's worth of the metric, and the one-sided upper bound of its advantage is below 0
-    # (the question is one-directional: does it generalise *worse*?). Without intervals
-    # (n_bootstrap = 0) the point estimate decides.
-    costly = (
-        advantage is not None
-        and advantage < -max(params.tolerance, step)
-        and (upper is None or upper < 0)
-    )
-    versus = (
+    text = (
         f"the best baseline, {best}, scores {fmt(defined[best], metric)} on {where} "
         f"({boot.n_rows:,} held-out rows; model's advantage {fmt(advantage)}, one-sided "
         f"{params.confidence:.0%} upper bound {fmt(upper)})"
     )
-    if costly:
-        return part(
-            "fail",
-            f"{described}, over the bar {bar:g}, and it generalises worse than "
-            f"the baselines: {versus}",
-            _GAP_REMEDY,
-        )
-    return part(
-        "warn",
-        f"{described}, over the bar {bar:g}, but it generalises as well as the baselines: {versus}",
-        "The gap costs nothing measurable yet; watch it.",
-    )
+    metrics: dict[str, float | None] = {
+        f"best_baseline_{metric.name}": defined[best],
+        "advantage_vs_best_baseline": advantage,
+        "advantage_vs_best_baseline_ci_low": low,
+        "advantage_vs_best_baseline_ci_high": high,
+        "advantage_vs_best_baseline_upper_bound": upper,
+        "comparison_rows": boot.n_rows,
+        "one_row_step": step,
+    }
+    return Versus(advantage, upper, step, text, rows, notes, metrics)
 
 
 def _comparison_rows(ctx: Context, split: str) -> tuple[list[str], dict[str, dict[str, Any]]]:
@@ -362,7 +388,7 @@ def _gap(metric: Metric, train: float, held_out: float) -> float:
 
 
 # --------------------------------------------------------------------------- the history
-def _history_part(ctx: Context, params: Any) -> Part:
+def _history_part(ctx: Context, params: Any) -> Judgement:
     frame = ctx.history()
     where = ctx.config.model.history
     epochs = frame["epoch"].to_numpy()
@@ -380,7 +406,7 @@ def _history_part(ctx: Context, params: Any) -> Part:
     )
     usable = np.isfinite(val) & np.isfinite(train)
     if usable.sum() < 2:
-        return Part(
+        return Judgement(
             "pass",
             f"the history ({where}) has fewer than two epochs with both losses",
             charts=[chart],
@@ -412,20 +438,20 @@ def _history_part(ctx: Context, params: Any) -> Part:
         tail,
         note=f"history: {where}",
     )
-    rising = after >= params.patience and rise > params.min_rise and train_fell
+    status = decide_history(after, rise, train_fell, params)
     story = (
         f"validation loss rose for {after} epochs after its best at epoch {best_epoch} "
         f"({va[best]:.4g} → {va[-1]:.4g}, {rise:+.1%}) while training loss kept falling "
         f"({tr[best]:.4g} → {tr[-1]:.4g})"
     )
-    if not rising:
+    if status == "pass":
         text = (
             f"validation loss is lowest at epoch {best_epoch} of {int(ep[-1])}; it does not "
             f"rise for {params.patience}+ epochs while training loss falls"
         )
-        return Part("pass", text, metrics, thresholds, [evidence], [chart])
-    if params.restored_best:
-        return Part(
+        return Judgement("pass", text, metrics, thresholds, [evidence], [chart])
+    if status == "warn":
+        return Judgement(
             "warn",
             f"{story}; the best epoch's weights were restored, so the shipped model is "
             f"epoch {best_epoch}'s",
@@ -436,7 +462,7 @@ def _history_part(ctx: Context, params: Any) -> Part:
             ["history"],
             "Training ran well past its best epoch; stop earlier to save time.",
         )
-    return Part(
+    return Judgement(
         "fail",
         f"overfitting began at epoch {best_epoch}: {story}",
         metrics,
@@ -446,6 +472,15 @@ def _history_part(ctx: Context, params: Any) -> Part:
         ["history"],
         f"Stop training at epoch {best_epoch} (early stopping that restores the best weights).",
     )
+
+
+def decide_history(epochs_after_best: int, rise: float, train_fell: bool, params: Any) -> str:
+    """Validation loss above its best for ``patience`` epochs or more, by more than
+    ``min_rise``, while training loss fell: fail (warn when the best weights were restored)."""
+    rising = epochs_after_best >= params.patience and rise > params.min_rise and train_fell
+    if not rising:
+        return "pass"
+    return "warn" if params.restored_best else "fail"
 
 
 def _nan_to_none(values: np.ndarray) -> list[float | None]:

@@ -254,3 +254,24 @@ def test_overfit_gap_good_xgboost_does_not_fail_across_seeds(seed):
     result = _run(data, classifier_predictions(xgb, data))
     assert result.metrics["gap"] > 0.05
     assert result.status == "warn", result.message
+
+
+def test_overfit_gap_decide_functions_at_their_edges():
+    from qa.checks.overfit_gap import Versus, decide_gap, decide_history
+
+    def versus(advantage, upper, step=0.0):
+        return Versus(advantage, upper, step, "", [], [], {})
+
+    assert decide_gap(0.05, 0.05, None, 0.02) == "pass"  # at the bar
+    assert decide_gap(0.051, 0.05, None, 0.02) == "warn"  # over it, no baseline to compare
+    assert decide_gap(0.2, 0.05, versus(-0.03, -0.01), 0.02) == "fail"
+    assert decide_gap(0.2, 0.05, versus(-0.02, -0.01), 0.02) == "warn"  # within tolerance
+    assert decide_gap(0.2, 0.05, versus(-0.03, 0.01), 0.02) == "warn"  # could be chance
+    assert decide_gap(0.2, 0.05, versus(-0.03, -0.01, step=0.04), 0.02) == "warn"  # one row
+    assert decide_gap(0.2, 0.05, versus(-0.03, None), 0.02) == "fail"  # no interval: point
+    params = OverfitGap.Params()  # patience 5, min_rise 0.01
+    assert decide_history(5, 0.02, True, params) == "fail"
+    assert decide_history(4, 0.02, True, params) == "pass"
+    assert decide_history(5, 0.01, True, params) == "pass"  # a plateau, not a rise
+    assert decide_history(5, 0.02, False, params) == "pass"  # training loss did not fall
+    assert decide_history(5, 0.02, True, OverfitGap.Params(restored_best=True)) == "warn"
