@@ -61,9 +61,9 @@ class Context:
             prediction_sources if prediction_sources is not None else config.model.predictions
         )
         self._cache: dict[Any, Any] = {}
-        self.target: str | None = config.task.target
-        if self.target is None:
+        if config.task.target is None:
             raise DataError("task.target: no target column given (use --target or [task] target)")
+        self.target: str = config.task.target
         self.task: str = self._resolve_task()
         self._validate_target()
 

@@ -93,7 +93,7 @@ def _clean(frame: pl.DataFrame, what: str) -> pl.DataFrame:
             continue
         if column in REQUIRED:
             cast = frame[column].cast(pl.Float64, strict=False)
-            bad = int(cast.is_null().sum() - frame[column].is_null().sum())
+            bad = cast.null_count() - frame[column].null_count()
             if bad:
                 raise DataError(f"{what}: column {column!r} is not numeric ({dtype})")
             frame = frame.with_columns(cast)

@@ -196,7 +196,7 @@ def fit_out_of_fold(
     params, rounds = boosting_params(m, seed, threads)
     reference = None  # the first fold's bins are reused by the others (one sketch, not K)
     out = np.zeros((n, m), dtype=np.float64)
-    boosters = []
+    boosters: list[Any] = []
     fit_rows = 0
     for k in range(n_folds):
         held = folds == k

@@ -122,6 +122,8 @@ def prediction_frame(ctx: Context, preds: Predictions) -> pl.DataFrame:
     """The contract's prediction file for one split: ``prediction`` (+ ``proba_<label>``)."""
     if not ctx.is_classification:
         return pl.DataFrame({"prediction": np.asarray(preds.values, dtype=np.float64)})
+    if preds.labels is None:
+        raise ValueError("classifier predictions without labels")
     labels = label_column(ctx, preds.labels)
     columns: dict[str, Any] = {"prediction": labels}
     if preds.proba is not None:

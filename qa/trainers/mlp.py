@@ -64,7 +64,7 @@ def _net_class() -> Any:
     torch = _torch()
     nn = torch.nn
 
-    class TabularNet(nn.Module):
+    class TabularNet(nn.Module):  # type: ignore[name-defined]
         def __init__(
             self, spec: dict, hidden: tuple, dropout: float, n_out: int, classify: bool
         ) -> None:
@@ -99,8 +99,8 @@ def _net_class() -> Any:
             layers.append(nn.Linear(width, n_out))
             self.body = nn.Sequential(*layers)
 
-        def logits(self, x: torch.Tensor) -> torch.Tensor:
-            parts: list[torch.Tensor] = []
+        def logits(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[name-defined]
+            parts: list[torch.Tensor] = []  # type: ignore[name-defined]
             if self.n_num > 0:
                 xn = x.index_select(1, self.num_idx)
                 xn = torch.where(torch.isnan(xn), self.medians, xn)
@@ -117,7 +117,7 @@ def _net_class() -> Any:
                 parts.append(self.embedding(buckets).flatten(1))
             return self.body(torch.cat(parts, 1))
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[name-defined]
             out = self.logits(x)
             if self.classify:
                 return torch.softmax(out, 1)
@@ -147,7 +147,10 @@ def preprocessing_spec(
         stds.append(std if std > 1e-12 else 1.0)
         if finite.size < col.size:
             miss_idx.append(j)
-    sizes, offsets, lookup, n_buckets = [], [], [], 0
+    sizes: list[int] = []
+    offsets: list[int] = []
+    lookup: list[int] = []
+    n_buckets = 0
     for j in cat_idx:
         n_levels = len(encoder.levels(sources[j]))
         codes = X[:, j]
