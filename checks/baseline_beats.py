@@ -153,8 +153,7 @@ class BaselineBeats(Check):
             f"the model's {metric.title} is {fmt(model_score, metric)} "
             f"({level} CI {fmt_ci(*model_ci, metric)})"
         )
-        failed = [c for c in comparisons if c.verdict == "fail"]
-        warned = [c for c in comparisons if c.verdict == "warn"]
+        status = decide([c.verdict for c in comparisons])
         common: dict[str, Any] = dict(
             metrics={**_metrics(metric, boot, comparisons), "one_row_step": step},
             thresholds={
@@ -167,22 +166,13 @@ class BaselineBeats(Check):
             charts=[_chart(metric, model_score, comparisons)],
         )
         suffix = f" ({fallback})" if fallback else ""
-        if failed:
-            parts = [c.note for c in failed]
+        if status != "pass":  # name the baselines behind the worst verdict
+            faults = [c for c in comparisons if c.verdict == status]
             return self.result(
-                "fail",
-                f"{described}; " + "; ".join(parts) + suffix,
-                subjects=[c.name for c in failed],
-                remedy=_remedy(failed, trivial, metric),
-                **common,
-            )
-        if warned:
-            parts = [c.note for c in warned]
-            return self.result(
-                "warn",
-                f"{described}; " + "; ".join(parts) + suffix,
-                subjects=[c.name for c in warned],
-                remedy=_remedy(warned, trivial, metric),
+                status,
+                f"{described}; " + "; ".join(c.note for c in faults) + suffix,
+                subjects=[c.name for c in faults],
+                remedy=_remedy(faults, trivial, metric),
                 **common,
             )
         triv = next(c for c in comparisons if c.name == trivial)
@@ -203,6 +193,13 @@ class BaselineBeats(Check):
                 f"(CI {fmt_ci(*best.advantage_ci)})"
             )
         return self.result("pass", text + suffix, **common)
+
+
+def decide(verdicts: list[str]) -> str:
+    """The worst of the per-baseline verdicts (see :func:`_judge`): fail, warn, else pass."""
+    if "fail" in verdicts:
+        return "fail"
+    return "warn" if "warn" in verdicts else "pass"
 
 
 def _compare(boot: Bootstrap, metric: Metric, name: str) -> Comparison:

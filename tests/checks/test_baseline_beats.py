@@ -216,3 +216,27 @@ def test_baseline_beats_still_warns_when_a_baseline_is_several_rows_ahead_on_27_
     assert -result.metrics["advantage_vs_xgboost"] > 2 * step
     assert result.status in ("warn", "fail"), result.message
     assert "linear" in result.subjects and "xgboost" in result.subjects
+
+
+def test_baseline_beats_judge_and_decide_at_their_edges():
+    from qa.checks.baseline_beats import Comparison, _judge, decide
+
+    params = BaselineBeats.Params()
+    acc = METRICS["accuracy"]
+
+    def versus(advantage, low, high):
+        return Comparison("linear", 0.8, (0.7, 0.9), advantage, (low, high))
+
+    margin, tol = params.min_margin, params.tolerance
+    trivial = _judge(versus(0.3, margin, 0.4), True, acc, params)
+    assert trivial.verdict != "fail"  # the interval's low end reaches the margin
+    assert _judge(versus(0.3, margin - 1e-6, 0.4), True, acc, params).verdict == "fail"
+    behind = -(tol + 1e-6)
+    assert _judge(versus(behind, -0.1, -0.001), False, acc, params).verdict == "fail"
+    assert _judge(versus(behind, -0.1, 0.01), False, acc, params).verdict == "warn"
+    assert _judge(versus(-tol, -0.1, -0.001), False, acc, params).verdict != "fail"  # tolerated
+    one_row = _judge(versus(behind, -0.1, -0.001), False, acc, params, step=0.05)
+    assert one_row.verdict != "fail"  # a lead of less than one row's worth
+    assert decide(["ok", "warn", "fail"]) == "fail"
+    assert decide(["ok", "warn"]) == "warn"
+    assert decide(["ok", "n/a"]) == "pass"
