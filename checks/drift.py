@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +11,18 @@ import polars as pl
 
 from qa import stats
 from qa.base import Chart, Check, CheckResult, Evidence, param, table
+from qa.checks._time_axis import (
+    beyond_range_share,
+    calendar_span_s,
+    candidate_parts,
+    comparable_parts,
+    declare_hint,
+    is_calendar_feature,
+    looks_like_time_axis,
+    time_range,
+)
 from qa.context import Context
+from qa.encoding import FeatureEncoder, calendar_part, epoch_seconds
 
 LEVELS = ("no", "moderate", "large")
 #: Bucket name for categories outside the top-K of train (and categories never seen in train).
@@ -27,12 +39,14 @@ DOMAIN_TREES, DOMAIN_DEPTH, DOMAIN_BINS = 40, 4, 64
 
 
 @dataclass
-class Finding:
-    """One statistical test on one feature (or on predictions / labels)."""
+class ShiftTest:
+    """One statistical test of shift in one aspect of a feature (or of predictions / labels):
+    its statistic and p-value, its effect sizes against their bars, and (after
+    Benjamini–Hochberg) its q-value and drift level."""
 
     feature: str
     kind: str
-    aspect: str  # distribution | missing | unseen
+    aspect: str  # distribution | missing | unseen | a calendar part (hour, weekday, month)
     test: str
     statistic: float
     p: float
@@ -51,22 +65,40 @@ class Finding:
         return max(self.effects, key=lambda k: self.effects[k] / self.bars[k])
 
 
+@dataclass(frozen=True)
+class CalendarView:
+    """How one Date/Datetime feature is judged: is it the time axis, which parts compare."""
+
+    name: str
+    #: Share of current values outside train's first..last instant.
+    beyond_share: float
+    #: Most current values lie outside train's dates: the raw value is not judged.
+    time_axis: bool
+    #: Calendar parts compared (each window spans enough of their cycles).
+    parts: tuple[str, ...]
+    #: Calendar parts left out, because a window is shorter than ``calendar_cycles`` cycles.
+    skipped: tuple[str, ...]
+    reference_range: tuple[str, str] | None = None
+    current_range: tuple[str, str] | None = None
+
+
 @dataclass
 class FeatureDrift:
-    """Everything measured on one feature: its findings plus what the table and chart show."""
+    """Everything measured on one feature: its tests plus what the table and chart show."""
 
     name: str
     kind: str
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[ShiftTest] = field(default_factory=list)
     info: dict[str, float | None] = field(default_factory=dict)
     chart: Chart | None = None
+    calendar: CalendarView | None = None
 
     @property
     def level(self) -> int:
         return max((f.level for f in self.findings), default=0)
 
     @property
-    def lead(self) -> Finding | None:
+    def lead(self) -> ShiftTest | None:
         if not self.findings:
             return None
         return max(self.findings, key=lambda f: (f.level, f.ratio))
@@ -74,6 +106,16 @@ class FeatureDrift:
     @property
     def ratio(self) -> float:
         return max((f.ratio for f in self.findings), default=0.0)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict and the reasons for it, in the order they are reported."""
+
+    status: str
+    fail: tuple[str, ...] = ()
+    warn: tuple[str, ...] = ()
+    subjects: tuple[str, ...] = ()
 
 
 class Drift(Check):
@@ -89,8 +131,13 @@ class Drift(Check):
     PSI over the top categories of train (rarer ones pooled as "(other)"). Every feature also
     gets the change in its missing rate (null, NaN or infinite; Cohen's h) and, for
     categories, the share of current rows whose category train never saw, above what train's
-    own singletons predict (the Good–Turing estimate of unseen mass). A domain classifier
-    (XGBoost, cross-validated AUC) tries to tell train rows from current rows, which catches
+    own singletons predict (the Good–Turing estimate of unseen mass). A date or datetime
+    feature (not declared ``[task] time``) gets its missing rate and its calendar parts —
+    hour of day (when it has a time of day), weekday and month — compared as categories;
+    its raw value is compared like a number only while the current values lie within train's
+    dates (a birth date, a random split). A domain classifier
+    (XGBoost, cross-validated AUC, on the shared feature encoder's matrix) tries to tell train
+    rows from current rows, which catches
     shifts in combinations of features. When predictions exist, the current split's predicted
     probabilities or values are compared the same way with those on validation (else test,
     else train — an overfitted model's in-sample train predictions differ from any new data's)
@@ -102,7 +149,10 @@ class Drift(Check):
     A model is only as good as the match between the data it learned from and the data it
     meets. A column recorded in other units, a new category code, a broken upstream join that
     fills a column with nulls: the model scores them without complaint and its predictions
-    quietly go wrong.
+    quietly go wrong. Time itself is not such a shift: a "created_at" column of a January
+    train and a February test differ completely in value (PSI 8, domain AUC 1.0 before this
+    rule) and in month, only because time moves forward; a change in the hour or weekday the
+    rows arrive at is a real change in the population.
 
     How it decides
     --------------
@@ -130,11 +180,24 @@ class Drift(Check):
     stratified holdout of 1 / ``domain_folds`` of the rows once the sample reaches 10,000
     rows (the AUC's standard error is then below 0.01).
 
+    Datetime features. When at least 10 % of the current values of a date/datetime feature lie
+    outside train's first..last date, the column looks like the time axis: the result says so
+    and suggests declaring it ``[task] time``; its raw value is then neither tested nor given
+    to the domain classifier or the energy test. A calendar part is compared (and given to the
+    domain classifier) only when train and the current split each span at least
+    ``calendar_cycles`` (3) of its cycles — 3 days for the hour, 3 weeks for the weekday,
+    3 years for the month — because windows shorter than that see a part unevenly by where
+    they fall (a window of 1.5 days counts half the hours twice). So a January train and a
+    February test are judged on hour, weekday and missing rate; month of year only with
+    years of data on both sides. A declared ``[task] time`` column is not a feature and is
+    not compared.
+
     Small samples. Below ``MIN_DOMAIN_ROWS`` (100) rows on either side the domain classifier is
     not fitted; instead (``energy_test``) a two-sample permutation test on the energy distance
     of the numeric features, standardised by train's mean and SD (missing values take train's
-    median; categories are left to their chi-square tests), with ``energy_permutations``
-    (999) seeded permutations on at most ``energy_sample`` rows per side. Its effect size is
+    median; categories and calendar parts are left to their chi-square tests), with
+    ``energy_permutations`` (999) seeded permutations on at most ``energy_sample`` rows per
+    side. Its effect size is
     the mean shift, in train SDs, of one feature that would produce the same energy distance
     (metric energy_shift_sd). It counts when p < ``energy_alpha`` (0.01) AND that shift passes
     the W/std bars: a large one (>= ``large_factor`` x ``wasserstein_bar``) fails, a moderate
@@ -151,7 +214,10 @@ class Drift(Check):
     encoding is a pipeline bug: fix the producer or the feature code. New categories need a
     mapping or a retrain. A genuine change in the population calls for retraining on recent data
     (or reweighting train toward it) and a fresh evaluation. If the shift is expected and
-    harmless, waive the check for that feature with a reason and an expiry date.
+    harmless, waive the check for that feature with a reason and an expiry date. A datetime
+    feature named as looking like the time axis should be declared ``[task] time`` (then the
+    leakage and split-hygiene checks judge the split's order); if its hour or weekday drifted,
+    the rows now arrive at other times of day or week: find out why before trusting the model.
     """
 
     id = "drift"
@@ -198,6 +264,12 @@ class Drift(Check):
         psi_bins: int = param(10, "Quantile bins of train for numeric PSI.", ge=2, le=100)
         max_categories: int = param(
             30, "Top train categories kept per feature; the rest pooled as (other).", ge=1
+        )
+        calendar_cycles: float = param(
+            3.0,
+            "A datetime feature's hour, weekday or month is compared only when train and the "
+            "current split each span this many of its cycles (days, weeks, years).",
+            ge=1,
         )
         domain_classifier: bool = param(True, "Fit the train-vs-current domain classifier.")
         domain_auc: float = param(
@@ -250,36 +322,36 @@ class Drift(Check):
                 subjects=absent[:50],
                 metrics={"features_absent": len(absent)},
             )
+        # measure
         bars = _bars(params)
-        reports: list[FeatureDrift] = []
-        buckets: dict[str, list[str]] = {}
-        for col in features:
-            kind = ctx.kind(col)
-            ref, cur = ref_frame.get_column(col), cur_frame.get_column(col)
-            if kind in ("numeric", "datetime"):
-                reports.append(_compare_numeric(col, kind, ref, cur, params, bars, current))
-            else:
-                report, top = _compare_categorical(col, kind, ref, cur, params, bars, current)
-                reports.append(report)
-                buckets[col] = top
+        views = _calendar_views(ref_frame, cur_frame, features, params)
+        reports = [
+            _measure_feature(col, ctx.kind(col), ref_frame, cur_frame, views, params, bars, current)
+            for col in features
+        ]
         extras = _prediction_and_label_drift(ctx, current, params, bars)
-        everything = reports + extras
-        _apply_fdr(everything, params)
+        _apply_fdr(reports + extras, params)
+        encoder = _domain_encoder(ctx, ref_frame, features, params)
+        judged = _judged_outputs(encoder, views)
         domain = None
         if params.domain_classifier and features:
-            domain = _domain_classifier(ctx, ref_frame, cur_frame, features, buckets, params)
+            domain = _domain_classifier(ctx, ref_frame, cur_frame, encoder, judged, params)
         numeric = [r.name for r in reports if r.kind in ("numeric", "datetime")]
         small = min(ref_frame.height, cur_frame.height) < MIN_DOMAIN_ROWS
         energy = None
         if params.energy_test and small and numeric:
-            energy = _energy(ctx, ref_frame, cur_frame, numeric, params)
+            energy = _energy(ctx, ref_frame, cur_frame, encoder, judged, params)
         power = _power(ref_frame.height, cur_frame.height, len(reports), numeric, energy, params)
-        return self._verdict(
-            ctx, current, reports, extras, absent, domain, params, bars, energy, power
+        # decide
+        auc = domain.get("auc") if domain else None
+        decision = decide(reports, extras, auc, energy, power, params, current, cur_frame.height)
+        # explain
+        return self._explain(
+            ctx, current, reports, extras, absent, domain, params, bars, energy, power, decision
         )
 
-    # ------------------------------------------------------------------ verdict
-    def _verdict(
+    # ------------------------------------------------------------------ explain
+    def _explain(
         self,
         ctx: Context,
         current: str,
@@ -289,155 +361,352 @@ class Drift(Check):
         domain: dict[str, Any] | None,
         params: Params,
         bars: dict[str, float],
-        energy: dict[str, Any] | None = None,
-        power: float | None = None,
+        energy: dict[str, Any] | None,
+        power: float | None,
+        decision: Decision,
     ) -> CheckResult:
-        drifted = [r for r in reports if r.level > 0]
-        large = [r for r in drifted if r.level == 2]
-        share = len(drifted) / len(reports) if reports else 0.0
-        extra_drifted = [r for r in extras if r.level > 0]
-        auc = domain["auc"] if domain and domain.get("auc") is not None else None
-
-        metrics: dict[str, Any] = {
-            "rows_reference": ctx.frame("train").height,
-            "rows_current": ctx.frame(current).height,
-            "features_compared": len(reports),
-            "features_drifted": len(drifted),
-            "features_large_drift": len(large),
-            "drifted_share": share,
-            "features_absent": len(absent),
-        }
-        for measure in ("KS", "W/std", "PSI", "JS"):
-            values = [r.info[measure] for r in reports if r.info.get(measure) is not None]
-            metrics[f"max_{_slug(measure)}"] = max(values) if values else None
-        for r in extras:
-            prefix = "prediction" if r.name == "predictions" else "label"
-            metrics[f"{prefix}_psi"] = r.info.get("PSI")
-        if domain:
-            metrics.update({k: v for k, v in domain.items() if k not in ("auc", "top", "note")})
-        thresholds = {
-            "fdr": params.fdr,
-            "fail_fdr": params.fail_fdr,
-            "ks_bar": bars["KS"],
-            "wasserstein_bar": bars["W/std"],
-            "psi_bar": bars["PSI"],
-            "js_bar": bars["JS"],
-            "missing_bar": bars["missing h"],
-            "unseen_bar": bars["unseen excess"],
-            "large_factor": params.large_factor,
-            "max_drifted_share": params.max_drifted_share,
-        }
-        if params.domain_classifier:
-            thresholds.update(
-                {"domain_auc": params.domain_auc, "domain_auc_fail": params.domain_auc_fail}
-            )
-        if energy:
-            metrics.update({k: v for k, v in energy.items() if k != "note"})
-            thresholds["energy_alpha"] = params.energy_alpha
-        if power is not None:
-            metrics["detectable_shift_sd"] = power if np.isfinite(power) else None
-            thresholds["power_shift"] = params.power_shift
-        energy_level = _energy_level(energy, params)
-
+        metrics = _metrics(ctx, current, reports, extras, absent, domain, energy, power)
+        thresholds = _thresholds(params, bars, energy, power)
         evidence = [_feature_table(reports + extras, current, params, absent)]
         if domain and domain.get("top"):
-            evidence.append(
-                table(
-                    "Domain classifier: features that tell train from " + current,
-                    ["feature", "gain share"],
-                    domain["top"],
-                    note=(
-                        f"XGBoost, {params.domain_folds}-fold cross-validated AUC "
-                        if domain["domain_folds_fitted"] > 1
-                        else f"XGBoost, AUC on a stratified 1/{params.domain_folds} holdout "
-                        f"({domain['domain_rows_scored']:,} rows) "
-                    )
-                    + f"{auc:.3f}; sample {domain['domain_sample_reference']:,} train + "
-                    f"{domain['domain_sample_current']:,} {current} rows",
-                )
-            )
-        charts = [
-            r.chart for r in sorted(drifted + extra_drifted, key=_order) if r.chart is not None
-        ][: params.max_charts]
-
-        subjects = [r.name for r in sorted(drifted, key=_order)]
-        subjects += [r.name for r in extra_drifted]
-        if auc is not None and auc > params.domain_auc:
-            subjects.append("domain-classifier")
-        if energy_level:
-            subjects.append("energy-distance")
-
-        reasons_fail, reasons_warn = [], []
-        if large:
-            reasons_fail.append(
-                f"{len(large)} feature(s) drifted with a large effect: " + _names(large)
-            )
-        if share >= params.max_drifted_share and len(drifted) >= 2:
-            reasons_fail.append(
-                f"{len(drifted)} of {len(reports)} features drifted "
-                f"({share:.0%} >= {params.max_drifted_share:.0%})"
-            )
-        if auc is not None and auc >= params.domain_auc_fail:
-            reasons_fail.append(
-                f"a classifier tells train from {current} apart "
-                f"(AUC {auc:.3f} >= {params.domain_auc_fail})"
-            )
-        if energy and energy_level:
-            text = (
-                f"the features shifted jointly (energy distance {energy['energy_distance']:.3g},"
-                f" permutation p={energy['energy_p']:.3g} < {params.energy_alpha}; as large "
-                f"as a {energy['energy_shift_sd']:.2f}-SD shift of one feature)"
-            )
-            (reasons_fail if energy_level == 2 else reasons_warn).append(text)
-        moderate = [r for r in drifted if r.level == 1]
-        if moderate and not reasons_fail:
-            reasons_warn.append(
-                f"{len(moderate)} feature(s) drifted moderately: " + _names(moderate)
-            )
-        if auc is not None and params.domain_auc < auc < params.domain_auc_fail:
-            reasons_warn.append(f"domain classifier AUC {auc:.3f} > {params.domain_auc}")
-        for r in extra_drifted:
-            lead = r.lead
-            assert lead is not None
-            reasons_warn.append(f"{r.name} drifted ({lead.lead} {lead.effects[lead.lead]:.3f})")
-        if power is not None and power > params.power_shift and not (reasons_fail or reasons_warn):
-            shown = f"{power:.2g}" if np.isfinite(power) else "any size"
-            reasons_warn.append(
-                f"underpowered: with {metrics['rows_current']:,} {current} rows only shifts of "
-                f">= {shown} train SDs in a feature can be detected (not {params.power_shift:g});"
-                " no drift was found, but a real one may be missed"
-            )
-            subjects.append("underpowered")
-
-        base = (
-            f"train ({metrics['rows_reference']:,} rows) vs {current} "
-            f"({metrics['rows_current']:,} rows), {len(reports)} features"
-        )
-        if reasons_fail:
-            status, detail = "fail", "; ".join(reasons_fail + reasons_warn)
-        elif reasons_warn:
-            status, detail = "warn", "; ".join(reasons_warn)
-        else:
-            status = "pass"
-            detail = "no feature drifted"
-            if auc is not None:
-                detail += f"; domain classifier AUC {auc:.3f}"
-        if energy and not energy_level:
-            detail += (
-                f"; multivariate energy test p={energy['energy_p']:.3g} (used instead of"
-                f" the domain classifier below {MIN_DOMAIN_ROWS} rows)"
-            )
-        elif domain and domain.get("note"):
-            detail += f" ({domain['note']})"
+            evidence.append(_domain_table(domain, current, params))
+        views = [r.calendar for r in reports if r.calendar is not None]
+        if views:
+            evidence.append(_calendar_table(views, current, params))
+        drifted = [r for r in reports + extras if r.level > 0]
+        charts = [r.chart for r in sorted(drifted, key=_order) if r.chart is not None]
         return self.result(
-            status,
-            f"{detail} — {base}",
+            decision.status,
+            _message(decision, metrics, domain, energy, views, current, len(reports)),
             metrics=metrics,
             thresholds=thresholds,
             evidence=evidence,
-            charts=charts,
-            subjects=subjects,
+            charts=charts[: params.max_charts],
+            subjects=list(decision.subjects),
         )
+
+
+# --------------------------------------------------------------------------- decide
+def decide(
+    reports: Sequence[FeatureDrift],
+    extras: Sequence[FeatureDrift],
+    auc: float | None,
+    energy: dict[str, Any] | None,
+    power: float | None,
+    params: Drift.Params,
+    current: str,
+    rows_current: int,
+) -> Decision:
+    """Status, reasons and subjects from the leveled tests, the domain AUC, the energy test and
+    the power bound (no data needed: every input is a number or a leveled test)."""
+    drifted = [r for r in reports if r.level > 0]
+    large = [r for r in drifted if r.level == 2]
+    moderate = [r for r in drifted if r.level == 1]
+    share = len(drifted) / len(reports) if reports else 0.0
+    energy_level = _energy_level(energy, params)
+    fail, warn = [], []
+    if large:
+        fail.append(f"{len(large)} feature(s) drifted with a large effect: " + _names(large))
+    if share >= params.max_drifted_share and len(drifted) >= 2:
+        fail.append(
+            f"{len(drifted)} of {len(reports)} features drifted "
+            f"({share:.0%} >= {params.max_drifted_share:.0%})"
+        )
+    if auc is not None and auc >= params.domain_auc_fail:
+        fail.append(
+            f"a classifier tells train from {current} apart "
+            f"(AUC {auc:.3f} >= {params.domain_auc_fail})"
+        )
+    if energy and energy_level:
+        (fail if energy_level == 2 else warn).append(
+            f"the features shifted jointly (energy distance {energy['energy_distance']:.3g},"
+            f" permutation p={energy['energy_p']:.3g} < {params.energy_alpha}; as large "
+            f"as a {energy['energy_shift_sd']:.2f}-SD shift of one feature)"
+        )
+    if moderate and not fail:
+        warn.append(f"{len(moderate)} feature(s) drifted moderately: " + _names(moderate))
+    if auc is not None and params.domain_auc < auc < params.domain_auc_fail:
+        warn.append(f"domain classifier AUC {auc:.3f} > {params.domain_auc}")
+    extra_drifted = [r for r in extras if r.level > 0]
+    for r in extra_drifted:
+        lead = r.lead
+        assert lead is not None
+        warn.append(f"{r.name} drifted ({lead.lead} {lead.effects[lead.lead]:.3f})")
+    subjects = [r.name for r in sorted(drifted, key=_order)] + [r.name for r in extra_drifted]
+    if auc is not None and auc > params.domain_auc:
+        subjects.append("domain-classifier")
+    if energy_level:
+        subjects.append("energy-distance")
+    if power is not None and power > params.power_shift and not (fail or warn):
+        shown = f"{power:.2g}" if np.isfinite(power) else "any size"
+        warn.append(
+            f"underpowered: with {rows_current:,} {current} rows only shifts of "
+            f">= {shown} train SDs in a feature can be detected (not {params.power_shift:g});"
+            " no drift was found, but a real one may be missed"
+        )
+        subjects.append("underpowered")
+    status = "fail" if fail else "warn" if warn else "pass"
+    return Decision(status, tuple(fail), tuple(warn), tuple(subjects))
+
+
+def _apply_fdr(reports: list[FeatureDrift], params: Drift.Params) -> None:
+    """Benjamini–Hochberg over every test run, then a level per test."""
+    findings = [f for r in reports for f in r.findings]
+    if not findings:
+        return
+    qvalues = stats.benjamini_hochberg(np.array([f.p for f in findings]))
+    for f, q in zip(findings, qvalues, strict=True):
+        f.q = float(q)
+        f.level = shift_level(f.ratio, f.q, params)
+
+
+def shift_level(ratio: float, q: float, params: Drift.Params) -> int:
+    """0 none, 1 moderate, 2 large: significant at ``fdr`` and the effect past its bar; large
+    when ``large_factor`` times past it and also significant at ``fail_fdr``."""
+    if q > params.fdr:
+        return 0
+    if ratio >= params.large_factor and q <= params.fail_fdr:
+        return 2
+    return 1 if ratio >= 1.0 else 0
+
+
+def _energy_level(energy: dict[str, Any] | None, params: Drift.Params) -> int:
+    """2 = large joint shift, 1 = moderate, 0 = none (significant AND past the W/std bars)."""
+    if not energy or energy["energy_p"] >= params.energy_alpha:
+        return 0
+    shift = energy["energy_shift_sd"]
+    if shift >= params.large_factor * params.wasserstein_bar:
+        return 2
+    return 1 if shift >= params.wasserstein_bar else 0
+
+
+# --------------------------------------------------------------------------- explain
+def _metrics(
+    ctx: Context,
+    current: str,
+    reports: list[FeatureDrift],
+    extras: list[FeatureDrift],
+    absent: list[str],
+    domain: dict[str, Any] | None,
+    energy: dict[str, Any] | None,
+    power: float | None,
+) -> dict[str, Any]:
+    drifted = [r for r in reports if r.level > 0]
+    views = [r.calendar for r in reports if r.calendar is not None]
+    metrics: dict[str, Any] = {
+        "rows_reference": ctx.frame("train").height,
+        "rows_current": ctx.frame(current).height,
+        "features_compared": len(reports),
+        "features_drifted": len(drifted),
+        "features_large_drift": sum(1 for r in drifted if r.level == 2),
+        "drifted_share": len(drifted) / len(reports) if reports else 0.0,
+        "features_absent": len(absent),
+    }
+    if views:
+        metrics["datetime_features"] = len(views)
+        metrics["time_axis_features"] = sum(1 for v in views if v.time_axis)
+    for measure in ("KS", "W/std", "PSI", "JS"):
+        values = [r.info[measure] for r in reports if r.info.get(measure) is not None]
+        metrics[f"max_{_slug(measure)}"] = max(values) if values else None
+    for r in extras:
+        prefix = "prediction" if r.name == "predictions" else "label"
+        metrics[f"{prefix}_psi"] = r.info.get("PSI")
+    if domain:
+        metrics.update({k: v for k, v in domain.items() if k not in ("auc", "top", "note")})
+    if energy:
+        metrics.update({k: v for k, v in energy.items() if k != "note"})
+    if power is not None:
+        metrics["detectable_shift_sd"] = power if np.isfinite(power) else None
+    return metrics
+
+
+def _thresholds(
+    params: Drift.Params,
+    bars: dict[str, float],
+    energy: dict[str, Any] | None,
+    power: float | None,
+) -> dict[str, float]:
+    thresholds = {
+        "fdr": params.fdr,
+        "fail_fdr": params.fail_fdr,
+        "ks_bar": bars["KS"],
+        "wasserstein_bar": bars["W/std"],
+        "psi_bar": bars["PSI"],
+        "js_bar": bars["JS"],
+        "missing_bar": bars["missing h"],
+        "unseen_bar": bars["unseen excess"],
+        "large_factor": params.large_factor,
+        "max_drifted_share": params.max_drifted_share,
+    }
+    if params.domain_classifier:
+        thresholds.update(
+            {"domain_auc": params.domain_auc, "domain_auc_fail": params.domain_auc_fail}
+        )
+    if energy:
+        thresholds["energy_alpha"] = params.energy_alpha
+    if power is not None:
+        thresholds["power_shift"] = params.power_shift
+    return thresholds
+
+
+def _message(
+    decision: Decision,
+    metrics: dict[str, Any],
+    domain: dict[str, Any] | None,
+    energy: dict[str, Any] | None,
+    views: list[CalendarView],
+    current: str,
+    n_features: int,
+) -> str:
+    if decision.status == "fail":
+        detail = "; ".join(decision.fail + decision.warn)
+    elif decision.status == "warn":
+        detail = "; ".join(decision.warn)
+    else:
+        detail = "no feature drifted"
+        if metrics.get("domain_auc") is not None:
+            detail += f"; domain classifier AUC {metrics['domain_auc']:.3f}"
+    if energy and "energy-distance" not in decision.subjects:
+        detail += (
+            f"; multivariate energy test p={energy['energy_p']:.3g} (used instead of"
+            f" the domain classifier below {MIN_DOMAIN_ROWS} rows)"
+        )
+    elif domain and domain.get("note"):
+        detail += f" ({domain['note']})"
+    for view in views:
+        if view.time_axis:
+            detail += "; " + _time_axis_note(view, current)
+    base = (
+        f"train ({metrics['rows_reference']:,} rows) vs {current} "
+        f"({metrics['rows_current']:,} rows), {n_features} features"
+    )
+    return f"{detail} — {base}"
+
+
+def _time_axis_note(view: CalendarView, current: str) -> str:
+    judged = ", ".join(view.parts) + (" and " if view.parts else "") + "missing rate"
+    return (
+        f"{view.name!r} looks like the time axis ({view.beyond_share:.0%} of {current} "
+        f"values outside train's dates): judged on its {judged}, not its raw value; "
+        + declare_hint(view.name)
+    )
+
+
+def _feature_table(
+    reports: list[FeatureDrift], current: str, params: Drift.Params, absent: list[str]
+) -> Evidence:
+    rows = []
+    for r in sorted(reports, key=_order):
+        lead = r.lead
+        info = r.info
+
+        def cell(key: str, info: dict[str, float | None] = info) -> float | None:
+            return info.get(key)
+
+        rows.append(
+            [
+                r.name,
+                r.kind,
+                LEVELS[r.level],
+                lead.lead if lead else None,
+                lead.effects[lead.lead] if lead else None,
+                lead.bars[lead.lead] if lead else None,
+                lead.test if lead else None,
+                lead.statistic if lead else None,
+                lead.p if lead else None,
+                lead.q if lead else None,
+                cell("KS") if cell("KS") is not None else cell("JS"),
+                cell("W/std"),
+                cell("PSI"),
+                cell("missing train"),
+                cell("missing current"),
+                cell("unseen share"),
+            ]
+        )
+    note = (
+        f"drifted = significant at FDR {params.fdr} (q) and effect >= bar; large = effect "
+        f">= {params.large_factor:g} x bar. Sorted by effect relative to its bar. A datetime "
+        "feature's calendar parts are tested as categories (test named with the part)."
+    )
+    if absent:
+        note += f" Not in {current} (not compared): " + ", ".join(repr(c) for c in absent[:20])
+    return table(
+        f"Per-feature shift, train vs {current}",
+        [
+            "feature",
+            "kind",
+            "drifted",
+            "measure",
+            "effect size",
+            "bar",
+            "test",
+            "statistic",
+            "p",
+            "q (BH)",
+            "KS / JS",
+            "W/std",
+            "PSI",
+            "missing train",
+            f"missing {current}",
+            "unseen share",
+        ],
+        rows,
+        note=note,
+        max_rows=60,
+    )
+
+
+def _domain_table(domain: dict[str, Any], current: str, params: Drift.Params) -> Evidence:
+    how = (
+        f"XGBoost, {params.domain_folds}-fold cross-validated AUC "
+        if domain["domain_folds_fitted"] > 1
+        else f"XGBoost, AUC on a stratified 1/{params.domain_folds} holdout "
+        f"({domain['domain_rows_scored']:,} rows) "
+    )
+    return table(
+        "Domain classifier: features that tell train from " + current,
+        ["feature", "gain share"],
+        domain["top"],
+        note=how + f"{domain['auc']:.3f}; sample {domain['domain_sample_reference']:,} train + "
+        f"{domain['domain_sample_current']:,} {current} rows",
+    )
+
+
+def _calendar_table(views: list[CalendarView], current: str, params: Drift.Params) -> Evidence:
+    rows = []
+    for v in views:
+        ref = " … ".join(v.reference_range) if v.reference_range else None
+        cur = " … ".join(v.current_range) if v.current_range else None
+        rows.append(
+            (
+                v.name,
+                v.time_axis,
+                v.beyond_share,
+                ref,
+                cur,
+                ", ".join(v.parts) or "none",
+                ", ".join(v.skipped) or "none",
+            )
+        )
+    return table(
+        "Datetime features",
+        [
+            "feature",
+            "looks like the time axis",
+            f"share of {current} outside train's dates",
+            "train",
+            current,
+            "calendar parts compared",
+            "parts not compared",
+        ],
+        rows,
+        note=(
+            "time axis: its raw value is not judged (time moves forward), declare it "
+            "[task] time; a part is compared when both windows span "
+            f"{params.calendar_cycles:g} of its cycles (days for the hour, weeks for the "
+            "weekday, years for the month)"
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -469,30 +738,47 @@ def _order(r: FeatureDrift) -> tuple[int, float, str]:
     return (-r.level, -r.ratio, r.name)
 
 
-def _names(reports: list[FeatureDrift], limit: int = 5) -> str:
+def _names(reports: Sequence[FeatureDrift], limit: int = 5) -> str:
     shown = []
     for r in sorted(reports, key=_order)[:limit]:
         lead = r.lead
         assert lead is not None
-        shown.append(f"{r.name!r} ({lead.lead} {lead.effects[lead.lead]:.3g})")
+        part = (
+            f" {lead.aspect}" if r.calendar is not None and lead.aspect in r.calendar.parts else ""
+        )
+        shown.append(f"{r.name!r} ({lead.lead}{part} {lead.effects[lead.lead]:.3g})")
     more = f" and {len(reports) - limit} more" if len(reports) > limit else ""
     return ", ".join(shown) + more
 
 
-# --------------------------------------------------------------------------- numeric
-def _as_float(series: pl.Series) -> pl.Series:
-    dtype = series.dtype
-    if dtype in (pl.Date,) or isinstance(dtype, pl.Datetime):
-        return series.cast(pl.Datetime("ms")).dt.epoch("s").cast(pl.Float64)
-    if dtype.is_temporal():
-        return series.to_physical().cast(pl.Float64)
-    if dtype == pl.Boolean:
-        return series.cast(pl.Float64)
+# --------------------------------------------------------------------------- measure: features
+def _measure_feature(
+    name: str,
+    kind: str,
+    ref_frame: pl.DataFrame,
+    cur_frame: pl.DataFrame,
+    views: dict[str, CalendarView],
+    params: Drift.Params,
+    bars: dict[str, float],
+    current: str,
+) -> FeatureDrift:
+    ref, cur = ref_frame.get_column(name), cur_frame.get_column(name)
+    if name in views:
+        return _compare_calendar(views[name], ref, cur, params, bars, current)
+    if kind in ("numeric", "datetime"):
+        return _compare_numeric(name, kind, ref, cur, params, bars, current)
+    return _compare_categorical(name, kind, ref, cur, params, bars, current)
+
+
+def _numbers(series: pl.Series) -> pl.Series:
+    """A column as float64: dates and datetimes as epoch seconds (the encoder's units)."""
+    if series.dtype.is_temporal():
+        return epoch_seconds(series)
     return series.cast(pl.Float64, strict=False)
 
 
 def _sorted_finite(series: pl.Series) -> np.ndarray:
-    values = _as_float(series)
+    values = _numbers(series)
     finite = values.filter(values.is_finite())
     return finite.sort().to_numpy()
 
@@ -522,7 +808,7 @@ def _compare_numeric(
     effects = {"KS": ks, "W/std": w_norm, "PSI": psi}
     report.findings.insert(
         0,
-        Finding(
+        ShiftTest(
             name,
             kind,
             "distribution",
@@ -567,7 +853,7 @@ def _missing_finding(
         return
     h = stats.cohens_h(r1, r2)
     report.findings.append(
-        Finding(
+        ShiftTest(
             report.name,
             report.kind,
             "missing",
@@ -580,13 +866,120 @@ def _missing_finding(
     )
 
 
-# --------------------------------------------------------------------------- categorical
+# --------------------------------------------------------------------------- measure: datetimes
+def _calendar_views(
+    ref_frame: pl.DataFrame, cur_frame: pl.DataFrame, features: list[str], params: Drift.Params
+) -> dict[str, CalendarView]:
+    """A view of every Date/Datetime feature whose dtype is calendar on both sides."""
+    views = {}
+    for name in features:
+        ref, cur = ref_frame.get_column(name), cur_frame.get_column(name)
+        if is_calendar_feature(ref) and is_calendar_feature(cur):
+            views[name] = calendar_view(name, ref, cur, params.calendar_cycles)
+    return views
+
+
+def calendar_view(name: str, ref: pl.Series, cur: pl.Series, cycles: float) -> CalendarView:
+    """Measure a datetime feature: share beyond train's dates, parts each window can compare."""
+    beyond = beyond_range_share(ref, cur)
+    candidates = candidate_parts(ref, cur)
+    parts = comparable_parts(candidates, (calendar_span_s(ref), calendar_span_s(cur)), cycles)
+    return CalendarView(
+        name=name,
+        beyond_share=beyond,
+        time_axis=looks_like_time_axis(beyond),
+        parts=parts,
+        skipped=tuple(p for p in candidates if p not in parts),
+        reference_range=time_range(ref),
+        current_range=time_range(cur),
+    )
+
+
+def _compare_calendar(
+    view: CalendarView,
+    ref: pl.Series,
+    cur: pl.Series,
+    params: Drift.Params,
+    bars: dict[str, float],
+    current: str,
+) -> FeatureDrift:
+    """A datetime feature: its missing rate, each comparable calendar part as categories (hours
+    are labels on a circle, 23 h next to 0 h, not magnitudes), and its raw value only when it
+    does not look like the time axis."""
+    name = view.name
+    if view.time_axis:
+        report = FeatureDrift(name, "datetime")
+        _missing_finding(report, ref.null_count(), len(ref), cur.null_count(), len(cur), bars)
+        report.info.update({"KS": None, "W/std": None, "PSI": None})
+    else:
+        report = _compare_numeric(name, "datetime", ref, cur, params, bars, current)
+    report.calendar = view
+    charts = {}
+    js = []
+    for part in view.parts:
+        sub = _compare_categorical(
+            f"{name}.{part}",
+            "categorical",
+            _part(ref, part),
+            _part(cur, part),
+            params,
+            bars,
+            current,
+        )
+        for f in sub.findings:
+            if f.aspect == "missing":  # the part is missing exactly where the feature is
+                continue
+            f.feature, f.kind, f.test = name, "datetime", f"{f.test} ({part})"
+            f.aspect = part if f.aspect == "distribution" else f"unseen {part}"
+            report.findings.append(f)
+        charts[part] = sub.chart
+        if sub.info.get("JS") is not None:
+            js.append(sub.info["JS"])
+    report.info["JS"] = max(js) if js else None
+    lead = report.lead
+    lead_part = lead.aspect.removeprefix("unseen ") if lead else ""
+    if lead_part in charts and (report.chart is None or (lead and lead.level > 0)):
+        report.chart = charts[lead_part]
+    elif report.chart is None and charts:
+        report.chart = next(iter(charts.values()))
+    return report
+
+
+def _part(series: pl.Series, part: str) -> pl.Series:
+    return calendar_part(series, part).cast(pl.Int32).rename(part)
+
+
+# --------------------------------------------------------------------------- measure: categories
 def _category_counts(series: pl.Series) -> tuple[pl.DataFrame, int]:
     """Distinct non-null values (as strings) with their counts, most frequent first."""
     values = series.cast(pl.String, strict=False).rename("value")
     counts = values.drop_nulls().value_counts(name="n")
     counts = counts.sort(["n", "value"], descending=[True, False])
     return counts, values.null_count()
+
+
+def chi_square(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Pearson's chi-square test of homogeneity on the 2 x B table (scipy, no continuity
+    correction); bins empty on both sides are dropped, fewer than two bins test nothing."""
+    from scipy.stats import chi2_contingency
+
+    counts = np.vstack([np.asarray(a, float), np.asarray(b, float)])
+    counts = counts[:, counts.sum(axis=0) > 0]
+    if counts.shape[1] < 2 or (counts.sum(axis=1) == 0).any():
+        return 0.0, 1.0
+    result = chi2_contingency(counts, correction=False)
+    return float(result.statistic), float(result.pvalue)
+
+
+def js_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Jensen–Shannon distance (base 2, in [0, 1]; the square root of the divergence) of two
+    count vectors, from scipy."""
+    from scipy.spatial.distance import jensenshannon
+
+    if np.sum(a) <= 0 or np.sum(b) <= 0:
+        return 0.0
+    distance = float(jensenshannon(np.asarray(a, float), np.asarray(b, float), base=2))
+    return min(1.0, distance) if np.isfinite(distance) else 0.0
 
 
 def _compare_categorical(
@@ -597,7 +990,7 @@ def _compare_categorical(
     params: Drift.Params,
     bars: dict[str, float],
     current: str,
-) -> tuple[FeatureDrift, list[str]]:
+) -> FeatureDrift:
     ref_counts, ref_null = _category_counts(ref)
     cur_counts, cur_null = _category_counts(cur)
     report = FeatureDrift(name, kind)
@@ -605,7 +998,7 @@ def _compare_categorical(
     n_ref, n_cur = len(ref) - ref_null, len(cur) - cur_null
     if n_ref == 0 or n_cur == 0:
         report.info.update({"JS": None, "PSI": None, "unseen share": None})
-        return report, []
+        return report
     # Keep the top categories of train that are frequent enough for a chi-square cell.
     min_share = max(0.005, 5.0 / min(n_ref, n_cur))
     top = ref_counts.head(params.max_categories).filter(pl.col("n") >= min_share * n_ref)
@@ -615,12 +1008,12 @@ def _compare_categorical(
     cur_top = joined["n_cur"].to_numpy().astype(float)
     a = np.append(ref_top, n_ref - ref_top.sum())
     b = np.append(cur_top, n_cur - cur_top.sum())
-    chi, _dof, p = stats.chi_square(a, b)
-    js, psi = stats.js_distance(a, b), stats.psi(a, b)
+    chi, p = chi_square(a, b)
+    js, psi = js_distance(a, b), stats.psi(a, b)
     effects = {"JS": js, "PSI": psi}
     report.findings.insert(
         0,
-        Finding(
+        ShiftTest(
             name, kind, "distribution", "chi-square", chi, p, effects, {k: bars[k] for k in effects}
         ),
     )
@@ -632,7 +1025,7 @@ def _compare_categorical(
     if unseen:
         excess = max(0.0, unseen_share - expected)
         report.findings.append(
-            Finding(
+            ShiftTest(
                 name,
                 kind,
                 "unseen",
@@ -643,10 +1036,16 @@ def _compare_categorical(
                 {"unseen excess": bars["unseen excess"]},
             )
         )
-    labels = [*top_values, OTHER]
+    report.chart = _category_chart(name, [*top_values, OTHER], a, b, current)
+    return report
+
+
+def _category_chart(
+    name: str, labels: list[str], a: np.ndarray, b: np.ndarray, current: str
+) -> Chart:
     keep = (a + b) > 0
     shown = [v for v, k in zip(labels, keep, strict=True) if k]
-    report.chart = Chart(
+    return Chart(
         "histogram",
         f"{name}: train vs {current} (category shares)",
         {
@@ -658,7 +1057,6 @@ def _compare_categorical(
             },
         },
     )
-    return report, top_values
 
 
 # --------------------------------------------------------------------------- predictions, labels
@@ -668,75 +1066,41 @@ def _prediction_and_label_drift(
     out: list[FeatureDrift] = []
     reference = _prediction_reference(ctx, current)
     if reference is not None and ctx.has_predictions(current):
-        ref, cur = ctx.predictions(reference), ctx.predictions(current)
-        if ctx.task == "regression":
-            out.append(
-                _compare_numeric(
-                    "predictions",
-                    "numeric",
-                    pl.Series(ref.values),
-                    pl.Series(cur.values),
-                    params,
-                    bars,
-                    current,
-                )
-            )
-        elif ctx.task == "binary" and ref.proba is not None and cur.proba is not None:
-            i = ctx.positive_index
-            out.append(
-                _compare_numeric(
-                    "predictions",
-                    "numeric",
-                    pl.Series(ref.proba[:, i]),
-                    pl.Series(cur.proba[:, i]),
-                    params,
-                    bars,
-                    current,
-                )
-            )
-        elif ref.labels is not None and cur.labels is not None:
-            names = np.array(ctx.class_names, dtype=object)
-            out.append(
-                _compare_categorical(
-                    "predictions",
-                    "categorical",
-                    pl.Series(names[ref.labels].tolist()),
-                    pl.Series(names[cur.labels].tolist()),
-                    params,
-                    bars,
-                    current,
-                )[0]
-            )
+        out += _prediction_drift(ctx, reference, current, params, bars)
     if ctx.has_labels(current):
         name = f"labels ({ctx.target})"
+        ref_y, cur_y = ctx.labels("train"), ctx.labels(current)
         if ctx.is_classification:
             names = np.array(ctx.class_names, dtype=object)
+            ref_s, cur_s = pl.Series(names[ref_y].tolist()), pl.Series(names[cur_y].tolist())
             out.append(
-                _compare_categorical(
-                    name,
-                    "categorical",
-                    pl.Series(names[ctx.labels("train")].tolist()),
-                    pl.Series(names[ctx.labels(current)].tolist()),
-                    params,
-                    bars,
-                    current,
-                )[0]
+                _compare_categorical(name, "categorical", ref_s, cur_s, params, bars, current)
             )
         else:
-            out.append(
-                _compare_numeric(
-                    name,
-                    "numeric",
-                    pl.Series(ctx.labels("train")),
-                    pl.Series(ctx.labels(current)),
-                    params,
-                    bars,
-                    current,
-                )
-            )
+            ref_s, cur_s = pl.Series(ref_y), pl.Series(cur_y)
+            out.append(_compare_numeric(name, "numeric", ref_s, cur_s, params, bars, current))
     for r in out:
         r.findings = [f for f in r.findings if f.aspect == "distribution"]
     return out
+
+
+def _prediction_drift(
+    ctx: Context, reference: str, current: str, params: Drift.Params, bars: dict[str, float]
+) -> list[FeatureDrift]:
+    ref, cur = ctx.predictions(reference), ctx.predictions(current)
+    name = "predictions"
+    if ctx.task == "regression":
+        ref_s, cur_s = pl.Series(ref.values), pl.Series(cur.values)
+        return [_compare_numeric(name, "numeric", ref_s, cur_s, params, bars, current)]
+    if ctx.task == "binary" and ref.proba is not None and cur.proba is not None:
+        i = ctx.positive_index
+        ref_s, cur_s = pl.Series(ref.proba[:, i]), pl.Series(cur.proba[:, i])
+        return [_compare_numeric(name, "numeric", ref_s, cur_s, params, bars, current)]
+    if ref.labels is not None and cur.labels is not None:
+        names = np.array(ctx.class_names, dtype=object)
+        ref_s, cur_s = pl.Series(names[ref.labels].tolist()), pl.Series(names[cur.labels].tolist())
+        return [_compare_categorical(name, "categorical", ref_s, cur_s, params, bars, current)]
+    return []
 
 
 def _prediction_reference(ctx: Context, current: str) -> str | None:
@@ -751,84 +1115,34 @@ def _prediction_reference(ctx: Context, current: str) -> str | None:
     return None
 
 
-# --------------------------------------------------------------------------- decisions
-def _apply_fdr(reports: list[FeatureDrift], params: Drift.Params) -> None:
-    """Benjamini–Hochberg over every test run, then a level per finding."""
-    findings = [f for r in reports for f in r.findings]
-    if not findings:
-        return
-    qvalues = stats.benjamini_hochberg(np.array([f.p for f in findings]))
-    for f, q in zip(findings, qvalues, strict=True):
-        f.q = float(q)
-        if q > params.fdr:
-            f.level = 0
-        elif f.ratio >= params.large_factor and q <= params.fail_fdr:
-            f.level = 2
-        elif f.ratio >= 1.0:
-            f.level = 1
-
-
-def _feature_table(
-    reports: list[FeatureDrift], current: str, params: Drift.Params, absent: list[str]
-) -> Evidence:
-    rows = []
-    for r in sorted(reports, key=_order):
-        lead = r.lead
-        info = r.info
-
-        def cell(key: str, info: dict[str, float | None] = info) -> float | None:
-            return info.get(key)
-
-        rows.append(
-            [
-                r.name,
-                r.kind,
-                LEVELS[r.level],
-                lead.lead if lead else None,
-                lead.effects[lead.lead] if lead else None,
-                lead.bars[lead.lead] if lead else None,
-                lead.test if lead else None,
-                lead.statistic if lead else None,
-                lead.p if lead else None,
-                lead.q if lead else None,
-                cell("KS") if r.kind in ("numeric", "datetime") else cell("JS"),
-                cell("W/std"),
-                cell("PSI"),
-                cell("missing train"),
-                cell("missing current"),
-                cell("unseen share"),
-            ]
-        )
-    note = (
-        f"drifted = significant at FDR {params.fdr} (q) and effect >= bar; large = effect "
-        f">= {params.large_factor:g} x bar. Sorted by effect relative to its bar."
+# --------------------------------------------------------------------------- encoded matrix
+def _domain_encoder(
+    ctx: Context, ref_frame: pl.DataFrame, features: list[str], params: Drift.Params
+) -> FeatureEncoder:
+    """The shared encoder fitted on train's features, keeping train's top ``max_categories``
+    levels per category (the rest share the unseen code); computed once per Context."""
+    key = ("drift-encoder", tuple(features), params.max_categories)
+    return ctx.cached(
+        key, lambda: FeatureEncoder.fit(ref_frame, features, max_levels=params.max_categories)
     )
-    if absent:
-        note += f" Not in {current} (not compared): " + ", ".join(repr(c) for c in absent[:20])
-    return table(
-        f"Per-feature shift, train vs {current}",
-        [
-            "feature",
-            "kind",
-            "drifted",
-            "measure",
-            "effect size",
-            "bar",
-            "test",
-            "statistic",
-            "p",
-            "q (BH)",
-            "KS / JS",
-            "W/std",
-            "PSI",
-            "missing train",
-            f"missing {current}",
-            "unseen share",
-        ],
-        rows,
-        note=note,
-        max_rows=60,
-    )
+
+
+def _judged_outputs(encoder: FeatureEncoder, views: dict[str, CalendarView]) -> list[int]:
+    """Matrix columns the multivariate tests see: everything but the raw value of a time-axis
+    datetime feature and the calendar parts its windows cannot compare."""
+    keep = []
+    for j, (out, feature) in enumerate(
+        zip(encoder.output_names, encoder.output_features, strict=True)
+    ):
+        view = views.get(feature)
+        if view is None:
+            keep.append(j)
+        elif out == feature:
+            if not view.time_axis:
+                keep.append(j)
+        elif out[len(feature) + 1 :] in view.parts:
+            keep.append(j)
+    return keep
 
 
 # --------------------------------------------------------------------------- small samples
@@ -836,38 +1150,48 @@ def _energy(
     ctx: Context,
     ref_frame: pl.DataFrame,
     cur_frame: pl.DataFrame,
-    numeric: list[str],
+    encoder: FeatureEncoder,
+    judged: list[int],
     params: Drift.Params,
 ) -> dict[str, Any] | None:
     """Energy-distance permutation test on the train-standardised numeric features.
 
-    Every numeric column is standardised by train's mean and SD (columns constant in train are
-    left out: the per-feature tests see them) and missing or infinite values take train's
-    median. At most ``energy_sample`` seeded rows per side keep the O(N^2) test well under a
-    second. The energy distance is also expressed as the mean shift, in train SDs, of one
-    feature that would cause it (averaged over the features), which is the effect size.
+    The numeric (and judged raw datetime) columns of the encoder's matrix; categories and
+    calendar parts are left to their chi-square tests. Every column is standardised by train's
+    mean and SD (columns constant in train are left out: the per-feature tests see them) and
+    missing or infinite values take train's median. At most ``energy_sample`` seeded rows per
+    side keep the O(N^2) test well under a second. The energy distance is also expressed as the
+    mean shift, in train SDs, of one feature that would cause it (averaged over the features),
+    which is the effect size.
     """
+    names, features, kinds = encoder.output_names, encoder.output_features, encoder.output_kinds
+    cols = [j for j in judged if names[j] == features[j] and kinds[j] in ("numeric", "datetime")]
+    if not cols:
+        return None
     rng = np.random.default_rng(ctx.seed)
-    ref = _sample(ref_frame.select(numeric), params.energy_sample, rng)
-    cur = _sample(cur_frame.select(numeric), params.energy_sample, rng)
+    ref = _sample(ref_frame, params.energy_sample, rng)
+    cur = _sample(cur_frame, params.energy_sample, rng)
     if ref.height < 2 or cur.height < 2:
         return None
-    x_ref, x_cur = [], []
-    for col in numeric:
-        full = _as_float(ref_frame.get_column(col))
-        finite = full.filter(full.is_finite())
-        if finite.len() < 2:
+    full = encoder.transform(ref_frame)[:, cols].astype(np.float64)
+    x_ref = encoder.transform(ref)[:, cols].astype(np.float64)
+    x_cur = encoder.transform(cur)[:, cols].astype(np.float64)
+    keep = []
+    for i in range(len(cols)):
+        finite = full[:, i][np.isfinite(full[:, i])]
+        if len(finite) < 2:
             continue
-        mean, sd, median = finite.mean(), finite.std(ddof=0), finite.median()
+        mean, sd, median = finite.mean(), finite.std(), np.median(finite)
         if not sd or not np.isfinite(sd) or sd <= 0:
             continue
-        for frame, out in ((ref, x_ref), (cur, x_cur)):
-            arr = _as_float(frame.get_column(col)).to_numpy().astype(np.float64)
-            arr[~np.isfinite(arr)] = median
-            out.append((arr - mean) / sd)
-    if not x_ref:
+        for x in (x_ref, x_cur):
+            column = x[:, i]
+            column[~np.isfinite(column)] = median
+            x[:, i] = (column - mean) / sd
+        keep.append(i)
+    if not keep:
         return None
-    a, b = np.column_stack(x_ref), np.column_stack(x_cur)
+    a, b = x_ref[:, keep], x_cur[:, keep]
     test = stats.energy_test(a, b, params.energy_permutations, ctx.seed, params.energy_alpha)
     curve = stats.shift_energy(a)
     return {
@@ -885,16 +1209,6 @@ def _sample(frame: pl.DataFrame, cap: int, rng: np.random.Generator) -> pl.DataF
     if frame.height <= cap:
         return frame
     return frame[np.sort(rng.choice(frame.height, cap, replace=False))]
-
-
-def _energy_level(energy: dict[str, Any] | None, params: Drift.Params) -> int:
-    """2 = large joint shift, 1 = moderate, 0 = none (significant AND past the W/std bars)."""
-    if not energy or energy["energy_p"] >= params.energy_alpha:
-        return 0
-    shift = energy["energy_shift_sd"]
-    if shift >= params.large_factor * params.wasserstein_bar:
-        return 2
-    return 1 if shift >= params.wasserstein_bar else 0
 
 
 def _power(
@@ -925,33 +1239,64 @@ def _domain_classifier(
     ctx: Context,
     ref_frame: pl.DataFrame,
     cur_frame: pl.DataFrame,
-    features: list[str],
-    buckets: dict[str, list[str]],
+    encoder: FeatureEncoder,
+    judged: list[int],
     params: Drift.Params,
 ) -> dict[str, Any]:
-    """Cross-validated AUC of an XGBoost classifier that tells train rows from current rows."""
+    """Cross-validated AUC of an XGBoost classifier that tells train rows from current rows,
+    on the judged columns of the shared encoder's matrix; gain is summed back per feature."""
     n_ref, n_cur = ref_frame.height, cur_frame.height
     if n_cur < MIN_DOMAIN_ROWS or n_ref < MIN_DOMAIN_ROWS:
         return {
             "auc": None,
             "note": f"domain classifier not fitted: fewer than {MIN_DOMAIN_ROWS} rows on one side",
         }
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
-    from xgboost import XGBClassifier
-
+    if not judged:
+        return {"auc": None, "note": "domain classifier not fitted: no feature to compare"}
     rng = np.random.default_rng(ctx.seed)
     # At most twice as many train rows as current rows: more adds time, not information.
     k_cur = min(n_cur, params.domain_sample)
     k_ref = min(n_ref, params.domain_sample, 2 * k_cur)
     idx_ref = np.sort(rng.choice(n_ref, k_ref, replace=False)) if k_ref < n_ref else None
     idx_cur = np.sort(rng.choice(n_cur, k_cur, replace=False)) if k_cur < n_cur else None
-    x_ref = _encode(ref_frame if idx_ref is None else ref_frame[idx_ref], features, buckets, ctx)
-    x_cur = _encode(cur_frame if idx_cur is None else cur_frame[idx_cur], features, buckets, ctx)
+    x_ref = encoder.transform(ref_frame if idx_ref is None else ref_frame[idx_ref])[:, judged]
+    x_cur = encoder.transform(cur_frame if idx_cur is None else cur_frame[idx_cur])[:, judged]
     x = np.vstack([x_ref, x_cur])
     y = np.concatenate([np.zeros(k_ref, dtype=np.int8), np.ones(k_cur, dtype=np.int8)])
+    oof, gain, folds = _domain_fit(ctx, x, y, params)
+    from sklearn.metrics import roc_auc_score
+
+    scored = ~np.isnan(oof)
+    auc = float(roc_auc_score(y[scored], oof[scored]))
+    per_feature: dict[str, float] = {}
+    for j, g in zip(judged, gain, strict=True):
+        feature = encoder.output_features[j]
+        per_feature[feature] = per_feature.get(feature, 0.0) + float(g)
+    total = sum(per_feature.values())
+    top = []
+    if total > 0:
+        ranked = sorted(per_feature.items(), key=lambda kv: -kv[1])[:8]
+        top = [(name, value / total) for name, value in ranked if value > 0]
+    return {
+        "auc": auc,
+        "domain_auc": auc,
+        "domain_sample_reference": k_ref,
+        "domain_sample_current": k_cur,
+        "domain_rows_scored": int(scored.sum()),
+        "domain_folds_fitted": folds,
+        "top": top,
+    }
+
+
+def _domain_fit(
+    ctx: Context, x: np.ndarray, y: np.ndarray, params: Drift.Params
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Out-of-fold scores (NaN where not scored), total gain per column, folds fitted."""
+    from sklearn.model_selection import StratifiedKFold
+    from xgboost import XGBClassifier
+
     oof = np.full(len(y), np.nan)
-    gain = np.zeros(len(features))
+    gain = np.zeros(x.shape[1])
     # Threads pay off only on large samples; on small ones their start-up cost dominates.
     threads = ctx.n_threads if len(y) >= 20_000 else 1
     folds = StratifiedKFold(n_splits=params.domain_folds, shuffle=True, random_state=ctx.seed)
@@ -973,44 +1318,4 @@ def _domain_classifier(
         oof[test_idx] = model.predict_proba(x[test_idx])[:, 1]
         for key, value in model.get_booster().get_score(importance_type="total_gain").items():
             gain[int(key[1:])] += value
-    scored = ~np.isnan(oof)
-    auc = float(roc_auc_score(y[scored], oof[scored]))
-    top = []
-    if gain.sum() > 0:
-        shares = gain / gain.sum()
-        order = np.argsort(-shares, kind="stable")[:8]
-        top = [(features[i], float(shares[i])) for i in order if shares[i] > 0]
-    return {
-        "auc": auc,
-        "domain_auc": auc,
-        "domain_sample_reference": k_ref,
-        "domain_sample_current": k_cur,
-        "domain_rows_scored": int(scored.sum()),
-        "domain_folds_fitted": len(splits),
-        "top": top,
-    }
-
-
-def _encode(
-    frame: pl.DataFrame, features: list[str], buckets: dict[str, list[str]], ctx: Context
-) -> np.ndarray:
-    """Float32 matrix: numbers as they are, categories as their train top-K bucket code."""
-    columns = []
-    for col in features:
-        series = frame.get_column(col)
-        if col in buckets:
-            codes = {v: float(i) for i, v in enumerate(buckets[col])}
-            values = series.cast(pl.String, strict=False)
-            encoded = values.replace_strict(
-                list(codes),
-                list(codes.values()),
-                default=float(len(codes)),
-                return_dtype=pl.Float32,
-            )
-            arr = encoded.to_numpy().astype(np.float32)
-            arr[values.is_null().to_numpy()] = np.nan
-        else:
-            arr = _as_float(series).to_numpy().astype(np.float32)
-        arr[~np.isfinite(arr)] = np.nan
-        columns.append(arr)
-    return np.column_stack(columns) if columns else np.zeros((frame.height, 0), np.float32)
+    return oof, gain, len(splits)
