@@ -22,7 +22,7 @@ from qa.gate import apply_severity, apply_waivers, verdict
 from qa.registry import load_registry
 from qa.regression import BaselineReport, compare_to_baseline, load_baseline
 from qa.report import Report
-from qa.runner import Progress, plan_checks, run_planned
+from qa.runner import PlannedCheck, Progress, plan_checks, run_planned, will_run
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,14 +89,19 @@ def _require_features(ctx: Context) -> None:
     )
 
 
-def validate_predictions(ctx: Context) -> None:
+def validate_predictions(ctx: Context, planned: Sequence[PlannedCheck]) -> None:
     """Read and validate every user-given prediction file before any check runs.
 
     A bad file stops the run once, naming the file and the column, instead of every check that
     reads predictions erroring with the same message. The Context caches what is read, so the
-    checks pay nothing extra. A model artifact's own predictions are left to the checks (they
-    cost a model load and a predict).
+    checks pay nothing extra. Only when a check that will run requires predictions: a data-only
+    run (``--only schema``) before ``qa train`` has written the files still works. A model
+    artifact's own predictions are left to the checks (they cost a model load and a predict).
     """
+    if not any(
+        will_run(ctx, item) and "predictions" in item.registered.check.requires for item in planned
+    ):
+        return
     for split in ctx.prediction_sources:
         if ctx.has_split(split):
             ctx.predictions(split)
@@ -121,7 +126,7 @@ def run_gate(
     planned = plan_checks(config, registry)  # config errors surface before any data is read
     base = load_baseline(baseline) if baseline is not None else None
     ctx = build_context(config, frames, predictions)
-    validate_predictions(ctx)
+    validate_predictions(ctx, planned)
     results = [apply_severity(r) for r in run_planned(ctx, planned, progress)]
     diff = None
     if base is not None:

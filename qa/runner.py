@@ -85,6 +85,16 @@ def run_planned(
     return results
 
 
+def will_run(ctx: Context, item: PlannedCheck) -> bool:
+    """Whether ``run_one`` will call the check's ``run`` (enabled, applicable, inputs present)."""
+    check_cls = item.registered.check
+    return (
+        item.enabled
+        and ctx.task in check_cls.tasks
+        and ctx.missing_requirement(check_cls.requires) is None
+    )
+
+
 def run_one(ctx: Context, item: PlannedCheck) -> CheckResult:
     """Run one check inside the wrapper that never lets a failure pass quietly."""
     check_cls: type[Check] = item.registered.check

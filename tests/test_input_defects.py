@@ -127,16 +127,44 @@ def test_bad_prediction_frame_is_a_model_error_before_any_check_runs():
     train, test = random_split(make_classification_frame(n=400), (0.8, 0.2))
     preds = pl.DataFrame({"prediction": np.full(test.height, np.nan)})
     seen: list[str] = []
+    raw = {
+        "task": {"target": "label", "type": "regression"},
+        "run": {"only": ["data-volume", "metric-threshold"]},
+    }
     with pytest.raises(ModelError, match=r"column 'prediction' has \d+ missing or infinite"):
         run_gate(
-            parse_config(
-                {
-                    "task": {"target": "label", "type": "regression"},
-                    "run": {"only": ["data-volume"]},
-                }
-            ),
+            parse_config(raw),
             frames={"train": train, "test": test},
             predictions={"test": preds},
             progress=lambda i, n, cid, result: seen.append(cid),
         )
     assert seen == []
+
+
+def test_a_data_only_run_does_not_read_prediction_files(predicted: Path):
+    """``qa check --only schema`` before ``qa train`` has written the files still runs."""
+    args = ["--train", "train.parquet", "--test", "test.parquet", "--target", "label"]
+    run = run_qa(
+        "check",
+        *args,
+        "--predictions",
+        "test=not-yet.csv",
+        "--only",
+        "data-volume,schema",
+        "--format",
+        "json",
+        cwd=predicted,
+    )
+    assert run.code == 0, run.err
+    run = run_qa(
+        "check",
+        *args,
+        "--predictions",
+        "test=not-yet.csv",
+        "--only",
+        "metric-threshold",
+        "--format",
+        "json",
+        cwd=predicted,
+    )
+    assert_one_line_error(run, "model.predictions.test", "not-yet.csv")
