@@ -180,8 +180,8 @@ class Drift(Check):
     stratified holdout of 1 / ``domain_folds`` of the rows once the sample reaches 10,000
     rows (the AUC's standard error is then below 0.01).
 
-    Datetime features. When at least 10 % of the current values of a date/datetime feature lie
-    outside train's first..last date, the column looks like the time axis: the result says so
+    Datetime features. When at least half of the current values of a date/datetime feature
+    lie outside train's first..last date, the column looks like the time axis: the result says so
     and suggests declaring it ``[task] time``; its raw value is then neither tested nor given
     to the domain classifier or the energy test. A calendar part is compared (and given to the
     domain classifier) only when train and the current split each span at least
