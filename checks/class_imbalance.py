@@ -123,7 +123,41 @@ class ClassImbalance(Check):
         }
         unstratified = is_unstratified(p_value, max_diff, params)
         status = decide(len(absent), list(verdicts.values()), unstratified)
-        # explain
+        return self._explain(
+            names,
+            splits,
+            counts,
+            shares,
+            k,
+            absent,
+            compared,
+            p_value,
+            differences,
+            verdicts,
+            unstratified,
+            status,
+            params,
+        )
+
+    def _explain(
+        self,
+        names: list[str],
+        splits: list[str],
+        counts: dict[str, np.ndarray],
+        shares: dict[str, np.ndarray],
+        k: int,
+        absent: list[tuple[str, str]],
+        compared: list[str],
+        p_value: float | None,
+        differences: list[tuple[str, str, float]],
+        verdicts: dict[int, str],
+        unstratified: bool,
+        status: str,
+        params: Params,
+    ) -> CheckResult:
+        train, train_shares = counts["train"], shares["train"]
+        in_train = train > 0
+        max_diff = max((d for _, _, d in differences), default=0.0)
         bars = (params.min_minority_share * 2 / k, params.fail_minority_share * 2 / k)
         metrics: dict[str, float | None] = {
             "n_classes": len(names),
