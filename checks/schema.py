@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import runpy
@@ -13,8 +14,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from qa import stats
 from qa.base import Check, CheckResult, Evidence, param, table
-from qa.context import Context, column_kind
+from qa.checks._time_axis import TIME_AXIS_SHARE, declare_hint
+from qa.context import Context
+from qa.encoding import column_kind, epoch_seconds, is_calendar
 from qa.errors import ConfigError
 
 #: Dtype families: a change of family between train and another split is a hard failure.
@@ -55,6 +59,9 @@ class ColumnRule:
     n_unique: int | None = None
     #: Identifier, time and group columns: presence and type only, no value rules.
     structural: bool = False
+    #: A date/datetime feature: train's first and last instant (epoch seconds), shown and used
+    #: to say when a split lies beyond them (the time axis), never a range rule.
+    calendar: bool = False
 
     @property
     def missing_share(self) -> float:
@@ -62,8 +69,9 @@ class ColumnRule:
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One rule broken (or tested) on one split."""
+class RuleOutcome:
+    """One rule applied to one split: how many rows break it and, for share rules, how
+    unlikely that many breaks are by chance (p) after Benjamini–Hochberg (q)."""
 
     split: str
     column: str
@@ -71,10 +79,21 @@ class Finding:
     expected: str
     rows: int
     share: float
-    #: "fail" for structural breaks, "warn" for extra columns, "share" for share-judged rules.
+    #: "fail" for structural breaks, "warn" for extra columns, "share" for share-judged rules,
+    #: "note" for what is reported but never judged (a datetime feature beyond train's dates).
     kind: str
     p_value: float = 1.0
     examples: str = ""
+    q_value: float = 1.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on the inferred schema: status, the outcomes that fail and that warn."""
+
+    status: str
+    failing: tuple[RuleOutcome, ...] = ()
+    warnings: tuple[RuleOutcome, ...] = ()
 
 
 class Schema(Check):
@@ -85,7 +104,11 @@ class Schema(Check):
     By default a schema is inferred from train and applied to every other split present
     (validation, test, production): each column's type family (numeric, string, boolean, date),
     whether it may be missing, the range of its numbers and, for low-cardinality string
-    columns, the set of its categories. Production may lack the target column. When
+    columns, the set of its categories. A date or datetime feature gets its type and missing
+    values checked, and its first and last date recorded, but no range rule: a split whose
+    values lie mostly outside train's dates (half of them or more) is reported as looking like
+    the time axis, with the suggestion to declare it ``[task] time``. Production may lack the
+    target column. When
     ``schema_file`` names a pandera schema (a ``.py`` file defining ``schema``, or pandera's
     ``.json`` / ``.yaml`` serialisation), that schema is applied strictly to every split
     instead.
@@ -95,7 +118,9 @@ class Schema(Check):
     A model silently turns a column recorded in new units, a renamed category or a broken join
     into confident nonsense. Type and range checks catch most pipeline bugs before the model
     sees them: a feature in millimetres instead of centimetres, a numeric column that now
-    arrives as text, a category the model never saw, a column that went missing.
+    arrives as text, a category the model never saw, a column that went missing. A later date
+    is not such a bug: a February test of a January train has dates beyond train's by
+    construction, because time moves forward.
 
     How it decides
     --------------
@@ -114,7 +139,9 @@ class Schema(Check):
     categories train saw once, or of a missing value given train's missing share), with
     Benjamini–Hochberg control at ``alpha`` within each kind of rule (range, category,
     missing) across columns and splits. Identifier, time and
-    group columns are checked for presence and type only. With ``schema_file`` any violation
+    group columns are checked for presence and type only. A date/datetime feature beyond
+    train's dates is a note, never a failure; it still fails on a missing column, a changed
+    type family or a split where it is entirely empty. With ``schema_file`` any violation
     fails.
 
     How to fix
@@ -123,7 +150,9 @@ class Schema(Check):
     pipeline that wrote the split, convert units back to those of train, map new categories to
     known ones (or retrain with them), and fix the join or export that left a column empty. If
     the new values are genuine, retrain on data that contains them, or widen the rule with
-    ``range_tolerance`` / ``max_violation_share`` or a schema file.
+    ``range_tolerance`` / ``max_violation_share`` or a schema file. A datetime feature noted
+    as the time axis needs no fix here: declare it ``[task] time`` so that leakage and
+    split-hygiene judge the split's order.
     """
 
     id = "schema"
@@ -163,24 +192,23 @@ class Schema(Check):
 
     # ------------------------------------------------------------------ inferred schema
     def _run_inferred(self, ctx: Context, params: Params) -> CheckResult:
-        train = ctx.frame("train")
-        structural = ctx.reserved_columns - {ctx.target}
-        rules = infer_rules(train, params.range_tolerance, params.max_categories, structural)
+        rules, outcomes = measure_inferred(ctx, params)
+        decision = decide(outcomes, params)
+        return self._explain_inferred(ctx, params, rules, outcomes, decision)
+
+    def _explain_inferred(
+        self,
+        ctx: Context,
+        params: Params,
+        rules: Sequence[ColumnRule],
+        outcomes: Sequence[RuleOutcome],
+        decision: Decision,
+    ) -> CheckResult:
         others = [s for s in ctx.splits if s != "train"]
-        findings: list[Finding] = []
-        for split in others:
-            findings += evaluate_split(ctx.frame(split), split, rules, ctx.target)
-        shared = [f for f in findings if f.kind == "share"]
-        significant = _significant_per_rule_kind(shared, params.alpha)
-        failing = [f for f in findings if f.kind == "fail"]
-        failing += [
-            f
-            for f, sig in zip(shared, significant, strict=True)
-            if sig and f.share > params.max_violation_share
-        ]
-        warnings = [f for f in findings if f.kind == "warn"]
-        failing = [_with_examples(f, ctx.frame(f.split), rules) for f in failing]
-        failing.sort(key=lambda f: (f.kind != "fail", -f.share, f.split, f.column, f.rule))
+        failing = [_with_examples(f, ctx.frame(f.split), rules) for f in decision.failing]
+        warnings = list(decision.warnings)
+        notes = [f for f in outcomes if f.kind == "note"]
+        shared = [f for f in outcomes if f.kind == "share"]
         fail_columns = list(dict.fromkeys(f.column for f in failing))
         worst = max((f.share for f in failing + shared), default=0.0)
         metrics = {
@@ -191,47 +219,44 @@ class Schema(Check):
             "extra_columns": len({f.column for f in warnings}),
             "worst_violation_share": worst,
         }
+        if notes:
+            metrics["time_axis_columns"] = len({f.column for f in notes})
         thresholds = {
             "max_violation_share": params.max_violation_share,
             "range_tolerance": params.range_tolerance,
             "max_categories": params.max_categories,
             "alpha": params.alpha,
         }
-        evidence = [_findings_table(failing + warnings), _rules_table(rules)]
+        listed = failing + warnings + notes
+        evidence = [_findings_table(listed)] if listed else []
+        evidence.append(_rules_table(rules))
         if not others:
-            return self.result(
-                "pass",
-                "only train was given: the inferred schema is reported, nothing to check",
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=evidence[1:],
-            )
-        if failing:
-            return self.result(
-                "fail",
-                _message(failing, len(fail_columns)),
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=evidence,
-                subjects=fail_columns,
-            )
-        if warnings:
+            message = "only train was given: the inferred schema is reported, nothing to check"
+        elif decision.status == "fail":
+            message = _message(failing, len(fail_columns))
+        elif decision.status == "warn":
             extra = list(dict.fromkeys(f.column for f in warnings))
-            return self.result(
-                "warn",
-                f"{len(extra)} column(s) not in train: {_names(extra)}; the model ignores them",
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=evidence,
-                subjects=extra,
+            message = (
+                f"{len(extra)} column(s) not in train: {_names(extra)}; the model ignores them"
             )
+        else:
+            message = (
+                f"{len(rules)} columns match train's schema in {', '.join(others)} "
+                f"(worst share breaking a rule {worst:.2%})"
+            )
+        message += "".join(f"; {_time_axis_note(f)}" for f in _first_per_column(notes))
+        subjects = (
+            fail_columns
+            if decision.status == "fail"
+            else list(dict.fromkeys(f.column for f in warnings))
+        )
         return self.result(
-            "pass",
-            f"{len(rules)} columns match train's schema in {', '.join(others)} "
-            f"(worst share breaking a rule {worst:.2%})",
+            decision.status,
+            message,
             metrics=metrics,
             thresholds=thresholds,
-            evidence=evidence[1:],
+            evidence=evidence,
+            subjects=subjects,
         )
 
     # ------------------------------------------------------------------ user schema
@@ -280,6 +305,56 @@ class Schema(Check):
         )
 
 
+# --------------------------------------------------------------------------- measure, decide
+def measure_inferred(
+    ctx: Context, params: Schema.Params
+) -> tuple[list[ColumnRule], list[RuleOutcome]]:
+    """Train's rules and every outcome on the other splits, share rules with their q-values
+    (Benjamini–Hochberg within each rule kind across columns and splits)."""
+    train = ctx.frame("train")
+    structural = ctx.reserved_columns - {ctx.target}
+    rules = infer_rules(train, params.range_tolerance, params.max_categories, structural)
+    outcomes: list[RuleOutcome] = []
+    for split in (s for s in ctx.splits if s != "train"):
+        outcomes += evaluate_split(ctx.frame(split), split, rules, ctx.target)
+    return rules, with_q_values(outcomes)
+
+
+def decide(outcomes: Sequence[RuleOutcome], params: Schema.Params) -> Decision:
+    """Fail on any structural break, and on a share rule broken by more than
+    ``max_violation_share`` of a split's rows with q <= ``alpha``; else warn on extra
+    columns; notes (a datetime beyond train's dates) are never judged."""
+    failing = [
+        f
+        for f in outcomes
+        if f.kind == "fail"
+        or (
+            f.kind == "share" and f.q_value <= params.alpha and f.share > params.max_violation_share
+        )
+    ]
+    failing.sort(key=lambda f: (f.kind != "fail", -f.share, f.split, f.column, f.rule))
+    warnings = [f for f in outcomes if f.kind == "warn"]
+    status = "fail" if failing else "warn" if warnings else "pass"
+    return Decision(status, tuple(failing), tuple(warnings))
+
+
+def with_q_values(outcomes: Sequence[RuleOutcome]) -> list[RuleOutcome]:
+    """Benjamini–Hochberg q-values within each rule kind (range, category, missing) across
+    columns and splits, on the share rules.
+
+    Each kind asks its own question with its own remedy, so each is its own testing family:
+    pooling ~200 range and missing-value rules with 3 category rules would make an unseen
+    category on 5 % of rows unreachable.
+    """
+    out = list(outcomes)
+    for rule in {f.rule for f in out if f.kind == "share"}:
+        members = [i for i, f in enumerate(out) if f.kind == "share" and f.rule == rule]
+        q = stats.benjamini_hochberg(np.array([out[i].p_value for i in members]))
+        for i, qv in zip(members, q, strict=True):
+            out[i] = replace(out[i], q_value=float(qv))
+    return out
+
+
 # --------------------------------------------------------------------------- inference
 def infer_rules(
     train: pl.DataFrame,
@@ -319,6 +394,8 @@ def infer_rules(
             base["n_unique"] = n_unique
             if n_unique <= max_categories and not base["structural"]:
                 base["domain"], base["singletons"] = domains[i]
+        elif is_calendar(train.dtypes[i]) and not base["structural"]:
+            base.update(_calendar_range(train.get_column(name)))
         rules.append(ColumnRule(**base))
     return rules
 
@@ -379,6 +456,14 @@ def _finite_extremes(
     return stats
 
 
+def _calendar_range(series: pl.Series) -> dict[str, Any]:
+    """A date/datetime feature's first and last instant in train (epoch seconds): no rule."""
+    seconds = epoch_seconds(series).drop_nulls()
+    if seconds.len() == 0:
+        return {"calendar": True}
+    return {"calendar": True, "train_min": seconds.min(), "train_max": seconds.max()}
+
+
 def _missing_expr(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """Null count, plus NaN for float columns (pandas writes missing floats as NaN)."""
     if dtype.is_float():
@@ -401,14 +486,14 @@ def _widened_range(stats: dict[str, Any], i: int, tolerance: float) -> dict[str,
 # --------------------------------------------------------------------------- evaluation
 def evaluate_split(
     frame: pl.DataFrame, split: str, rules: Sequence[ColumnRule], target: str | None
-) -> list[Finding]:
+) -> list[RuleOutcome]:
     """Every finding on one split: structural breaks, extra columns and share-judged rules."""
-    findings: list[Finding] = []
+    findings: list[RuleOutcome] = []
     known = {r.name for r in rules}
     for name in frame.columns:
         if name not in known:
             findings.append(
-                Finding(split, name, "extra column", "not in train", frame.height, 1.0, "warn")
+                RuleOutcome(split, name, "extra column", "not in train", frame.height, 1.0, "warn")
             )
     exprs: list[pl.Expr] = []
     testable: list[tuple[ColumnRule, int]] = []
@@ -416,7 +501,7 @@ def evaluate_split(
         if rule.name not in frame.columns:
             if not (split == "production" and rule.name == target):
                 findings.append(
-                    Finding(
+                    RuleOutcome(
                         split,
                         rule.name,
                         "column present",
@@ -432,7 +517,7 @@ def evaluate_split(
         family = dtype_family(dtype)
         if family not in (rule.family, NULL_FAMILY) and rule.family != NULL_FAMILY:
             findings.append(
-                Finding(
+                RuleOutcome(
                     split,
                     rule.name,
                     "type family",
@@ -465,77 +550,85 @@ def _split_exprs(rule: ColumnRule, index: int, dtype: pl.DataType) -> list[pl.Ex
     if rule.domain is not None:
         unseen = col.is_not_null() & ~col.cast(pl.String).is_in(list(rule.domain))
         exprs.append(unseen.sum().alias(f"{index}:domain"))
+    if rule.calendar and rule.train_min is not None and is_calendar(dtype):
+        t = col.cast(pl.Datetime("us")).dt.epoch("us") / 1e6  # as qa.encoding.epoch_seconds
+        beyond = (t < rule.train_min) | (t > rule.train_max)
+        exprs.append(beyond.sum().alias(f"{index}:beyond"))
     return exprs
 
 
 def _judge(
     rule: ColumnRule, index: int, stats: dict[str, Any], split: str, n: int
-) -> list[Finding]:
-    from scipy.stats import betabinom
-
+) -> list[RuleOutcome]:
+    """The outcomes of one column's rules on one split, from the split's counts."""
     if rule.family == NULL_FAMILY:
         return []
     missing = n if f"{index}:missing_extra" in stats else int(stats[f"{index}:missing"] or 0)
     if missing == n and rule.values > 0 and rule.missing_share**n < 1e-3:
-        return [
-            Finding(
-                split,
-                rule.name,
-                "has values",
-                f"{1 - rule.missing_share:.1%} filled in train",
-                n,
-                1.0,
-                "fail",
-            )
-        ]
-    findings = []
+        expected = f"{1 - rule.missing_share:.1%} filled in train"
+        return [RuleOutcome(split, rule.name, "has values", expected, n, 1.0, "fail")]
+    outcomes = []
     if not rule.structural:
-        # Missing values beyond train's share; the chance model is train's missing rate.
-        excess = missing / n - rule.missing_share
-        p = _tail(betabinom, missing, n, rule.missing + 1, rule.values + 1) if excess > 0 else 1.0
-        expected = (
-            "no missing values"
-            if rule.missing == 0
-            else (f"missing share ≤ {rule.missing_share:.2%} (train)")
-        )
-        findings.append(
-            Finding(
-                split, rule.name, "not missing", expected, missing, max(excess, 0.0), "share", p
-            )
-        )
+        outcomes.append(_judge_missing(rule, missing, split, n))
     if f"{index}:range" in stats:
-        k = int(stats[f"{index}:range"] or 0)
-        # Under exchangeability the mass outside train's range is Beta(2, m - 1).
-        p = _tail(betabinom, k, n, 2, max(rule.values - 1, 1))
-        findings.append(
-            Finding(
-                split,
-                rule.name,
-                "in range",
-                f"[{_fmt(rule.low)}, {_fmt(rule.high)}]",
-                k,
-                k / n,
-                "share",
-                p,
-            )
-        )
+        outcomes.append(_judge_range(rule, int(stats[f"{index}:range"] or 0), split, n))
     if f"{index}:domain" in stats:
-        k = int(stats[f"{index}:domain"] or 0)
-        # Good–Turing: unseen categories turn up about as often as train's singletons.
-        p = _tail(betabinom, k, n, rule.singletons + 1, max(rule.values - rule.singletons, 1))
-        findings.append(
-            Finding(
-                split,
-                rule.name,
-                "known category",
-                f"one of {len(rule.domain or ())} train categories",
-                k,
-                k / n,
-                "share",
-                p,
-            )
-        )
-    return findings
+        outcomes.append(_judge_domain(rule, int(stats[f"{index}:domain"] or 0), split, n))
+    if f"{index}:beyond" in stats:
+        beyond = int(stats[f"{index}:beyond"] or 0)
+        filled = n - missing
+        if filled and beyond / filled >= TIME_AXIS_SHARE:
+            outcomes.append(_time_axis_outcome(rule, beyond, filled, split))
+    return outcomes
+
+
+def _judge_missing(rule: ColumnRule, missing: int, split: str, n: int) -> RuleOutcome:
+    """Missing values beyond train's share; the chance model is train's missing rate."""
+    from scipy.stats import betabinom
+
+    excess = missing / n - rule.missing_share
+    p = _tail(betabinom, missing, n, rule.missing + 1, rule.values + 1) if excess > 0 else 1.0
+    expected = (
+        "no missing values"
+        if rule.missing == 0
+        else f"missing share ≤ {rule.missing_share:.2%} (train)"
+    )
+    return RuleOutcome(
+        split, rule.name, "not missing", expected, missing, max(excess, 0.0), "share", p
+    )
+
+
+def _judge_range(rule: ColumnRule, k: int, split: str, n: int) -> RuleOutcome:
+    """Under exchangeability the mass outside train's range is Beta(2, m - 1)."""
+    from scipy.stats import betabinom
+
+    p = _tail(betabinom, k, n, 2, max(rule.values - 1, 1))
+    expected = f"[{_fmt(rule.low)}, {_fmt(rule.high)}]"
+    return RuleOutcome(split, rule.name, "in range", expected, k, k / n, "share", p)
+
+
+def _judge_domain(rule: ColumnRule, k: int, split: str, n: int) -> RuleOutcome:
+    """Good–Turing: unseen categories turn up about as often as train's singletons."""
+    from scipy.stats import betabinom
+
+    p = _tail(betabinom, k, n, rule.singletons + 1, max(rule.values - rule.singletons, 1))
+    expected = f"one of {len(rule.domain or ())} train categories"
+    return RuleOutcome(split, rule.name, "known category", expected, k, k / n, "share", p)
+
+
+def _time_axis_outcome(rule: ColumnRule, beyond: int, filled: int, split: str) -> RuleOutcome:
+    """A note, never a violation: most of the split's dates lie outside train's."""
+    expected = f"train {_fmt_instant(rule.train_min)} … {_fmt_instant(rule.train_max)}"
+    return RuleOutcome(
+        split,
+        rule.name,
+        "time axis",
+        expected,
+        beyond,
+        beyond / filled,
+        "note",
+        examples="not judged: time moves forward",
+    )
 
 
 def _tail(dist: Any, k: int, n: int, a: float, b: float) -> float:
@@ -545,37 +638,9 @@ def _tail(dist: Any, k: int, n: int, a: float, b: float) -> float:
     return float(dist.sf(k - 1, n, a, b))
 
 
-def _significant_per_rule_kind(findings: Sequence[Finding], alpha: float) -> list[bool]:
-    """Benjamini–Hochberg within each rule kind (range, category, missing) across columns and splits.
-
-    Each kind asks its own question with its own remedy, so each is its own testing family:
-    pooling ~200 range and missing-value rules with 3 category rules would make an unseen
-    category on 5 % of rows unreachable.
-    """
-    significant = [False] * len(findings)
-    for rule in {f.rule for f in findings}:
-        members = [i for i, f in enumerate(findings) if f.rule == rule]
-        rejected = benjamini_hochberg([findings[i].p_value for i in members], alpha)
-        for i, flag in zip(members, rejected, strict=True):
-            significant[i] = flag
-    return significant
-
-
-def benjamini_hochberg(p_values: Sequence[float], alpha: float) -> list[bool]:
-    """Which hypotheses are rejected at false-discovery rate ``alpha``."""
-    m = len(p_values)
-    if m == 0:
-        return []
-    p = np.asarray(p_values, dtype=float)
-    order = np.argsort(p, kind="stable")
-    passed = p[order] <= alpha * np.arange(1, m + 1) / m
-    cutoff = int(np.nonzero(passed)[0].max()) + 1 if passed.any() else 0
-    rejected = np.zeros(m, dtype=bool)
-    rejected[order[:cutoff]] = True
-    return rejected.tolist()
-
-
-def _with_examples(finding: Finding, frame: pl.DataFrame, rules: Sequence[ColumnRule]) -> Finding:
+def _with_examples(
+    finding: RuleOutcome, frame: pl.DataFrame, rules: Sequence[ColumnRule]
+) -> RuleOutcome:
     """Attach a few offending values (first seen, distinct) to a failing finding."""
     if finding.examples or finding.column not in frame.columns:
         return finding
@@ -744,7 +809,29 @@ def _names(columns: Sequence[str], limit: int = 5) -> str:
     return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
 
 
-def _message(failing: Sequence[Finding], n_columns: int) -> str:
+def _fmt_instant(seconds: float | None) -> str:
+    if seconds is None:
+        return "null"
+    instant = dt.datetime.fromtimestamp(seconds, tz=dt.UTC).replace(tzinfo=None)
+    return instant.isoformat(sep=" ", timespec="seconds")
+
+
+def _first_per_column(outcomes: Sequence[RuleOutcome]) -> list[RuleOutcome]:
+    seen: dict[str, RuleOutcome] = {}
+    for f in outcomes:
+        seen.setdefault(f.column, f)
+    return list(seen.values())
+
+
+def _time_axis_note(note: RuleOutcome) -> str:
+    return (
+        f"{_fmt(note.column)!r} in {note.split} lies outside train's dates "
+        f"({note.share:.0%} of its values): looks like the time axis, not a schema "
+        f"violation; {declare_hint(note.column)}"
+    )
+
+
+def _message(failing: Sequence[RuleOutcome], n_columns: int) -> str:
     parts = []
     for f in failing[:3]:
         what = {
@@ -754,13 +841,13 @@ def _message(failing: Sequence[Finding], n_columns: int) -> str:
             "in range": f"{f.share:.1%} out of range",
             "known category": f"{f.share:.1%} unseen categories",
             "not missing": f"{f.share:.1%} more missing values",
-        }[f.rule]
+        }.get(f.rule, f.rule)
         parts.append(f"{_fmt(f.column)!r} in {f.split}: {what}")
     more = f"; and {len(failing) - 3} more" if len(failing) > 3 else ""
     return f"{n_columns} column(s) break train's schema — " + "; ".join(parts) + more
 
 
-def _findings_table(findings: Sequence[Finding]) -> Evidence:
+def _findings_table(findings: Sequence[RuleOutcome]) -> Evidence:
     rows = [
         (
             f.split,
@@ -770,7 +857,7 @@ def _findings_table(findings: Sequence[Finding]) -> Evidence:
             f.rows,
             f.share,
             f.examples,
-            "warn" if f.kind == "warn" else "fail",
+            {"warn": "warn", "note": "note"}.get(f.kind, "fail"),
         )
         for f in findings
     ]
@@ -794,6 +881,9 @@ def _rules_table(rules: Sequence[ColumnRule]) -> Evidence:
                 + ", ".join(_fmt(v) for v in r.domain[:8])
                 + (" …" if len(r.domain) > 8 else "")
             )
+        elif r.calendar and r.train_min is not None:
+            values = f"dates {_fmt_instant(r.train_min)} … {_fmt_instant(r.train_max)} (no range "
+            values += "rule: time moves forward)"
         elif r.low is not None:
             values = f"[{_fmt(r.low)}, {_fmt(r.high)}] (train {_fmt(r.train_min)} … "
             values += f"{_fmt(r.train_max)})"
