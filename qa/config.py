@@ -30,6 +30,9 @@ class TaskConfig:
     time: str | None = None
     group: str | None = None
     positive_label: Any = None
+    #: The primary metric, declared once for every model check (a check's own ``metric``
+    #: param overrides it); default: roc_auc (binary), macro_f1 (multiclass), rmse.
+    metric: str | None = None
 
 
 @dataclass(frozen=True)

@@ -759,11 +759,13 @@ def choose_metric(
     """The primary metric for ``ctx``'s task and a note when it had to change.
 
     ``name`` is the metric the caller was given (a check passes its own ``params.metric``;
-    the engine reads no check's config table); without it, the task's default applies
-    (roc_auc, macro_f1, rmse). A metric that needs probabilities cannot score predictions
+    the engine reads no check's config table); without it, the metric declared in
+    ``[task] metric``; without that, the task's default (roc_auc, macro_f1, rmse). A metric that needs probabilities cannot score predictions
     without them: when named, that is a ModelError naming ``where``; when it was only the
     default (AUC), the caller falls back to F1 at the decision threshold and says so.
     """
+    if name is None and ctx.config.task.metric:
+        name, where = ctx.config.task.metric, "task.metric"
     metric = resolve_metric(ctx.task, name, where)
     lacking = [p for p in predictions if metric.needs_proba and p.proba is None]
     if not lacking:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from statistics import NormalDist
 
 import numpy as np
+import polars as pl
 import pytest
 from sklearn import metrics as skm
 
@@ -289,3 +290,28 @@ def test_choose_metric_reads_no_check_config_only_the_name_it_is_given():
     preds = Predictions(split="test", proba=np.full((4, 2), 0.5), labels=np.zeros(4, int))
     assert choose_metric(ctx, None, "checks.x.metric", [preds])[0].name == "roc_auc"
     assert choose_metric(ctx, "pr_auc", "checks.x.metric", [preds])[0].name == "pr_auc"
+
+
+def test_the_metric_declared_in_task_is_every_model_checks_default():
+    from types import SimpleNamespace
+
+    from qa.config import Config, TaskConfig
+    from qa.metrics import choose_metric
+
+    ctx = SimpleNamespace(task="binary", config=Config(task=TaskConfig(metric="pr_auc")))
+    preds = Predictions(split="test", proba=np.full((4, 2), 0.5), labels=np.zeros(4, int))
+    assert choose_metric(ctx, None, "checks.x.metric", [preds])[0].name == "pr_auc"
+    assert choose_metric(ctx, "f1", "checks.x.metric", [preds])[0].name == "f1"  # own param wins
+    labels_only = Predictions(split="test", labels=np.zeros(4, int))
+    with pytest.raises(ModelError, match=r"task\.metric"):
+        choose_metric(ctx, None, "checks.x.metric", [labels_only])
+
+
+def test_an_unknown_task_metric_stops_the_run_naming_the_key():
+    from qa.api import build_context
+    from qa.config import parse_config
+
+    frame = pl.DataFrame({"x": [0.0, 1.0, 2.0, 3.0], "label": [0, 1, 0, 1]})
+    config = parse_config({"task": {"target": "label", "metric": "auc"}})
+    with pytest.raises(ConfigError, match=r"task\.metric: unknown metric 'auc'"):
+        build_context(config, frames={"train": frame})
