@@ -46,7 +46,8 @@ VERDICT_TEXT = {
 
 @cache
 def environment() -> jinja2.Environment:
-    """The jinja2 environment: templates from the ``qa.reports`` package, autoescaping on."""
+    """The one jinja2 environment of every HTML page (report, sign-off): templates from the
+    ``qa.reports`` package, autoescaping on, an undefined name an error."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("qa.reports", "templates"),
         autoescape=True,
@@ -54,7 +55,14 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["num"] = fmt_number
+    env.filters["pretty_json"] = pretty_json
     return env
+
+
+def pretty_json(value: Any) -> str:
+    """A JSON value indented for a <pre> block (keys sorted, unicode kept)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
 def render(report: Report) -> str:

@@ -10,43 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
-import jinja2
+from qa.reports.html import environment
 
 TEMPLATE = "signoff.html.j2"
-
-
-def _number(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
-
-
-@cache
-def environment() -> jinja2.Environment:
-    """Templates from the ``qa.reports`` package, autoescaping on, undefined names an error."""
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("qa.reports", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = _number
-    env.filters["pretty_json"] = _pretty_json
-    return env
 
 
 def render(document: Mapping[str, Any]) -> str:
