@@ -9,7 +9,17 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from qa import stats
 from qa.base import Check, CheckResult, Evidence, param, table
+from qa.checks._time_axis import (
+    beyond_range_share,
+    calendar_span_s,
+    candidate_parts,
+    comparable_parts,
+    declare_hint,
+    is_calendar_feature,
+    looks_like_time_axis,
+)
 from qa.context import Context
 from qa.errors import DataError
 
@@ -29,8 +39,9 @@ PROXY_ALPHA = 0.001
 
 
 @dataclass
-class Finding:
-    """One detector's outcome."""
+class DetectorOutcome:
+    """What one leakage detector found: fired or not, its worst number against its bar, a
+    one-line summary, its evidence tables and the splits or columns it names."""
 
     detector: str
     fired: bool
@@ -170,7 +181,7 @@ class Leakage(Check):
         )
         evidence = [summary] + [e for f in findings for e in f.evidence]
         fired = [f for f in findings if f.fired]
-        if fired:
+        if decide(findings) == "fail":
             subjects = [s for f in fired for s in [f.detector, *f.subjects]]
             message = "; ".join(f"{f.detector}: {f.summary}" for f in fired)
             return self.result(
@@ -190,6 +201,11 @@ class Leakage(Check):
             thresholds=thresholds,
             evidence=evidence,
         )
+
+
+def decide(outcomes: list[DetectorOutcome]) -> str:
+    """Any detector firing fails the check; each detector decides its own firing."""
+    return "fail" if any(f.fired for f in outcomes) else "pass"
 
 
 # --------------------------------------------------------------------------- row hashes
@@ -221,9 +237,7 @@ def _row_hashes(ctx: Context) -> dict[str, np.ndarray]:
 
 def _overlap(
     ctx: Context, params: Any, hashes: dict[str, np.ndarray], metrics: dict[str, Any]
-) -> Finding:
-    from qa.stats import benjamini_hochberg
-
+) -> DetectorOutcome:
     train = pl.Series("h", hashes["train"])
     m = len(train)
     dups = int(train.is_duplicated().sum()) if m else 0
@@ -231,51 +245,90 @@ def _overlap(
     metrics["train_duplicate_share"] = dup_share
     others = [s for s in ctx.splits if s != "train"]
     if not others or not ctx.feature_columns:
-        return Finding(
+        return DetectorOutcome(
             "overlap",
             False,
             None,
             params.max_overlap_share,
             "not run: no other split or no feature columns",
         )
-    train_idx = pl.DataFrame({"h": train, "train_row": np.arange(m)}).unique(
-        "h", keep="first", maintain_order=True
-    )
-    rows, stats = [], []
-    for split in others:
-        h = pl.DataFrame({"h": hashes[split], "row": np.arange(len(hashes[split]))})
-        hits = h.join(train_idx, on="h", how="inner").sort("row")
-        n, k = h.height, hits.height
-        stats.append((split, n, k, _chance_tail(k, n, dups, m)))
-        metrics[f"overlap_share_{split}"] = k / n if n else 0.0
-        metrics[f"overlap_rows_{split}"] = k
-        for r, t in hits.select("row", "train_row").head(params.max_rows_shown).iter_rows():
-            rows.append((split, r, t))
-    q = benjamini_hochberg(np.array([st[3] for st in stats]))
+    # measure
+    counts, rows = _overlap_counts(train, hashes, others, dups, params.max_rows_shown)
+    q = stats.benjamini_hochberg(np.array([c[3] for c in counts]))
+    # decide, per split
     worst, fired_splits, weak = 0.0, [], []
-    for (split, n, k, p), qv in zip(stats, q, strict=True):
+    for (split, n, k, p), qv in zip(counts, q, strict=True):
         excess = k / n - dup_share if n else 0.0
         worst = max(worst, excess)
+        metrics[f"overlap_share_{split}"] = k / n if n else 0.0
+        metrics[f"overlap_rows_{split}"] = k
         metrics[f"overlap_p_{split}"] = p
-        if excess > params.max_overlap_share and qv <= params.overlap_alpha:
+        verdict = overlap_verdict(excess, k, float(qv), params)
+        if verdict == "fired":
             fired_splits.append(split)
-        elif excess > params.max_overlap_share and k > 0:
-            # Copies may be there, but too few rows to tell them from chance matches.
+        elif verdict == "underpowered":
             need = _min_detectable(
                 n, dups, m, dup_share, params.max_overlap_share, params.overlap_alpha / len(others)
             )
             metrics[f"overlap_min_detectable_rows_{split}"] = need if need is not None else n + 1
-            weak.append(
-                f"{split}: {k} of {n} rows found in train, not distinguishable from "
-                f"chance at this size (p = {p:.2g}; "
-                + (
-                    f"at least {need} rows ({need / n:.0%}) would be"
-                    if need is not None
-                    else "no count would be"
-                )
-                + " significant)"
-            )
+            weak.append(_underpowered_text(split, n, k, p, need))
     metrics["overlap_excess_share"] = worst
+    # explain
+    return _overlap_outcome(fired_splits, worst, dup_share, weak, rows, len(others), params)
+
+
+def overlap_verdict(excess: float, k: int, q: float, params: Any) -> str:
+    """fired: the excess share over chance passes ``max_overlap_share`` and q <= ``overlap_alpha``;
+    underpowered: it passes the share but is not significant (copies may be there, too few rows
+    to tell them from chance matches); else ok."""
+    if excess > params.max_overlap_share and q <= params.overlap_alpha:
+        return "fired"
+    if excess > params.max_overlap_share and k > 0:
+        return "underpowered"
+    return "ok"
+
+
+def _overlap_counts(
+    train: pl.Series, hashes: dict[str, np.ndarray], others: list[str], dups: int, shown: int
+) -> tuple[list[tuple[str, int, int, float]], list[tuple[str, int, int]]]:
+    """Per split (split, rows, rows found in train, chance p-value), and example row pairs."""
+    m = len(train)
+    train_idx = pl.DataFrame({"h": train, "train_row": np.arange(m)}).unique(
+        "h", keep="first", maintain_order=True
+    )
+    counts, rows = [], []
+    for split in others:
+        h = pl.DataFrame({"h": hashes[split], "row": np.arange(len(hashes[split]))})
+        hits = h.join(train_idx, on="h", how="inner").sort("row")
+        n, k = h.height, hits.height
+        counts.append((split, n, k, _chance_tail(k, n, dups, m)))
+        for r, t in hits.select("row", "train_row").head(shown).iter_rows():
+            rows.append((split, r, t))
+    return counts, rows
+
+
+def _underpowered_text(split: str, n: int, k: int, p: float, need: int | None) -> str:
+    return (
+        f"{split}: {k} of {n} rows found in train, not distinguishable from "
+        f"chance at this size (p = {p:.2g}; "
+        + (
+            f"at least {need} rows ({need / n:.0%}) would be"
+            if need is not None
+            else "no count would be"
+        )
+        + " significant)"
+    )
+
+
+def _overlap_outcome(
+    fired_splits: list[str],
+    worst: float,
+    dup_share: float,
+    weak: list[str],
+    rows: list[tuple[str, int, int]],
+    n_others: int,
+    params: Any,
+) -> DetectorOutcome:
     summary = (
         f"{', '.join(fired_splits)} share(s) rows with train beyond chance "
         f"(worst excess {worst:.2%}; train's own duplicate share {dup_share:.2%})"
@@ -292,13 +345,13 @@ def _overlap(
                 ["split", "row", "train row"],
                 rows,
                 note="0-based row positions; the train row is the first identical one",
-                max_rows=params.max_rows_shown * max(len(others), 1),
+                max_rows=params.max_rows_shown * max(n_others, 1),
             )
         ]
         if rows
         else []
     )
-    return Finding(
+    return DetectorOutcome(
         "overlap",
         bool(fired_splits),
         worst,
@@ -342,11 +395,11 @@ def _min_detectable(
 
 
 # --------------------------------------------------------------------------- groups
-def _groups(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding:
+def _groups(ctx: Context, params: Any, metrics: dict[str, Any]) -> DetectorOutcome:
     group = ctx.config.task.group
     bar = params.max_group_overlap_share
     if not group:
-        return Finding("group", False, None, bar, "not run: no [task] group column")
+        return DetectorOutcome("group", False, None, bar, "not run: no [task] group column")
     if group not in ctx.frame("train").columns:
         raise DataError(f"task.group: column {group!r} not found in train")
     train_groups = ctx.frame("train")[group].drop_nulls().unique()
@@ -379,7 +432,7 @@ def _groups(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding:
         if rows
         else []
     )
-    return Finding("group", bool(fired_splits), worst, bar, summary, ev, fired_splits)
+    return DetectorOutcome("group", bool(fired_splits), worst, bar, summary, ev, fired_splits)
 
 
 # --------------------------------------------------------------------------- time
@@ -394,17 +447,17 @@ def _as_time(series: pl.Series, what: str) -> pl.Series:
         ) from None
 
 
-def _time(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding:
+def _time(ctx: Context, params: Any, metrics: dict[str, Any]) -> DetectorOutcome:
     col = ctx.config.task.time
     bar = params.max_time_overlap_share
     if not col:
-        return Finding("time", False, None, bar, "not run: no [task] time column")
+        return DetectorOutcome("time", False, None, bar, "not run: no [task] time column")
     if col not in ctx.frame("train").columns:
         raise DataError(f"task.time: column {col!r} not found in train")
     train_t = _as_time(ctx.frame("train")[col], f"{col!r} in train")
     last = train_t.max()
     if last is None:
-        return Finding("time", False, None, bar, "not run: the train time column is empty")
+        return DetectorOutcome("time", False, None, bar, "not run: the train time column is empty")
     rows, worst, fired_splits = [], 0.0, []
     for split in ("validation", "test"):
         if not ctx.has_split(split):
@@ -443,25 +496,36 @@ def _time(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding:
         if rows
         else []
     )
-    return Finding("time", bool(fired_splits), worst, bar, summary, ev, fired_splits)
+    return DetectorOutcome("time", bool(fired_splits), worst, bar, summary, ev, fired_splits)
 
 
 # --------------------------------------------------------------------------- target proxy
-def _target_proxy(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding:
+@dataclass(frozen=True)
+class ProxyScore:
+    """One matrix column's scores as a lone predictor of the target."""
+
+    column: str
+    score: float
+    #: Classification: rank AUC, separability, lookup AUC, lookup NMI, rank p-value (None when
+    #: the rank scores are under the bar). Regression: linear R², lookup R².
+    parts: tuple[float | None, ...]
+    fired: bool
+
+
+def _target_proxy(ctx: Context, params: Any, metrics: dict[str, Any]) -> DetectorOutcome:
     bar = params.min_proxy_score
-    features = ctx.feature_columns
-    if not features:
-        return Finding("target-proxy", False, None, bar, "not run: no feature columns")
-    X = ctx.feature_matrix("train")
-    y = ctx.labels("train")
-    n = len(y)
+    if not ctx.feature_columns:
+        return DetectorOutcome("target-proxy", False, None, bar, "not run: no feature columns")
+    # measure: the judged columns of the encoder's matrix on a seeded sample of train
+    columns, calendar_notes = _proxy_columns(ctx)
     rng = np.random.default_rng(ctx.seed)
+    X, y, n = ctx.feature_matrix("train"), ctx.labels("train"), ctx.frame("train").height
     sample = (
         np.sort(rng.choice(n, params.max_proxy_rows, replace=False))
         if n > params.max_proxy_rows
         else np.arange(n)
     )
-    X, y = X[sample], y[sample]
+    X, y = X[sample][:, [j for j, *_ in columns]], y[sample]
     metrics["proxy_sample_rows"] = len(sample)
     left_out: list[str] = []
     if ctx.is_classification:
@@ -469,77 +533,156 @@ def _target_proxy(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding
         metrics["proxy_classes_left_out"] = len(left_out)
         if len(np.unique(y)) < 2:
             listed = f" (left out: {', '.join(left_out[:10])})" if left_out else ""
-            return Finding(
+            return DetectorOutcome(
                 "target-proxy",
                 False,
                 None,
                 bar,
                 f"not run: fewer than two classes with {MIN_PROXY_CLASS_ROWS}+ rows" + listed,
             )
+    if not columns:
+        return DetectorOutcome(
+            "target-proxy", False, None, bar, "not run: no feature to judge", caveat=calendar_notes
+        )
+    alpha = PROXY_ALPHA / len(columns)
     half = rng.permutation(len(y)) % 2 == 0
     tie_order = rng.permutation(len(y))
-    alpha = PROXY_ALPHA / len(features)
     scores = []
-    for j, col in enumerate(features):
-        x = X[:, j]
-        categorical = ctx.kind(col) == "categorical"
-        codes, id_like = _bins(x, categorical)
+    for i, (_j, name, kind) in enumerate(columns):
+        x = X[:, i]
+        codes, id_like = _bins(x, kind == "categorical")
         if ctx.is_classification:
             k = int(y.max()) + 1
-            auc = _rank_auc(x, y, k)
-            sep = None if categorical else _separability(x, y, tie_order)
-            lookup_auc, nmi = _lookup_heldout(codes, y, half, k)
-            nmi = None if id_like else nmi
-            # Held-out scores stand alone; in-sample rank scores also need significance.
-            p = 1.0
-            if auc >= bar:
-                p = min(p, _rank_auc_p(x, y, k))
-            if sep is not None and sep[0] >= bar:
-                p = min(p, sep[1])
-            fired = lookup_auc >= bar or (nmi or 0.0) >= bar or p < alpha
-            score = max(auc, lookup_auc, nmi or 0.0, sep[0] if sep else 0.0)
-            scores.append(
-                (
-                    col,
-                    score,
-                    auc,
-                    sep[0] if sep else None,
-                    lookup_auc,
-                    nmi,
-                    p if p < 1.0 else None,
-                    fired,
-                )
-            )
+            numbers = _classification_scores(x, y, k, codes, id_like, kind, half, tie_order, bar)
+            scores.append(ProxyScore(name, max(v or 0.0 for v in numbers[:4]), numbers, False))
         else:
-            r2 = _heldout_r2(codes, y, half)
-            lin = _linear_r2(x, y)
-            score = max(r2, lin)
-            scores.append((col, score, lin, r2, score >= bar))
-    scores.sort(key=lambda s: (-s[1], s[0]))
-    metrics["proxy_max_score"] = scores[0][1]
-    proxies = [s for s in scores if s[-1]]
+            lin, r2 = _linear_r2(x, y), _heldout_r2(codes, y, half)
+            scores.append(ProxyScore(name, max(r2, lin), (lin, r2), False))
+    # decide
+    scores = [
+        ProxyScore(s.column, s.score, s.parts, is_proxy(s.parts, ctx.is_classification, bar, alpha))
+        for s in scores
+    ]
+    scores.sort(key=lambda s: (-s.score, s.column))
+    metrics["proxy_max_score"] = scores[0].score
+    # explain
+    return _proxy_outcome(ctx, scores, len(sample), n, left_out, calendar_notes, params)
+
+
+def _proxy_columns(ctx: Context) -> tuple[list[tuple[int, str, str]], str]:
+    """(matrix column, name, kind) of every encoder output the detector judges, and a note.
+
+    A date/datetime feature is judged on its calendar parts whose cycle train spans often
+    enough (hour only with a time of day), never on its raw value: a timestamp orders the rows,
+    and a label rate that moves with time makes it "predict" the target without any leak.
+    """
+    encoder = ctx.encoder
+    train = ctx.frame("train")
+    parts_of: dict[str, tuple[str, ...]] = {}
+    for name in encoder.feature_columns:
+        series = train.get_column(name)
+        if is_calendar_feature(series):
+            parts_of[name] = comparable_parts(candidate_parts(series), [calendar_span_s(series)])
+    columns = []
+    for j, (out, feature, kind) in enumerate(
+        zip(encoder.output_names, encoder.output_features, encoder.output_kinds, strict=True)
+    ):
+        judged = feature not in parts_of or (
+            out != feature and out[len(feature) + 1 :] in parts_of[feature]
+        )
+        if judged:
+            columns.append((j, out, kind))
+    return columns, _calendar_note(ctx, parts_of)
+
+
+def _calendar_note(ctx: Context, parts_of: dict[str, tuple[str, ...]]) -> str:
+    """Which datetime features were judged on which parts; the time-axis hint when another
+    split lies mostly outside train's dates."""
+    notes = []
+    train = ctx.frame("train")
+    for name, parts in parts_of.items():
+        judged = ", ".join(parts) if parts else "nothing (train spans too little of any cycle)"
+        text = f"{name!r} judged on {judged}, not its raw value"
+        beyond = max(
+            (
+                beyond_range_share(train.get_column(name), ctx.frame(s).get_column(name))
+                for s in ctx.splits
+                if s != "train" and name in ctx.frame(s).columns
+            ),
+            default=0.0,
+        )
+        if looks_like_time_axis(beyond):
+            text += f" (it looks like the time axis: {declare_hint(name)})"
+        notes.append(text)
+    return "; ".join(notes)
+
+
+def _classification_scores(
+    x: np.ndarray,
+    y: np.ndarray,
+    k: int,
+    codes: np.ndarray,
+    id_like: bool,
+    kind: str,
+    half: np.ndarray,
+    tie_order: np.ndarray,
+    bar: float,
+) -> tuple[float | None, ...]:
+    """Rank AUC, separability, held-out lookup AUC and NMI, and the rank scores' p-value
+    (computed only for a rank score at or above the bar; None otherwise)."""
+    auc = _rank_auc(x, y, k)
+    sep = None if kind == "categorical" else _separability(x, y, tie_order)
+    lookup_auc, nmi = _lookup_heldout(codes, y, half, k)
+    p = 1.0
+    if auc >= bar:
+        p = min(p, _rank_auc_p(x, y, k))
+    if sep is not None and sep[0] >= bar:
+        p = min(p, sep[1])
+    return (
+        auc,
+        sep[0] if sep else None,
+        lookup_auc,
+        None if id_like else nmi,
+        p if p < 1.0 else None,
+    )
+
+
+def is_proxy(
+    parts: tuple[float | None, ...], classification: bool, bar: float, alpha: float
+) -> bool:
+    """A proxy: held-out lookup AUC or NMI at the bar, or an in-sample rank score at the bar
+    that is also significant (p < alpha); for regression, R² (linear or lookup) at the bar."""
+    if not classification:
+        return max(v or 0.0 for v in parts) >= bar
+    _auc, _sep, lookup_auc, nmi, p = parts
+    return (lookup_auc or 0.0) >= bar or (nmi or 0.0) >= bar or (p is not None and p < alpha)
+
+
+def _proxy_outcome(
+    ctx: Context,
+    scores: list[ProxyScore],
+    sampled: int,
+    n: int,
+    left_out: list[str],
+    calendar_notes: str,
+    params: Any,
+) -> DetectorOutcome:
+    bar = params.min_proxy_score
+    proxies = [s for s in scores if s.fired]
     if ctx.is_classification:
-        columns = [
-            "feature",
-            "score",
-            "rank AUC",
-            "separability",
-            "lookup AUC",
-            "lookup NMI",
-            "rank p-value",
-            "proxy",
-        ]
+        columns = ["feature", "score", "rank AUC", "separability", "lookup AUC", "lookup NMI"]
+        columns += ["rank p-value", "proxy"]
     else:
         columns = ["feature", "score (R²)", "linear R²", "lookup R²", "proxy"]
-    rows = scores[: params.max_rows_shown]
+    rows = [(s.column, s.score, *s.parts, s.fired) for s in scores[: params.max_rows_shown]]
     note = (
-        f"on {len(sample):,} of {n:,} train rows (seeded sample)"
-        if len(sample) < n
+        f"on {sampled:,} of {n:,} train rows (seeded sample)"
+        if sampled < n
         else f"on all {n:,} train rows"
     ) + "; NMI is left out for columns unique per row"
     if ctx.is_classification:
         note += (
-            f"; a rank score counts only with p < {PROXY_ALPHA:g} / {len(features)} features"
+            f"; a rank score counts only with p < {PROXY_ALPHA:g} / {len(scores)} features"
             " (Bonferroni)"
         )
     if left_out:
@@ -548,17 +691,25 @@ def _target_proxy(ctx: Context, params: Any, metrics: dict[str, Any]) -> Finding
             + ", ".join(left_out[:10])
             + (" …" if len(left_out) > 10 else "")
         )
-    ev = [table("Strongest single features", columns, rows, note=note)]
+    if calendar_notes:
+        note += "; " + calendar_notes
     strongest = scores[0]
     summary = (
         f"{len(proxies)} feature(s) predict the target alone: "
-        + ", ".join(f"{c!r} ({s:.3f})" for c, s, *_ in proxies[:5])
+        + ", ".join(f"{s.column!r} ({s.score:.3f})" for s in proxies[:5])
         if proxies
-        else f"strongest single feature {strongest[0]!r} scores {strongest[1]:.3f}"
-        + (" (not significant)" if strongest[1] >= bar else "")
+        else f"strongest single feature {strongest.column!r} scores {strongest.score:.3f}"
+        + (" (not significant)" if strongest.score >= bar else "")
     )
-    return Finding(
-        "target-proxy", bool(proxies), scores[0][1], bar, summary, ev, [c for c, *_ in proxies]
+    return DetectorOutcome(
+        "target-proxy",
+        bool(proxies),
+        strongest.score,
+        bar,
+        summary,
+        [table("Strongest single features", columns, rows, note=note)],
+        [s.column for s in proxies],
+        calendar_notes,
     )
 
 
@@ -752,12 +903,12 @@ def _linear_r2(x: np.ndarray, y: np.ndarray) -> float:
 # --------------------------------------------------------------------------- conflicts
 def _conflicts(
     ctx: Context, params: Any, hashes: dict[str, np.ndarray], metrics: dict[str, Any]
-) -> Finding:
+) -> DetectorOutcome:
     bar = params.max_conflict_share
     if not ctx.is_classification:
-        return Finding("conflicts", False, None, bar, "not run: applies to classification")
+        return DetectorOutcome("conflicts", False, None, bar, "not run: applies to classification")
     if not ctx.feature_columns:
-        return Finding("conflicts", False, None, bar, "not run: no feature columns")
+        return DetectorOutcome("conflicts", False, None, bar, "not run: no feature columns")
     frame = pl.DataFrame(
         {"h": hashes["train"], "y": ctx.labels("train"), "row": np.arange(len(hashes["train"]))}
     )
@@ -789,4 +940,4 @@ def _conflicts(
         if rows
         else []
     )
-    return Finding("conflicts", fired, share, bar, summary, ev)
+    return DetectorOutcome("conflicts", fired, share, bar, summary, ev)

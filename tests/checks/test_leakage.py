@@ -154,7 +154,8 @@ def test_leakage_handles_nulls_constants_nan_inf_and_hostile_names():
 
 
 def test_leakage_runs_without_other_splits_or_features():
-    frame = pl.DataFrame({"label": [0, 1] * 50})
+    # A table with no feature column at all now stops the run (exit 2) before any check.
+    frame = pl.DataFrame({"label": [0, 1] * 50, "noise": np.random.default_rng(0).normal(size=100)})
     result = run(frame)
     assert result.status == "pass"
     assert "not run" in detector(result, "overlap")[4]
@@ -300,3 +301,80 @@ def test_lookup_bins_treat_a_small_continuous_column_as_binned_not_one_code_per_
     discrete = np.repeat(np.arange(5.0), 20)
     codes, _ = _bins(discrete, categorical=False)
     assert len(np.unique(codes)) == 5
+
+
+# --------------------------------------------------------------------------- datetime features
+def dated(n: int, start: dt.datetime, days: int, seed: int, label=None) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    seconds = np.sort(rng.integers(0, days * 86_400, n))
+    frame = make_classification_frame(n=n, seed=seed)
+    created = [start + dt.timedelta(seconds=int(s)) for s in seconds]
+    frame = frame.with_columns(pl.Series("created_at", created))
+    return frame if label is None else frame.with_columns(pl.Series("label", label))
+
+
+def test_leakage_judges_a_created_at_by_its_calendar_parts_and_suggests_task_time():
+    # The label rate changes over January: the raw timestamp "predicts" it in train, because
+    # the rows are in time order, not because the label leaks into it.
+    n = 3000
+    label = (np.arange(n) >= n // 2).astype(int)
+    train = dated(n, dt.datetime(2024, 1, 1), 31, seed=1, label=label)
+    test = dated(800, dt.datetime(2024, 2, 1), 29, seed=2)
+    result = run(train, test)
+    assert result.status == "pass", result.message
+    assert "'created_at' judged on hour, weekday, not its raw value" in result.message
+    assert 'declare [task] time = "created_at"' in result.message
+    rows = next(e for e in result.evidence if e.title == "Strongest single features").rows
+    names = {r[0] for r in rows}
+    assert {"created_at.hour", "created_at.weekday"} <= names
+    assert not {"created_at", "created_at.month"} & names
+
+
+def test_leakage_still_catches_a_datetime_filled_only_for_one_class():
+    # resolved_at exists only when the label is 1: the missing pattern is the label.
+    frame = dated(3000, dt.datetime(2024, 1, 1), 31, seed=3)
+    resolved = frame.with_columns(
+        pl.when(pl.col("label") == 1).then(pl.col("created_at")).otherwise(None).alias("resolved")
+    ).drop("created_at")
+    result = run(resolved)
+    assert result.status == "fail", result.message
+    assert "resolved.hour" in result.subjects
+
+
+def test_leakage_time_detector_for_a_declared_time_column_is_unchanged():
+    frame = dated(2000, dt.datetime(2024, 1, 1), 60, seed=4)
+    train, test = frame.head(1600), frame.tail(400)
+    assert run(train, test, time="created_at").status == "pass"
+    late_train = pl.concat([train, test.head(40)])
+    result = run(late_train, test, time="created_at")
+    assert result.status == "fail" and "time" in result.subjects
+    assert result.metrics["early_rows_test"] == 39
+
+
+# --------------------------------------------------------------------------- decide, at its edges
+def test_overlap_verdict_edges():
+    from qa.checks.leakage import overlap_verdict
+
+    params = Leakage.Params()  # max_overlap_share 0.01, overlap_alpha 0.05
+    assert overlap_verdict(0.0101, 5, 0.05, params) == "fired"
+    assert overlap_verdict(0.01, 5, 0.0, params) == "ok"  # not above the share
+    assert overlap_verdict(0.02, 5, 0.0501, params) == "underpowered"
+    assert overlap_verdict(0.02, 0, 0.5, params) == "ok"
+
+
+def test_is_proxy_edges():
+    from qa.checks.leakage import decide, is_proxy
+
+    bar, alpha = 0.99, 0.001
+    assert is_proxy((0.5, 0.5, 0.99, None, None), True, bar, alpha)  # held-out AUC at the bar
+    assert is_proxy((0.5, 0.5, 0.5, 0.99, None), True, bar, alpha)  # held-out NMI at the bar
+    assert not is_proxy((1.0, 1.0, 0.98, 0.98, 0.001), True, bar, alpha)  # p not below alpha
+    assert is_proxy((1.0, 1.0, 0.98, 0.98, 0.00099), True, bar, alpha)
+    assert is_proxy((0.99, 0.2), False, bar, alpha) and not is_proxy(
+        (0.989, 0.2), False, bar, alpha
+    )
+    from qa.checks.leakage import DetectorOutcome
+
+    quiet = DetectorOutcome("overlap", False, 0.0, 0.01, "")
+    assert decide([quiet]) == "pass"
+    assert decide([quiet, DetectorOutcome("time", True, 0.1, 0.0, "")]) == "fail"
