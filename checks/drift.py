@@ -438,15 +438,19 @@ def decide(
     if energy_level:
         subjects.append("energy-distance")
     if power is not None and power > params.power_shift and not (fail or warn):
-        shown = f"{power:.2g}" if np.isfinite(power) else "any size"
-        warn.append(
-            f"underpowered: with {rows_current:,} {current} rows only shifts of "
-            f">= {shown} train SDs in a feature can be detected (not {params.power_shift:g});"
-            " no drift was found, but a real one may be missed"
-        )
+        warn.append(_underpowered(power, rows_current, current, params))
         subjects.append("underpowered")
     status = "fail" if fail else "warn" if warn else "pass"
     return Decision(status, tuple(fail), tuple(warn), tuple(subjects))
+
+
+def _underpowered(power: float, rows_current: int, current: str, params: Drift.Params) -> str:
+    shown = f"{power:.2g}" if np.isfinite(power) else "any size"
+    return (
+        f"underpowered: with {rows_current:,} {current} rows only shifts of "
+        f">= {shown} train SDs in a feature can be detected (not {params.power_shift:g});"
+        " no drift was found, but a real one may be missed"
+    )
 
 
 def _apply_fdr(reports: list[FeatureDrift], params: Drift.Params) -> None:

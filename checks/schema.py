@@ -230,20 +230,7 @@ class Schema(Check):
         listed = failing + warnings + notes
         evidence = [_findings_table(listed)] if listed else []
         evidence.append(_rules_table(rules))
-        if not others:
-            message = "only train was given: the inferred schema is reported, nothing to check"
-        elif decision.status == "fail":
-            message = _message(failing, len(fail_columns))
-        elif decision.status == "warn":
-            extra = list(dict.fromkeys(f.column for f in warnings))
-            message = (
-                f"{len(extra)} column(s) not in train: {_names(extra)}; the model ignores them"
-            )
-        else:
-            message = (
-                f"{len(rules)} columns match train's schema in {', '.join(others)} "
-                f"(worst share breaking a rule {worst:.2%})"
-            )
+        message = _inferred_message(decision, failing, warnings, others, len(rules), worst)
         message += "".join(f"; {_time_axis_note(f)}" for f in _first_per_column(notes))
         subjects = (
             fail_columns
@@ -807,6 +794,27 @@ def _fmt(value: Any) -> str:
 def _names(columns: Sequence[str], limit: int = 5) -> str:
     shown = ", ".join(repr(_fmt(c)) for c in columns[:limit])
     return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
+
+
+def _inferred_message(
+    decision: Decision,
+    failing: Sequence[RuleOutcome],
+    warnings: Sequence[RuleOutcome],
+    others: Sequence[str],
+    n_rules: int,
+    worst: float,
+) -> str:
+    if not others:
+        return "only train was given: the inferred schema is reported, nothing to check"
+    if decision.status == "fail":
+        return _message(failing, len({f.column for f in failing}))
+    if decision.status == "warn":
+        extra = list(dict.fromkeys(f.column for f in warnings))
+        return f"{len(extra)} column(s) not in train: {_names(extra)}; the model ignores them"
+    return (
+        f"{n_rules} columns match train's schema in {', '.join(others)} "
+        f"(worst share breaking a rule {worst:.2%})"
+    )
 
 
 def _fmt_instant(seconds: float | None) -> str:
