@@ -64,15 +64,18 @@ class Leakage(Check):
     columns); (2) ``group`` — the same entity (the ``[task] group`` column) in train and in
     validation or test; (3) ``time`` — validation or test rows earlier than the latest train row
     (the ``[task] time`` column); (4) ``target-proxy`` — a single feature that predicts the
-    target almost perfectly; (5) ``conflicts`` — identical train feature rows with different
-    labels (classification).
+    target almost perfectly, on the columns of the shared feature encoder (a date/datetime
+    feature by its calendar parts: hour, weekday, month); (5) ``conflicts`` — identical train
+    feature rows with different labels (classification).
 
     Why it matters
     --------------
     A test row the model has already seen, an entity it has memorised, a future it has peeked
     at, or a column that is the label in disguise all make test scores promise what production
     will not deliver. Conflicting duplicates are copies of one record labelled twice — at least
-    one label is wrong.
+    one label is wrong. A raw timestamp is not such a column merely because time moves: when
+    the label rate drifts over the months of train, the timestamp of rows in time order
+    "predicts" it without anything leaking.
 
     How it decides
     --------------
@@ -105,6 +108,13 @@ class Leakage(Check):
     of one or two extreme rows cannot score 1.0 by itself. Classes with fewer than 5 sampled
     rows are left out of this detector and listed. Cross-fitting keeps ID-like columns (unique
     per row) from scoring on mutual information; they are also left out of that rule explicitly.
+    A date/datetime feature not declared ``[task] time`` is judged on its calendar parts, never
+    its raw value: the hour (when it has a time of day), weekday and month, each only when
+    train spans three of its cycles (3 days, 3 weeks, 3 years); a part still carries the
+    column's missing pattern, so a date filled only for one class is caught. The result names
+    the parts judged and, when another split lies mostly outside train's dates, says the column
+    looks like the time axis and suggests declaring it ``[task] time``; the ``time`` detector
+    for a declared time column is unchanged.
     ``conflicts``: the share of train rows in duplicate groups of at most ten rows that carry
     more than one label must not exceed ``max_conflict_share`` (default 1 %); larger groups are
     cells of a coarse feature space, where differing labels are natural.
@@ -113,7 +123,8 @@ class Leakage(Check):
     ----------
     Deduplicate before splitting and split by entity (group) and by time; drop the rows of the
     evidence from train or re-split. Remove or rebuild a target-proxy feature (it is usually
-    computed from the label or recorded after it). Relabel conflicting duplicates consistently
+    computed from the label or recorded after it). Declare a timestamp that orders the rows
+    as ``[task] time``. Relabel conflicting duplicates consistently
     and keep one copy.
     """
 
