@@ -65,6 +65,10 @@ def build_context(
     prediction_sources.update({k: v for k, v in (predictions or {}).items() if v is not None})
     ctx = Context(config, loaded, infos, prediction_sources=prediction_sources)
     _require_features(ctx)
+    if config.task.metric:  # a typo stops the run here, not inside three model checks
+        from qa.metrics import resolve_metric
+
+        resolve_metric(ctx.task, config.task.metric, "task.metric")
     return ctx
 
 

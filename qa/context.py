@@ -66,10 +66,6 @@ class Context:
         self.target: str = config.task.target
         self.task: str = self._resolve_task()
         self._validate_target()
-        if config.task.metric:  # a typo stops the run here, not inside three model checks
-            from qa.metrics import resolve_metric
-
-            resolve_metric(self.task, config.task.metric, "task.metric")
 
     # ------------------------------------------------------------------ basics
     @property
