@@ -1,6 +1,6 @@
 # `make demo` and `make test` work on a fresh machine with Python 3.11 and pip only.
 # make test      the fast suite: every test not marked slow
-# make test-all  every test, the slow ones included (what CI runs)
+# make test-all  every test, the slow ones included (run it before a release)
 # make lint      ruff check, ruff format --check and mypy
 PYTHON ?= python3
 VENV := .venv
