@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qa.base import Chart, Check, CheckResult, param, table
+from qa.base import Chart, Check, CheckResult, Status, param, table
 from qa.context import Context
 from qa.metrics import (
     Bootstrap,
@@ -109,7 +109,7 @@ class MetricThreshold(Check):
         bar: float | None,
         side: str,
         crossing: float | None,
-        status: str,
+        status: Status,
         params: Params,
     ) -> CheckResult:
         point = boot.point(("model", primary.name))
@@ -130,7 +130,10 @@ class MetricThreshold(Check):
         )
         if bar is not None and _meets(primary, point, bar):  # type: ignore[arg-type]
             values[f"{primary.name}_{side}_bound"] = crossing
-        notes = [boot.note()] + [f"{k[1]}: {r}" for k, r in boot.reasons.items()]
+        # evaluate() keys are (model name, metric name); name the metric alone.
+        notes = [boot.note()] + [
+            f"{k[1] if isinstance(k, tuple) else k}: {r}" for k, r in boot.reasons.items()
+        ]
         if note:
             notes.insert(0, note)
         evidence = [
@@ -150,15 +153,16 @@ class MetricThreshold(Check):
             f"{fmt_ci(low, high, primary)})"
         )
         suffix = f"; {note}" if note else ""
-        common = dict(metrics=values, thresholds=thresholds, evidence=evidence, charts=charts)
-
         if bar is None:
             return self.result(
                 status,
                 f"{described} on the test split, but no bar is declared for {primary.name}: set "
                 f"checks.{self.id}.threshold to the value agreed before training{suffix}",
+                metrics=values,
+                thresholds=thresholds,
+                evidence=evidence,
+                charts=charts,
                 subjects=[primary.name],
-                **common,
                 remedy=f"Declare the success bar in qa.toml, e.g. [checks.{self.id}] "
                 f"threshold = <the {'maximum' if primary.relative else 'minimum'} "
                 f"acceptable {primary.name}>, agreed before looking at the test split.",
@@ -168,8 +172,11 @@ class MetricThreshold(Check):
             return self.result(
                 status,
                 f"{described} is {relation} of {fmt(bar, primary)}{suffix}",
+                metrics=values,
+                thresholds=thresholds,
+                evidence=evidence,
+                charts=charts,
                 subjects=[primary.name],
-                **common,
             )
         if status == "warn":
             return self.result(
@@ -177,14 +184,22 @@ class MetricThreshold(Check):
                 f"{described} clears the bar {fmt(bar, primary)}, but its one-sided "
                 f"{params.confidence:.0%} {side} bound {fmt(crossing, primary)} does not: the "
                 f"test split cannot confirm the model meets it{suffix}",
+                metrics=values,
+                thresholds=thresholds,
+                evidence=evidence,
+                charts=charts,
                 subjects=[primary.name],
-                **common,
                 remedy="Evaluate on a larger test split to narrow the interval, or improve the "
                 "model so it clears the bar with room to spare.",
             )
         at = "at most" if primary.relative else "at least"
         return self.result(
-            "pass", f"{described} meets the bar ({at} {fmt(bar, primary)}){suffix}", **common
+            "pass",
+            f"{described} meets the bar ({at} {fmt(bar, primary)}){suffix}",
+            metrics=values,
+            thresholds=thresholds,
+            evidence=evidence,
+            charts=charts,
         )
 
 
@@ -194,7 +209,7 @@ def decide(
     bar: float | None,
     bound: float | None,
     warn_when_uncertain: bool,
-) -> str:
+) -> Status:
     """No bar: warn. Point on the wrong side: fail. The one-sided bound on the bar's side
     across it (``warn_when_uncertain``): warn. Else pass."""
     if bar is None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -33,6 +33,8 @@ from qa.errors import ConfigError, ModelError
 from qa.predictions import Predictions
 
 BatchFn = Callable[[np.ndarray], np.ndarray]
+#: A bootstrap key: ``(model name, metric name)`` in the checks, anything hashable in tests.
+K = TypeVar("K", bound=Hashable)
 
 #: Weight-matrix entries per bootstrap chunk (float64: 8 MB, so passes stay in cache).
 CHUNK_ENTRIES = 1 << 20
@@ -521,8 +523,8 @@ def run_bootstrap(
 
 
 def bootstrap_replicates(
-    scorers: Mapping[Hashable, Scorer], n: int, *, n_resamples: int, seed: int, max_rows: int
-) -> dict[Hashable, np.ndarray]:
+    scorers: Mapping[K, Scorer], n: int, *, n_resamples: int, seed: int, max_rows: int
+) -> dict[K, np.ndarray]:
     """Replicates on the full-data scale for every defined scorer (see the module docstring)."""
     live = {k: s for k, s in scorers.items() if s.point is not None}
     if not live or n == 0:
@@ -549,7 +551,7 @@ def bootstrap_replicates(
     if rows is None:
         return out
     scale = math.sqrt(m / n)
-    replicates = {}
+    replicates: dict[K, np.ndarray] = {}
     for k, values in out.items():
         centre = float(fns[k](np.ones((m, 1)))[0])
         replicates[k] = live[k].point + scale * (values - centre)  # type: ignore[operator]
@@ -600,7 +602,7 @@ def evaluate(
     n = len(ctx.labels(split))
     scorers: dict[Hashable, Scorer] = {}
     replicates: dict[Hashable, np.ndarray] = {}
-    missing: dict[Hashable, Scorer] = {}
+    missing: dict[tuple[str, str], Scorer] = {}
     base = (split, settings.n_resamples, settings.max_rows, ctx.seed)
     for name, preds in models.items():
         for metric in metrics:
@@ -620,7 +622,7 @@ def evaluate(
             missing, n, n_resamples=settings.n_resamples, seed=ctx.seed, max_rows=settings.max_rows
         )
         for key in missing:
-            name, metric_name = key  # type: ignore[misc]
+            name, metric_name = key
             rkey = ("replicates", *base, name, metric_name, settings.decision_threshold)
             store[rkey] = fresh.get(key)
             if key in fresh:
