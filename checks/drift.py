@@ -11,7 +11,9 @@ import polars as pl
 
 from qa import stats
 from qa.base import Chart, Check, CheckResult, Evidence, param, table
-from qa.checks._time_axis import (
+from qa.context import Context
+from qa.encoding import FeatureEncoder, calendar_part, epoch_seconds
+from qa.time_axis import (
     beyond_range_share,
     calendar_span_s,
     candidate_parts,
@@ -21,8 +23,6 @@ from qa.checks._time_axis import (
     looks_like_time_axis,
     time_range,
 )
-from qa.context import Context
-from qa.encoding import FeatureEncoder, calendar_part, epoch_seconds
 
 LEVELS = ("no", "moderate", "large")
 #: Bucket name for categories outside the top-K of train (and categories never seen in train).
@@ -962,30 +962,6 @@ def _category_counts(series: pl.Series) -> tuple[pl.DataFrame, int]:
     return counts, values.null_count()
 
 
-def chi_square(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Pearson's chi-square test of homogeneity on the 2 x B table (scipy, no continuity
-    correction); bins empty on both sides are dropped, fewer than two bins test nothing."""
-    from scipy.stats import chi2_contingency
-
-    counts = np.vstack([np.asarray(a, float), np.asarray(b, float)])
-    counts = counts[:, counts.sum(axis=0) > 0]
-    if counts.shape[1] < 2 or (counts.sum(axis=1) == 0).any():
-        return 0.0, 1.0
-    result = chi2_contingency(counts, correction=False)
-    return float(result.statistic), float(result.pvalue)
-
-
-def js_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Jensen–Shannon distance (base 2, in [0, 1]; the square root of the divergence) of two
-    count vectors, from scipy."""
-    from scipy.spatial.distance import jensenshannon
-
-    if np.sum(a) <= 0 or np.sum(b) <= 0:
-        return 0.0
-    distance = float(jensenshannon(np.asarray(a, float), np.asarray(b, float), base=2))
-    return min(1.0, distance) if np.isfinite(distance) else 0.0
-
-
 def _compare_categorical(
     name: str,
     kind: str,
@@ -1012,8 +988,8 @@ def _compare_categorical(
     cur_top = joined["n_cur"].to_numpy().astype(float)
     a = np.append(ref_top, n_ref - ref_top.sum())
     b = np.append(cur_top, n_cur - cur_top.sum())
-    chi, p = chi_square(a, b)
-    js, psi = js_distance(a, b), stats.psi(a, b)
+    chi, _dof, p = stats.chi_square(a, b)
+    js, psi = stats.js_distance(a, b), stats.psi(a, b)
     effects = {"JS": js, "PSI": psi}
     report.findings.insert(
         0,

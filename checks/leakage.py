@@ -11,7 +11,7 @@ import polars as pl
 
 from qa import stats
 from qa.base import Check, CheckResult, Evidence, param, table
-from qa.checks._time_axis import (
+from qa.time_axis import (
     beyond_range_share,
     calendar_span_s,
     candidate_parts,

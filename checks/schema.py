@@ -16,7 +16,7 @@ import polars as pl
 
 from qa import stats
 from qa.base import Check, CheckResult, Evidence, param, table
-from qa.checks._time_axis import TIME_AXIS_SHARE, declare_hint
+from qa.time_axis import TIME_AXIS_SHARE, declare_hint
 from qa.context import Context
 from qa.encoding import column_kind, epoch_seconds, is_calendar
 from qa.errors import ConfigError

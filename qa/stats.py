@@ -125,19 +125,15 @@ def _shares(counts: np.ndarray) -> np.ndarray | None:
 
 
 def js_distance(expected: np.ndarray, actual: np.ndarray) -> float:
-    """Jensen–Shannon distance (base 2, in [0, 1]) between two count vectors."""
-    p = _shares(expected)
-    q = _shares(actual)
+    """Jensen–Shannon distance (base 2, in [0, 1]; the square root of the divergence) between
+    two count vectors: scipy's ``jensenshannon``; 0 when either vector is empty."""
+    from scipy.spatial.distance import jensenshannon
+
+    p, q = _shares(expected), _shares(actual)
     if p is None or q is None:
         return 0.0
-    mid = 0.5 * (p + q)
-
-    def kl(x: np.ndarray) -> float:
-        nz = x > 0
-        return float(np.sum(x[nz] * np.log2(x[nz] / mid[nz])))
-
-    divergence = max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
-    return float(min(1.0, math.sqrt(divergence)))
+    distance = float(jensenshannon(p, q, base=2))
+    return min(1.0, distance) if np.isfinite(distance) else 0.0
 
 
 def chi_square(expected: np.ndarray, actual: np.ndarray) -> tuple[float, int, float]:

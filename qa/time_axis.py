@@ -4,7 +4,7 @@ A Date or Datetime feature (``created_at``) that is not declared ``[task] time``
 forward between a train and a later split: its raw value, and every calendar part whose cycle
 is longer than the windows compared (January vs February always differ in month), differ by
 when the data was cut, not by who is in it. These helpers say which parts can honestly be
-compared and whether a split lies outside train's dates. (A candidate for qa/encoding.py.)
+compared and whether a split lies outside train's dates.
 """
 
 from __future__ import annotations
