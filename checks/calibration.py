@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from qa.base import Chart, Check, CheckResult, param, table
+from qa.base import Chart, Check, CheckResult, Status, param, table
 from qa.context import Context
 
 #: Draws of the perfectly-calibrated reference used to size the ECE's sampling noise.
@@ -71,7 +71,11 @@ def null_ece(rel: Reliability, rng: np.random.Generator, draws: int = NULL_DRAWS
     return np.abs(hits - rel.rows * rel.mean_score).sum(axis=1) / n
 
 
-def decide(ece: float, noise_q95: float, max_ece: float) -> tuple[str, str]:
+#: Why the ECE got its status: over the bar and the noise, over the bar only, or under the bar.
+Reason = Literal["miscalibrated", "within-noise", "calibrated"]
+
+
+def decide(ece: float, noise_q95: float, max_ece: float) -> tuple[Status, Reason]:
     """Status and reason: flagged only when the ECE is over the bar *and* over the 95th
     percentile of a perfectly calibrated model's ECE on the same bins."""
     if ece > max_ece and ece > noise_q95:
@@ -175,8 +179,8 @@ class Calibration(Check):
         params: Params,
         rel: Reliability,
         metrics: dict[str, float],
-        status: str,
-        reason: str,
+        status: Status,
+        reason: Reason,
     ) -> CheckResult:
         binary = ctx.task == "binary"
         what, x_label, y_label = (
@@ -218,7 +222,6 @@ class Calibration(Check):
             max_rows=1000,
         )
         thresholds = {"max_ece": params.max_ece, "n_bins": params.n_bins}
-        kwargs = dict(metrics=metrics, thresholds=thresholds, evidence=[bins], charts=[chart])
         noise_q = metrics[f"ece_noise_q{round(NULL_QUANTILE * 100)}"]
         summary = (
             f"ECE {rel.ece:.3f} of the {what} (bar {params.max_ece:.2f}; a perfectly "
@@ -230,16 +233,29 @@ class Calibration(Check):
             return self.result(
                 status,
                 f"probabilities are miscalibrated ({direction}): {summary}",
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=[bins],
+                charts=[chart],
                 subjects=[direction],
-                **kwargs,
             )
         if reason == "within-noise":
             return self.result(
                 status,
                 f"ECE over the bar but within sampling noise for this test size: {summary}",
-                **kwargs,
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=[bins],
+                charts=[chart],
             )
-        return self.result(status, f"probabilities are calibrated: {summary}", **kwargs)
+        return self.result(
+            status,
+            f"probabilities are calibrated: {summary}",
+            metrics=metrics,
+            thresholds=thresholds,
+            evidence=[bins],
+            charts=[chart],
+        )
 
     @staticmethod
     def _scores(
