@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from qa.base import Chart, Check, CheckResult, Evidence, param, table
+from qa.base import Chart, Check, CheckResult, Evidence, Status, param, table
 from qa.context import Context
+
+#: One train class's verdict from :func:`minority_verdict`.
+Verdict = Literal["ok", "warn", "fail"]
 
 #: Metrics per class are kept for at most this many classes (the report stays small).
 MAX_CLASS_METRICS = 50
@@ -150,9 +155,9 @@ class ClassImbalance(Check):
         compared: list[str],
         p_value: float | None,
         differences: list[tuple[str, str, float]],
-        verdicts: dict[int, str],
+        verdicts: dict[int, Verdict],
         unstratified: bool,
-        status: str,
+        status: Status,
         params: Params,
     ) -> CheckResult:
         train, train_shares = counts["train"], shares["train"]
@@ -191,18 +196,22 @@ class ClassImbalance(Check):
                 },
             )
         ]
-        common = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=charts)
         if status == "pass":
             strat = f"; splits agree with train within {max_diff:.1%}" if compared else ""
             return self.result(
                 "pass",
                 f"minority class has {metrics['minority_share']:.1%} of train "
                 f"(bar {bars[0]:.1%}){strat}",
-                **common,
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
+                charts=charts,
             )
         too_rare = [names[i] for i, v in verdicts.items() if v == "fail"]
         rare = [names[i] for i, v in verdicts.items() if v == "warn"]
-        problems_fail, problems_warn, subjects = [], [], []
+        problems_fail: list[str] = []
+        problems_warn: list[str] = []
+        subjects: list[str] = []
         if absent:
             listed = ", ".join(f"{c!r} (in {s})" for c, s in absent[:5])
             problems_fail.append(f"{len(absent)} class(es) never seen in train: {listed}")
@@ -232,12 +241,15 @@ class ClassImbalance(Check):
             status,
             "; ".join(problems_fail + problems_warn),
             subjects=list(dict.fromkeys(subjects)),
-            **common,
+            metrics=metrics,
+            thresholds=thresholds,
+            evidence=evidence,
+            charts=charts,
         )
 
 
 # --------------------------------------------------------------------------- decide
-def minority_verdict(share: float, rows: int, k: int, params: ClassImbalance.Params) -> str:
+def minority_verdict(share: float, rows: int, k: int, params: ClassImbalance.Params) -> Verdict:
     """One train class: fail under the floor (``fail_minority_share`` x 2/K) or, under the warn
     bar, with fewer than ``fail_min_rows`` rows; warn under the bar (``min_minority_share``
     x 2/K); else ok."""
@@ -261,7 +273,7 @@ def is_unstratified(
     )
 
 
-def decide(n_absent: int, class_verdicts: list[str], unstratified: bool) -> str:
+def decide(n_absent: int, class_verdicts: Sequence[Verdict], unstratified: bool) -> Status:
     """fail on a class missing from train or too rare; warn on a rare class or unstratified
     splits; else pass."""
     if n_absent or "fail" in class_verdicts:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from qa.base import Chart, Check, CheckResult, Evidence, param, table
+from qa.base import Chart, Check, CheckResult, Evidence, Status, param, table
 from qa.context import Context
 
 #: Held-out splits with fewer labelled rows than this are reported but never judged.
@@ -17,6 +17,9 @@ MIN_HOLDOUT_ROWS = 200
 MIN_CONTROL_ROWS = 100
 #: One-sided confidence of the lower bound on the issue rate that must clear the bar to fail.
 CONFIDENCE = 0.95
+
+#: Why :func:`decide` gave its status (see *How it decides*).
+Reason = Literal["weak-model", "chance", "hard-target", "noisy", "explained", "holdout", "clean"]
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,8 @@ class LabelNoise(Check):
     def run(self, ctx: Context, params: Params) -> CheckResult:
         labels = ctx.labels("train")
         counts = np.bincount(labels, minlength=len(ctx.classes))
-        rare = [i for i in np.flatnonzero(counts) if counts[i] < params.n_folds]
-        judged = [i for i in np.flatnonzero(counts) if counts[i] >= params.n_folds]
+        rare = [int(i) for i in np.flatnonzero(counts) if counts[i] < params.n_folds]
+        judged = [int(i) for i in np.flatnonzero(counts) if counts[i] >= params.n_folds]
         if len(judged) < 2:
             return self.skip(
                 f"fewer than two classes have at least {params.n_folds} train rows; "
@@ -183,8 +186,8 @@ class LabelNoise(Check):
         self,
         ctx: Context,
         params: Params,
-        status: str,
-        reason: str,
+        status: Status,
+        reason: Reason,
         flags: TrainFlags,
         metrics: dict[str, Any],
         holdout_ev: list[Evidence],
@@ -209,16 +212,12 @@ class LabelNoise(Check):
                     rare_counts,
                 )
             )
-        kwargs = dict(
-            metrics=metrics,
-            thresholds={
-                "max_issue_rate": params.max_issue_rate,
-                "min_excess_rate": params.min_excess_rate,
-                "min_oof_auc": params.min_oof_auc,
-            },
-            evidence=evidence,
-            charts=[_noise_chart(y, found, names)] if len(names) <= 30 else [],
-        )
+        thresholds = {
+            "max_issue_rate": params.max_issue_rate,
+            "min_excess_rate": params.min_excess_rate,
+            "min_oof_auc": params.min_oof_auc,
+        }
+        charts = [_noise_chart(y, found, names)] if len(names) <= 30 else []
         source = (
             "the user's out-of-fold file" if flags.n_folds == 0 else f"{flags.n_folds}-fold XGBoost"
         )
@@ -237,7 +236,10 @@ class LabelNoise(Check):
                 remedy="Check that the target is learnable from these features (or that the "
                 "labels are not random); then review the listed rows by hand.",
                 subjects=["train"],
-                **kwargs,
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
+                charts=charts,
             )
         if reason == "chance":
             message = (
@@ -267,11 +269,29 @@ class LabelNoise(Check):
                 f"train labels look fine ({rate:.1%}), but held-out labels do not: {listed} "
                 f"(bar {bar:.1%})",
                 subjects=[s for s, _ in holdout_bad],
-                **kwargs,
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
+                charts=charts,
             )
         else:
-            return self.result(status, f"{summary}; bar {bar:.1%}", **kwargs)
-        return self.result(status, message, subjects=subjects, **kwargs)
+            return self.result(
+                status,
+                f"{summary}; bar {bar:.1%}",
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
+                charts=charts,
+            )
+        return self.result(
+            status,
+            message,
+            subjects=subjects,
+            metrics=metrics,
+            thresholds=thresholds,
+            evidence=evidence,
+            charts=charts,
+        )
 
     def _holdouts(
         self, ctx: Context, params: Params, judged: list[int], metrics: dict[str, Any]
@@ -316,7 +336,7 @@ def decide(
     control: tuple[int, int] | None,
     holdout_bad: bool,
     params: LabelNoise.Params,
-) -> tuple[str, str]:
+) -> tuple[Status, Reason]:
     """Status and reason from ``k`` of ``n`` train rows flagged (see *How it decides*).
 
     Reasons: weak-model, chance, hard-target, noisy (fail), explained, holdout, clean.
@@ -437,6 +457,7 @@ def _skill(y: np.ndarray, proba: np.ndarray) -> tuple[float | None, float | None
     from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
     k = proba.shape[1]
+    auc: float | None
     try:
         if k == 2:
             auc = float(roc_auc_score(y, proba[:, 1]))
@@ -469,7 +490,7 @@ def _suspicious_rows(
         frame[id_col].gather(rows[order]).to_list() if id_col and id_col in frame.columns else None
     )
     columns = [
-        "row" if ids is None else id_col,
+        id_col if ids is not None and id_col else "row",
         "given label",
         "suggested label",
         "label quality",
