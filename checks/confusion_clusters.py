@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.base import Chart, Check, CheckResult, Evidence, param, table
+from qa.base import Chart, Check, CheckResult, Evidence, Status, param, table
 from qa.context import Context
 from qa.evaluation import confusion_counts, evaluation_inputs
 
@@ -91,7 +91,7 @@ def measure(counts: np.ndarray, min_confusion: float, min_count: int) -> Confusi
     return Confusion(counts, rates, pair_rates, pairs, connected_groups(pairs))
 
 
-def decide(task: str, n_pairs_over_bar: int) -> str:
+def decide(task: str, n_pairs_over_bar: int) -> Status:
     """skip for a binary task (the one pair is the two error rates), fail with any pair over
     the bar, else pass."""
     if task == "binary":
@@ -167,7 +167,7 @@ class ConfusionClusters(Check):
 
     # ------------------------------------------------------------------ explain
     def _explain(
-        self, names: list[str], found: Confusion, status: str, params: Params
+        self, names: list[str], found: Confusion, status: Status, params: Params
     ) -> CheckResult:
         counts, rates, pair_rates = found.counts, found.rates, found.pair_rates
         a, b = found.worst
@@ -197,7 +197,6 @@ class ConfusionClusters(Check):
             }
         )
         evidence = [_pair_table(names, found), _cluster_table(names, found)]
-        kwargs = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=[chart])
         if status == "fail":
             shown = "; ".join(
                 f"{names[a]!r}->{names[b]!r} {rates[a, b]:.2f}, "
@@ -210,13 +209,19 @@ class ConfusionClusters(Check):
                 f"{len(pairs)} class pair(s) confused beyond {params.min_confusion:.2f} in "
                 f"{len(groups)} cluster(s): {shown}",
                 subjects=subjects,
-                **kwargs,
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
+                charts=[chart],
             )
         return self.result(
             "pass",
             f"no pair confused beyond {params.min_confusion:.2f}; most confused "
             f"{names[a]!r}/{names[b]!r} at {pair_rates[a, b]:.3f}",
-            **kwargs,
+            metrics=metrics,
+            thresholds=thresholds,
+            evidence=evidence,
+            charts=[chart],
         )
 
     @staticmethod
