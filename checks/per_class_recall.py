@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from qa.base import Chart, Check, CheckResult, param, table
+from qa.base import Chart, Check, CheckResult, Status, param, table
 from qa.context import Context
 from qa.errors import ConfigError
 from qa.evaluation import confusion_counts, evaluation_inputs
 from qa.stats import sign_test, two_proportion_test
+
+#: One class's verdict (see *How it decides*); "hard" is a "fail" the references excuse.
+Verdict = Literal["absent", "ok", "fail", "uncertain", "hard"]
 
 #: At most this many bars in the recall chart (the lowest recalls are kept).
 MAX_CHART_CLASSES = 50
@@ -140,7 +143,7 @@ def best_reference(
     return ReferenceFinding(best.name, best.recall, behind)
 
 
-def class_verdict(support: int, recall: float, upper: float, bar: float, params: Any) -> str:
+def class_verdict(support: int, recall: float, upper: float, bar: float, params: Any) -> Verdict:
     """absent / ok / fail / uncertain for one class (see *How it decides*)."""
     if support == 0:
         return "absent"
@@ -151,14 +154,14 @@ def class_verdict(support: int, recall: float, upper: float, bar: float, params:
     return "uncertain"
 
 
-def with_reference(verdict: str, finding: ReferenceFinding | None) -> str:
+def with_reference(verdict: Verdict, finding: ReferenceFinding | None) -> Verdict:
     """A failing class that skilled references find no better is hard, not left behind."""
     if verdict == "fail" and finding is not None and not finding.behind:
         return "hard"
     return verdict
 
 
-def decide(verdicts: list[str]) -> str:
+def decide(verdicts: Sequence[Verdict]) -> Status:
     """fail when a class fails; warn when one is hard, uncertain or absent; else pass."""
     if "fail" in verdicts:
         return "fail"
@@ -290,7 +293,7 @@ class PerClassRecall(Check):
         ctx: Context,
         inputs: tuple[np.ndarray, np.ndarray],
         names: list[str],
-        verdicts: list[str],
+        verdicts: list[Verdict],
         recall: np.ndarray,
         params: Params,
     ) -> dict[int, ReferenceFinding | None]:
@@ -329,10 +332,10 @@ class PerClassRecall(Check):
         scores: dict[str, np.ndarray],
         interval: tuple[np.ndarray, np.ndarray],
         bars: list[float],
-        verdicts: list[str],
+        verdicts: list[Verdict],
         reference: Mapping[int, ReferenceFinding | None],
         order: list[int],
-        status: str,
+        status: Status,
         params: Params,
     ) -> CheckResult:
         support, recall = scores["support"], scores["recall"]
@@ -413,7 +416,6 @@ class PerClassRecall(Check):
                 )
             )
         charts = [self._chart(names, recall, support, order, params.min_recall)]
-        kwargs = dict(metrics=metrics, thresholds=thresholds, evidence=evidence, charts=charts)
 
         def describe(i: int) -> str:
             return (
@@ -428,7 +430,10 @@ class PerClassRecall(Check):
                 f"{len(failing)} of {len(names)} classes under their recall bar: {listed}"
                 f"; macro-F1 {macro_f1:.3f}",
                 subjects=[names[i] for i in failing],
-                **kwargs,
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
+                charts=charts,
             )
         if status == "warn":
             parts = []
@@ -437,9 +442,9 @@ class PerClassRecall(Check):
                     f"{len(hard)} class(es) under the default bar, but the reference baselines "
                     "find them no better (a hard class, not one this model leaves behind): "
                     + "; ".join(
-                        f"{describe(i)}, best reference {reference[i].name} "  # type: ignore[union-attr]
-                        f"{_fmt(reference[i].recall)}"  # type: ignore[union-attr]
-                        for i in hard[:5]
+                        f"{describe(i)}, best reference {ref.name} {_fmt(ref.recall)}"
+                        for i, ref in ((i, reference[i]) for i in hard[:5])
+                        if ref is not None  # always: "hard" needs a reference finding
                     )
                 )
             if uncertain:
@@ -456,14 +461,20 @@ class PerClassRecall(Check):
                 "warn",
                 "; ".join(parts) + f"; macro-F1 {macro_f1:.3f}",
                 subjects=[names[i] for i in hard + uncertain + absent],
-                **kwargs,
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
+                charts=charts,
             )
         assert lowest is not None  # pass needs every class evaluated
         return self.result(
             "pass",
             f"every class reaches its recall bar; lowest {names[lowest]!r} "
             f"{_fmt(recall[lowest])} (bar {_fmt(bars[lowest])}); macro-F1 {macro_f1:.3f}",
-            **kwargs,
+            metrics=metrics,
+            thresholds=thresholds,
+            evidence=evidence,
+            charts=charts,
         )
 
     @staticmethod
