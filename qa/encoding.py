@@ -100,7 +100,8 @@ class EncodedColumn:
         return float(len(self.levels))
 
     def encode(self, frame: pl.DataFrame) -> list[np.ndarray]:
-        """This feature's matrix columns for ``frame`` (all-NaN when the column is absent)."""
+        """This feature's matrix columns for ``frame`` (all-NaN when the column is absent;
+        +-inf is left for :meth:`FeatureEncoder.transform` to make NaN)."""
         n = frame.height
         if self.name not in frame.columns:  # Series, not pl.col(): names may look like patterns
             return [np.full(n, np.nan, dtype=np.float32) for _ in self.outputs]
@@ -141,9 +142,11 @@ def _as_float64(series: pl.Series) -> np.ndarray:
 
 
 def _as_float32(series: pl.Series) -> np.ndarray:
-    out = _as_float64(series).astype(np.float32)
-    out[~np.isfinite(out)] = np.nan  # a float64 beyond float32's range overflows to inf
-    return out
+    """Numbers (booleans as 0/1) as float32, missing as NaN; may be a read-only view, and may
+    hold +-inf (:meth:`FeatureEncoder.transform` makes those NaN in one pass)."""
+    if series.dtype == pl.Boolean:
+        series = series.cast(pl.UInt8)
+    return np.asarray(series.cast(pl.Float32, strict=False).to_numpy(allow_copy=True))
 
 
 @dataclass(frozen=True)
@@ -225,10 +228,14 @@ class FeatureEncoder:
     # ------------------------------------------------------------------ encoding
     def transform(self, frame: pl.DataFrame) -> np.ndarray:
         """``frame`` as a float32 (n, len(output_names)) matrix; see the module docstring."""
-        outputs = [array for c in self.columns for array in c.encode(frame)]
-        if not outputs:
-            return np.zeros((frame.height, 0), dtype=np.float32)
-        return np.column_stack(outputs).astype(np.float32, copy=False)
+        matrix = np.empty((frame.height, len(self.output_names)), dtype=np.float32)
+        j = 0
+        for column in self.columns:
+            for array in column.encode(frame):
+                matrix[:, j] = array
+                j += 1
+        matrix[~np.isfinite(matrix)] = np.nan
+        return matrix
 
     def pandas_frame(self, frame: pl.DataFrame, columns: Sequence[str] | None = None) -> Any:
         """A pandas frame for scikit-learn pipelines fitted on named columns: numbers as
