@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -16,6 +16,8 @@ from qa.lockfile import DEFAULT_LOCK_FILE, compare, fingerprint, read_lock
 #: Labelled splits in the order time should run through them.
 ORDER = ("train", "validation", "test")
 RANK = {"pass": 0, "warn": 1, "fail": 2}
+#: A sub-check's status; the check's is the worst of them.
+SubStatus = Literal["pass", "warn", "fail"]
 
 
 @dataclass
@@ -23,7 +25,7 @@ class SubCheck:
     """The outcome of one of split-hygiene's sub-checks (proportions, chronology, test lock)."""
 
     name: str
-    status: str
+    status: SubStatus
     message: str
     evidence: list[Evidence] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -118,12 +120,12 @@ class SplitHygiene(Check):
         present = [s for s in ORDER if ctx.has_split(s)]
         if len(present) < 2:
             return self.skip("only the train split was given; there is no split to check")
-        parts = [
+        found = [
             _proportions(ctx, present, params),
             _chronology(ctx, present, params),
             _lock(ctx, params),
         ]
-        parts = [p for p in parts if p is not None]
+        parts = [p for p in found if p is not None]
         status = max((p.status for p in parts), key=RANK.__getitem__)
         metrics: dict[str, Any] = {}
         for p in parts:
@@ -265,14 +267,16 @@ def time_overlaps(values: dict[str, pl.Series], present: list[str]) -> dict[str,
         for earlier in present[:j]:
             if values[earlier].len() == 0 or values[later].len() == 0:
                 continue
-            share = float((values[later] < values[earlier].max()).mean())
+            mean = (values[later] < values[earlier].max()).mean()
+            assert isinstance(mean, int | float)  # a non-empty boolean series has a numeric mean
+            share = float(mean)
             if share > overlap:
                 overlap, against = share, earlier
         out[later] = (overlap, against)
     return out
 
 
-def decide_proportions(worst_gap: float, params: SplitHygiene.Params) -> str:
+def decide_proportions(worst_gap: float, params: SplitHygiene.Params) -> SubStatus:
     """Largest share difference from the plan: over ``proportion_fail`` fails, over
     ``proportion_tolerance`` warns."""
     if worst_gap > params.proportion_fail:
@@ -282,7 +286,7 @@ def decide_proportions(worst_gap: float, params: SplitHygiene.Params) -> str:
     return "pass"
 
 
-def decide_chronology(worst_overlap: float, params: SplitHygiene.Params) -> str:
+def decide_chronology(worst_overlap: float, params: SplitHygiene.Params) -> SubStatus:
     """Over ``time_overlap_tolerance`` fails (not in time order); any overlap warns."""
     if worst_overlap > params.time_overlap_tolerance:
         return "fail"
