@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
-from qa.base import Chart, Check, CheckResult, param, table
+from qa.base import Chart, Check, CheckResult, Status, param, table
 from qa.context import Context
 from qa.metrics import (
     Bootstrap,
@@ -23,6 +23,8 @@ from qa.predictions import Predictions
 
 SPLIT = "test"
 MODEL = "model"
+#: The model against one baseline (see :func:`_judge`); "n/a" when the baseline is undefined.
+Verdict = Literal["ok", "n/a", "warn", "fail"]
 TRIVIAL_NAMES = ("majority", "mean")
 
 
@@ -35,7 +37,7 @@ class Comparison:
     ci: tuple[float | None, float | None]
     advantage: float | None
     advantage_ci: tuple[float | None, float | None]
-    verdict: str = "ok"
+    verdict: Verdict = "ok"
     note: str = ""
 
 
@@ -154,17 +156,15 @@ class BaselineBeats(Check):
             f"({level} CI {fmt_ci(*model_ci, metric)})"
         )
         status = decide([c.verdict for c in comparisons])
-        common: dict[str, Any] = dict(
-            metrics={**_metrics(metric, boot, comparisons), "one_row_step": step},
-            thresholds={
-                "min_margin": params.min_margin,
-                "tolerance": params.tolerance,
-                "confidence": params.confidence,
-                "lead_that_counts": max(params.tolerance, step),
-            },
-            evidence=[_evidence(metric, boot, model_ci, comparisons, notes, fallback, unit)],
-            charts=[_chart(metric, model_score, comparisons)],
-        )
+        metrics = {**_metrics(metric, boot, comparisons), "one_row_step": step}
+        thresholds = {
+            "min_margin": params.min_margin,
+            "tolerance": params.tolerance,
+            "confidence": params.confidence,
+            "lead_that_counts": max(params.tolerance, step),
+        }
+        evidence = [_evidence(metric, boot, model_ci, comparisons, notes, fallback, unit)]
+        charts = [_chart(metric, model_score, comparisons)]
         suffix = f" ({fallback})" if fallback else ""
         if status != "pass":  # name the baselines behind the worst verdict
             faults = [c for c in comparisons if c.verdict == status]
@@ -173,7 +173,10 @@ class BaselineBeats(Check):
                 f"{described}; " + "; ".join(c.note for c in faults) + suffix,
                 subjects=[c.name for c in faults],
                 remedy=_remedy(faults, trivial, metric),
-                **common,
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
+                charts=charts,
             )
         triv = next(c for c in comparisons if c.name == trivial)
         strong = [c for c in comparisons if c.name != trivial and c.score is not None]
@@ -192,10 +195,17 @@ class BaselineBeats(Check):
                 f"({fmt(best.score, metric)}), its advantage is {fmt(best.advantage)} "
                 f"(CI {fmt_ci(*best.advantage_ci)})"
             )
-        return self.result("pass", text + suffix, **common)
+        return self.result(
+            "pass",
+            text + suffix,
+            metrics=metrics,
+            thresholds=thresholds,
+            evidence=evidence,
+            charts=charts,
+        )
 
 
-def decide(verdicts: list[str]) -> str:
+def decide(verdicts: Sequence[Verdict]) -> Status:
     """The worst of the per-baseline verdicts (see :func:`_judge`): fail, warn, else pass."""
     if "fail" in verdicts:
         return "fail"
