@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -24,13 +24,15 @@ from qa.metrics import (
 MODEL = "model"
 TRIVIAL_NAMES = ("majority", "mean")
 _RANK = {"pass": 0, "warn": 1, "fail": 2}
+#: One half's status; the check's is the worse of the two.
+PartStatus = Literal["pass", "warn", "fail"]
 
 
 @dataclass
 class Judgement:
     """The verdict of one half of the check (the gap, or the history)."""
 
-    status: str
+    status: PartStatus
     message: str
     metrics: dict[str, float | None] = field(default_factory=dict)
     thresholds: dict[str, float | None] = field(default_factory=dict)
@@ -151,7 +153,7 @@ class OverfitGap(Check):
         bad = [p for p in parts if p.status != "pass"]
         remedy = " ".join(p.remedy for p in bad if p.remedy) or None
         return self.result(
-            status,  # type: ignore[arg-type]
+            status,
             message,
             metrics={k: v for p in parts for k, v in p.metrics.items()},
             thresholds={k: v for p in parts for k, v in p.thresholds.items()},
@@ -217,7 +219,7 @@ def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Judgement
     if split == "test":
         notes.append("no validation split with predictions: the gap is measured on test")
 
-    def part(status: str, message: str, remedy: str = "") -> Judgement:
+    def part(status: PartStatus, message: str, remedy: str = "") -> Judgement:
         evidence = table(
             f"{metric.title}: train against {split}",
             ["model", "split", metric.name, "CI low", "CI high"],
@@ -268,7 +270,7 @@ class Versus:
     metrics: dict[str, float | None]
 
 
-def decide_gap(gap: float, bar: float, versus: Versus | None, tolerance: float) -> str:
+def decide_gap(gap: float, bar: float, versus: Versus | None, tolerance: float) -> PartStatus:
     """Within the bar: pass. Over it: fail when it costs generalisation (the model trails the
     best baseline by more than ``tolerance`` and one row's worth, and the one-sided upper
     bound of its advantage is below 0; without intervals the point decides), else warn."""
@@ -474,7 +476,9 @@ def _history_part(ctx: Context, params: Any) -> Judgement:
     )
 
 
-def decide_history(epochs_after_best: int, rise: float, train_fell: bool, params: Any) -> str:
+def decide_history(
+    epochs_after_best: int, rise: float, train_fell: bool, params: Any
+) -> PartStatus:
     """Validation loss above its best for ``patience`` epochs or more, by more than
     ``min_rise``, while training loss fell: fail (warn when the best weights were restored)."""
     rising = epochs_after_best >= params.patience and rise > params.min_rise and train_fell
