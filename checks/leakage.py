@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -11,6 +13,9 @@ import polars as pl
 
 from qa import stats
 from qa.base import Check, CheckResult, Evidence, param, table
+from qa.context import Context
+from qa.encoding import ColumnKind
+from qa.errors import DataError
 from qa.time_axis import (
     beyond_range_share,
     calendar_span_s,
@@ -20,8 +25,6 @@ from qa.time_axis import (
     is_calendar_feature,
     looks_like_time_axis,
 )
-from qa.context import Context
-from qa.errors import DataError
 
 HASH_SEED = 20240601
 #: Quantile bins of the one-feature lookup model for numeric features.
@@ -423,7 +426,7 @@ def _groups(ctx: Context, params: Any, metrics: dict[str, Any]) -> DetectorOutco
             raise DataError(f"task.group: column {group!r} not found in {split}")
         values = frame[group].cast(train_groups.dtype, strict=False)
         mask = values.is_in(train_groups.implode()).fill_null(False)
-        share = float(mask.mean())
+        share = _mean(mask)
         shared = values.filter(mask).unique()
         metrics[f"group_overlap_share_{split}"] = share
         metrics[f"shared_groups_{split}"] = shared.len()
@@ -446,7 +449,31 @@ def _groups(ctx: Context, params: Any, metrics: dict[str, Any]) -> DetectorOutco
     return DetectorOutcome("group", bool(fired_splits), worst, bar, summary, ev, fired_splits)
 
 
+def _mean(mask: pl.Series) -> float:
+    """The mean of a boolean series (the stubs type a polars scalar as every kind of value)."""
+    value = mask.mean()
+    if not isinstance(value, int | float):  # None for an empty series
+        raise TypeError(f"no numeric mean for a series of {mask.len()} {mask.dtype} values")
+    return float(value)
+
+
 # --------------------------------------------------------------------------- time
+def _lag(last: object, first: object) -> timedelta | int | float | Decimal:
+    """``last - first`` of two values of one time column: a timedelta for dates, datetimes and
+    durations, a number for a numeric time axis."""
+    if isinstance(last, date) and isinstance(first, date):
+        return last - first
+    if isinstance(last, timedelta) and isinstance(first, timedelta):
+        return last - first
+    if isinstance(last, int | float) and isinstance(first, int | float):
+        return last - first
+    if isinstance(last, Decimal) and isinstance(first, Decimal):
+        return last - first
+    raise TypeError(
+        f"unsupported operand type(s) for -: {type(last).__name__!r} and {type(first).__name__!r}"
+    )
+
+
 def _as_time(series: pl.Series, what: str) -> pl.Series:
     if series.dtype.is_temporal() or series.dtype.is_numeric():
         return series
@@ -477,14 +504,14 @@ def _time(ctx: Context, params: Any, metrics: dict[str, Any]) -> DetectorOutcome
             raise DataError(f"task.time: column {col!r} not found in {split}")
         t = _as_time(ctx.frame(split)[col], f"{col!r} in {split}").cast(train_t.dtype, strict=False)
         early = (t < last).fill_null(False)
-        share = float(early.mean())
+        share = _mean(early)
         metrics[f"early_share_{split}"] = share
         metrics[f"early_rows_{split}"] = int(early.sum())
         worst = max(worst, share)
         if early.any():
             first = t.filter(early).min()
-            lag = last - first
-            lag_s = lag.total_seconds() if hasattr(lag, "total_seconds") else float(lag)
+            lag = _lag(last, first)
+            lag_s = lag.total_seconds() if isinstance(lag, timedelta) else float(lag)
             metrics[f"max_lag_{split}"] = lag_s
             rows.append((split, int(early.sum()), share, str(first), str(last), str(lag)))
         if share > bar:
@@ -580,7 +607,7 @@ def _target_proxy(ctx: Context, params: Any, metrics: dict[str, Any]) -> Detecto
     return _proxy_outcome(ctx, scores, len(sample), n, left_out, calendar_notes, params)
 
 
-def _proxy_columns(ctx: Context) -> tuple[list[tuple[int, str, str]], str]:
+def _proxy_columns(ctx: Context) -> tuple[list[tuple[int, str, ColumnKind]], str]:
     """(matrix column, name, kind) of every encoder output the detector judges, and a note.
 
     A date/datetime feature is judged on its calendar parts whose cycle train spans often
@@ -594,7 +621,7 @@ def _proxy_columns(ctx: Context) -> tuple[list[tuple[int, str, str]], str]:
         series = train.get_column(name)
         if is_calendar_feature(series):
             parts_of[name] = comparable_parts(candidate_parts(series), [calendar_span_s(series)])
-    columns = []
+    columns: list[tuple[int, str, ColumnKind]] = []
     for j, (out, feature, kind) in enumerate(
         zip(encoder.output_names, encoder.output_features, encoder.output_kinds, strict=True)
     ):
@@ -933,15 +960,15 @@ def _conflicts(
     metrics["conflict_share"] = share
     metrics["conflict_groups"] = bad.height
     fired = share > bar
-    rows = []
+    rows: list[tuple[str, str]] = []
     if bad.height:
         names = ctx.class_names
         examples = frame.join(
             bad.select("h", "first").sort("first").head(params.max_rows_shown), on="h"
         ).sort("first", "row")
         for _first, sub in examples.group_by("first", maintain_order=True):
-            rows.append((sub["row"].to_list(), sorted({names[v] for v in sub["y"].to_list()})))
-        rows = [(", ".join(map(str, r)), ", ".join(labels)) for r, labels in rows]
+            labels = sorted({names[v] for v in sub["y"].to_list()})
+            rows.append((", ".join(map(str, sub["row"].to_list())), ", ".join(labels)))
     summary = (
         f"{share:.2%} of train rows are identical feature rows with different labels "
         f"({bad.height} groups)"
