@@ -37,7 +37,7 @@ def calendar_span_s(series: pl.Series) -> float:
     values = epoch_seconds(series).drop_nulls()
     if values.len() == 0:
         return 0.0
-    span = float(values.max()) - float(values.min())  # type: ignore[arg-type]
+    span = _number(values.max()) - _number(values.min())
     return span + (86_400.0 if series.dtype == pl.Date else 0.0)
 
 
@@ -52,7 +52,7 @@ def candidate_parts(*series: pl.Series) -> tuple[str, ...]:
     """The encoder's calendar parts of the first series' dtype; ``hour`` only when some series
     has a time of day (a datetime that always says midnight is a date)."""
     first = series[0]
-    parts = DATE_PARTS if first.dtype == pl.Date else DATETIME_PARTS
+    parts: tuple[str, ...] = DATE_PARTS if first.dtype == pl.Date else DATETIME_PARTS
     if not any(has_time_of_day(s) for s in series):
         parts = tuple(p for p in parts if p != "hour")
     return parts
@@ -73,7 +73,15 @@ def beyond_range_share(reference: pl.Series, current: pl.Series) -> float:
     if ref.len() == 0 or cur.len() == 0:
         return 0.0
     low, high = ref.min(), ref.max()
-    return float(((cur < low) | (cur > high)).mean())  # type: ignore[operator]
+    return _number(((cur < low) | (cur > high)).mean())
+
+
+def _number(value: object) -> float:
+    """A polars scalar known to be a number (the max of a float series, the mean of a boolean
+    one) as a float; the stubs type every scalar as any kind of value."""
+    if not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return float(value)
 
 
 def looks_like_time_axis(beyond_share: float) -> bool:
