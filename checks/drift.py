@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -25,6 +25,8 @@ from qa.time_axis import (
 )
 
 LEVELS = ("no", "moderate", "large")
+#: What `decide` can conclude; skips come from `run`, never from the evidence.
+Verdict = Literal["pass", "warn", "fail"]
 #: Bucket name for categories outside the top-K of train (and categories never seen in train).
 OTHER = "(other)"
 #: The domain classifier is not fitted on fewer current rows than this.
@@ -112,7 +114,7 @@ class FeatureDrift:
 class Decision:
     """The verdict and the reasons for it, in the order they are reported."""
 
-    status: str
+    status: Verdict
     fail: tuple[str, ...] = ()
     warn: tuple[str, ...] = ()
     subjects: tuple[str, ...] = ()
@@ -404,7 +406,8 @@ def decide(
     moderate = [r for r in drifted if r.level == 1]
     share = len(drifted) / len(reports) if reports else 0.0
     energy_level = _energy_level(energy, params)
-    fail, warn = [], []
+    fail: list[str] = []
+    warn: list[str] = []
     if large:
         fail.append(f"{len(large)} feature(s) drifted with a large effect: " + _names(large))
     if share >= params.max_drifted_share and len(drifted) >= 2:
@@ -440,7 +443,7 @@ def decide(
     if power is not None and power > params.power_shift and not (fail or warn):
         warn.append(_underpowered(power, rows_current, current, params))
         subjects.append("underpowered")
-    status = "fail" if fail else "warn" if warn else "pass"
+    status: Verdict = "fail" if fail else "warn" if warn else "pass"
     return Decision(status, tuple(fail), tuple(warn), tuple(subjects))
 
 
@@ -510,7 +513,7 @@ def _metrics(
         metrics["datetime_features"] = len(views)
         metrics["time_axis_features"] = sum(1 for v in views if v.time_axis)
     for measure in ("KS", "W/std", "PSI", "JS"):
-        values = [r.info[measure] for r in reports if r.info.get(measure) is not None]
+        values = [v for r in reports if (v := r.info.get(measure)) is not None]
         metrics[f"max_{_slug(measure)}"] = max(values) if values else None
     for r in extras:
         prefix = "prediction" if r.name == "predictions" else "label"
@@ -919,7 +922,7 @@ def _compare_calendar(
         report = _compare_numeric(name, "datetime", ref, cur, params, bars, current)
     report.calendar = view
     charts = {}
-    js = []
+    js: list[float] = []
     for part in view.parts:
         sub = _compare_categorical(
             f"{name}.{part}",
@@ -937,8 +940,9 @@ def _compare_calendar(
             f.aspect = part if f.aspect == "distribution" else f"unseen {part}"
             report.findings.append(f)
         charts[part] = sub.chart
-        if sub.info.get("JS") is not None:
-            js.append(sub.info["JS"])
+        sub_js = sub.info.get("JS")
+        if sub_js is not None:
+            js.append(sub_js)
     report.info["JS"] = max(js) if js else None
     lead = report.lead
     lead_part = lead.aspect.removeprefix("unseen ") if lead else ""
@@ -960,6 +964,14 @@ def _category_counts(series: pl.Series) -> tuple[pl.DataFrame, int]:
     counts = values.drop_nulls().value_counts(name="n")
     counts = counts.sort(["n", "value"], descending=[True, False])
     return counts, values.null_count()
+
+
+def _count(counts: pl.Series) -> int:
+    """The sum of an integer count column (the stubs allow a float or a Decimal sum too)."""
+    total = counts.sum()
+    if not isinstance(total, int):
+        raise TypeError(f"a count column sums to an integer, not {type(total).__name__}")
+    return total
 
 
 def _compare_categorical(
@@ -998,7 +1010,7 @@ def _compare_categorical(
         ),
     )
     # Unseen categories, beyond the share train's own singletons predict (Good–Turing).
-    unseen = cur_counts.join(ref_counts, on="value", how="anti")["n"].sum()
+    unseen = _count(cur_counts.join(ref_counts, on="value", how="anti")["n"])
     expected = float((ref_counts["n"] == 1).sum()) / n_ref
     unseen_share = unseen / n_cur
     report.info.update({**effects, "unseen share": unseen_share})
