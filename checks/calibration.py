@@ -228,33 +228,23 @@ class Calibration(Check):
             f"calibrated model would show {metrics['ece_noise_mean']:.3f}, 95th percentile "
             f"{noise_q:.3f}, on {metrics['test_rows']:,} rows); Brier {metrics['brier']:.3f}"
         )
+        subjects: list[str] = []
         if reason == "miscalibrated":
             direction = "overconfident" if metrics["overconfidence"] > 0 else "underconfident"
-            return self.result(
-                status,
-                f"probabilities are miscalibrated ({direction}): {summary}",
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=[bins],
-                charts=[chart],
-                subjects=[direction],
-            )
-        if reason == "within-noise":
-            return self.result(
-                status,
-                f"ECE over the bar but within sampling noise for this test size: {summary}",
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=[bins],
-                charts=[chart],
-            )
+            message = f"probabilities are miscalibrated ({direction}): {summary}"
+            subjects = [direction]
+        elif reason == "within-noise":
+            message = f"ECE over the bar but within sampling noise for this test size: {summary}"
+        else:
+            message = f"probabilities are calibrated: {summary}"
         return self.result(
             status,
-            f"probabilities are calibrated: {summary}",
+            message,
             metrics=metrics,
             thresholds=thresholds,
             evidence=[bins],
             charts=[chart],
+            subjects=subjects,
         )
 
     @staticmethod
