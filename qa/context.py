@@ -252,7 +252,8 @@ class Context:
         ]
 
     def kind(self, column: str) -> ColumnKind:
-        return column_kind(self.frames["train"].schema[column])
+        """A feature column's kind (numeric, boolean, datetime, categorical), as encoded."""
+        return self.encoder.kind(column)
 
     @cached_property
     def encoder(self) -> FeatureEncoder:

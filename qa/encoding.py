@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -208,11 +209,13 @@ class FeatureEncoder:
             kinds.extend("numeric" for _ in c.parts)
         return kinds
 
+    @cached_property
+    def _by_name(self) -> dict[str, EncodedColumn]:
+        return {c.name: c for c in self.columns}
+
     def column(self, name: str) -> EncodedColumn:
-        for c in self.columns:
-            if c.name == name:
-                return c
-        raise KeyError(name)
+        """How feature ``name`` is encoded; KeyError when it is not a feature."""
+        return self._by_name[name]
 
     def kind(self, name: str) -> ColumnKind:
         return self.column(name).kind
