@@ -9,17 +9,17 @@ import runpy
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
 from qa import stats
 from qa.base import Check, CheckResult, Evidence, param, table
-from qa.time_axis import TIME_AXIS_SHARE, declare_hint
 from qa.context import Context
-from qa.encoding import column_kind, epoch_seconds, is_calendar
+from qa.encoding import column_kind, is_calendar
 from qa.errors import ConfigError
+from qa.time_axis import TIME_AXIS_SHARE, calendar_bounds_s, declare_hint
 
 #: Dtype families: a change of family between train and another split is a hard failure.
 #: Int64 -> Float64 (a column that gained missing values in pandas) stays in one family.
@@ -87,11 +87,15 @@ class RuleOutcome:
     q_value: float = 1.0
 
 
+#: What `decide` can conclude on the inferred schema.
+Verdict = Literal["pass", "warn", "fail"]
+
+
 @dataclass(frozen=True)
 class Decision:
     """The verdict on the inferred schema: status, the outcomes that fail and that warn."""
 
-    status: str
+    status: Verdict
     failing: tuple[RuleOutcome, ...] = ()
     warnings: tuple[RuleOutcome, ...] = ()
 
@@ -321,7 +325,7 @@ def decide(outcomes: Sequence[RuleOutcome], params: Schema.Params) -> Decision:
     ]
     failing.sort(key=lambda f: (f.kind != "fail", -f.share, f.split, f.column, f.rule))
     warnings = [f for f in outcomes if f.kind == "warn"]
-    status = "fail" if failing else "warn" if warnings else "pass"
+    status: Verdict = "fail" if failing else "warn" if warnings else "pass"
     return Decision(status, tuple(failing), tuple(warnings))
 
 
@@ -365,7 +369,7 @@ def infer_rules(
     rules = []
     for i, name in enumerate(train.columns):
         missing = int(stats[f"{i}:missing"])
-        base = dict(
+        rule = ColumnRule(
             name=name,
             family=families[i],
             dtype=str(train.dtypes[i]),
@@ -374,16 +378,20 @@ def infer_rules(
             values=train.height - missing,
             structural=name in structural,
         )
-        if families[i] == "numeric" and stats[f"{i}:min"] is not None and not base["structural"]:
-            base.update(_widened_range(stats, i, range_tolerance))
+        if families[i] == "numeric" and stats[f"{i}:min"] is not None and not rule.structural:
+            train_min, train_max, low, high = _widened_range(stats, i, range_tolerance)
+            rule = replace(rule, train_min=train_min, train_max=train_max, low=low, high=high)
         elif families[i] == "categorical":
             n_unique = int(stats[f"{i}:nunique"])
-            base["n_unique"] = n_unique
-            if n_unique <= max_categories and not base["structural"]:
-                base["domain"], base["singletons"] = domains[i]
-        elif is_calendar(train.dtypes[i]) and not base["structural"]:
-            base.update(_calendar_range(train.get_column(name)))
-        rules.append(ColumnRule(**base))
+            rule = replace(rule, n_unique=n_unique)
+            if n_unique <= max_categories and not rule.structural:
+                domain, singletons = domains[i]
+                rule = replace(rule, domain=domain, singletons=singletons)
+        elif is_calendar(train.dtypes[i]) and not rule.structural:
+            bounds = calendar_bounds_s(train.get_column(name))
+            first, last = bounds if bounds is not None else (None, None)
+            rule = replace(rule, calendar=True, train_min=first, train_max=last)
+        rules.append(rule)
     return rules
 
 
@@ -443,14 +451,6 @@ def _finite_extremes(
     return stats
 
 
-def _calendar_range(series: pl.Series) -> dict[str, Any]:
-    """A date/datetime feature's first and last instant in train (epoch seconds): no rule."""
-    seconds = epoch_seconds(series).drop_nulls()
-    if seconds.len() == 0:
-        return {"calendar": True}
-    return {"calendar": True, "train_min": seconds.min(), "train_max": seconds.max()}
-
-
 def _missing_expr(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """Null count, plus NaN for float columns (pandas writes missing floats as NaN)."""
     if dtype.is_float():
@@ -458,16 +458,19 @@ def _missing_expr(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return col.null_count()
 
 
-def _widened_range(stats: dict[str, Any], i: int, tolerance: float) -> dict[str, float]:
+def _widened_range(
+    stats: dict[str, Any], i: int, tolerance: float
+) -> tuple[float, float, float, float]:
+    """Train's finite min and max, and the allowed low and high (widened by the tolerance)."""
     low, high = float(stats[f"{i}:min"]), float(stats[f"{i}:max"])
     span = high - low
     margin = tolerance * (span if span > 0 else abs(high))
-    return {
-        "train_min": low,
-        "train_max": high,
-        "low": -math.inf if stats[f"{i}:neginf"] else low - margin,
-        "high": math.inf if stats[f"{i}:posinf"] else high + margin,
-    }
+    return (
+        low,
+        high,
+        -math.inf if stats[f"{i}:neginf"] else low - margin,
+        math.inf if stats[f"{i}:posinf"] else high + margin,
+    )
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -32,13 +32,21 @@ def is_calendar_feature(series: pl.Series) -> bool:
     return is_calendar(series.dtype)
 
 
-def calendar_span_s(series: pl.Series) -> float:
-    """Seconds from the first to the last value (a Date covers its last day); 0 when empty."""
+def calendar_bounds_s(series: pl.Series) -> tuple[float, float] | None:
+    """The first and last value as epoch seconds; None when empty."""
     values = epoch_seconds(series).drop_nulls()
     if values.len() == 0:
+        return None
+    return _number(values.min()), _number(values.max())
+
+
+def calendar_span_s(series: pl.Series) -> float:
+    """Seconds from the first to the last value (a Date covers its last day); 0 when empty."""
+    bounds = calendar_bounds_s(series)
+    if bounds is None:
         return 0.0
-    span = _number(values.max()) - _number(values.min())
-    return span + (86_400.0 if series.dtype == pl.Date else 0.0)
+    first, last = bounds
+    return last - first + (86_400.0 if series.dtype == pl.Date else 0.0)
 
 
 def has_time_of_day(series: pl.Series) -> bool:
