@@ -177,8 +177,6 @@ def fit_out_of_fold(
 
     ``X`` is the encoded train matrix, ``labels`` class indices in ``range(n_classes)``.
     """
-    import xgboost as xgb
-
     n = len(labels)
     if n < 2:
         raise DataError(f"data.train: {n} row(s); out-of-fold probabilities need at least 2")
@@ -200,10 +198,7 @@ def fit_out_of_fold(
     fit_rows = 0
     for k in range(n_folds):
         held = folds == k
-        fit_idx = np.flatnonzero(~held)
-        if len(fit_idx) > MAX_FIT_ROWS:
-            rng = np.random.default_rng(seed + 1000 + k)
-            fit_idx = np.sort(rng.choice(fit_idx, MAX_FIT_ROWS, replace=False))
+        fit_idx = _fit_rows(np.flatnonzero(~held), seed + 1000 + k)
         fit_rows = max(fit_rows, len(fit_idx))
         y_fit = compact[fit_idx]
         if len(np.unique(y_fit)) < 2:  # a degenerate fold: predict its prior
@@ -212,20 +207,7 @@ def fit_out_of_fold(
             continue
         dfit, deval = _fold_matrices(X, fit_idx, y_fit, seed, threads, reference)
         reference = reference if reference is not None else dfit
-        fold_params = dict(params)
-        if m == 2:  # keep the intercept finite and identical in spirit across folds
-            fold_params["base_score"] = float(np.clip(y_fit.mean(), 1e-3, 1 - 1e-3))
-        if deval is None:
-            booster = xgb.train(fold_params, dfit, num_boost_round=rounds)
-        else:
-            booster = xgb.train(
-                fold_params,
-                dfit,
-                num_boost_round=rounds,
-                evals=[(deval, "inner")],
-                early_stopping_rounds=EARLY_STOPPING,
-                verbose_eval=False,
-            )
+        booster = _fit_fold(params, rounds, dfit, deval, y_fit, m)
         out[held] = _predict(booster, X[held], m)
         boosters.append(booster)
     proba = np.zeros((n, n_classes), dtype=np.float64)
@@ -239,6 +221,35 @@ def fit_out_of_fold(
         boosters=boosters,
         n_rounds=rounds,
         fit_rows=fit_rows,
+    )
+
+
+def _fit_rows(candidates: np.ndarray, seed: int) -> np.ndarray:
+    """The rows a fold's model fits on: all candidates, or a seeded ``MAX_FIT_ROWS`` of them."""
+    if len(candidates) <= MAX_FIT_ROWS:
+        return candidates
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(candidates, MAX_FIT_ROWS, replace=False))
+
+
+def _fit_fold(
+    params: dict[str, Any], rounds: int, dfit: Any, deval: Any, y_fit: np.ndarray, m: int
+) -> Any:
+    """One fold's booster, early-stopped on the inner slice when there is one."""
+    import xgboost as xgb
+
+    fold_params = dict(params)
+    if m == 2:  # keep the intercept finite and identical in spirit across folds
+        fold_params["base_score"] = float(np.clip(y_fit.mean(), 1e-3, 1 - 1e-3))
+    if deval is None:
+        return xgb.train(fold_params, dfit, num_boost_round=rounds)
+    return xgb.train(
+        fold_params,
+        dfit,
+        num_boost_round=rounds,
+        evals=[(deval, "inner")],
+        early_stopping_rounds=EARLY_STOPPING,
+        verbose_eval=False,
     )
 
 
