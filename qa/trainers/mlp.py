@@ -324,34 +324,13 @@ def _train(
     history: list[dict[str, float]] = []
     best_loss, best_state, stale = float("inf"), None, 0
     for epoch in range(1, max_epochs + 1):
-        net.train()
         order = torch.randperm(n, generator=generator).to(device)
-        total, correct, abs_err = 0.0, 0.0, 0.0
-        seen = 0
-        for start in range(0, n, batch):
-            idx = order[start : start + batch]
-            if idx.numel() < 2:  # batch norm needs two rows
-                continue
-            out = net.logits(X_fit[idx])
-            target = y_fit[idx]
-            loss = loss_fn(out, target) if classify else loss_fn(out[:, 0], target)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * idx.numel()
-            seen += idx.numel()
-            with torch.no_grad():
-                if classify:
-                    correct += (out.argmax(1) == target).sum().item()
-                else:
-                    abs_err += (out[:, 0] - target).abs().sum().item() * spec["y_std"]
+        row: dict[str, float] = {"epoch": epoch}
+        row.update(
+            _train_epoch(torch, net, optimizer, loss_fn, X_fit, y_fit, order, batch, spec, classify)
+        )
         net.eval()
-        row = {"epoch": epoch, "train_loss": total / max(seen, 1)}
         row.update(_validation_metrics(torch, net, device, X_val, val[1], spec, classify))
-        if classify:
-            row["train_accuracy"] = correct / max(seen, 1)
-        else:
-            row["train_mae"] = abs_err / max(seen, 1)
         history.append(_ordered(row, classify))
         if row["val_loss"] < best_loss - 1e-6:
             best_loss, best_state, stale = row["val_loss"], copy.deepcopy(net.state_dict()), 0
@@ -362,6 +341,47 @@ def _train(
     if best_state is not None:
         net.load_state_dict(best_state)
     return history
+
+
+def _train_epoch(
+    torch: Any,
+    net: Any,
+    optimizer: Any,
+    loss_fn: Any,
+    X_fit: Any,
+    y_fit: Any,
+    order: Any,
+    batch: int,
+    spec: dict,
+    classify: bool,
+) -> dict[str, float]:
+    """One pass over the training rows in ``order``: the mean loss and accuracy (or MAE)."""
+    net.train()
+    total, correct, abs_err = 0.0, 0.0, 0.0
+    seen = 0
+    for start in range(0, len(order), batch):
+        idx = order[start : start + batch]
+        if idx.numel() < 2:  # batch norm needs two rows
+            continue
+        out = net.logits(X_fit[idx])
+        target = y_fit[idx]
+        loss = loss_fn(out, target) if classify else loss_fn(out[:, 0], target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * idx.numel()
+        seen += idx.numel()
+        with torch.no_grad():
+            if classify:
+                correct += (out.argmax(1) == target).sum().item()
+            else:
+                abs_err += (out[:, 0] - target).abs().sum().item() * spec["y_std"]
+    row = {"train_loss": total / max(seen, 1)}
+    if classify:
+        row["train_accuracy"] = correct / max(seen, 1)
+    else:
+        row["train_mae"] = abs_err / max(seen, 1)
+    return row
 
 
 def _validation_metrics(
