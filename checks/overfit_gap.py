@@ -183,7 +183,42 @@ def _eval_split(ctx: Context) -> str | None:
 
 
 # --------------------------------------------------------------------------- the gap
+@dataclass(frozen=True)
+class GapScores:
+    """The model's primary metric on train and on the held-out split: the gap's two ends."""
+
+    metric: Metric
+    #: Why the configured metric was replaced ("" when it was not).
+    fallback: str
+    train_score: float | None
+    eval_score: float | None
+    eval_ci: tuple[float | None, float | None]
+    #: Why a score is missing (meaningful only when one is None).
+    undefined_reason: str
+
+
 def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Judgement:
+    scores = _measure_gap_scores(ctx, params, split, check_id)
+    metric, train_score, eval_score = scores.metric, scores.train_score, scores.eval_score
+    if train_score is None or eval_score is None:
+        return Judgement(
+            "pass",
+            f"no train–{split} gap: {metric.title} cannot be computed ({scores.undefined_reason})",
+        )
+    gap = _gap(metric, train_score, eval_score)
+    bar = params.max_relative_gap if metric.relative else params.max_gap
+    versus: Versus | str | None = None
+    baseline_notes: list[str] = []
+    if decide_gap(gap, bar, None, params.tolerance) != "pass":
+        baseline_notes = [f"{n}: {b.note}" for n, b in ctx.baselines().items() if b.note]
+        versus = _versus_baselines(ctx, split, metric, settings_of(params), params)
+    compared = versus if isinstance(versus, Versus) else None
+    status = decide_gap(gap, bar, compared, params.tolerance)
+    return _gap_judgement(status, scores, split, gap, bar, versus, baseline_notes, params)
+
+
+def _measure_gap_scores(ctx: Context, params: Any, split: str, check_id: str) -> GapScores:
+    """Score the model on train and (with its bootstrap interval) on ``split``."""
     train_preds, eval_preds = ctx.predictions("train"), ctx.predictions(split)
     metric, fallback = choose_metric(
         ctx, params.metric, f"checks.{check_id}.metric", [train_preds, eval_preds]
@@ -191,68 +226,90 @@ def _gap_part(ctx: Context, params: Any, split: str, check_id: str) -> Judgement
     settings = settings_of(params)
     train_score = scorer_for(ctx, "train", train_preds, metric, settings.decision_threshold).point
     model_boot = evaluate(ctx, split, {MODEL: eval_preds}, [metric], settings)
-    eval_score = model_boot.point((MODEL, metric.name))
-    if train_score is None or eval_score is None:
-        reason = model_boot.reasons.get((MODEL, metric.name)) or "undefined on train"
-        return Judgement(
-            "pass", f"no train–{split} gap: {metric.title} cannot be computed ({reason})"
-        )
-    gap = _gap(metric, train_score, eval_score)
-    bar = params.max_relative_gap if metric.relative else params.max_gap
-    bar_name = "max_relative_gap" if metric.relative else "max_gap"
-    gap_text = f"{gap:.1%} of the {split} error" if metric.relative else f"{gap:.3f}"
-    described = (
-        f"{metric.title} is {fmt(train_score, metric)} on train and "
-        f"{fmt(eval_score, metric)} on {split}: a gap of {gap_text}"
+    key = (MODEL, metric.name)
+    return GapScores(
+        metric,
+        fallback,
+        train_score,
+        model_boot.point(key),
+        model_boot.ci(key),
+        model_boot.reasons.get(key) or "undefined on train",
     )
+
+
+def _gap_judgement(
+    status: PartStatus,
+    scores: GapScores,
+    split: str,
+    gap: float,
+    bar: float,
+    versus: Versus | str | None,
+    baseline_notes: list[str],
+    params: Any,
+) -> Judgement:
+    """Word the gap's verdict: message, metrics, thresholds, the train-vs-held-out table."""
+    metric = scores.metric
+    bar_name = "max_relative_gap" if metric.relative else "max_gap"
     metrics: dict[str, float | None] = {
-        f"train_{metric.name}": train_score,
-        f"{split}_{metric.name}": eval_score,
+        f"train_{metric.name}": scores.train_score,
+        f"{split}_{metric.name}": scores.eval_score,
         "gap": gap,
     }
     thresholds: dict[str, float | None] = {bar_name: bar, "tolerance": params.tolerance}
     rows: list[tuple[Any, ...]] = [
-        ("model", "train", train_score, None, None),
-        ("model", split, eval_score, *model_boot.ci((MODEL, metric.name))),
+        ("model", "train", scores.train_score, None, None),
+        ("model", split, scores.eval_score, *scores.eval_ci),
     ]
+    notes = _gap_notes(scores.fallback, split) + baseline_notes
+    if isinstance(versus, Versus):
+        rows += versus.rows
+        notes += versus.notes
+        metrics.update(versus.metrics)
+        thresholds["confidence"] = params.confidence
+    evidence = table(
+        f"{metric.title}: train against {split}",
+        ["model", "split", metric.name, "CI low", "CI high"],
+        rows,
+        note="; ".join(filter(None, notes)),
+    )
+    message, remedy = _gap_wording(status, _describe_gap(scores, split, gap), bar, versus)
+    return Judgement(
+        status, message, metrics, thresholds, [evidence], [], ["train-validation gap"], remedy
+    )
+
+
+def _gap_notes(fallback: str, split: str) -> list[str]:
     notes = [fallback] if fallback else []
     if split == "test":
         notes.append("no validation split with predictions: the gap is measured on test")
+    return notes
 
-    def part(status: PartStatus, message: str, remedy: str = "") -> Judgement:
-        evidence = table(
-            f"{metric.title}: train against {split}",
-            ["model", "split", metric.name, "CI low", "CI high"],
-            rows,
-            note="; ".join(filter(None, notes)),
-        )
-        return Judgement(
-            status, message, metrics, thresholds, [evidence], [], ["train-validation gap"], remedy
-        )
 
-    if decide_gap(gap, bar, None, params.tolerance) == "pass":
-        return part("pass", f"{described}, within the bar {bar:g}")
+def _describe_gap(scores: GapScores, split: str, gap: float) -> str:
+    metric = scores.metric
+    gap_text = f"{gap:.1%} of the {split} error" if metric.relative else f"{gap:.3f}"
+    return (
+        f"{metric.title} is {fmt(scores.train_score, metric)} on train and "
+        f"{fmt(scores.eval_score, metric)} on {split}: a gap of {gap_text}"
+    )
 
-    notes += [f"{name}: {b.note}" for name, b in ctx.baselines().items() if b.note]
-    versus = _versus_baselines(ctx, split, metric, settings, params)
-    if isinstance(versus, str):
-        return part("warn", f"{described}, over the bar {bar:g}; {versus}", _GAP_REMEDY)
-    rows += versus.rows
-    notes += versus.notes
-    metrics.update(versus.metrics)
-    thresholds["confidence"] = params.confidence
-    status = decide_gap(gap, bar, versus, params.tolerance)
+
+def _gap_wording(
+    status: PartStatus, described: str, bar: float, versus: Versus | str | None
+) -> tuple[str, str]:
+    """The gap's message and remedy for its status."""
+    if status == "pass":
+        return f"{described}, within the bar {bar:g}", ""
+    over = f"{described}, over the bar {bar:g}"
+    if not isinstance(versus, Versus):  # no baseline could tell whether it costs
+        return f"{over}; {versus}", _GAP_REMEDY
     if status == "fail":
-        return part(
-            "fail",
-            f"{described}, over the bar {bar:g}, and it generalises worse than "
-            f"the baselines: {versus.text}",
+        return (
+            f"{over}, and it generalises worse than the baselines: {versus.text}",
             _GAP_REMEDY,
         )
-    return part(
-        "warn",
-        f"{described}, over the bar {bar:g}, but it generalises as well as the baselines: "
-        f"{versus.text}",
+    return (
+        f"{over}, but it generalises as well as the baselines: {versus.text}",
         "The gap costs nothing measurable yet; watch it.",
     )
 
@@ -390,90 +447,143 @@ def _gap(metric: Metric, train: float, held_out: float) -> float:
 
 
 # --------------------------------------------------------------------------- the history
+@dataclass(frozen=True)
+class LossCurve:
+    """Training and validation loss per epoch, as read (NaN where an epoch lacks one)."""
+
+    epochs: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+
+
+@dataclass(frozen=True)
+class HistoryShape:
+    """Where validation loss is lowest (over epochs with both losses) and what both did after."""
+
+    best_epoch: int
+    last_epoch: int
+    epochs_after_best: int
+    val_best: float
+    val_last: float
+    #: Rise of the last validation loss above its best, relative to the best (absolute at 0).
+    rise: float
+    train_at_best: float
+    train_last: float
+    train_fell: bool
+    #: (epoch, train loss, validation loss) from the best epoch to the last.
+    tail: list[tuple[int, float, float]]
+
+
 def _history_part(ctx: Context, params: Any) -> Judgement:
-    frame = ctx.history()
+    curve = _read_loss_curve(ctx)
     where = ctx.config.model.history
-    epochs = frame["epoch"].to_numpy()
-    train = frame["train_loss"].cast(float).to_numpy()
-    val = frame["val_loss"].cast(float).to_numpy()
-    chart = Chart(
-        "lines",
-        "Training history: loss per epoch",
-        {
-            "x": epochs.tolist(),
-            "series": {"train_loss": _nan_to_none(train), "val_loss": _nan_to_none(val)},
-            "x_label": "epoch",
-            "y_label": "loss",
-        },
-    )
-    usable = np.isfinite(val) & np.isfinite(train)
-    if usable.sum() < 2:
+    shape = measure_history(curve.epochs, curve.train, curve.val)
+    if shape is None:
         return Judgement(
             "pass",
             f"the history ({where}) has fewer than two epochs with both losses",
-            charts=[chart],
+            charts=[_loss_chart(curve)],
         )
+    status = decide_history(shape.epochs_after_best, shape.rise, shape.train_fell, params)
+    return _history_judgement(status, shape, curve, where, params)
+
+
+def _read_loss_curve(ctx: Context) -> LossCurve:
+    frame = ctx.history()
+    return LossCurve(
+        frame["epoch"].to_numpy(),
+        frame["train_loss"].cast(float).to_numpy(),
+        frame["val_loss"].cast(float).to_numpy(),
+    )
+
+
+def measure_history(epochs: np.ndarray, train: np.ndarray, val: np.ndarray) -> HistoryShape | None:
+    """The shape of the loss curves over the epochs with both losses finite; None below two."""
+    usable = np.isfinite(val) & np.isfinite(train)
+    if usable.sum() < 2:
+        return None
     ep, tr, va = epochs[usable], train[usable], val[usable]
     best = int(np.argmin(va))
-    best_epoch = int(ep[best])
-    after = len(va) - 1 - best
     rise = (va[-1] - va[best]) / abs(va[best]) if va[best] != 0 else float(va[-1] - va[best])
-    train_fell = bool(tr[-1] < tr[best])
-    chart = Chart(chart.kind, chart.title, {**chart.data, "marker": best_epoch})
+    return HistoryShape(
+        best_epoch=int(ep[best]),
+        last_epoch=int(ep[-1]),
+        epochs_after_best=len(va) - 1 - best,
+        val_best=float(va[best]),
+        val_last=float(va[-1]),
+        rise=float(rise),
+        train_at_best=float(tr[best]),
+        train_last=float(tr[-1]),
+        train_fell=bool(tr[-1] < tr[best]),
+        tail=[
+            (int(e), float(t), float(v))
+            for e, t, v in zip(ep[best:], tr[best:], va[best:], strict=True)
+        ],
+    )
+
+
+def _history_judgement(
+    status: PartStatus, shape: HistoryShape, curve: LossCurve, where: str | None, params: Any
+) -> Judgement:
+    """Word the history's verdict: message, metrics, the epochs from the best, the chart."""
     metrics: dict[str, float | None] = {
-        "best_epoch": best_epoch,
-        "epochs_after_best": after,
-        "val_loss_best": float(va[best]),
-        "val_loss_last": float(va[-1]),
-        "val_loss_rise": float(rise),
-        "train_loss_at_best": float(tr[best]),
-        "train_loss_last": float(tr[-1]),
+        "best_epoch": shape.best_epoch,
+        "epochs_after_best": shape.epochs_after_best,
+        "val_loss_best": shape.val_best,
+        "val_loss_last": shape.val_last,
+        "val_loss_rise": shape.rise,
+        "train_loss_at_best": shape.train_at_best,
+        "train_loss_last": shape.train_last,
     }
     thresholds: dict[str, float | None] = {"patience": params.patience, "min_rise": params.min_rise}
-    tail = [
-        (int(e), float(t), float(v))
-        for e, t, v in zip(ep[best:], tr[best:], va[best:], strict=True)
-    ]
     evidence = table(
-        f"Epochs from the best validation loss (epoch {best_epoch})",
+        f"Epochs from the best validation loss (epoch {shape.best_epoch})",
         ["epoch", "train_loss", "val_loss"],
-        tail,
+        shape.tail,
         note=f"history: {where}",
     )
-    status = decide_history(after, rise, train_fell, params)
-    story = (
-        f"validation loss rose for {after} epochs after its best at epoch {best_epoch} "
-        f"({va[best]:.4g} → {va[-1]:.4g}, {rise:+.1%}) while training loss kept falling "
-        f"({tr[best]:.4g} → {tr[-1]:.4g})"
-    )
+    message, remedy = _history_wording(status, shape, params.patience)
+    subjects = [] if status == "pass" else ["history"]
+    chart = _loss_chart(curve, marker=shape.best_epoch)
+    return Judgement(status, message, metrics, thresholds, [evidence], [chart], subjects, remedy)
+
+
+def _history_wording(status: PartStatus, shape: HistoryShape, patience: int) -> tuple[str, str]:
+    """The history's message and remedy for its status."""
+    best = shape.best_epoch
     if status == "pass":
-        text = (
-            f"validation loss is lowest at epoch {best_epoch} of {int(ep[-1])}; it does not "
-            f"rise for {params.patience}+ epochs while training loss falls"
+        return (
+            f"validation loss is lowest at epoch {best} of {shape.last_epoch}; it does not "
+            f"rise for {patience}+ epochs while training loss falls",
+            "",
         )
-        return Judgement("pass", text, metrics, thresholds, [evidence], [chart])
+    story = (
+        f"validation loss rose for {shape.epochs_after_best} epochs after its best at epoch "
+        f"{best} ({shape.val_best:.4g} → {shape.val_last:.4g}, {shape.rise:+.1%}) while "
+        f"training loss kept falling ({shape.train_at_best:.4g} → {shape.train_last:.4g})"
+    )
     if status == "warn":
-        return Judgement(
-            "warn",
+        return (
             f"{story}; the best epoch's weights were restored, so the shipped model is "
-            f"epoch {best_epoch}'s",
-            metrics,
-            thresholds,
-            [evidence],
-            [chart],
-            ["history"],
+            f"epoch {best}'s",
             "Training ran well past its best epoch; stop earlier to save time.",
         )
-    return Judgement(
-        "fail",
-        f"overfitting began at epoch {best_epoch}: {story}",
-        metrics,
-        thresholds,
-        [evidence],
-        [chart],
-        ["history"],
-        f"Stop training at epoch {best_epoch} (early stopping that restores the best weights).",
+    return (
+        f"overfitting began at epoch {best}: {story}",
+        f"Stop training at epoch {best} (early stopping that restores the best weights).",
     )
+
+
+def _loss_chart(curve: LossCurve, marker: int | None = None) -> Chart:
+    data: dict[str, Any] = {
+        "x": curve.epochs.tolist(),
+        "series": {"train_loss": _nan_to_none(curve.train), "val_loss": _nan_to_none(curve.val)},
+        "x_label": "epoch",
+        "y_label": "loss",
+    }
+    if marker is not None:
+        data["marker"] = marker
+    return Chart("lines", "Training history: loss per epoch", data)
 
 
 def decide_history(

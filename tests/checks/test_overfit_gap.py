@@ -275,3 +275,22 @@ def test_overfit_gap_decide_functions_at_their_edges():
     assert decide_history(5, 0.01, True, params) == "pass"  # a plateau, not a rise
     assert decide_history(5, 0.02, False, params) == "pass"  # training loss did not fall
     assert decide_history(5, 0.02, True, OverfitGap.Params(restored_best=True)) == "warn"
+
+
+def test_overfit_gap_measure_history_finds_the_best_epoch_among_epochs_with_both_losses():
+    from qa.checks.overfit_gap import measure_history
+
+    epochs = np.array([1, 2, 3, 4, 5])
+    train = np.array([1.0, 0.8, np.nan, 0.5, 0.4])
+    val = np.array([1.0, 0.5, 0.1, 0.6, 0.55])  # epoch 3's 0.1 has no train loss: not usable
+    shape = measure_history(epochs, train, val)
+    assert shape is not None
+    assert (shape.best_epoch, shape.last_epoch, shape.epochs_after_best) == (2, 5, 2)
+    assert (shape.val_best, shape.val_last) == (0.5, 0.55)
+    assert shape.rise == pytest.approx(0.1)
+    assert (shape.train_at_best, shape.train_last, shape.train_fell) == (0.8, 0.4, True)
+    assert shape.tail == [(2, 0.8, 0.5), (4, 0.5, 0.6), (5, 0.4, 0.55)]
+    # a best loss of exactly zero: the rise is absolute
+    flat = measure_history(np.array([1, 2]), np.array([1.0, 1.0]), np.array([0.0, 0.25]))
+    assert flat is not None and flat.rise == 0.25 and not flat.train_fell
+    assert measure_history(np.array([1, 2]), np.array([1.0, np.nan]), np.array([1.0, 0.5])) is None
