@@ -147,62 +147,73 @@ class BaselineBeats(Check):
         params: Params,
         step: float,
     ) -> CheckResult:
-        model_score = boot.point((MODEL, metric.name))
-        model_ci = boot.ci((MODEL, metric.name))
-        level = f"{params.confidence:.0%}"
-        unit = "relative error reduction" if metric.relative else f"{metric.name} difference"
-        described = (
-            f"the model's {metric.title} is {fmt(model_score, metric)} "
-            f"({level} CI {fmt_ci(*model_ci, metric)})"
-        )
         status = decide([c.verdict for c in comparisons])
-        metrics = {**_metrics(metric, boot, comparisons), "one_row_step": step}
-        thresholds = {
-            "min_margin": params.min_margin,
-            "tolerance": params.tolerance,
-            "confidence": params.confidence,
-            "lead_that_counts": max(params.tolerance, step),
-        }
-        evidence = [_evidence(metric, boot, model_ci, comparisons, notes, fallback, unit)]
-        charts = [_chart(metric, model_score, comparisons)]
-        suffix = f" ({fallback})" if fallback else ""
-        if status != "pass":  # name the baselines behind the worst verdict
-            faults = [c for c in comparisons if c.verdict == status]
-            return self.result(
-                status,
-                f"{described}; " + "; ".join(c.note for c in faults) + suffix,
-                subjects=[c.name for c in faults],
-                remedy=_remedy(faults, trivial, metric),
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=evidence,
-                charts=charts,
-            )
-        triv = next(c for c in comparisons if c.name == trivial)
-        strong = [c for c in comparisons if c.name != trivial and c.score is not None]
-        best = min(
-            (c for c in strong if c.advantage is not None),
-            key=lambda c: c.advantage or 0.0,
-            default=None,
-        )
-        text = (
-            f"{described}; it beats the {trivial} baseline by {fmt(triv.advantage)} "
-            f"({level} CI {fmt_ci(*triv.advantage_ci)}, {unit})"
-        )
-        if best is not None:
-            text += (
-                f"; against the strongest other baseline, {best.name} "
-                f"({fmt(best.score, metric)}), its advantage is {fmt(best.advantage)} "
-                f"(CI {fmt_ci(*best.advantage_ci)})"
-            )
+        # name the baselines behind the worst verdict
+        faults = [c for c in comparisons if c.verdict == status] if status != "pass" else []
+        model_ci = boot.ci((MODEL, metric.name))
+        unit = "relative error reduction" if metric.relative else f"{metric.name} difference"
+        described = _describe_model(metric, boot, params.confidence)
+        if faults:
+            message = f"{described}; " + "; ".join(c.note for c in faults)
+        else:
+            message = _pass_message(described, metric, comparisons, trivial, params, unit)
         return self.result(
-            "pass",
-            text + suffix,
-            metrics=metrics,
-            thresholds=thresholds,
-            evidence=evidence,
-            charts=charts,
+            status,
+            message + (f" ({fallback})" if fallback else ""),
+            subjects=[c.name for c in faults],
+            remedy=_remedy(faults, trivial, metric),
+            metrics={**_metrics(metric, boot, comparisons), "one_row_step": step},
+            thresholds=_thresholds(params, step),
+            evidence=[_evidence(metric, boot, model_ci, comparisons, notes, fallback, unit)],
+            charts=[_chart(metric, boot.point((MODEL, metric.name)), comparisons)],
         )
+
+
+def _describe_model(metric: Metric, boot: Bootstrap, confidence: float) -> str:
+    """The model's score and its interval, as the message opens."""
+    return (
+        f"the model's {metric.title} is {fmt(boot.point((MODEL, metric.name)), metric)} "
+        f"({confidence:.0%} CI {fmt_ci(*boot.ci((MODEL, metric.name)), metric)})"
+    )
+
+
+def _pass_message(
+    described: str,
+    metric: Metric,
+    comparisons: list[Comparison],
+    trivial: str,
+    params: Any,
+    unit: str,
+) -> str:
+    """A pass: the margin over the trivial baseline, and the advantage over the strongest other."""
+    level = f"{params.confidence:.0%}"
+    triv = next(c for c in comparisons if c.name == trivial)
+    strong = [c for c in comparisons if c.name != trivial and c.score is not None]
+    best = min(
+        (c for c in strong if c.advantage is not None),
+        key=lambda c: c.advantage or 0.0,
+        default=None,
+    )
+    text = (
+        f"{described}; it beats the {trivial} baseline by {fmt(triv.advantage)} "
+        f"({level} CI {fmt_ci(*triv.advantage_ci)}, {unit})"
+    )
+    if best is not None:
+        text += (
+            f"; against the strongest other baseline, {best.name} "
+            f"({fmt(best.score, metric)}), its advantage is {fmt(best.advantage)} "
+            f"(CI {fmt_ci(*best.advantage_ci)})"
+        )
+    return text
+
+
+def _thresholds(params: Any, step: float) -> dict[str, float | None]:
+    return {
+        "min_margin": params.min_margin,
+        "tolerance": params.tolerance,
+        "confidence": params.confidence,
+        "lead_that_counts": max(params.tolerance, step),
+    }
 
 
 def decide(verdicts: Sequence[Verdict]) -> Status:
