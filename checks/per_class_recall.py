@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from qa.base import Chart, Check, CheckResult, Status, param, table
+from qa.base import Chart, Check, CheckResult, Evidence, Status, param, table
 from qa.context import Context
 from qa.errors import ConfigError
 from qa.evaluation import confusion_counts, evaluation_inputs
@@ -173,6 +173,192 @@ def decide(verdicts: Sequence[Verdict]) -> Status:
 # --------------------------------------------------------------------------- explain
 def _fmt(value: float) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.2f}"
+
+
+@dataclass(frozen=True)
+class ClassView:
+    """What the explanation reads per class: scores, interval, bar and verdict, ranked."""
+
+    names: list[str]
+    scores: dict[str, np.ndarray]
+    lower: np.ndarray
+    upper: np.ndarray
+    bars: list[float]
+    verdicts: list[Verdict]
+    #: Class indices, lowest recall first (classes without test rows last).
+    order: list[int]
+    #: The Wilson interval's level as shown, e.g. "95%".
+    level: str
+
+    @property
+    def recall(self) -> np.ndarray:
+        return self.scores["recall"]
+
+    @property
+    def support(self) -> np.ndarray:
+        return self.scores["support"]
+
+    def with_verdict(self, verdict: Verdict) -> list[int]:
+        """The classes with this verdict, lowest recall first."""
+        return [i for i in self.order if self.verdicts[i] == verdict]
+
+    def describe(self, i: int) -> str:
+        """One class's shortfall: recall, bar, rows and interval."""
+        return (
+            f"{self.names[i]!r} recall {_fmt(self.recall[i])} < {_fmt(self.bars[i])} "
+            f"({int(self.support[i])} rows, {self.level} CI "
+            f"{_fmt(self.lower[i])}-{_fmt(self.upper[i])})"
+        )
+
+
+def _macro_f1(scores: dict[str, np.ndarray]) -> float:
+    """Mean F1 over the classes in the test labels or predictions (scikit-learn's macro-F1)."""
+    present = (scores["support"] > 0) | (scores["predicted"] > 0)
+    return float(scores["f1"][present].mean())
+
+
+def _metrics(view: ClassView, counts: np.ndarray, macro_f1: float) -> dict[str, float | None]:
+    """Lowest and mean recall, macro-F1, accuracy and the class count per verdict."""
+    support, recall = view.support, view.recall
+    evaluated = support > 0
+    lowest = int(view.order[0]) if evaluated.any() else None
+    return {
+        "min_recall": float(recall[lowest]) if lowest is not None else None,
+        "macro_f1": macro_f1,
+        "macro_recall": float(recall[evaluated].mean()) if evaluated.any() else None,
+        "accuracy": float(np.diag(counts).sum() / support.sum()),
+        "n_classes": len(view.names),
+        "n_classes_failing": len(view.with_verdict("fail")),
+        "n_classes_uncertain": len(view.with_verdict("uncertain")),
+        "n_classes_hard": len(view.with_verdict("hard")),
+        "n_classes_absent": len(view.with_verdict("absent")),
+        "test_rows": int(support.sum()),
+    }
+
+
+def _thresholds(params: PerClassRecall.Params) -> dict[str, float]:
+    """The bars held to: the default one, the support and level, and each per-class bar."""
+    thresholds: dict[str, float] = {
+        "min_recall": params.min_recall,
+        "min_support": params.min_support,
+        "confidence": params.confidence,
+        "min_reference_gap": params.min_reference_gap,
+    }
+    thresholds.update({f"min_recall[{k}]": v for k, v in params.per_class.items()})
+    return thresholds
+
+
+def _scores_table(view: ClassView) -> Evidence:
+    """Every class's scores, interval, bar and verdict, lowest recall first."""
+    rows = [
+        (
+            view.names[i],
+            int(view.support[i]),
+            float(view.scores["precision"][i]),
+            float(view.recall[i]) if view.support[i] else None,
+            float(view.scores["f1"][i]),
+            float(view.lower[i]) if view.support[i] else None,
+            float(view.upper[i]) if view.support[i] else None,
+            view.bars[i],
+            _VERDICT_TEXT[view.verdicts[i]],
+        )
+        for i in view.order
+    ]
+    columns = ["class", "support", "precision", "recall", "f1"]
+    columns += [f"recall {view.level} low", f"recall {view.level} high", "bar", "verdict"]
+    return table("Per-class scores on test, lowest recall first", columns, rows, max_rows=200)
+
+
+def _reference_tables(
+    view: ClassView, reference: Mapping[int, ReferenceFinding | None]
+) -> list[Evidence]:
+    """The best skilled reference's recall on each class under the default bar (none or one)."""
+    rows = [
+        (view.names[i], best.name, float(view.recall[i]), best.recall)
+        for i, best in sorted(reference.items())
+        if best is not None
+    ]
+    if not rows:
+        return []
+    return [
+        table(
+            "Classes under the default bar: the best skilled reference baseline's recall",
+            ["class", "reference", "model recall", "reference recall"],
+            rows,
+        )
+    ]
+
+
+def _failing_text(view: ClassView) -> str:
+    failing = view.with_verdict("fail")
+    listed = "; ".join(view.describe(i) for i in failing[:5])
+    return f"{len(failing)} of {len(view.names)} classes under their recall bar: {listed}"
+
+
+def _hard_text(view: ClassView, reference: Mapping[int, ReferenceFinding | None]) -> str:
+    hard = view.with_verdict("hard")
+    return (
+        f"{len(hard)} class(es) under the default bar, but the reference baselines "
+        "find them no better (a hard class, not one this model leaves behind): "
+        + "; ".join(
+            f"{view.describe(i)}, best reference {ref.name} {_fmt(ref.recall)}"
+            for i, ref in ((i, reference[i]) for i in hard[:5])
+            if ref is not None  # always: "hard" needs a reference finding
+        )
+    )
+
+
+def _warning_text(view: ClassView, reference: Mapping[int, ReferenceFinding | None]) -> str:
+    """The hard, uncertain and absent classes, each group in its own clause."""
+    uncertain, absent = view.with_verdict("uncertain"), view.with_verdict("absent")
+    parts = []
+    if view.with_verdict("hard"):
+        parts.append(_hard_text(view, reference))
+    if uncertain:
+        parts.append(
+            f"{len(uncertain)} class(es) under the bar on too few rows to be sure: "
+            + "; ".join(view.describe(i) for i in uncertain[:5])
+        )
+    if absent:
+        listed = ", ".join(repr(view.names[i]) for i in absent[:10])
+        parts.append(f"{len(absent)} class(es) have no test rows and cannot be evaluated: {listed}")
+    return "; ".join(parts)
+
+
+def _passing_text(view: ClassView) -> str:
+    lowest = int(view.order[0]) if (view.support > 0).any() else None
+    assert lowest is not None  # pass needs every class evaluated
+    return (
+        f"every class reaches its recall bar; lowest {view.names[lowest]!r} "
+        f"{_fmt(view.recall[lowest])} (bar {_fmt(view.bars[lowest])})"
+    )
+
+
+def _message(
+    view: ClassView,
+    reference: Mapping[int, ReferenceFinding | None],
+    status: Status,
+    macro_f1: float,
+) -> str:
+    if status == "fail":
+        text = _failing_text(view)
+    elif status == "warn":
+        text = _warning_text(view, reference)
+    else:
+        text = _passing_text(view)
+    return f"{text}; macro-F1 {macro_f1:.3f}"
+
+
+def _subjects(view: ClassView, status: Status) -> list[str]:
+    """The classes at fault: failing ones on fail; hard, uncertain, absent ones on warn."""
+    if status == "fail":
+        at_fault = view.with_verdict("fail")
+    elif status == "warn":
+        hard, uncertain = view.with_verdict("hard"), view.with_verdict("uncertain")
+        at_fault = hard + uncertain + view.with_verdict("absent")
+    else:
+        at_fault = []
+    return [view.names[i] for i in at_fault]
 
 
 # --------------------------------------------------------------------------- the check
@@ -338,143 +524,21 @@ class PerClassRecall(Check):
         status: Status,
         params: Params,
     ) -> CheckResult:
-        support, recall = scores["support"], scores["recall"]
         lower, upper = interval
-        tp = np.diag(counts)
-        failing = [i for i in order if verdicts[i] == "fail"]
-        uncertain = [i for i in order if verdicts[i] == "uncertain"]
-        hard = [i for i in order if verdicts[i] == "hard"]
-        absent = [i for i in order if verdicts[i] == "absent"]
-        present = (support > 0) | (scores["predicted"] > 0)
-        macro_f1 = float(scores["f1"][present].mean())
-        evaluated = support > 0
-        lowest = int(order[0]) if evaluated.any() else None
-
-        metrics = {
-            "min_recall": float(recall[lowest]) if lowest is not None else None,
-            "macro_f1": macro_f1,
-            "macro_recall": float(recall[evaluated].mean()) if evaluated.any() else None,
-            "accuracy": float(tp.sum() / support.sum()),
-            "n_classes": len(names),
-            "n_classes_failing": len(failing),
-            "n_classes_uncertain": len(uncertain),
-            "n_classes_hard": len(hard),
-            "n_classes_absent": len(absent),
-            "test_rows": int(support.sum()),
-        }
-        thresholds: dict[str, float] = {
-            "min_recall": params.min_recall,
-            "min_support": params.min_support,
-            "confidence": params.confidence,
-            "min_reference_gap": params.min_reference_gap,
-        }
-        thresholds.update({f"min_recall[{k}]": v for k, v in params.per_class.items()})
         level = f"{params.confidence:.0%}"
-        rows = [
-            (
-                names[i],
-                int(support[i]),
-                float(scores["precision"][i]),
-                float(recall[i]) if support[i] else None,
-                float(scores["f1"][i]),
-                float(lower[i]) if support[i] else None,
-                float(upper[i]) if support[i] else None,
-                bars[i],
-                _VERDICT_TEXT[verdicts[i]],
-            )
-            for i in order
-        ]
-        evidence = [
-            table(
-                "Per-class scores on test, lowest recall first",
-                [
-                    "class",
-                    "support",
-                    "precision",
-                    "recall",
-                    "f1",
-                    f"recall {level} low",
-                    f"recall {level} high",
-                    "bar",
-                    "verdict",
-                ],
-                rows,
-                max_rows=200,
-            )
-        ]
-        refs = [
-            (names[i], best.name, float(recall[i]), best.recall)
-            for i, best in sorted(reference.items())
-            if best is not None
-        ]
-        if refs:
-            evidence.append(
-                table(
-                    "Classes under the default bar: the best skilled reference baseline's recall",
-                    ["class", "reference", "model recall", "reference recall"],
-                    refs,
-                )
-            )
-        charts = [self._chart(names, recall, support, order, params.min_recall)]
-
-        def describe(i: int) -> str:
-            return (
-                f"{names[i]!r} recall {_fmt(recall[i])} < {_fmt(bars[i])} "
-                f"({int(support[i])} rows, {level} CI {_fmt(lower[i])}-{_fmt(upper[i])})"
-            )
-
-        if status == "fail":
-            listed = "; ".join(describe(i) for i in failing[:5])
-            return self.result(
-                "fail",
-                f"{len(failing)} of {len(names)} classes under their recall bar: {listed}"
-                f"; macro-F1 {macro_f1:.3f}",
-                subjects=[names[i] for i in failing],
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=evidence,
-                charts=charts,
-            )
-        if status == "warn":
-            parts = []
-            if hard:
-                parts.append(
-                    f"{len(hard)} class(es) under the default bar, but the reference baselines "
-                    "find them no better (a hard class, not one this model leaves behind): "
-                    + "; ".join(
-                        f"{describe(i)}, best reference {ref.name} {_fmt(ref.recall)}"
-                        for i, ref in ((i, reference[i]) for i in hard[:5])
-                        if ref is not None  # always: "hard" needs a reference finding
-                    )
-                )
-            if uncertain:
-                parts.append(
-                    f"{len(uncertain)} class(es) under the bar on too few rows to be sure: "
-                    + "; ".join(describe(i) for i in uncertain[:5])
-                )
-            if absent:
-                listed = ", ".join(repr(names[i]) for i in absent[:10])
-                parts.append(
-                    f"{len(absent)} class(es) have no test rows and cannot be evaluated: {listed}"
-                )
-            return self.result(
-                "warn",
-                "; ".join(parts) + f"; macro-F1 {macro_f1:.3f}",
-                subjects=[names[i] for i in hard + uncertain + absent],
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=evidence,
-                charts=charts,
-            )
-        assert lowest is not None  # pass needs every class evaluated
+        view = ClassView(names, scores, lower, upper, bars, verdicts, order, level)
+        macro_f1 = _macro_f1(scores)
+        metrics = _metrics(view, counts, macro_f1)
+        evidence = [_scores_table(view), *_reference_tables(view, reference)]
+        chart = self._chart(names, view.recall, view.support, order, params.min_recall)
         return self.result(
-            "pass",
-            f"every class reaches its recall bar; lowest {names[lowest]!r} "
-            f"{_fmt(recall[lowest])} (bar {_fmt(bars[lowest])}); macro-F1 {macro_f1:.3f}",
+            status,
+            _message(view, reference, status, macro_f1),
+            subjects=_subjects(view, status),
             metrics=metrics,
-            thresholds=thresholds,
+            thresholds=_thresholds(params),
             evidence=evidence,
-            charts=charts,
+            charts=[chart],
         )
 
     @staticmethod
