@@ -602,34 +602,61 @@ def _time_axis_note(view: CalendarView, current: str) -> str:
 def _feature_table(
     reports: list[FeatureDrift], current: str, params: Drift.Params, absent: list[str]
 ) -> Evidence:
-    rows = []
-    for r in sorted(reports, key=_order):
-        lead = r.lead
-        info = r.info
+    return table(
+        f"Per-feature shift, train vs {current}",
+        _feature_columns(current),
+        [_feature_row(r) for r in sorted(reports, key=_order)],
+        note=_feature_note(current, params, absent),
+        max_rows=60,
+    )
 
-        def cell(key: str, info: dict[str, float | None] = info) -> float | None:
-            return info.get(key)
 
-        rows.append(
-            [
-                r.name,
-                r.kind,
-                LEVELS[r.level],
-                lead.lead if lead else None,
-                lead.effects[lead.lead] if lead else None,
-                lead.bars[lead.lead] if lead else None,
-                lead.test if lead else None,
-                lead.statistic if lead else None,
-                lead.p if lead else None,
-                lead.q if lead else None,
-                cell("KS") if cell("KS") is not None else cell("JS"),
-                cell("W/std"),
-                cell("PSI"),
-                cell("missing train"),
-                cell("missing current"),
-                cell("unseen share"),
-            ]
-        )
+def _feature_columns(current: str) -> list[str]:
+    return [
+        "feature",
+        "kind",
+        "drifted",
+        "measure",
+        "effect size",
+        "bar",
+        "test",
+        "statistic",
+        "p",
+        "q (BH)",
+        "KS / JS",
+        "W/std",
+        "PSI",
+        "missing train",
+        f"missing {current}",
+        "unseen share",
+    ]
+
+
+def _feature_row(r: FeatureDrift) -> list[Any]:
+    """One feature's row: its leading test (highest drift level, then effect / bar) and info."""
+    lead, info = r.lead, r.info
+    ks = info.get("KS")
+    return [
+        r.name,
+        r.kind,
+        LEVELS[r.level],
+        lead.lead if lead else None,
+        lead.effects[lead.lead] if lead else None,
+        lead.bars[lead.lead] if lead else None,
+        lead.test if lead else None,
+        lead.statistic if lead else None,
+        lead.p if lead else None,
+        lead.q if lead else None,
+        ks if ks is not None else info.get("JS"),
+        info.get("W/std"),
+        info.get("PSI"),
+        info.get("missing train"),
+        info.get("missing current"),
+        info.get("unseen share"),
+    ]
+
+
+def _feature_note(current: str, params: Drift.Params, absent: list[str]) -> str:
     note = (
         f"drifted = significant at FDR {params.fdr} (q) and effect >= bar; large = effect "
         f">= {params.large_factor:g} x bar. Sorted by effect relative to its bar. A datetime "
@@ -637,30 +664,7 @@ def _feature_table(
     )
     if absent:
         note += f" Not in {current} (not compared): " + ", ".join(repr(c) for c in absent[:20])
-    return table(
-        f"Per-feature shift, train vs {current}",
-        [
-            "feature",
-            "kind",
-            "drifted",
-            "measure",
-            "effect size",
-            "bar",
-            "test",
-            "statistic",
-            "p",
-            "q (BH)",
-            "KS / JS",
-            "W/std",
-            "PSI",
-            "missing train",
-            f"missing {current}",
-            "unseen share",
-        ],
-        rows,
-        note=note,
-        max_rows=60,
-    )
+    return note
 
 
 def _domain_table(domain: dict[str, Any], current: str, params: Drift.Params) -> Evidence:
