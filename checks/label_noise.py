@@ -194,101 +194,16 @@ class LabelNoise(Check):
         holdout_bad: list[tuple[str, float]],
         rare_counts: list[tuple[str, int]],
     ) -> CheckResult:
-        rows, y, proba, found = flags.rows, flags.y, flags.proba, flags.found
-        k, n, auc, expected = flags.k, flags.n, flags.auc, flags.expected
-        lower = rate_lower_bound(k, n)
         names = [ctx.class_names[i] for i in flags.judged]
-        evidence = [
-            _suspicious_rows(ctx, "train", rows, y, proba, found, names, params.max_rows_shown),
-            _noise_matrix(y, found, names),
-            _per_class(y, found, names),
-            *holdout_ev,
-        ]
-        if rare_counts:
-            evidence.append(
-                table(
-                    "Classes too small to judge (fewer train rows than folds)",
-                    ["class", "train rows"],
-                    rare_counts,
-                )
-            )
-        thresholds = {
-            "max_issue_rate": params.max_issue_rate,
-            "min_excess_rate": params.min_excess_rate,
-            "min_oof_auc": params.min_oof_auc,
-        }
-        charts = [_noise_chart(y, found, names)] if len(names) <= 30 else []
-        source = (
-            "the user's out-of-fold file" if flags.n_folds == 0 else f"{flags.n_folds}-fold XGBoost"
-        )
-        rate, bar = k / n, params.max_issue_rate
-        summary = (
-            f"{rate:.1%} of {n:,} train rows look mislabelled ({k:,}; "
-            f"cleanlab's noise estimate {found['noise_rate']:.1%}; {source})"
-        )
-        subjects = [c for c, r in _class_rates(y, found, names) if r > bar] or ["train"]
-        if reason == "weak-model":
-            return self.result(
-                status,
-                f"out-of-fold model too weak to judge the labels: macro AUC {auc:.3f} < "
-                f"{params.min_oof_auc} (a hard target, or labels near random); cleanlab flags "
-                f"{rate:.1%} of rows, which means little at this skill",
-                remedy="Check that the target is learnable from these features (or that the "
-                "labels are not random); then review the listed rows by hand.",
-                subjects=["train"],
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=evidence,
-                charts=charts,
-            )
-        if reason == "chance":
-            message = (
-                f"{summary}; above the bar {bar:.1%}, but with {n:,} rows the rate could be "
-                f"chance: its {CONFIDENCE:.0%} lower bound is {lower:.1%} (too few rows to "
-                "tell a few borderline rows from label noise)"
-            )
-        elif reason == "hard-target":
-            k_h, n_h = flags.control  # type: ignore[misc]
-            message = (
-                f"{summary}; above the bar {bar:.1%}, but the labelled held-out rows, scored "
-                f"the same way, flag {k_h / n_h:.1%} of {n_h:,}: the flags come from a hard "
-                "target, not from noise particular to train labels"
-            )
-        elif reason == "noisy":
-            message = f"{summary}; {CONFIDENCE:.0%} lower bound {lower:.1%} > bar {bar:.1%}"
-        elif reason == "explained":
-            message = (
-                f"{summary}; above the bar {bar:.1%}, but the model's own uncertainty "
-                f"explains {expected:.1%} (labels redrawn from its probabilities): "
-                "overlapping classes or noise spread evenly cannot be told apart here"
-            )
-        elif reason == "holdout":
-            listed = ", ".join(f"{s} {r:.1%}" for s, r in holdout_bad)
-            return self.result(
-                status,
-                f"train labels look fine ({rate:.1%}), but held-out labels do not: {listed} "
-                f"(bar {bar:.1%})",
-                subjects=[s for s, _ in holdout_bad],
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=evidence,
-                charts=charts,
-            )
-        else:
-            return self.result(
-                status,
-                f"{summary}; bar {bar:.1%}",
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=evidence,
-                charts=charts,
-            )
+        evidence = _evidence(ctx, flags, names, holdout_ev, rare_counts, params.max_rows_shown)
+        charts = [_noise_chart(flags.y, flags.found, names)] if len(names) <= 30 else []
         return self.result(
             status,
-            message,
-            subjects=subjects,
+            _message(reason, flags, params, holdout_bad),
+            remedy=WEAK_MODEL_REMEDY if reason == "weak-model" else None,
+            subjects=_subjects(reason, flags, names, params, holdout_bad),
             metrics=metrics,
-            thresholds=thresholds,
+            thresholds=_thresholds(params),
             evidence=evidence,
             charts=charts,
         )
@@ -366,6 +281,143 @@ def holdout_flagged(rows: int, lower: float, expected: float, params: LabelNoise
         and lower > params.max_issue_rate
         and lower - expected >= params.min_excess_rate
     )
+
+
+# --------------------------------------------------------------------------- explain
+#: Reasons whose train issue rate is over the bar; the message says why it fails or only warns.
+ABOVE_BAR: tuple[Reason, ...] = ("chance", "hard-target", "noisy", "explained")
+
+WEAK_MODEL_REMEDY = (
+    "Check that the target is learnable from these features (or that the "
+    "labels are not random); then review the listed rows by hand."
+)
+
+
+def _evidence(
+    ctx: Context,
+    flags: TrainFlags,
+    names: list[str],
+    holdout_ev: list[Evidence],
+    rare_counts: list[tuple[str, int]],
+    limit: int,
+) -> list[Evidence]:
+    """Train's suspicious rows, noise matrix and per-class rates, the held-out splits' rows,
+    and the classes too small to judge."""
+    y, found = flags.y, flags.found
+    evidence = [
+        _suspicious_rows(ctx, "train", flags.rows, y, flags.proba, found, names, limit),
+        _noise_matrix(y, found, names),
+        _per_class(y, found, names),
+        *holdout_ev,
+    ]
+    if rare_counts:
+        evidence.append(_rare_classes(rare_counts))
+    return evidence
+
+
+def _rare_classes(rare_counts: list[tuple[str, int]]) -> Evidence:
+    return table(
+        "Classes too small to judge (fewer train rows than folds)",
+        ["class", "train rows"],
+        rare_counts,
+    )
+
+
+def _thresholds(params: LabelNoise.Params) -> dict[str, float]:
+    return {
+        "max_issue_rate": params.max_issue_rate,
+        "min_excess_rate": params.min_excess_rate,
+        "min_oof_auc": params.min_oof_auc,
+    }
+
+
+def _summary(flags: TrainFlags) -> str:
+    """Train's issue rate, cleanlab's noise estimate and where the probabilities came from."""
+    k, n = flags.k, flags.n
+    source = (
+        "the user's out-of-fold file" if flags.n_folds == 0 else f"{flags.n_folds}-fold XGBoost"
+    )
+    return (
+        f"{k / n:.1%} of {n:,} train rows look mislabelled ({k:,}; "
+        f"cleanlab's noise estimate {flags.found['noise_rate']:.1%}; {source})"
+    )
+
+
+def _weak_model_text(flags: TrainFlags, params: LabelNoise.Params) -> str:
+    return (
+        f"out-of-fold model too weak to judge the labels: macro AUC {flags.auc:.3f} < "
+        f"{params.min_oof_auc} (a hard target, or labels near random); cleanlab flags "
+        f"{flags.k / flags.n:.1%} of rows, which means little at this skill"
+    )
+
+
+def _above_bar_text(reason: Reason, flags: TrainFlags, bar: float) -> str:
+    """Why a train issue rate over the bar fails (noisy) or only warns (the other reasons)."""
+    summary = _summary(flags)
+    lower = rate_lower_bound(flags.k, flags.n)
+    if reason == "chance":
+        return (
+            f"{summary}; above the bar {bar:.1%}, but with {flags.n:,} rows the rate could be "
+            f"chance: its {CONFIDENCE:.0%} lower bound is {lower:.1%} (too few rows to "
+            "tell a few borderline rows from label noise)"
+        )
+    if reason == "hard-target":
+        k_h, n_h = flags.control  # type: ignore[misc]
+        return (
+            f"{summary}; above the bar {bar:.1%}, but the labelled held-out rows, scored "
+            f"the same way, flag {k_h / n_h:.1%} of {n_h:,}: the flags come from a hard "
+            "target, not from noise particular to train labels"
+        )
+    if reason == "noisy":
+        return f"{summary}; {CONFIDENCE:.0%} lower bound {lower:.1%} > bar {bar:.1%}"
+    return (
+        f"{summary}; above the bar {bar:.1%}, but the model's own uncertainty "
+        f"explains {flags.expected:.1%} (labels redrawn from its probabilities): "
+        "overlapping classes or noise spread evenly cannot be told apart here"
+    )
+
+
+def _holdout_text(flags: TrainFlags, holdout_bad: list[tuple[str, float]], bar: float) -> str:
+    listed = ", ".join(f"{s} {r:.1%}" for s, r in holdout_bad)
+    return (
+        f"train labels look fine ({flags.k / flags.n:.1%}), but held-out labels do not: "
+        f"{listed} (bar {bar:.1%})"
+    )
+
+
+def _message(
+    reason: Reason,
+    flags: TrainFlags,
+    params: LabelNoise.Params,
+    holdout_bad: list[tuple[str, float]],
+) -> str:
+    bar = params.max_issue_rate
+    if reason == "weak-model":
+        return _weak_model_text(flags, params)
+    if reason in ABOVE_BAR:
+        return _above_bar_text(reason, flags, bar)
+    if reason == "holdout":
+        return _holdout_text(flags, holdout_bad, bar)
+    return f"{_summary(flags)}; bar {bar:.1%}"
+
+
+def _subjects(
+    reason: Reason,
+    flags: TrainFlags,
+    names: list[str],
+    params: LabelNoise.Params,
+    holdout_bad: list[tuple[str, float]],
+) -> list[str]:
+    """train for a weak model; the classes over the bar (else train) when train's rate is; the
+    held-out splits at fault; none when clean."""
+    if reason == "weak-model":
+        return ["train"]
+    if reason in ABOVE_BAR:
+        rates = _class_rates(flags.y, flags.found, names)
+        return [c for c, r in rates if r > params.max_issue_rate] or ["train"]
+    if reason == "holdout":
+        return [s for s, _ in holdout_bad]
+    return []
 
 
 # --------------------------------------------------------------------------- helpers
