@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from qa.base import CheckResult, Status, finite_float, table
+from qa.base import CheckResult, Evidence, Status, finite_float, table
 from qa.config import Config
 from qa.gate import WAIVERS_CHECK_ID, apply_waivers
 from qa.report import Report
@@ -243,17 +243,73 @@ def regressed(diff: Mapping[str, Any]) -> bool:
     return bool(diff["newly_failing"]) or any(r["verdict"] == "regressed" for r in diff["rows"])
 
 
+def regressed_rows(diff: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The diff's rows whose metric moved the wrong way beyond its tolerance, in diff order."""
+    return [r for r in diff["rows"] if r["verdict"] == "regressed"]
+
+
+def moved_rows(diff: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The diff's rows that changed or could not be compared, worst verdict first."""
+    moved = [r for r in diff["rows"] if r["verdict"] not in ("unchanged", "no value")]
+    return sorted(moved, key=_row_rank)
+
+
 def regression_result(diff: Mapping[str, Any]) -> CheckResult:
     """The synthetic ``regression`` CheckResult for a diff."""
-    bad_rows = [r for r in diff["rows"] if r["verdict"] == "regressed"]
+    bad_rows = regressed_rows(diff)
     newly = list(diff["newly_failing"])
-    tolerance = diff["tolerance"]
-    metrics = {
-        "metrics_compared": diff["summary"]["compared"],
-        "metrics_regressed": len(bad_rows),
-        "metrics_improved": diff["summary"]["improved"],
-        "checks_newly_failing": len(newly),
-    }
+    status: Status = "fail" if regressed(diff) else "pass"
+    return CheckResult(
+        id=REGRESSION_CHECK_ID,
+        title="No regression against the baseline",
+        status=status,
+        severity="error",
+        message=_regression_message(status, diff, bad_rows, newly),
+        metrics={
+            "metrics_compared": diff["summary"]["compared"],
+            "metrics_regressed": len(bad_rows),
+            "metrics_improved": diff["summary"]["improved"],
+            "checks_newly_failing": len(newly),
+        },
+        thresholds={"tolerance": diff["tolerance"]},
+        evidence=tuple(_regression_evidence(diff, bad_rows, newly)),
+        remedy=_REGRESSION_REMEDY if status == "fail" else "",
+        subjects=tuple([f"{r['check']}/{r['metric']}" for r in bad_rows] + newly),
+    )
+
+
+_REGRESSION_REMEDY = (
+    "Find what changed since the baseline (data, features, model, parameters) for the "
+    "metrics and checks named and fix it. If the change is intended, say why in the "
+    "pull request; once merged, the default branch's next report is the new baseline."
+)
+
+
+def _regression_message(
+    status: Status, diff: Mapping[str, Any], bad_rows: list[Mapping[str, Any]], newly: list[str]
+) -> str:
+    if status == "pass":
+        where = f" ({diff['baseline']})" if diff.get("baseline") else ""
+        return (
+            f"no worse than the baseline{where}: {diff['summary']['compared']} metric(s) "
+            f"compared, {diff['summary']['improved']} improved"
+        )
+    parts = []
+    if bad_rows:
+        listed = ", ".join(
+            f"{r['check']}.{r['metric']} {r['base']:.4g} → {r['head']:.4g}" for r in bad_rows[:5]
+        )
+        more = f" and {len(bad_rows) - 5} more" if len(bad_rows) > 5 else ""
+        parts.append(f"{len(bad_rows)} metric(s) regressed beyond tolerance: {listed}{more}")
+    if newly:
+        parts.append(f"newly failing: {', '.join(newly)}")
+    return "; ".join(parts) + f" (compared with {diff['baseline'] or 'the baseline'})"
+
+
+def _regression_evidence(
+    diff: Mapping[str, Any], bad_rows: list[Mapping[str, Any]], newly: list[str]
+) -> list[Evidence]:
+    """The regressed metrics, the newly failing checks, the diff itself, the changed bars."""
     evidence = []
     if bad_rows:
         evidence.append(
@@ -261,7 +317,7 @@ def regression_result(diff: Mapping[str, Any]) -> CheckResult:
                 "Metrics that moved the wrong way",
                 ["check", "metric", "base", "head", "delta", "allowed"],
                 [
-                    (r["check"], r["metric"], r["base"], r["head"], r["delta"], r["tolerance"])
+                    _cells(r, "check", "metric", "base", "head", "delta", "tolerance")
                     for r in bad_rows
                 ],
             )
@@ -272,78 +328,20 @@ def regression_result(diff: Mapping[str, Any]) -> CheckResult:
                 "Checks that passed on the baseline and fail now", ["check"], [(c,) for c in newly]
             )
         )
-    moved = [r for r in diff["rows"] if r["verdict"] not in ("unchanged", "no value")]
+    moved = moved_rows(diff)
     if moved:  # the diff table itself, so that every format (JUnit included) carries it
-        evidence.append(
-            table(
-                "Metrics against the baseline",
-                ["check", "metric", "base", "head", "delta", "direction", "verdict"],
-                [
-                    (
-                        r["check"],
-                        r["metric"],
-                        r["base"],
-                        r["head"],
-                        r["delta"],
-                        r["direction"],
-                        r["verdict"],
-                    )
-                    for r in sorted(moved, key=_row_rank)
-                ],
-            )
-        )
+        columns = ["check", "metric", "base", "head", "delta", "direction", "verdict"]
+        rows = [_cells(r, *columns) for r in moved]
+        evidence.append(table("Metrics against the baseline", columns, rows))
     if diff.get("threshold_changes"):
-        evidence.append(
-            table(
-                "Bars that changed since the baseline (review them)",
-                ["check", "threshold", "base", "head"],
-                [
-                    (t["check"], t["threshold"], t["base"], t["head"])
-                    for t in diff["threshold_changes"]
-                ],
-            )
-        )
-    subjects = [f"{r['check']}/{r['metric']}" for r in bad_rows] + newly
-    parts = []
-    if bad_rows:
-        listed = ", ".join(
-            f"{r['check']}.{r['metric']} {r['base']:.4g} → {r['head']:.4g}" for r in bad_rows[:5]
-        )
-        more = f" and {len(bad_rows) - 5} more" if len(bad_rows) > 5 else ""
-        parts.append(f"{len(bad_rows)} metric(s) regressed beyond tolerance: {listed}{more}")
-    if newly:
-        parts.append(f"newly failing: {', '.join(newly)}")
-    where = (
-        f" than the baseline ({diff['baseline']})" if diff.get("baseline") else " than the baseline"
-    )
-    status: Status
-    if parts:
-        status = "fail"
-        message = "; ".join(parts) + f" (compared with {diff['baseline'] or 'the baseline'})"
-    else:
-        status = "pass"
-        message = (
-            f"no worse{where}: {diff['summary']['compared']} metric(s) compared, "
-            f"{diff['summary']['improved']} improved"
-        )
-    return CheckResult(
-        id=REGRESSION_CHECK_ID,
-        title="No regression against the baseline",
-        status=status,
-        severity="error",
-        message=message,
-        metrics=metrics,
-        thresholds={"tolerance": tolerance},
-        evidence=tuple(evidence),
-        remedy=(
-            "Find what changed since the baseline (data, features, model, parameters) for the "
-            "metrics and checks named and fix it. If the change is intended, say why in the "
-            "pull request; once merged, the default branch's next report is the new baseline."
-        )
-        if status == "fail"
-        else "",
-        subjects=tuple(subjects),
-    )
+        columns = ["check", "threshold", "base", "head"]
+        rows = [_cells(t, *columns) for t in diff["threshold_changes"]]
+        evidence.append(table("Bars that changed since the baseline (review them)", columns, rows))
+    return evidence
+
+
+def _cells(row: Mapping[str, Any], *keys: str) -> tuple[Any, ...]:
+    return tuple(row[k] for k in keys)
 
 
 _VERDICT_RANK = {

@@ -15,7 +15,9 @@ from qa.regression import (
     compare_to_baseline,
     diff_reports,
     metric_direction,
+    moved_rows,
     regressed,
+    regressed_rows,
     regression_result,
 )
 from qa.report import Report, schema_errors
@@ -478,3 +480,18 @@ def test_baseline_model_scores_and_train_scores_have_no_direction():
         ("rmse", "down"),
     ):
         assert metric_direction(name) == direction, name
+
+
+def test_regressed_rows_and_moved_rows_pick_the_rows_the_regression_result_shows():
+    diff = compare(
+        [result("m", auc=0.90, f1=0.80, ece=0.05, rows_train=100.0, brier=None)],
+        [result("m", auc=0.85, f1=0.80, ece=0.02, rows_train=120.0, brier=None)],
+    )
+    assert [r["metric"] for r in regressed_rows(diff)] == ["auc"]
+    # worst verdict first; unchanged (f1) and never-measured (brier) rows are left out
+    assert [(r["metric"], r["verdict"]) for r in moved_rows(diff)] == [
+        ("auc", "regressed"),
+        ("rows_train", "no direction"),
+        ("ece", "improved"),
+    ]
+    assert regressed_rows(compare([result("m", auc=0.9)], [result("m", auc=0.9)])) == []
