@@ -435,6 +435,10 @@ class Check:
     severity: ClassVar[Severity] = "error"
     #: Task types the check applies to; others are skipped with a reason.
     tasks: ClassVar[tuple[str, ...]] = ("binary", "multiclass", "regression")
+    #: How many of its fail rules rest on a statistical test (0: every fail rule is a fixed
+    #: rule). The gate's false-alarm budget is split across checks in proportion to it, and the
+    #: check splits its share (``ctx.false_alarm_share(self.id)``) across those tests.
+    fail_tests: ClassVar[int] = 0
 
     @dataclass(frozen=True)
     class Params:
@@ -496,6 +500,11 @@ def validate_check_class(check_cls: Any, source: str) -> None:
         raise ValueError(
             f"{source}: check {check_cls.id} requires unknown inputs {sorted(unknown)}"
         )
+    if not isinstance(check_cls.fail_tests, int) or check_cls.fail_tests < 0:
+        raise ValueError(
+            f"{source}: check {check_cls.id} has fail_tests {check_cls.fail_tests!r}; "
+            "expected a non-negative integer"
+        )
     if check_cls.severity not in SEVERITIES:
         raise ValueError(f"{source}: check {check_cls.id} has severity {check_cls.severity!r}")
     if not dataclasses.is_dataclass(check_cls.Params):
@@ -531,6 +540,19 @@ def doc_sections(check_cls: type) -> dict[str, str]:
     return sections
 
 
+def budget_line(check_cls: type[Check]) -> str:
+    """How the check draws on the gate's false-alarm budget, in one line for ``qa explain``."""
+    n = check_cls.fail_tests
+    if n == 0:
+        return "none drawn: its fail rules are fixed rules, not statistical tests"
+    rules = "fail rule rests" if n == 1 else "fail rules rest"
+    return (
+        f"{n} {rules} on a test; at severity error it gets a share of [run] false_alarm_rate "
+        f"(default 0.02) in proportion to {n} among the checks that run, reported as "
+        "thresholds.false_alarm_share"
+    )
+
+
 def explain(check_cls: type[Check]) -> str:
     """The full documentation of a check: its sections plus parameters generated from Params."""
     sections = doc_sections(check_cls)
@@ -539,6 +561,7 @@ def explain(check_cls: type[Check]) -> str:
         out += [sections["Summary"], ""]
     out.append(f"Requires: {', '.join(check_cls.requires) or 'nothing'}")
     out.append(f"Default severity: {check_cls.severity}")
+    out.append(f"False-alarm budget: {budget_line(check_cls)}")
     out.append("")
     for name in DOC_SECTIONS[:3]:
         out += [name, "-" * len(name), sections.get(name, "(missing)"), ""]

@@ -90,6 +90,9 @@ class RunConfig:
     threads: int | None = None
     #: Wrong-way move a metric may make against the baseline report before ``regression`` fails.
     baseline_tolerance: float = 0.01
+    #: The gate's false-alarm budget: on clean data and a sound model at most this share of
+    #: runs fail; split across the checks whose fail rules rest on a test (see qa.budget).
+    false_alarm_rate: float = 0.02
 
 
 @dataclass(frozen=True)
@@ -378,6 +381,14 @@ def _parse_run(table_: Mapping[str, Any]) -> RunConfig:
             values[key] = value
         elif key == "out":
             values[key] = _string(value, path)
+        elif key == "false_alarm_rate":
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not 0 < value <= 0.5
+            ):
+                raise ConfigError(f"{path}: expected a number in (0, 0.5], got {value!r}")
+            values[key] = float(value)
         elif key == "baseline_tolerance":
             if (
                 not isinstance(value, int | float)

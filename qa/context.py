@@ -61,6 +61,9 @@ class Context:
             prediction_sources if prediction_sources is not None else config.model.predictions
         )
         self._cache: dict[Any, Any] = {}
+        #: Each testing check's share of the false-alarm budget, set by the runner for the
+        #: checks that will run (see qa.budget).
+        self.false_alarm_shares: dict[str, float] = {}
         if config.task.target is None:
             raise DataError("task.target: no target column given (use --target or [task] target)")
         self.target: str = config.task.target
@@ -90,6 +93,11 @@ class Context:
     @property
     def is_classification(self) -> bool:
         return self.task in ("binary", "multiclass")
+
+    def false_alarm_share(self, check_id: str) -> float:
+        """The significance level a check's fail rules share: its part of ``[run]
+        false_alarm_rate`` in this run, or the whole rate when it runs alone (not planned)."""
+        return self.false_alarm_shares.get(check_id, self.config.run.false_alarm_rate)
 
     def cached(self, key: Any, compute: Callable[[], T]) -> T:
         """Compute ``compute()`` once per key for the life of this Context."""

@@ -52,6 +52,10 @@ class Metric:
     needs_proba: bool = False
     #: A default pass bar for metric-threshold; None where no bar is meaningful in general.
     default_bar: float | None = None
+    #: The practical margin: the smallest difference worth failing a model over, in the units
+    #: of :func:`advantage` (points for scores, relative for errors). Below it a significant
+    #: difference only warns, so a large test set never fails a trivial gap.
+    margin: float = 0.01
 
     @property
     def relative(self) -> bool:
@@ -71,8 +75,8 @@ METRICS: dict[str, Metric] = {
         Metric("macro_f1", "macro-F1", True, ("binary", "multiclass"), default_bar=0.6),
         Metric("weighted_f1", "weighted F1", True, ("binary", "multiclass")),
         Metric("accuracy", "accuracy", True, ("binary", "multiclass")),
-        Metric("rmse", "RMSE", False, ("regression",)),
-        Metric("mae", "MAE", False, ("regression",)),
+        Metric("rmse", "RMSE", False, ("regression",), margin=0.02),
+        Metric("mae", "MAE", False, ("regression",), margin=0.02),
         Metric("r2", "R²", True, ("regression",)),
     )
 }

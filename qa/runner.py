@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from qa.base import Check, CheckResult, Severity, build_params
+from qa.budget import split_budget
 from qa.config import Config
 from qa.context import Context
 from qa.errors import ConfigError, QAError
@@ -70,9 +71,22 @@ def plan_checks(config: Config, registry: Mapping[str, RegisteredCheck]) -> list
     return planned
 
 
+def assign_budget(ctx: Context, planned: list[PlannedCheck]) -> dict[str, float]:
+    """Split ``[run] false_alarm_rate`` across the checks that will run, fail the gate
+    (severity error) and have fail rules resting on a test; stored on the Context."""
+    weights = {
+        item.registered.check.id: item.registered.check.fail_tests
+        for item in planned
+        if item.severity == "error" and will_run(ctx, item)
+    }
+    ctx.false_alarm_shares = split_budget(ctx.config.run.false_alarm_rate, weights)
+    return ctx.false_alarm_shares
+
+
 def run_planned(
     ctx: Context, planned: list[PlannedCheck], progress: Progress | None = None
 ) -> list[CheckResult]:
+    assign_budget(ctx, planned)
     results = []
     total = len(planned)
     for index, item in enumerate(planned, start=1):
@@ -119,6 +133,9 @@ def run_one(ctx: Context, item: PlannedCheck) -> CheckResult:
             summary = f"{type(exc).__name__}: {exc}".strip()
             result = _error(check_cls, f"the check crashed: {summary[:500]}", _short_traceback())
         result = replace(result, duration_s=round(time.perf_counter() - start, 4))
+        share = ctx.false_alarm_shares.get(check_cls.id)
+        if share is not None and result.status != "error":
+            result = replace(result, thresholds={**result.thresholds, "false_alarm_share": share})
     return replace(result, severity=item.severity)
 
 
