@@ -160,92 +160,167 @@ class ClassImbalance(Check):
         status: Status,
         params: Params,
     ) -> CheckResult:
-        train, train_shares = counts["train"], shares["train"]
-        in_train = train > 0
         max_diff = max((d for _, _, d in differences), default=0.0)
-        bars = (params.min_minority_share * 2 / k, params.fail_minority_share * 2 / k)
-        metrics: dict[str, float | None] = {
-            "n_classes": len(names),
-            "n_classes_train": k,
-            "minority_share": float(train_shares[in_train].min()),
-            "imbalance_ratio": float(train_shares[in_train].max() / train_shares[in_train].min()),
-            "max_share_difference": max_diff,
-            "chi2_p_value": p_value,
-        }
-        for s in splits:
-            for i, name in enumerate(names[:MAX_CLASS_METRICS]):
-                metrics[f"share_{s}_{name}"] = float(shares[s][i])
-        thresholds = {
-            "min_minority_share": bars[0],
-            "fail_minority_share": bars[1],
-            "fail_min_rows": params.fail_min_rows,
-            "max_share_difference": params.max_share_difference,
-            "alpha": params.alpha,
-        }
-        evidence = [_share_table(names, splits, counts, shares)]
-        charts = [
-            Chart(
-                "bars",
-                "Class shares per split",
-                {
-                    "labels": names[:MAX_CLASS_METRICS],
-                    "series": {
-                        s: [float(v) for v in shares[s][:MAX_CLASS_METRICS]] for s in splits
-                    },
-                    "threshold": bars[0],
-                },
-            )
-        ]
+        bars = _bars(params, k)
+        metrics = _metrics(names, splits, counts, shares, k, p_value, max_diff)
+        subjects: list[str] = []
         if status == "pass":
             strat = f"; splits agree with train within {max_diff:.1%}" if compared else ""
-            return self.result(
-                "pass",
-                f"minority class has {metrics['minority_share']:.1%} of train "
-                f"(bar {bars[0]:.1%}){strat}",
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=evidence,
-                charts=charts,
-            )
-        too_rare = [names[i] for i, v in verdicts.items() if v == "fail"]
-        rare = [names[i] for i, v in verdicts.items() if v == "warn"]
-        problems_fail: list[str] = []
-        problems_warn: list[str] = []
-        subjects: list[str] = []
-        if absent:
-            listed = ", ".join(f"{c!r} (in {s})" for c, s in absent[:5])
-            problems_fail.append(f"{len(absent)} class(es) never seen in train: {listed}")
-            subjects += [c for c, _ in absent]
-        if too_rare:
-            i = names.index(too_rare[0])
-            problems_fail.append(
-                f"class {too_rare[0]!r} has {train_shares[i]:.2%} of train, {int(train[i])} "
-                f"row(s) (floor {bars[1]:.2%} or {params.fail_min_rows} rows)"
-            )
-            subjects += too_rare
-        elif rare:
-            problems_warn.append(
-                f"class {rare[0]!r} has {train_shares[names.index(rare[0])]:.2%} of train "
-                f"(bar {bars[0]:.2%}); imbalance ratio {metrics['imbalance_ratio']:.1f}:1"
-            )
-            subjects += rare
-        if unstratified:
-            shifted = [(s, c, d) for s, c, d in differences if d > params.max_share_difference]
-            s, c, d = max(shifted, key=lambda t: t[2])
-            problems_warn.append(
-                f"splits are not stratified: class {c!r} differs by {d:.1%} between train and "
-                f"{s} (chi-square p = {p_value:.2g})"
-            )
-            subjects += [c for _, c, _ in shifted]
+            message = _passing_text(metrics["minority_share"], bars[0], strat)
+        else:
+            problems = _absent_problems(absent)
+            problems += _rarity_problems(names, counts, shares, verdicts, bars, params)
+            if unstratified:
+                problems += _stratification_problems(
+                    differences, p_value, params.max_share_difference
+                )
+            message, subjects = _problem_text(problems), _problem_subjects(problems)
         return self.result(
             status,
-            "; ".join(problems_fail + problems_warn),
-            subjects=list(dict.fromkeys(subjects)),
+            message,
+            subjects=subjects,
             metrics=metrics,
-            thresholds=thresholds,
-            evidence=evidence,
-            charts=charts,
+            thresholds=_thresholds(params, bars),
+            evidence=[_share_table(names, splits, counts, shares)],
+            charts=[_share_chart(names, splits, shares, bars[0])],
         )
+
+
+# --------------------------------------------------------------------------- explain
+@dataclass(frozen=True)
+class Problem:
+    """One finding for the message: its clause, the classes at fault, and whether it fails."""
+
+    text: str
+    subjects: list[str]
+    fails: bool
+
+
+def _bars(params: ClassImbalance.Params, k: int) -> tuple[float, float]:
+    """The warn and fail bars on the minority share, scaled by 2/K for K train classes."""
+    return params.min_minority_share * 2 / k, params.fail_minority_share * 2 / k
+
+
+def _metrics(
+    names: list[str],
+    splits: list[str],
+    counts: dict[str, np.ndarray],
+    shares: dict[str, np.ndarray],
+    k: int,
+    p_value: float | None,
+    max_diff: float,
+) -> dict[str, float | None]:
+    """Class counts, minority share, imbalance ratio, stratification, and each class's share."""
+    train_shares = shares["train"]
+    in_train = counts["train"] > 0
+    metrics: dict[str, float | None] = {
+        "n_classes": len(names),
+        "n_classes_train": k,
+        "minority_share": float(train_shares[in_train].min()),
+        "imbalance_ratio": _imbalance_ratio(counts["train"], train_shares),
+        "max_share_difference": max_diff,
+        "chi2_p_value": p_value,
+    }
+    for s in splits:
+        for i, name in enumerate(names[:MAX_CLASS_METRICS]):
+            metrics[f"share_{s}_{name}"] = float(shares[s][i])
+    return metrics
+
+
+def _imbalance_ratio(train: np.ndarray, train_shares: np.ndarray) -> float:
+    """The largest class share over the smallest, among the classes in train."""
+    in_train = train > 0
+    return float(train_shares[in_train].max() / train_shares[in_train].min())
+
+
+def _thresholds(params: ClassImbalance.Params, bars: tuple[float, float]) -> dict[str, float]:
+    return {
+        "min_minority_share": bars[0],
+        "fail_minority_share": bars[1],
+        "fail_min_rows": params.fail_min_rows,
+        "max_share_difference": params.max_share_difference,
+        "alpha": params.alpha,
+    }
+
+
+def _share_chart(
+    names: list[str], splits: list[str], shares: dict[str, np.ndarray], warn_bar: float
+) -> Chart:
+    return Chart(
+        "bars",
+        "Class shares per split",
+        {
+            "labels": names[:MAX_CLASS_METRICS],
+            "series": {s: [float(v) for v in shares[s][:MAX_CLASS_METRICS]] for s in splits},
+            "threshold": warn_bar,
+        },
+    )
+
+
+def _passing_text(minority_share: float | None, warn_bar: float, stratified: str) -> str:
+    return f"minority class has {minority_share:.1%} of train (bar {warn_bar:.1%}){stratified}"
+
+
+def _absent_problems(absent: list[tuple[str, str]]) -> list[Problem]:
+    """Classes seen outside train but never in it (fail)."""
+    if not absent:
+        return []
+    listed = ", ".join(f"{c!r} (in {s})" for c, s in absent[:5])
+    text = f"{len(absent)} class(es) never seen in train: {listed}"
+    return [Problem(text, [c for c, _ in absent], fails=True)]
+
+
+def _rarity_problems(
+    names: list[str],
+    counts: dict[str, np.ndarray],
+    shares: dict[str, np.ndarray],
+    verdicts: dict[int, Verdict],
+    bars: tuple[float, float],
+    params: ClassImbalance.Params,
+) -> list[Problem]:
+    """The rarest class under the floor (fail), else the rarest under the warn bar (warn)."""
+    train, train_shares = counts["train"], shares["train"]
+    too_rare = [names[i] for i, v in verdicts.items() if v == "fail"]
+    rare = [names[i] for i, v in verdicts.items() if v == "warn"]
+    if too_rare:
+        i = names.index(too_rare[0])
+        text = (
+            f"class {too_rare[0]!r} has {train_shares[i]:.2%} of train, {int(train[i])} "
+            f"row(s) (floor {bars[1]:.2%} or {params.fail_min_rows} rows)"
+        )
+        return [Problem(text, too_rare, fails=True)]
+    if rare:
+        text = (
+            f"class {rare[0]!r} has {train_shares[names.index(rare[0])]:.2%} of train "
+            f"(bar {bars[0]:.2%}); imbalance ratio {_imbalance_ratio(train, train_shares):.1f}:1"
+        )
+        return [Problem(text, rare, fails=False)]
+    return []
+
+
+def _stratification_problems(
+    differences: list[tuple[str, str, float]], p_value: float | None, max_difference: float
+) -> list[Problem]:
+    """The split and class whose share differs most from train's (warn)."""
+    shifted = [(s, c, d) for s, c, d in differences if d > max_difference]
+    s, c, d = max(shifted, key=lambda t: t[2])
+    text = (
+        f"splits are not stratified: class {c!r} differs by {d:.1%} between train and "
+        f"{s} (chi-square p = {p_value:.2g})"
+    )
+    return [Problem(text, [c for _, c, _ in shifted], fails=False)]
+
+
+def _problem_text(problems: list[Problem]) -> str:
+    """The clauses, failing ones first."""
+    return "; ".join(
+        [p.text for p in problems if p.fails] + [p.text for p in problems if not p.fails]
+    )
+
+
+def _problem_subjects(problems: list[Problem]) -> list[str]:
+    """Every class at fault, once, in the order the problems name them."""
+    return list(dict.fromkeys(s for p in problems for s in p.subjects))
 
 
 # --------------------------------------------------------------------------- decide
