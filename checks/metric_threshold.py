@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qa.base import Chart, Check, CheckResult, Status, param, table
+from qa.base import Chart, Check, CheckResult, Evidence, Status, param, table
 from qa.context import Context
 from qa.metrics import (
     Bootstrap,
@@ -114,93 +114,57 @@ class MetricThreshold(Check):
     ) -> CheckResult:
         point = boot.point(("model", primary.name))
         low, high = boot.ci(("model", primary.name))
-        values: dict[str, float | None] = {}
-        rows = []
-        for m in metrics:
-            value = boot.point(("model", m.name))
-            m_low, m_high = boot.ci(("model", m.name))
-            values.update({m.name: value, f"{m.name}_ci_low": m_low, f"{m.name}_ci_high": m_high})
-            rows.append((m.title, value, m_low, m_high, bar if m is primary else None))
-        values.update(
-            {
-                "rows_test": boot.n_rows,
-                "bootstrap_resamples": boot.n_resamples,
-                "bootstrap_rows": boot.sample_rows,
-            }
-        )
-        if bar is not None and _meets(primary, point, bar):  # type: ignore[arg-type]
-            values[f"{primary.name}_{side}_bound"] = crossing
-        # evaluate() keys are (model name, metric name); name the metric alone.
-        notes = [boot.note()] + [
-            f"{k[1] if isinstance(k, tuple) else k}: {r}" for k, r in boot.reasons.items()
-        ]
-        if note:
-            notes.insert(0, note)
-        evidence = [
-            table(
-                f"Test metrics ({boot.n_rows:,} rows)",
-                ["metric", "value", "CI low", "CI high", "bar"],
-                rows,
-                note="; ".join(notes),
-            )
-        ]
-        thresholds: dict[str, float | None] = {"confidence": params.confidence}
-        if bar is not None:
-            thresholds[_bar_name(primary)] = bar
-        charts = [_chart(primary, point, low, high, bar)]  # type: ignore[arg-type]
+        estimates = _estimates(metrics, boot)
         described = (
             f"{primary.title} {fmt(point, primary)} ({params.confidence:.0%} CI "
             f"{fmt_ci(low, high, primary)})"
         )
+        wording = self._wording(status, primary, described, bar, side, crossing, params, note)
+        return self.result(
+            status,
+            wording.message,
+            metrics=_metric_values(primary, estimates, boot, bar, side, crossing),
+            thresholds=_thresholds(primary, bar, params.confidence),
+            evidence=[_metrics_table(primary, estimates, boot, note, bar)],
+            charts=[_chart(primary, point, low, high, bar)],  # type: ignore[arg-type]
+            subjects=wording.subjects,
+            remedy=wording.remedy,
+        )
+
+    def _wording(
+        self,
+        status: Status,
+        primary: Metric,
+        described: str,
+        bar: float | None,
+        side: str,
+        crossing: float | None,
+        params: Params,
+        note: str,
+    ) -> Wording:
+        """The message, subjects and remedy: no bar declared, fail, warn or pass."""
         suffix = f"; {note}" if note else ""
         if bar is None:
-            return self.result(
-                status,
+            return Wording(
                 f"{described} on the test split, but no bar is declared for {primary.name}: set "
                 f"checks.{self.id}.threshold to the value agreed before training{suffix}",
-                metrics=values,
-                thresholds=thresholds,
-                evidence=evidence,
-                charts=charts,
-                subjects=[primary.name],
-                remedy=f"Declare the success bar in qa.toml, e.g. [checks.{self.id}] "
-                f"threshold = <the {'maximum' if primary.relative else 'minimum'} "
-                f"acceptable {primary.name}>, agreed before looking at the test split.",
+                [primary.name],
+                _declare_bar_remedy(self.id, primary),
             )
         if status == "fail":
             relation = "above the maximum" if primary.relative else "below the minimum"
-            return self.result(
-                status,
-                f"{described} is {relation} of {fmt(bar, primary)}{suffix}",
-                metrics=values,
-                thresholds=thresholds,
-                evidence=evidence,
-                charts=charts,
-                subjects=[primary.name],
-            )
+            text = f"{described} is {relation} of {fmt(bar, primary)}{suffix}"
+            return Wording(text, [primary.name])
         if status == "warn":
-            return self.result(
-                status,
+            return Wording(
                 f"{described} clears the bar {fmt(bar, primary)}, but its one-sided "
                 f"{params.confidence:.0%} {side} bound {fmt(crossing, primary)} does not: the "
                 f"test split cannot confirm the model meets it{suffix}",
-                metrics=values,
-                thresholds=thresholds,
-                evidence=evidence,
-                charts=charts,
-                subjects=[primary.name],
-                remedy="Evaluate on a larger test split to narrow the interval, or improve the "
-                "model so it clears the bar with room to spare.",
+                [primary.name],
+                UNCERTAIN_REMEDY,
             )
         at = "at most" if primary.relative else "at least"
-        return self.result(
-            "pass",
-            f"{described} meets the bar ({at} {fmt(bar, primary)}){suffix}",
-            metrics=values,
-            thresholds=thresholds,
-            evidence=evidence,
-            charts=charts,
-        )
+        return Wording(f"{described} meets the bar ({at} {fmt(bar, primary)}){suffix}", [])
 
 
 def decide(
@@ -227,6 +191,100 @@ def _meets(metric: Metric, value: float, bar: float) -> bool:
 
 def _bar_name(metric: Metric) -> str:
     return f"{'max' if metric.relative else 'min'}_{metric.name}"
+
+
+# --------------------------------------------------------------------------- explain
+UNCERTAIN_REMEDY = (
+    "Evaluate on a larger test split to narrow the interval, or improve the "
+    "model so it clears the bar with room to spare."
+)
+
+#: One reported metric on test: the metric, its point estimate and its interval.
+Estimate = tuple[Metric, float | None, float | None, float | None]
+
+
+@dataclass(frozen=True)
+class Wording:
+    """What the result says: the message, the metric at fault, and a remedy (None: the
+    docstring's *How to fix*)."""
+
+    message: str
+    subjects: list[str]
+    remedy: str | None = None
+
+
+def _declare_bar_remedy(check_id: str, metric: Metric) -> str:
+    return (
+        f"Declare the success bar in qa.toml, e.g. [checks.{check_id}] "
+        f"threshold = <the {'maximum' if metric.relative else 'minimum'} "
+        f"acceptable {metric.name}>, agreed before looking at the test split."
+    )
+
+
+def _estimates(metrics: list[Metric], boot: Bootstrap) -> list[Estimate]:
+    """Each reported metric's point estimate and interval on test."""
+    estimates = []
+    for m in metrics:
+        value = boot.point(("model", m.name))
+        low, high = boot.ci(("model", m.name))
+        estimates.append((m, value, low, high))
+    return estimates
+
+
+def _metric_values(
+    primary: Metric,
+    estimates: list[Estimate],
+    boot: Bootstrap,
+    bar: float | None,
+    side: str,
+    crossing: float | None,
+) -> dict[str, float | None]:
+    """Every metric with its interval, the bootstrap's sizes, and the primary metric's bound
+    on the bar's side when the point estimate meets the bar."""
+    values: dict[str, float | None] = {}
+    for m, value, low, high in estimates:
+        values.update({m.name: value, f"{m.name}_ci_low": low, f"{m.name}_ci_high": high})
+    values.update(
+        {
+            "rows_test": boot.n_rows,
+            "bootstrap_resamples": boot.n_resamples,
+            "bootstrap_rows": boot.sample_rows,
+        }
+    )
+    point = boot.point(("model", primary.name))
+    if bar is not None and _meets(primary, point, bar):  # type: ignore[arg-type]
+        values[f"{primary.name}_{side}_bound"] = crossing
+    return values
+
+
+def _thresholds(primary: Metric, bar: float | None, confidence: float) -> dict[str, float | None]:
+    thresholds: dict[str, float | None] = {"confidence": confidence}
+    if bar is not None:
+        thresholds[_bar_name(primary)] = bar
+    return thresholds
+
+
+def _metrics_table(
+    primary: Metric, estimates: list[Estimate], boot: Bootstrap, note: str, bar: float | None
+) -> Evidence:
+    """Every metric with its interval (the bar beside the primary one), and how they were
+    obtained."""
+    rows = [
+        (m.title, value, low, high, bar if m is primary else None)
+        for m, value, low, high in estimates
+    ]
+    # evaluate() keys are (model name, metric name); name the metric alone.
+    notes = [boot.note()] + [
+        f"{k[1] if isinstance(k, tuple) else k}: {r}" for k, r in boot.reasons.items()
+    ]
+    if note:
+        notes.insert(0, note)
+    return table(
+        f"Test metrics ({boot.n_rows:,} rows)",
+        ["metric", "value", "CI low", "CI high", "bar"],
+        rows,
+        note="; ".join(notes),
+    )
 
 
 def _chart(
