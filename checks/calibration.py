@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from qa.base import Chart, Check, CheckResult, Status, param, table
+from qa.base import Chart, Check, CheckResult, Evidence, Status, param, table
 from qa.context import Context
 
 #: Draws of the perfectly-calibrated reference used to size the ECE's sampling noise.
@@ -182,68 +182,15 @@ class Calibration(Check):
         status: Status,
         reason: Reason,
     ) -> CheckResult:
-        binary = ctx.task == "binary"
-        what, x_label, y_label = (
-            (
-                "positive-class probability",
-                f"predicted P({ctx.class_names[ctx.positive_index]})",
-                "observed frequency",
-            )
-            if binary
-            else ("top-label confidence", "confidence", "accuracy")
-        )
-        series_name = "observed frequency" if binary else "observed accuracy"
-        chart = Chart(
-            "lines",
-            f"Reliability diagram ({what}, {params.binning} bins)",
-            {
-                "x": rel.mean_score.tolist(),
-                "series": {series_name: rel.observed.tolist(), "perfect": rel.mean_score.tolist()},
-                "x_label": x_label,
-                "y_label": y_label,
-            },
-        )
-        bins = table(
-            f"Reliability bins ({what})",
-            ["bin", "from", "to", "rows", "mean predicted", y_label, "gap"],
-            [
-                (
-                    i + 1,
-                    float(rel.low[i]),
-                    float(rel.high[i]),
-                    int(rel.rows[i]),
-                    float(rel.mean_score[i]),
-                    float(rel.observed[i]),
-                    float(rel.mean_score[i] - rel.observed[i]),
-                )
-                for i in range(len(rel.rows))
-            ],
-            note="gap = mean predicted - observed; positive means overconfident",
-            max_rows=1000,
-        )
-        thresholds = {"max_ece": params.max_ece, "n_bins": params.n_bins}
-        noise_q = metrics[f"ece_noise_q{round(NULL_QUANTILE * 100)}"]
-        summary = (
-            f"ECE {rel.ece:.3f} of the {what} (bar {params.max_ece:.2f}; a perfectly "
-            f"calibrated model would show {metrics['ece_noise_mean']:.3f}, 95th percentile "
-            f"{noise_q:.3f}, on {metrics['test_rows']:,} rows); Brier {metrics['brier']:.3f}"
-        )
-        subjects: list[str] = []
-        if reason == "miscalibrated":
-            direction = "overconfident" if metrics["overconfidence"] > 0 else "underconfident"
-            message = f"probabilities are miscalibrated ({direction}): {summary}"
-            subjects = [direction]
-        elif reason == "within-noise":
-            message = f"ECE over the bar but within sampling noise for this test size: {summary}"
-        else:
-            message = f"probabilities are calibrated: {summary}"
+        axes = _axes(ctx)
+        message, subjects = _message(reason, _summary(rel, axes, metrics, params.max_ece), metrics)
         return self.result(
             status,
             message,
             metrics=metrics,
-            thresholds=thresholds,
-            evidence=[bins],
-            charts=[chart],
+            thresholds={"max_ece": params.max_ece, "n_bins": params.n_bins},
+            evidence=[_bins_table(rel, axes)],
+            charts=[_reliability_chart(rel, axes, params.binning)],
             subjects=subjects,
         )
 
@@ -269,3 +216,83 @@ class Calibration(Check):
             return float(np.mean((proba[:, positive] - (y == positive)) ** 2))
         truth = proba[np.arange(len(y)), y]
         return float(np.mean(np.einsum("ij,ij->i", proba, proba) - 2 * truth + 1))
+
+
+# --------------------------------------------------------------------------- explain
+@dataclass(frozen=True)
+class Axes:
+    """What is binned and how the reliability diagram and the bins table name it."""
+
+    what: str
+    x_label: str
+    y_label: str
+    series: str
+
+
+def _axes(ctx: Context) -> Axes:
+    """Binary: the positive class's probability against its frequency; multiclass: the
+    top-label confidence against its accuracy."""
+    if ctx.task == "binary":
+        return Axes(
+            "positive-class probability",
+            f"predicted P({ctx.class_names[ctx.positive_index]})",
+            "observed frequency",
+            "observed frequency",
+        )
+    return Axes("top-label confidence", "confidence", "accuracy", "observed accuracy")
+
+
+def _reliability_chart(rel: Reliability, axes: Axes, binning: str) -> Chart:
+    return Chart(
+        "lines",
+        f"Reliability diagram ({axes.what}, {binning} bins)",
+        {
+            "x": rel.mean_score.tolist(),
+            "series": {axes.series: rel.observed.tolist(), "perfect": rel.mean_score.tolist()},
+            "x_label": axes.x_label,
+            "y_label": axes.y_label,
+        },
+    )
+
+
+def _bins_table(rel: Reliability, axes: Axes) -> Evidence:
+    """Each non-empty bin: its edges, rows, mean prediction, observed value and gap."""
+    rows = [
+        (
+            i + 1,
+            float(rel.low[i]),
+            float(rel.high[i]),
+            int(rel.rows[i]),
+            float(rel.mean_score[i]),
+            float(rel.observed[i]),
+            float(rel.mean_score[i] - rel.observed[i]),
+        )
+        for i in range(len(rel.rows))
+    ]
+    return table(
+        f"Reliability bins ({axes.what})",
+        ["bin", "from", "to", "rows", "mean predicted", axes.y_label, "gap"],
+        rows,
+        note="gap = mean predicted - observed; positive means overconfident",
+        max_rows=1000,
+    )
+
+
+def _summary(rel: Reliability, axes: Axes, metrics: dict[str, float], max_ece: float) -> str:
+    """The ECE beside its bar, the noise a calibrated model would show, and the Brier score."""
+    noise_q = metrics[f"ece_noise_q{round(NULL_QUANTILE * 100)}"]
+    return (
+        f"ECE {rel.ece:.3f} of the {axes.what} (bar {max_ece:.2f}; a perfectly "
+        f"calibrated model would show {metrics['ece_noise_mean']:.3f}, 95th percentile "
+        f"{noise_q:.3f}, on {metrics['test_rows']:,} rows); Brier {metrics['brier']:.3f}"
+    )
+
+
+def _message(reason: Reason, summary: str, metrics: dict[str, float]) -> tuple[str, list[str]]:
+    """The message for the reason, and the direction of a miscalibration as its subject."""
+    if reason == "miscalibrated":
+        direction = "overconfident" if metrics["overconfidence"] > 0 else "underconfident"
+        return f"probabilities are miscalibrated ({direction}): {summary}", [direction]
+    if reason == "within-noise":
+        return f"ECE over the bar but within sampling noise for this test size: {summary}", []
+    return f"probabilities are calibrated: {summary}", []
