@@ -162,3 +162,48 @@ def test_calibration_decide_needs_the_bar_and_the_noise_level_both():
     assert decide(0.12, 0.15, 0.1) == ("pass", "within-noise")  # small test set: chance
     assert decide(0.10, 0.01, 0.1) == ("pass", "calibrated")  # at the bar is not over it
     assert decide(0.12, 0.12, 0.1) == ("pass", "within-noise")  # at the noise level
+
+
+def _borderline_overconfident(seed: int = 4, n: int = 100):
+    """100 rows whose probabilities are stretched 1.4x away from 0.5: an ECE of about 0.13,
+    over the bar and over a calibrated model's median ECE, under its 99.9th percentile."""
+    rng = np.random.default_rng(seed)
+    p_true = rng.beta(2, 2, n)
+    y = (rng.random(n) < p_true).astype(int)
+    p1 = np.clip(0.5 + 1.4 * (p_true - 0.5), 0.001, 0.999)
+    proba = np.column_stack([1 - p1, p1])
+    return label_inputs(y, proba.argmax(axis=1), proba=proba)
+
+
+@pytest.mark.parametrize(("rate", "status"), [(0.5, "fail"), (0.001, "pass")])
+def test_calibration_noise_bar_follows_the_false_alarm_share(rate, status):
+    report = qa.check(
+        **_borderline_overconfident(),
+        only=["calibration"],
+        checks={"calibration": {"severity": "error"}},
+        config={"run": {"false_alarm_rate": rate}},
+    )
+    result = report.checks[0]
+    assert result.status == status, result.message
+    assert result.thresholds["false_alarm_share"] == pytest.approx(rate)
+    assert result.thresholds["null_quantile"] == pytest.approx(1 - rate)
+    assert 0.12 < result.metrics["ece"] < 0.15
+    assert result.metrics["null_draws"] == max(1000, round(20 / rate))
+    assert "ece_noise_q95" in result.metrics  # the reported percentile stays a contract
+    if status == "pass":
+        assert "within sampling noise" in result.message
+        assert result.metrics["ece_noise_bar"] > result.metrics["ece"]
+
+
+def test_calibration_at_severity_warning_draws_no_budget_and_uses_the_whole_rate():
+    result = _run(_borderline_overconfident())
+    assert "false_alarm_share" not in result.thresholds
+    assert result.thresholds["null_quantile"] == pytest.approx(0.98)
+
+
+def test_null_draws_resolve_the_quantile_within_bounds():
+    from qa.checks.calibration import MAX_NULL_DRAWS, NULL_DRAWS, null_draws
+
+    assert null_draws(0.05) == NULL_DRAWS
+    assert null_draws(0.001) == 20_000
+    assert null_draws(1e-7) == MAX_NULL_DRAWS
