@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Any, TypeVar
 
 import numpy as np
@@ -404,6 +405,10 @@ def _regression_scorer(metric: Metric, y: np.ndarray, pred: np.ndarray) -> Score
 
 
 # --------------------------------------------------------------------------- bootstrap
+#: Fewest replicates beyond a one-sided bound for the percentile to stand (else normal bound).
+MIN_TAIL_RESAMPLES = 10
+
+
 @dataclass(frozen=True)
 class Bootstrap:
     """Bootstrap replicates of several scorers on the same resamples (paired)."""
@@ -441,37 +446,72 @@ class Bootstrap:
         low, high = self._interval(advantage(metric, self.replicates[a], self.replicates[b]))
         return point, low, high
 
-    def bound(self, key: Hashable, side: str) -> float | None:
+    def bound(self, key: Hashable, side: str, alpha: float | None = None) -> float | None:
         """One-sided ``confidence`` bound of one scorer: ``side`` is "lower" or "upper".
 
         For a one-directional question (is the score at least the bar?) the one-sided bound is
         the right test: the lower one is the ``alpha`` quantile of the replicates (the lower end
         of the two-sided interval at level ``1 - 2 alpha``), not the ``alpha / 2`` quantile.
+        ``alpha`` overrides ``1 - confidence`` (a check's share of the false-alarm budget); see
+        :meth:`_quantile` for levels finer than the resamples resolve.
         """
         if self.points.get(key) is None or key not in self.replicates:
             return None
-        return self._quantile(self.replicates[key], side)
+        return self._quantile(self.replicates[key], side, alpha, self.points[key])
 
-    def advantage_bound(self, metric: Metric, a: Hashable, b: Hashable, side: str) -> float | None:
-        """One-sided ``confidence`` bound of the paired ``advantage(metric, a, b)``."""
-        if self.points.get(a) is None or self.points.get(b) is None:
+    def advantage_bound(
+        self, metric: Metric, a: Hashable, b: Hashable, side: str, alpha: float | None = None
+    ) -> float | None:
+        """One-sided ``confidence`` bound (or at level ``1 - alpha``) of the paired
+        ``advantage(metric, a, b)``."""
+        pa, pb = self.points.get(a), self.points.get(b)
+        if pa is None or pb is None:
             return None
         if a not in self.replicates or b not in self.replicates:
             return None
-        return self._quantile(advantage(metric, self.replicates[a], self.replicates[b]), side)
+        values = advantage(metric, self.replicates[a], self.replicates[b])
+        return self._quantile(values, side, alpha, float(advantage(metric, pa, pb)))
 
     def _valid(self, values: np.ndarray) -> np.ndarray | None:
         values = np.asarray(values, dtype=float)
         values = values[np.isfinite(values)]
         return values if len(values) >= max(20, self.n_resamples // 2) else None
 
-    def _quantile(self, values: np.ndarray, side: str) -> float | None:
+    def _quantile(
+        self,
+        values: np.ndarray,
+        side: str,
+        alpha: float | None = None,
+        point: float | None = None,
+    ) -> float | None:
+        """The ``alpha`` (lower) or ``1 - alpha`` (upper) quantile of the replicates.
+
+        An explicit ``alpha`` that leaves fewer than :data:`MIN_TAIL_RESAMPLES` replicates in
+        the tail (0.002 of 1,000 resamples is two) is beyond what the resamples resolve: the
+        bound is then the normal one, ``point ± z(1 - alpha) · sd`` of the replicates.
+        """
         if side not in ("lower", "upper"):
             raise ValueError(f"side must be 'lower' or 'upper', not {side!r}")
         valid = self._valid(values)
         if valid is None:
             return None
-        return float(np.quantile(valid, self.alpha if side == "lower" else 1 - self.alpha))
+        level = self.alpha if alpha is None else alpha
+        if alpha is not None and point is not None and level * len(valid) < MIN_TAIL_RESAMPLES:
+            spread = NormalDist().inv_cdf(1 - level) * float(np.std(valid, ddof=1))
+            return point - spread if side == "lower" else point + spread
+        return float(np.quantile(valid, level if side == "lower" else 1 - level))
+
+    def detectable(
+        self, metric: Metric, a: Hashable, b: Hashable, alpha: float | None = None
+    ) -> float | None:
+        """The smallest shortfall of ``a`` behind ``b`` these rows can establish at one-sided
+        level ``alpha``: the distance from the point advantage to its upper bound. Beside the
+        practical margin it says whether the data are underpowered (see qa.budget)."""
+        point, _, _ = self.advantage(metric, a, b)
+        upper = self.advantage_bound(metric, a, b, "upper", alpha)
+        if point is None or upper is None:
+            return None
+        return max(0.0, upper - point)
 
     def _interval(self, values: np.ndarray) -> tuple[float | None, float | None]:
         valid = self._valid(values)
@@ -806,6 +846,23 @@ def fmt(value: float | None, metric: Metric | None = None) -> str:
     if metric is not None and not metric.higher_is_better:
         return f"{value:.4g}"
     return f"{value:.3f}"
+
+
+def fmt_level(p: float) -> str:
+    """A probability as a percentage with the digits it needs: 0.95 -> "95%", 0.998 -> "99.8%",
+    0.00667 -> "0.67%" (``f"{p:.0%}"`` would print 0.998 as "100%")."""
+    pct = 100 * p
+    for digits in range(6):
+        shown = round(pct, digits)
+        if 0 < shown < 100 and abs(shown - pct) <= 0.05 * min(pct, 100 - pct):
+            return f"{shown:.{digits}f}%"
+    return f"{pct:.6g}%"
+
+
+def practical_margin(metric: Metric, tolerance: float | None = None, step: float = 0.0) -> float:
+    """The smallest lead that can fail a model: the larger of the metric's practical margin
+    (:attr:`Metric.margin`), a check's ``tolerance`` and one row's worth (``step``)."""
+    return max(metric.margin, tolerance or 0.0, step)
 
 
 def fmt_ci(low: float | None, high: float | None, metric: Metric | None = None) -> str:
