@@ -11,9 +11,11 @@ from typing import Any, Literal
 import numpy as np
 
 from qa.base import Chart, Check, CheckResult, Evidence, Status, param, table
+from qa.budget import more_rows_needed, per_test, underpowered_note
 from qa.context import Context
 from qa.errors import ConfigError
 from qa.evaluation import confusion_counts, evaluation_inputs
+from qa.metrics import fmt_level
 from qa.stats import sign_test, two_proportion_test
 
 #: One class's verdict (see *How it decides*); "hard" is a "fail" the references excuse.
@@ -111,7 +113,8 @@ class ReferenceFinding:
 
 
 # --------------------------------------------------------------------------- decide
-#: One-sided level of the reference's skill test and of the sign test.
+#: One-sided level of the reference's skill test, and of the sign test outside a gate run (in
+#: a run the sign test is at the check's share of the false-alarm budget, see the docstring).
 REFERENCE_ALPHA = 0.05
 
 
@@ -125,22 +128,59 @@ def is_skilled(c: ReferenceCounts) -> bool:
     )
 
 
-def leaves_behind(c: ReferenceCounts, model_recall: float, min_gap: float) -> bool:
-    """The reference finds at least ``min_gap`` more of the class, significantly (sign test)."""
-    return c.recall - model_recall >= min_gap and sign_test(c.gained, c.lost) < REFERENCE_ALPHA
+def leaves_behind(
+    c: ReferenceCounts, model_recall: float, min_gap: float, alpha: float = REFERENCE_ALPHA
+) -> bool:
+    """The reference finds at least ``min_gap`` more of the class, significantly (one-sided
+    sign test at ``alpha``)."""
+    return c.recall - model_recall >= min_gap and sign_test(c.gained, c.lost) < alpha
 
 
 def best_reference(
-    counts: list[ReferenceCounts], model_recall: float, min_gap: float
+    counts: list[ReferenceCounts],
+    model_recall: float,
+    min_gap: float,
+    alpha: float = REFERENCE_ALPHA,
 ) -> ReferenceFinding | None:
     """Among skilled references (in name order): the highest recall, and whether any of them
-    leaves the model behind; None when none has skill."""
+    leaves the model behind (sign test at ``alpha``); None when none has skill."""
     skilled = [c for c in counts if is_skilled(c)]
     if not skilled:
         return None
     best = max(skilled, key=lambda c: c.recall)
-    behind = any(leaves_behind(c, model_recall, min_gap) for c in skilled)
+    behind = any(leaves_behind(c, model_recall, min_gap, alpha) for c in skilled)
     return ReferenceFinding(best.name, best.recall, behind)
+
+
+@dataclass(frozen=True)
+class Levels:
+    """The one-sided levels of the two fail rules that rest on a test: the check's share of
+    the false-alarm budget, halved between them, each split across its own tests."""
+
+    share: float
+    #: Level of each small class's Wilson upper bound (Bonferroni over the small classes).
+    small_class: float
+    #: Level of each sign test (Bonferroni over the classes judged times the references).
+    reference: float
+
+
+def levels(share: float, n_small: int, n_reference_tests: int) -> Levels:
+    """Split ``share`` between the two testing fail rules, then across each rule's tests."""
+    half = per_test(share, 2)
+    return Levels(share, per_test(half, n_small), per_test(half, n_reference_tests))
+
+
+def small_class_note(name: str, support: int, recall: float, upper: float, bar: float) -> str:
+    """The underpowered note for a class whose shortfall its rows cannot establish."""
+    detectable = max(upper - recall, 0.0)
+    shortfall = bar - recall
+    return underpowered_note(
+        support,
+        f"test rows of {name!r}",
+        f"a recall {detectable:.2f} below its own",
+        more_rows_needed(support, detectable, shortfall),
+        f"its shortfall of {shortfall:.2f} under the bar",
+    )
 
 
 def class_verdict(support: int, recall: float, upper: float, bar: float, params: Any) -> Verdict:
@@ -189,6 +229,8 @@ class ClassView:
     order: list[int]
     #: The Wilson interval's level as shown, e.g. "95%".
     level: str
+    #: The one-sided Wilson upper bound at the share, which decides a small class.
+    decision_upper: np.ndarray | None = None
 
     @property
     def recall(self) -> np.ndarray:
@@ -236,13 +278,15 @@ def _metrics(view: ClassView, counts: np.ndarray, macro_f1: float) -> dict[str, 
     }
 
 
-def _thresholds(params: PerClassRecall.Params) -> dict[str, float]:
-    """The bars held to: the default one, the support and level, and each per-class bar."""
+def _thresholds(params: PerClassRecall.Params, lv: Levels) -> dict[str, float]:
+    """The bars held to: the default one, the support and levels, and each per-class bar."""
     thresholds: dict[str, float] = {
         "min_recall": params.min_recall,
         "min_support": params.min_support,
         "confidence": params.confidence,
         "min_reference_gap": params.min_reference_gap,
+        "alpha_small_class": lv.small_class,
+        "alpha_reference": lv.reference,
     }
     thresholds.update({f"min_recall[{k}]": v for k, v in params.per_class.items()})
     return thresholds
@@ -315,10 +359,22 @@ def _warning_text(view: ClassView, reference: Mapping[int, ReferenceFinding | No
     if view.with_verdict("hard"):
         parts.append(_hard_text(view, reference))
     if uncertain:
-        parts.append(
-            f"{len(uncertain)} class(es) under the bar on too few rows to be sure: "
-            + "; ".join(view.describe(i) for i in uncertain[:5])
-        )
+        text = f"{len(uncertain)} class(es) under the bar on too few rows to be sure: "
+        text += "; ".join(view.describe(i) for i in uncertain[:5])
+        if view.decision_upper is not None:
+            i = uncertain[0]
+            text += (
+                " ("
+                + small_class_note(
+                    view.names[i],
+                    int(view.support[i]),
+                    float(view.recall[i]),
+                    float(view.decision_upper[i]),
+                    view.bars[i],
+                )
+                + ")"
+            )
+        parts.append(text)
     if absent:
         listed = ", ".join(repr(view.names[i]) for i in absent[:10])
         parts.append(f"{len(absent)} class(es) have no test rows and cannot be evaluated: {listed}")
@@ -383,11 +439,21 @@ class PerClassRecall(Check):
     Each class is held to ``min_recall`` (default 0.5), or to its own bar from ``per_class``
     (a table class name -> bar). A class under its bar fails when the shortfall is established:
     its test support is at least ``min_support`` rows (enough for the point estimate), or the
-    upper bound of its Wilson interval (level ``confidence``) is under the bar as well, so even
-    the most favourable reading of the few rows misses it. Otherwise the shortfall may be
-    sampling noise (three rows, one found: recall 0.33 with an interval up to 0.79) and the
-    class only warns; set ``strict`` to fail on the point estimate alone. A class with no test
-    rows cannot be evaluated and warns. Evidence: the full per-class table sorted by recall.
+    one-sided Wilson upper bound of its recall is under the bar as well, so even the most
+    favourable reading of the few rows misses it. Otherwise the shortfall may be sampling noise
+    (three rows, one found: recall 0.33 with an interval up to 0.79) and the class only warns,
+    saying how many more rows would settle it ("underpowered: ..."); set ``strict`` to fail on
+    the point estimate alone. A class with no test rows cannot be evaluated and warns.
+    Evidence: the full per-class table sorted by recall, with the Wilson interval at
+    ``confidence``.
+
+    Two fail rules rest on a test, so the check draws on the gate's false-alarm budget: its
+    share (``thresholds.false_alarm_share``; the whole ``[run] false_alarm_rate`` when run
+    alone) is halved between them, and each half is split evenly (Bonferroni) across that
+    rule's tests. The small-class bound is at one-sided level ``1 − half / (classes under
+    min_support)`` (``thresholds.alpha_small_class``); the reference sign test below at
+    ``half / (classes compared × references)`` (``thresholds.alpha_reference``). The practical
+    margins are the bar itself and ``min_reference_gap``.
 
     The default bar is a rule of thumb, not a promise the data can keep: with a hard target
     (a 20 % minority class at a realistic Bayes error, adjacent levels of an ordinal target)
@@ -397,7 +463,9 @@ class PerClassRecall(Check):
     linear and XGBoost baselines; skilled = it finds the class's rows more often than it
     predicts the class for other rows, one-sided test at 5 %) finds at least
     ``min_reference_gap`` more of the class's test rows, significantly (paired sign test on
-    the rows one finds and the other misses, one-sided 5 %). When the references do no better,
+    the rows one finds and the other misses, one-sided, at the check's share as above). The
+    skill test stays at 5 %: it only lets a reference excuse a class, so a stricter level
+    would fail more classes, not fewer. When the references do no better,
     the shortfall is the data's, not the model's: the class warns and the references' recall is
     reported. With no skilled reference the bar stands as is.
 
@@ -414,6 +482,7 @@ class PerClassRecall(Check):
     requires = ("test", "labels", "predictions")
     severity = "error"
     tasks = ("binary", "multiclass")
+    fail_tests = 2
 
     @dataclass(frozen=True)
     class Params:
@@ -427,7 +496,11 @@ class PerClassRecall(Check):
             50, "Test rows from which a class's recall point estimate is trusted as is.", ge=1
         )
         confidence: float = param(
-            0.95, "Level of the Wilson interval on each recall.", gt=0.5, lt=1.0
+            0.95,
+            "Level of the Wilson interval reported for each recall (a small class's "
+            "fail rule uses the check's share of the false-alarm budget).",
+            gt=0.5,
+            lt=1.0,
         )
         strict: bool = param(False, "Fail every class under its bar, however few its rows.")
         min_reference_gap: float = param(
@@ -449,18 +522,35 @@ class PerClassRecall(Check):
         scores = scores_from_confusion(counts)
         support, recall = scores["support"], scores["recall"]
         lower, upper = wilson_interval(np.diag(counts), support, params.confidence)
-        # decide, class by class; a class failing the default bar is compared with references
+        # decide, class by class, at the share; a class failing the default bar is compared
+        # with references
+        share = ctx.false_alarm_share(self.id)
+        n_small = int(((support > 0) & (support < params.min_support)).sum())
+        small = levels(share, n_small, 1).small_class
+        _, decision_upper = wilson_interval(np.diag(counts), support, 1 - 2 * small)
         verdicts = [
-            class_verdict(int(support[i]), float(recall[i]), float(upper[i]), bars[i], params)
+            class_verdict(
+                int(support[i]), float(recall[i]), float(decision_upper[i]), bars[i], params
+            )
             for i in range(len(names))
         ]
-        reference = self._references(ctx, inputs, names, verdicts, recall, params)
+        lv, reference = self._references(ctx, inputs, names, verdicts, recall, params, n_small)
         verdicts = [with_reference(v, reference.get(i)) for i, v in enumerate(verdicts)]
         status = decide(verdicts)
         # explain
         ranked = sorted(range(len(names)), key=lambda i: (support[i] == 0, recall[i], names[i]))
         return self._explain(
-            names, counts, scores, (lower, upper), bars, verdicts, reference, ranked, status, params
+            names,
+            counts,
+            scores,
+            (lower, upper, decision_upper),
+            bars,
+            verdicts,
+            reference,
+            ranked,
+            status,
+            params,
+            lv,
         )
 
     # ------------------------------------------------------------------ measure helpers
@@ -482,9 +572,12 @@ class PerClassRecall(Check):
         verdicts: list[Verdict],
         recall: np.ndarray,
         params: Params,
-    ) -> dict[int, ReferenceFinding | None]:
+        n_small: int,
+    ) -> tuple[Levels, dict[int, ReferenceFinding | None]]:
         """For each class failing the default bar (not a per_class bar, not strict): the best
-        skilled reference baseline, or None when no reference has skill on it."""
+        skilled reference baseline, or None when no reference has skill on it; and the levels
+        the two fail rules were tested at."""
+        share = ctx.false_alarm_share(PerClassRecall.id)
         own_bar = {str(k) for k in params.per_class}
         candidates = [
             i
@@ -492,7 +585,7 @@ class PerClassRecall(Check):
             if v == "fail" and names[i] not in own_bar and not params.strict
         ]
         if not candidates:
-            return {}
+            return levels(share, n_small, 1), {}
         y_true, y_pred = inputs
         refs = {
             name: b.predictions["test"].labels
@@ -501,11 +594,13 @@ class PerClassRecall(Check):
             and "test" in b.predictions
             and b.predictions["test"].labels is not None
         }
-        return {
+        lv = levels(share, n_small, len(candidates) * len(refs))
+        return lv, {
             i: best_reference(
                 [reference_counts(n, y_true, y_pred, r, i) for n, r in sorted(refs.items())],
                 float(recall[i]),
                 params.min_reference_gap,
+                lv.reference,
             )
             for i in candidates
         }
@@ -516,17 +611,18 @@ class PerClassRecall(Check):
         names: list[str],
         counts: np.ndarray,
         scores: dict[str, np.ndarray],
-        interval: tuple[np.ndarray, np.ndarray],
+        interval: tuple[np.ndarray, np.ndarray, np.ndarray],
         bars: list[float],
         verdicts: list[Verdict],
         reference: Mapping[int, ReferenceFinding | None],
         order: list[int],
         status: Status,
         params: Params,
+        lv: Levels,
     ) -> CheckResult:
-        lower, upper = interval
-        level = f"{params.confidence:.0%}"
-        view = ClassView(names, scores, lower, upper, bars, verdicts, order, level)
+        lower, upper, decision_upper = interval
+        level = fmt_level(params.confidence)
+        view = ClassView(names, scores, lower, upper, bars, verdicts, order, level, decision_upper)
         macro_f1 = _macro_f1(scores)
         metrics = _metrics(view, counts, macro_f1)
         evidence = [_scores_table(view), *_reference_tables(view, reference)]
@@ -536,7 +632,7 @@ class PerClassRecall(Check):
             _message(view, reference, status, macro_f1),
             subjects=_subjects(view, status),
             metrics=metrics,
-            thresholds=_thresholds(params),
+            thresholds=_thresholds(params, lv),
             evidence=evidence,
             charts=[chart],
         )
