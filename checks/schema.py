@@ -16,10 +16,21 @@ import polars as pl
 
 from qa import stats
 from qa.base import Check, CheckResult, Evidence, param, table
+from qa.budget import per_test
 from qa.context import Context
 from qa.encoding import column_kind, is_calendar
 from qa.errors import ConfigError
 from qa.time_axis import TIME_AXIS_SHARE, calendar_bounds_s, declare_hint
+
+#: The testing families of share rules: each is its own Benjamini–Hochberg family and gets an
+#: equal part of the check's false-alarm share. "has values" (a column entirely missing where
+#: train had missing values too) is the missing-value test at its extreme, in that family.
+RULE_FAMILY = {
+    "not missing": "missing",
+    "has values": "missing",
+    "in range": "range",
+    "known category": "category",
+}
 
 #: Dtype families: a change of family between train and another split is a hard failure.
 #: Int64 -> Float64 (a column that gained missing values in pandas) stays in one family.
@@ -98,6 +109,8 @@ class Decision:
     status: Verdict
     failing: tuple[RuleOutcome, ...] = ()
     warnings: tuple[RuleOutcome, ...] = ()
+    #: The q-value at or under which a share rule fails (the share split across its kinds).
+    fail_level: float = 0.0
 
 
 class Schema(Check):
@@ -141,8 +154,17 @@ class Schema(Check):
     if the split were drawn from the same data as train (a beta-binomial tail: the chance of
     landing outside the range of train's values, of an unseen category given how many
     categories train saw once, or of a missing value given train's missing share), with
-    Benjamini–Hochberg control at ``alpha`` within each kind of rule (range, category,
-    missing) across columns and splits. Identifier, time and
+    Benjamini–Hochberg control within each kind of rule (range, category, missing) across
+    columns and splits. The three kinds are the check's three testing fail rules: its share of
+    the gate's false-alarm budget ([run] false_alarm_rate, the whole rate when it runs alone)
+    is split evenly across the kinds present in the run, and a rule fails when its q-value is
+    at most that part (share / 3 with all three kinds; metric fail_level). Kept apart, because
+    pooling ~200 range and missing rules with a few category rules would make an unseen
+    category on 5 % of rows unreachable. A rule broken past ``max_violation_share`` with a
+    q-value above that level but at most ``alpha`` (0.05, the warning level) warns. A column
+    entirely missing in a split where train had none missing fails outright; where train had
+    missing values too, it is the missing-value test at its extreme ("has values", judged in
+    the missing family). Identifier, time and
     group columns are checked for presence and type only. A date/datetime feature beyond
     train's dates is a note, never a failure; it still fails on a missing column, a changed
     type family or a split where it is entirely empty. With ``schema_file`` any violation
@@ -163,6 +185,8 @@ class Schema(Check):
     title = "Columns, types, ranges and categories match"
     requires = ("train",)
     severity = "error"
+    #: The missing, range and category share rules: one Benjamini–Hochberg family each.
+    fail_tests = 3
 
     @dataclass(frozen=True)
     class Params:
@@ -179,7 +203,8 @@ class Schema(Check):
         )
         alpha: float = param(
             0.05,
-            "False-discovery rate for the chance test behind each share rule.",
+            "False-discovery rate at which a share rule broken past max_violation_share "
+            "warns; it fails at the check's false-alarm share (split across rule kinds).",
             gt=0.0,
             lt=1.0,
         )
@@ -197,7 +222,7 @@ class Schema(Check):
     # ------------------------------------------------------------------ inferred schema
     def _run_inferred(self, ctx: Context, params: Params) -> CheckResult:
         rules, outcomes = measure_inferred(ctx, params)
-        decision = decide(outcomes, params)
+        decision = decide(outcomes, params, ctx.false_alarm_share(self.id))
         return self._explain_inferred(ctx, params, rules, outcomes, decision)
 
     def _explain_inferred(
@@ -210,7 +235,7 @@ class Schema(Check):
     ) -> CheckResult:
         others = [s for s in ctx.splits if s != "train"]
         failing = [_with_examples(f, ctx.frame(f.split), rules) for f in decision.failing]
-        warnings = list(decision.warnings)
+        warnings = [_with_examples(f, ctx.frame(f.split), rules) for f in decision.warnings]
         notes = [f for f in outcomes if f.kind == "note"]
         shared = [f for f in outcomes if f.kind == "share"]
         fail_columns = list(dict.fromkeys(f.column for f in failing))
@@ -230,8 +255,10 @@ class Schema(Check):
             "range_tolerance": params.range_tolerance,
             "max_categories": params.max_categories,
             "alpha": params.alpha,
+            "fail_level": decision.fail_level,
         }
-        listed = failing + warnings + notes
+        listed = [(f, "fail") for f in failing] + [(f, "warn") for f in warnings]
+        listed += [(f, "note") for f in notes]
         evidence = [_findings_table(listed)] if listed else []
         evidence.append(_rules_table(rules))
         message = _inferred_message(decision, failing, warnings, others, len(rules), worst)
@@ -311,35 +338,42 @@ def measure_inferred(
     return rules, with_q_values(outcomes)
 
 
-def decide(outcomes: Sequence[RuleOutcome], params: Schema.Params) -> Decision:
+def decide(outcomes: Sequence[RuleOutcome], params: Schema.Params, share: float) -> Decision:
     """Fail on any structural break, and on a share rule broken by more than
-    ``max_violation_share`` of a split's rows with q <= ``alpha``; else warn on extra
-    columns; notes (a datetime beyond train's dates) are never judged."""
-    failing = [
-        f
-        for f in outcomes
-        if f.kind == "fail"
-        or (
-            f.kind == "share" and f.q_value <= params.alpha and f.share > params.max_violation_share
-        )
-    ]
-    failing.sort(key=lambda f: (f.kind != "fail", -f.share, f.split, f.column, f.rule))
-    warnings = [f for f in outcomes if f.kind == "warn"]
+    ``max_violation_share`` of a split's rows with q at most the fail level: ``share`` (the
+    check's part of the false-alarm budget) split evenly across the rule kinds present. Warn
+    on such a rule with q above the fail level but at most ``alpha``, and on extra columns;
+    notes (a datetime beyond train's dates) are never judged."""
+    families = {RULE_FAMILY.get(f.rule, f.rule) for f in outcomes if f.kind == "share"}
+    level = per_test(share, len(families))
+    broken = [f for f in outcomes if f.kind == "share" and f.share > params.max_violation_share]
+    failing = [f for f in outcomes if f.kind == "fail"] + [f for f in broken if f.q_value <= level]
+    failing.sort(key=lambda f: (_severe(f), -f.share, f.split, f.column, f.rule))
+    warn_level = max(params.alpha, level)
+    warnings = [f for f in broken if level < f.q_value <= warn_level]
+    warnings.sort(key=lambda f: (-f.share, f.split, f.column, f.rule))
+    warnings += [f for f in outcomes if f.kind == "warn"]
     status: Verdict = "fail" if failing else "warn" if warnings else "pass"
-    return Decision(status, tuple(failing), tuple(warnings))
+    return Decision(status, tuple(failing), tuple(warnings), level)
+
+
+def _severe(f: RuleOutcome) -> bool:
+    """False (sorted first) for a structural break or a column left entirely empty."""
+    return not (f.kind == "fail" or f.rule == "has values")
 
 
 def with_q_values(outcomes: Sequence[RuleOutcome]) -> list[RuleOutcome]:
-    """Benjamini–Hochberg q-values within each rule kind (range, category, missing) across
-    columns and splits, on the share rules.
+    """Benjamini–Hochberg q-values within each rule kind (range, category, missing with
+    "has values") across columns and splits, on the share rules.
 
     Each kind asks its own question with its own remedy, so each is its own testing family:
     pooling ~200 range and missing-value rules with 3 category rules would make an unseen
     category on 5 % of rows unreachable.
     """
     out = list(outcomes)
-    for rule in {f.rule for f in out if f.kind == "share"}:
-        members = [i for i, f in enumerate(out) if f.kind == "share" and f.rule == rule]
+    family = {i: RULE_FAMILY.get(f.rule, f.rule) for i, f in enumerate(out) if f.kind == "share"}
+    for name in sorted(set(family.values())):
+        members = [i for i, f in family.items() if f == name]
         q = stats.benjamini_hochberg(np.array([out[i].p_value for i in members]))
         for i, qv in zip(members, q, strict=True):
             out[i] = replace(out[i], q_value=float(qv))
@@ -554,10 +588,16 @@ def _judge(
     if rule.family == NULL_FAMILY:
         return []
     missing = n if f"{index}:missing_extra" in stats else int(stats[f"{index}:missing"] or 0)
-    if missing == n and rule.values > 0 and rule.missing_share**n < 1e-3:
-        expected = f"{1 - rule.missing_share:.1%} filled in train"
-        return [RuleOutcome(split, rule.name, "has values", expected, n, 1.0, "fail")]
+    empty = n > 0 and missing == n and rule.values > 0
+    if empty and rule.missing == 0:  # train was always filled: a fixed rule, not a test
+        return [
+            RuleOutcome(split, rule.name, "has values", "100.0% filled in train", n, 1.0, "fail")
+        ]
     outcomes = []
+    if empty:  # train had missing values too: the missing-value test at its extreme
+        judged = _judge_missing(rule, missing, split, n)
+        expected = f"{1 - rule.missing_share:.1%} filled in train"
+        return [replace(judged, rule="has values", expected=expected)]
     if not rule.structural:
         outcomes.append(_judge_missing(rule, missing, split, n))
     if f"{index}:range" in stats:
@@ -810,10 +850,25 @@ def _inferred_message(
     if not others:
         return "only train was given: the inferred schema is reported, nothing to check"
     if decision.status == "fail":
-        return _message(failing, len({f.column for f in failing}))
+        return _message(
+            failing, f"{len({f.column for f in failing})} column(s) break train's schema"
+        )
     if decision.status == "warn":
-        extra = list(dict.fromkeys(f.column for f in warnings))
-        return f"{len(extra)} column(s) not in train: {_names(extra)}; the model ignores them"
+        parts = []
+        chance = [f for f in warnings if f.kind == "share"]
+        if chance:
+            head = f"{len({f.column for f in chance})} column(s) may break train's schema"
+            parts.append(
+                _message(chance, head)
+                + f" (significant at q <= alpha but not at q <= {decision.fail_level:.2g}, "
+                "its part of the gate's false-alarm budget: it may be chance)"
+            )
+        extra = list(dict.fromkeys(f.column for f in warnings if f.kind == "warn"))
+        if extra:
+            parts.append(
+                f"{len(extra)} column(s) not in train: {_names(extra)}; the model ignores them"
+            )
+        return "; ".join(parts)
     return (
         f"{n_rules} columns match train's schema in {', '.join(others)} "
         f"(worst share breaking a rule {worst:.2%})"
@@ -842,7 +897,7 @@ def _time_axis_note(note: RuleOutcome) -> str:
     )
 
 
-def _message(failing: Sequence[RuleOutcome], n_columns: int) -> str:
+def _message(failing: Sequence[RuleOutcome], head: str) -> str:
     parts = []
     for f in failing[:3]:
         what = {
@@ -855,22 +910,14 @@ def _message(failing: Sequence[RuleOutcome], n_columns: int) -> str:
         }.get(f.rule, f.rule)
         parts.append(f"{_fmt(f.column)!r} in {f.split}: {what}")
     more = f"; and {len(failing) - 3} more" if len(failing) > 3 else ""
-    return f"{n_columns} column(s) break train's schema — " + "; ".join(parts) + more
+    return f"{head} — " + "; ".join(parts) + more
 
 
-def _findings_table(findings: Sequence[RuleOutcome]) -> Evidence:
+def _findings_table(findings: Sequence[tuple[RuleOutcome, str]]) -> Evidence:
+    """Each listed outcome with its verdict (fail, warn or note)."""
     rows = [
-        (
-            f.split,
-            f.column,
-            f.rule,
-            f.expected,
-            f.rows,
-            f.share,
-            f.examples,
-            {"warn": "warn", "note": "note"}.get(f.kind, "fail"),
-        )
-        for f in findings
+        (f.split, f.column, f.rule, f.expected, f.rows, f.share, f.examples, verdict)
+        for f, verdict in findings
     ]
     return table(
         "Schema violations",

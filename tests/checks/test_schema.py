@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 
 import numpy as np
@@ -12,10 +13,12 @@ from qa import stats
 from qa.checks.schema import (
     RuleOutcome,
     Schema,
-    decide,
     infer_rules,
     inferred_pandera_schema,
     with_q_values,
+)
+from qa.checks.schema import (
+    decide as _decide,
 )
 from qa.testing import check_contract
 from tests.conftest import make_classification_frame, random_split
@@ -457,6 +460,7 @@ def outcome(kind: str = "share", share: float = 0.02, q: float = 0.01, rule: str
 
 def test_decide_fails_a_share_rule_only_past_both_bars():
     params = Schema.Params()  # max_violation_share 0.01, alpha 0.05
+    decide = functools.partial(_decide, share=0.05)  # one kind of rule: it fails at q <= 0.05
     assert decide([outcome(share=0.0101, q=0.05)], params).status == "fail"
     assert decide([outcome(share=0.01, q=0.0)], params).status == "pass"  # not above the share
     assert decide([outcome(share=0.5, q=0.0501)], params).status == "pass"  # not significant
@@ -477,3 +481,70 @@ def test_q_values_are_benjamini_hochberg_within_each_rule_kind():
     ]
     q = [f.q_value for f in with_q_values(outcomes)]
     assert q == pytest.approx([0.02, 0.04, 0.04, 1.0])
+
+
+# ------------------------------------------------------------------ the false-alarm budget
+def out_of_range_rows(k: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A 300-row train and a 700-row test whose first ``k`` num_1 values are far out of range:
+    with k = 20 (2.9 %, past max_violation_share) a range rule broken at q of about 0.002."""
+    train, test = random_split(make_classification_frame(n=1000, seed=3), (0.3, 0.7))
+    row = pl.int_range(pl.len())
+    test = test.with_columns(pl.when(row < k).then(1e6).otherwise(pl.col("num_1")).alias("num_1"))
+    return train, test
+
+
+@pytest.mark.parametrize(("rate", "status"), [(0.5, "fail"), (0.001, "warn")])
+def test_schema_fail_level_follows_the_false_alarm_share(rate, status):
+    train, test = out_of_range_rows(20)
+    config = {"run": {"false_alarm_rate": rate}}
+    result = run_schema(train=train, test=test, config=config)
+    assert result.status == status, result.message
+    assert result.subjects == ("num_1",)
+    assert result.thresholds["false_alarm_share"] == pytest.approx(rate)
+    # missing, range and category rules: three kinds, each gets a third of the share
+    assert result.thresholds["fail_level"] == pytest.approx(rate / 3, rel=1e-3)
+    row = result.evidence[0].rows[0]
+    assert (row[1], row[2], row[-1]) == (
+        "num_1",
+        "in range",
+        "fail" if status == "fail" else "warn",
+    )
+    if status == "warn":
+        assert "may break train's schema" in result.message and "may be chance" in result.message
+
+
+def test_schema_states_its_share_and_splits_it_only_across_the_kinds_present():
+    train, test = random_split(make_classification_frame(n=1000, seed=3))
+    result = run_schema(train=train, test=test)
+    assert result.thresholds["false_alarm_share"] == pytest.approx(0.02)  # alone: the whole rate
+    assert result.thresholds["fail_level"] == pytest.approx(0.02 / 3, rel=1e-4)
+    numeric = train.select("num_0", "label"), test.select("num_0", "label")
+    result = run_schema(train=numeric[0], test=numeric[1])
+    assert result.thresholds["fail_level"] == pytest.approx(0.02 / 2, rel=1e-4)  # no category rule
+    assert Schema.fail_tests == 3
+
+
+def test_decide_warns_on_a_share_rule_between_the_fail_level_and_alpha():
+    params = Schema.Params()
+    range_rule = outcome(share=0.02, q=0.004)
+    assert _decide([range_rule], params, share=0.02).status == "fail"  # one kind: 0.02
+    split = [range_rule, outcome(share=0.0, q=1.0, rule="not missing")]
+    assert _decide(split, params, share=0.02).status == "fail"  # two kinds: 0.01 each
+    three = [*split, outcome(share=0.0, q=1.0, rule="known category")]
+    warned = _decide(three, params, share=0.006)  # three kinds: 0.002 each
+    assert warned.status == "warn" and warned.warnings == (range_rule,)
+    assert warned.fail_level == pytest.approx(0.002)
+    assert _decide([outcome(share=0.02, q=0.06)], params, share=0.02).status == "pass"
+
+
+def test_schema_judges_a_column_empty_in_a_split_by_trains_own_missing_rate():
+    frame = make_classification_frame(n=4000, seed=8)
+    frame = with_rows_replaced(frame, "num_0", 0.5, None, seed=2)
+    train, test = random_split(frame, (0.9, 0.1), seed=1)
+    tiny = test.head(3).with_columns(pl.lit(None, dtype=pl.Float64).alias("num_0"))
+    # half of train is missing: 3 empty rows are no evidence (p about 1/8)
+    assert run_schema(train=train, test=tiny).status == "pass"
+    empty = test.with_columns(pl.lit(None, dtype=pl.Float64).alias("num_0"))
+    result = run_schema(train=train, test=empty)
+    assert result.status == "fail" and result.subjects == ("num_0",)
+    assert result.evidence[0].rows[0][2] == "has values"
