@@ -9,13 +9,17 @@ from typing import Any, Literal
 import numpy as np
 
 from qa.base import Chart, Check, CheckResult, Evidence, Status, param, table
+from qa.budget import more_rows_needed, per_test, underpowered_note
 from qa.context import Context
+from qa.metrics import fmt_level
 
 #: Held-out splits with fewer labelled rows than this are reported but never judged.
 MIN_HOLDOUT_ROWS = 200
 #: Labelled validation + test rows needed to use them as the control for train's issue rate.
 MIN_CONTROL_ROWS = 100
-#: One-sided confidence of the lower bound on the issue rate that must clear the bar to fail.
+#: One-sided confidence of the reported lower bounds (``issue_rate_lower``) and of the
+#: held-out warnings; the fail rule uses the check's share of the false-alarm budget instead
+#: (``1 - CONFIDENCE`` when :func:`decide` is called without one).
 CONFIDENCE = 0.95
 
 #: Why :func:`decide` gave its status (see *How it decides*).
@@ -37,6 +41,8 @@ class TrainFlags:
     auc: float | None
     n_folds: int
     control: tuple[int, int] | None
+    #: One-sided level of the fail rule (the check's share of the false-alarm budget).
+    alpha: float = 1 - CONFIDENCE
 
 
 class LabelNoise(Check):
@@ -74,23 +80,33 @@ class LabelNoise(Check):
        barely above chance) makes cleanlab flag half the rows whatever the labels are.
     2. `issue_rate` at or below ``max_issue_rate`` (default 0.05): pass.
     3. Above it, the count of flagged rows is a sample: with 89 rows one row moves the rate by
-       1.1 points. The one-sided 95 % Clopper–Pearson lower bound of the issue rate,
-       `issue_rate_lower`, must also exceed the bar, else warn (the rate may be chance at this
-       size; at thousands of rows the bound equals the rate).
-    4. Then, with the lower bound less the expected rate (`excess_issue_rate_lower`) at least
-       ``min_excess_rate`` (default 0.025, half the bar): fail — the model is confident enough
-       that the flags are label errors, not ambiguity (ten percent of flipped labels in a
-       learnable set lands here) — unless the labelled validation and test rows (at least
+       1.1 points. The one-sided Clopper–Pearson lower bound of the issue rate at the check's
+       share of the false-alarm budget (`issue_rate_lower_at_share`; the 95 % one is reported
+       as `issue_rate_lower`) must also exceed the bar, else warn, saying how many more rows
+       would settle it (the rate may be chance at this size; at thousands of rows the bound
+       equals the rate).
+    4. Then, with that lower bound less the expected rate at least ``min_excess_rate``
+       (default 0.025, half the bar; the practical margin): fail — the model is confident
+       enough that the flags are label errors, not ambiguity (ten percent of flipped labels in
+       a learnable set lands here) — unless the labelled validation and test rows (at least
        100), scored by the same fold models, flag about as many rows: then the flags come from
        a hard target, not from train's labels, and the check warns. Train must flag at least
-       ``min_excess_rate`` more than they do, significantly (one-sided test at 5 %), to fail.
+       ``min_excess_rate`` more than they do, significantly (one-sided two-proportion test at
+       the check's share), to fail.
     5. Otherwise mostly explained by ambiguity: warn. Uniform label noise in a target the
        model finds hard looks exactly like overlapping classes, so the check says so instead of
        failing a clean dataset whose classes overlap.
 
     A held-out split (at least 200 labelled rows) that would fail by the same rules warns
-    (``holdout`` = "warn"): its probabilities come from a model fit on other data, so a shift
-    between the splits can look like label noise, which the drift check judges. Classes with
+    (``holdout`` = "warn", its bound at 95 %): its probabilities come from a model fit on other
+    data, so a shift between the splits can look like label noise, which the drift check
+    judges.
+
+    The false-alarm budget: the train fail rule rests on the two tests above together (both
+    must hold), so it is one testing fail rule and both tests run at the check's whole share
+    (``thresholds.false_alarm_share``; the whole ``[run] false_alarm_rate`` when run alone).
+    With ``holdout`` = "fail" each labelled held-out split is a fail rule too, and the share is
+    split evenly across train and those splits (``thresholds.alpha``). Classes with
     fewer train rows than folds cannot be judged by cross-validation: they are left out and
     listed. Regression targets are skipped.
 
@@ -106,6 +122,7 @@ class LabelNoise(Check):
     requires = ("train",)
     severity = "error"
     tasks = ("binary", "multiclass")
+    fail_tests = 1
 
     @dataclass(frozen=True)
     class Params:
@@ -157,9 +174,11 @@ class LabelNoise(Check):
         n = len(rows)
         k = int(found["issue"].sum())
         lower = rate_lower_bound(k, n)
+        alpha = _alpha(ctx, params, ctx.false_alarm_share(self.id))
         metrics: dict[str, Any] = {
             "issue_rate": k / n,
             "issue_rate_lower": lower,
+            "issue_rate_lower_at_share": rate_lower_bound(k, n, 1 - alpha),
             "expected_issue_rate": expected,
             "excess_issue_rate": k / n - expected,
             "excess_issue_rate_lower": lower - expected,
@@ -172,11 +191,13 @@ class LabelNoise(Check):
             "n_folds": fit.n_folds,
             "oof_fit_rows_per_fold": fit.fit_rows,
         }
-        holdout_ev, holdout_bad = self._holdouts(ctx, params, judged, metrics)
+        holdout_ev, holdout_bad = self._holdouts(ctx, params, judged, metrics, alpha)
         control = _holdout_control(metrics)
         # decide
-        status, reason = decide(auc, k, n, expected, control, bool(holdout_bad), params)
-        flags = TrainFlags(judged, rows, y, proba, found, expected, k, n, auc, fit.n_folds, control)
+        status, reason = decide(auc, k, n, expected, control, bool(holdout_bad), params, alpha)
+        flags = TrainFlags(
+            judged, rows, y, proba, found, expected, k, n, auc, fit.n_folds, control, alpha
+        )
         rare_counts = [(ctx.class_names[i], int(counts[i])) for i in rare]
         return self._explain(
             ctx, params, status, reason, flags, metrics, holdout_ev, holdout_bad, rare_counts
@@ -203,15 +224,22 @@ class LabelNoise(Check):
             remedy=WEAK_MODEL_REMEDY if reason == "weak-model" else None,
             subjects=_subjects(reason, flags, names, params, holdout_bad),
             metrics=metrics,
-            thresholds=_thresholds(params),
+            thresholds={**_thresholds(params), "alpha": flags.alpha},
             evidence=evidence,
             charts=charts,
         )
 
     def _holdouts(
-        self, ctx: Context, params: Params, judged: list[int], metrics: dict[str, Any]
+        self,
+        ctx: Context,
+        params: Params,
+        judged: list[int],
+        metrics: dict[str, Any],
+        alpha: float = 1 - CONFIDENCE,
     ) -> tuple[list[Evidence], list[tuple[str, float]]]:
-        """Score labelled validation/test rows with the models fit on train."""
+        """Score labelled validation/test rows with the models fit on train; a split is
+        judged at ``alpha`` when it can fail the check (``holdout`` = "fail"), else at 95 %."""
+        confidence = 1 - alpha if params.holdout == "fail" else CONFIDENCE
         evidence, bad = [], []
         for split in ("validation", "test"):
             if not ctx.has_labels(split):
@@ -229,7 +257,7 @@ class LabelNoise(Check):
             rate = found["issue"].sum() / len(rows)
             expected = _expected_rate(proba, ctx.seed)
             excess = rate - expected
-            lower = rate_lower_bound(int(found["issue"].sum()), len(rows))
+            lower = rate_lower_bound(int(found["issue"].sum()), len(rows), confidence)
             metrics[f"{split}_issue_rate"] = rate
             metrics[f"{split}_excess_issue_rate"] = excess
             metrics[f"{split}_issues"] = int(found["issue"].sum())
@@ -243,6 +271,15 @@ class LabelNoise(Check):
 
 
 # --------------------------------------------------------------------------- decide
+def _alpha(ctx: Context, params: LabelNoise.Params, share: float) -> float:
+    """The fail rules' one-sided level: the share, split across train and, with ``holdout`` =
+    "fail", each labelled held-out split."""
+    if params.holdout != "fail":
+        return share
+    held_out = sum(ctx.has_labels(s) for s in ("validation", "test"))
+    return per_test(share, 1 + held_out)
+
+
 def decide(
     auc: float | None,
     k: int,
@@ -251,18 +288,21 @@ def decide(
     control: tuple[int, int] | None,
     holdout_bad: bool,
     params: LabelNoise.Params,
+    alpha: float = 1 - CONFIDENCE,
 ) -> tuple[Status, Reason]:
-    """Status and reason from ``k`` of ``n`` train rows flagged (see *How it decides*).
+    """Status and reason from ``k`` of ``n`` train rows flagged (see *How it decides*); the
+    tests behind a fail are one-sided at ``alpha`` (the check's share of the budget).
 
     Reasons: weak-model, chance, hard-target, noisy (fail), explained, holdout, clean.
     """
     if auc is not None and auc < params.min_oof_auc:
         return "warn", "weak-model"
     if k / n > params.max_issue_rate:
-        lower = rate_lower_bound(k, n)
+        lower = rate_lower_bound(k, n, 1 - alpha)
         if lower <= params.max_issue_rate:
             return "warn", "chance"
-        if control is not None and not _train_noisier(k, n, *control, params.min_excess_rate):
+        noisier = control is None or _train_noisier(k, n, *control, params.min_excess_rate, alpha)
+        if not noisier:
             return "warn", "hard-target"
         if lower - expected >= params.min_excess_rate:
             return "fail", "noisy"
@@ -354,12 +394,21 @@ def _weak_model_text(flags: TrainFlags, params: LabelNoise.Params) -> str:
 def _above_bar_text(reason: Reason, flags: TrainFlags, bar: float) -> str:
     """Why a train issue rate over the bar fails (noisy) or only warns (the other reasons)."""
     summary = _summary(flags)
-    lower = rate_lower_bound(flags.k, flags.n)
+    lower = rate_lower_bound(flags.k, flags.n, 1 - flags.alpha)
+    level = f"one-sided {fmt_level(1 - flags.alpha)}"
     if reason == "chance":
+        rate, spread = flags.k / flags.n, flags.k / flags.n - lower
+        note = underpowered_note(
+            flags.n,
+            "train rows",
+            f"an issue rate above {bar + spread:.1%}",
+            more_rows_needed(flags.n, spread, rate - bar),
+            f"the rate of {rate:.1%}",
+        )
         return (
             f"{summary}; above the bar {bar:.1%}, but with {flags.n:,} rows the rate could be "
-            f"chance: its {CONFIDENCE:.0%} lower bound is {lower:.1%} (too few rows to "
-            "tell a few borderline rows from label noise)"
+            f"chance: its {level} lower bound at the gate's share is {lower:.1%} (too few rows "
+            f"to tell a few borderline rows from label noise; {note})"
         )
     if reason == "hard-target":
         k_h, n_h = flags.control  # type: ignore[misc]
@@ -369,7 +418,7 @@ def _above_bar_text(reason: Reason, flags: TrainFlags, bar: float) -> str:
             "target, not from noise particular to train labels"
         )
     if reason == "noisy":
-        return f"{summary}; {CONFIDENCE:.0%} lower bound {lower:.1%} > bar {bar:.1%}"
+        return f"{summary}; {level} lower bound {lower:.1%} > bar {bar:.1%}"
     return (
         f"{summary}; above the bar {bar:.1%}, but the model's own uncertainty "
         f"explains {flags.expected:.1%} (labels redrawn from its probabilities): "
@@ -428,17 +477,19 @@ def _holdout_control(metrics: dict[str, Any]) -> tuple[int, int] | None:
     return (flagged, judged) if judged >= MIN_CONTROL_ROWS else None
 
 
-def _train_noisier(k: int, n: int, k_h: int, n_h: int, min_excess: float) -> bool:
+def _train_noisier(
+    k: int, n: int, k_h: int, n_h: int, min_excess: float, alpha: float = 1 - CONFIDENCE
+) -> bool:
     """Does train flag clearly more rows than held-out data scored the same way?
 
     Labels flipped in train make train flag more rows than validation/test; a hard target
-    makes every split flag about as many. One-sided two-proportion test at 5 %, and the
-    difference must reach ``min_excess`` as well.
+    makes every split flag about as many. One-sided two-proportion test at ``alpha`` (the
+    check's share), and the difference must reach ``min_excess`` as well.
     """
     from qa.stats import two_proportion_test
 
     difference = k / n - k_h / n_h
-    return difference >= min_excess and two_proportion_test(k, n, k_h, n_h) / 2 < 0.05
+    return difference >= min_excess and two_proportion_test(k, n, k_h, n_h) / 2 < alpha
 
 
 def rate_lower_bound(k: int, n: int, confidence: float = CONFIDENCE) -> float:
