@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -11,6 +12,7 @@ import polars as pl
 
 from qa import stats
 from qa.base import Chart, Check, CheckResult, Evidence, param, table
+from qa.budget import more_rows_needed, underpowered_note
 from qa.context import Context
 from qa.encoding import FeatureEncoder, calendar_part, epoch_seconds
 from qa.time_axis import (
@@ -38,6 +40,33 @@ DOMAIN_HOLDOUT_ROWS = 10_000
 #: Boosting rounds, depth and histogram bins of the domain classifier: a shift that a small
 #: ensemble of shallow trees cannot see is too subtle to matter (the per-feature tests still run).
 DOMAIN_TREES, DOMAIN_DEPTH, DOMAIN_BINS = 40, 4, 64
+#: The energy test draws at least ``energy_permutations`` and about this many / its fail level
+#: (so some 20 permutations lie beyond the critical value), at most MAX_ENERGY_PERMUTATIONS.
+ENERGY_TAIL_PERMUTATIONS = 20
+MAX_ENERGY_PERMUTATIONS = 9_999
+
+
+@dataclass(frozen=True)
+class FailLevels:
+    """The check's false-alarm share split across its testing fail rules (``fail_tests`` = 3).
+
+    The Benjamini–Hochberg family carries two fail rules (a large drift; the drifted share)
+    and the small-sample energy test one, so the family gets 2/3 of the share and the energy
+    test 1/3 when the energy test runs, and the family the whole share when it does not
+    (whether it runs depends on the row counts, never on the outcome).
+    """
+
+    share: float
+    #: A test of the family counts towards a fail when its q-value is at most this.
+    bh: float
+    #: The energy test fails when its p-value is below this; None when it does not run.
+    energy: float | None = None
+
+    @classmethod
+    def split(cls, share: float, energy_runs: bool) -> FailLevels:
+        if energy_runs:
+            return cls(share, share * 2 / 3, share / 3)
+        return cls(share, share)
 
 
 @dataclass
@@ -159,7 +188,7 @@ class Drift(Check):
     How it decides
     --------------
     A test counts only when it is significant after Benjamini–Hochberg control of the false
-    discovery rate across all tests (``fdr``) AND its effect size passes its bar, so a million
+    discovery rate across all tests AND its effect size passes its bar, so a million
     rows do not turn negligible differences into failures and a small sample does not turn noise
     into drift. The bars (moderate drift): KS >= ``ks_bar`` (0.1), W/std >= ``wasserstein_bar``
     (0.2, Cohen's "small" mean shift), PSI >= ``psi_bar`` (0.1, the usual "moderate shift"
@@ -167,14 +196,22 @@ class Drift(Check):
     unseen-category excess >= ``unseen_bar`` (1 % of rows). An effect at least
     ``large_factor`` (2) times its bar is a large drift: PSI >= 0.2 (the "major shift"
     convention), KS >= 0.2, W/std >= 0.4. A half-standard-deviation mean shift (W/std 0.5) and
-    a change of units are large. A failure asks for stronger evidence than a warning: a large
-    effect fails only when its q-value is also under ``fail_fdr`` (0.01); between ``fail_fdr``
-    and ``fdr`` it warns, because on a small sample every significant effect is large and the
-    gate would otherwise fail about one clean run in twenty. The check fails when any feature
-    drifts with a large effect,
-    when at least ``max_drifted_share`` of the features (two or more) drift, or when the
-    domain classifier's AUC reaches ``domain_auc_fail``; it warns on moderate feature drift, a
-    domain AUC above ``domain_auc``, or prediction / label drift. Missing feature columns are
+    a change of units are large.
+
+    The false-alarm budget. Three fail rules rest on a test (fail_tests = 3): a large
+    drift and the drifted share (both on the Benjamini–Hochberg family) and the small-sample
+    energy test. The check's share of [run] false_alarm_rate (the whole rate when it runs
+    alone; thresholds.false_alarm_share) is split across them: the family fails at q <= 2/3
+    of the share and the energy test at p < 1/3 of it when the energy test runs, the family
+    at the whole share when it does not (thresholds fail_q and energy_fail_alpha). Warnings
+    keep their own levels: a test is drifted (a warning) at q <= ``fdr`` (0.05), and a large
+    effect significant at ``fdr`` but not at the fail level warns, because on a small sample
+    every significant effect is large. The check fails when any feature drifts with a large
+    effect at the fail level, when at least ``max_drifted_share`` of the features (two or
+    more) drift at the fail level, or when the domain classifier's AUC reaches
+    ``domain_auc_fail`` (a bar on an effect size, not a test: it draws no budget); it warns
+    on feature drift at ``fdr``, a domain AUC above ``domain_auc``, or prediction / label
+    drift. Missing feature columns are
     listed but left to the schema check. The domain classifier uses at most
     ``domain_sample`` rows from each side, and at most twice as many train rows as current
     rows (a seeded sample; the sizes are in the metrics and the evidence): 40 trees of depth 4
@@ -199,16 +236,18 @@ class Drift(Check):
     of the numeric features, standardised by train's mean and SD (missing values take train's
     median; categories and calendar parts are left to their chi-square tests), with
     ``energy_permutations`` (999) seeded permutations on at most ``energy_sample`` rows per
-    side. Its effect size is
-    the mean shift, in train SDs, of one feature that would produce the same energy distance
-    (metric energy_shift_sd). It counts when p < ``energy_alpha`` (0.01) AND that shift passes
-    the W/std bars: a large one (>= ``large_factor`` x ``wasserstein_bar``) fails, a moderate
-    one warns. Power: the check also works out the smallest one-feature shift it detects
-    about half the time with the rows it has (metric detectable_shift_sd: the better of the
-    per-feature KS test at ``fdr`` / features and the energy test's permutation critical
-    value). When nothing drifted but that shift exceeds ``power_shift`` (0.8 SD, Cohen's
-    "large"), it warns that it is underpowered instead of passing: with 15 rows a pass means
-    little. Waive the subject "underpowered" to accept that.
+    side (more when its fail level needs them: about 20 / level, at most 9,999). Its effect
+    size is the mean shift, in train SDs, of one feature that would produce the same energy
+    distance (metric energy_shift_sd). A large shift (>= ``large_factor`` x
+    ``wasserstein_bar``) fails when p is under its fail level (1/3 of the share); a shift past
+    ``wasserstein_bar`` with p < ``energy_alpha`` (0.01, the warning level) warns. Power: the
+    check also works out the smallest one-feature shift it detects about half the time at its
+    fail levels with the rows it has (metric detectable_shift_sd: the better of the
+    per-feature KS test at the family's fail level / features and the energy test's
+    permutation critical value at its fail level). When nothing drifted but that shift exceeds
+    ``power_shift`` (0.8 SD, Cohen's "large"), it warns that it is underpowered, with the
+    rows that would reach it, instead of passing: with 15 rows a pass means little. Waive the
+    subject "underpowered" to accept that.
 
     How to fix
     ----------
@@ -226,6 +265,8 @@ class Drift(Check):
     title = "Production data looks like training data"
     requires = ("train",)
     severity = "error"
+    #: A large drift and the drifted share (the BH family), and the energy test.
+    fail_tests = 3
 
     @dataclass(frozen=True)
     class Params:
@@ -235,7 +276,11 @@ class Drift(Check):
             choices=("auto", "production", "test", "validation"),
         )
         fdr: float = param(
-            0.05, "False discovery rate across all tests (Benjamini–Hochberg).", gt=0, lt=1
+            0.05,
+            "False discovery rate (Benjamini–Hochberg, all tests) at which a feature drifts "
+            "and warns; it fails at the check's false-alarm share.",
+            gt=0,
+            lt=1,
         )
         ks_bar: float = param(0.1, "KS statistic at which a numeric feature drifts.", gt=0, le=1)
         wasserstein_bar: float = param(
@@ -253,13 +298,6 @@ class Drift(Check):
             le=1,
         )
         large_factor: float = param(2.0, "An effect this many times its bar is large.", ge=1)
-        fail_fdr: float = param(
-            0.01,
-            "A large drift fails only when also significant at this stricter FDR; between "
-            "it and fdr it warns (on small samples every significant effect looks large).",
-            gt=0,
-            le=1,
-        )
         max_drifted_share: float = param(
             0.3, "Share of drifted features at which the check fails.", gt=0, le=1
         )
@@ -291,7 +329,11 @@ class Drift(Check):
             True, "Below the domain classifier's minimum rows, run the energy-distance test."
         )
         energy_alpha: float = param(
-            0.01, "Significance level of the energy-distance test.", gt=0, lt=1
+            0.01,
+            "Significance level at which the energy-distance test warns; it fails at its "
+            "part of the check's false-alarm share.",
+            gt=0,
+            lt=1,
         )
         energy_permutations: int = param(
             999, "Permutations of the energy-distance test.", ge=99, le=20_000
@@ -332,24 +374,39 @@ class Drift(Check):
             for col in features
         ]
         extras = _prediction_and_label_drift(ctx, current, params, bars)
-        _apply_fdr(reports + extras, params)
+        numeric = [r.name for r in reports if r.kind in ("numeric", "datetime")]
+        small = min(ref_frame.height, cur_frame.height) < MIN_DOMAIN_ROWS
+        energy_runs = params.energy_test and small and bool(numeric)
+        levels = FailLevels.split(ctx.false_alarm_share(self.id), energy_runs)
+        _apply_fdr(reports + extras, params, levels.bh)
         encoder = _domain_encoder(ctx, ref_frame, features, params)
         judged = _judged_outputs(encoder, views)
         domain = None
         if params.domain_classifier and features:
             domain = _domain_classifier(ctx, ref_frame, cur_frame, encoder, judged, params)
-        numeric = [r.name for r in reports if r.kind in ("numeric", "datetime")]
-        small = min(ref_frame.height, cur_frame.height) < MIN_DOMAIN_ROWS
         energy = None
-        if params.energy_test and small and numeric:
-            energy = _energy(ctx, ref_frame, cur_frame, encoder, judged, params)
-        power = _power(ref_frame.height, cur_frame.height, len(reports), numeric, energy, params)
+        if energy_runs and levels.energy is not None:
+            energy = _energy(ctx, ref_frame, cur_frame, encoder, judged, params, levels.energy)
+        power = _power(ref_frame.height, cur_frame.height, len(reports), numeric, energy, levels)
         # decide
         auc = domain.get("auc") if domain else None
-        decision = decide(reports, extras, auc, energy, power, params, current, cur_frame.height)
+        decision = decide(
+            reports, extras, auc, energy, power, params, current, cur_frame.height, levels
+        )
         # explain
         return self._explain(
-            ctx, current, reports, extras, absent, domain, params, bars, energy, power, decision
+            ctx,
+            current,
+            reports,
+            extras,
+            absent,
+            domain,
+            params,
+            bars,
+            energy,
+            power,
+            decision,
+            levels,
         )
 
     # ------------------------------------------------------------------ explain
@@ -366,10 +423,11 @@ class Drift(Check):
         energy: dict[str, Any] | None,
         power: float | None,
         decision: Decision,
+        levels: FailLevels,
     ) -> CheckResult:
         metrics = _metrics(ctx, current, reports, extras, absent, domain, energy, power)
-        thresholds = _thresholds(params, bars, energy, power)
-        evidence = [_feature_table(reports + extras, current, params, absent)]
+        thresholds = _thresholds(params, bars, energy, power, levels)
+        evidence = [_feature_table(reports + extras, current, params, absent, levels)]
         if domain and domain.get("top"):
             evidence.append(_domain_table(domain, current, params))
         views = [r.calendar for r in reports if r.calendar is not None]
@@ -398,21 +456,24 @@ def decide(
     params: Drift.Params,
     current: str,
     rows_current: int,
+    levels: FailLevels,
 ) -> Decision:
     """Status, reasons and subjects from the leveled tests, the domain AUC, the energy test and
-    the power bound (no data needed: every input is a number or a leveled test)."""
+    the power bound (no data needed: every input is a number or a leveled test). ``levels``
+    holds the fail levels, the check's false-alarm share split across its fail rules."""
     drifted = [r for r in reports if r.level > 0]
     large = [r for r in drifted if r.level == 2]
     moderate = [r for r in drifted if r.level == 1]
-    share = len(drifted) / len(reports) if reports else 0.0
-    energy_level = _energy_level(energy, params)
+    confirmed = [r for r in drifted if _confirmed(r, levels.bh)]
+    share = len(confirmed) / len(reports) if reports else 0.0
+    energy_level = _energy_level(energy, params, levels.energy)
     fail: list[str] = []
     warn: list[str] = []
     if large:
         fail.append(f"{len(large)} feature(s) drifted with a large effect: " + _names(large))
-    if share >= params.max_drifted_share and len(drifted) >= 2:
+    if share >= params.max_drifted_share and len(confirmed) >= 2:
         fail.append(
-            f"{len(drifted)} of {len(reports)} features drifted "
+            f"{len(confirmed)} of {len(reports)} features drifted "
             f"({share:.0%} >= {params.max_drifted_share:.0%})"
         )
     if auc is not None and auc >= params.domain_auc_fail:
@@ -421,9 +482,11 @@ def decide(
             f"(AUC {auc:.3f} >= {params.domain_auc_fail})"
         )
     if energy and energy_level:
+        warn_alpha = max(params.energy_alpha, levels.energy or 0.0)
+        bound = levels.energy if energy_level == 2 and levels.energy else warn_alpha
         (fail if energy_level == 2 else warn).append(
             f"the features shifted jointly (energy distance {energy['energy_distance']:.3g},"
-            f" permutation p={energy['energy_p']:.3g} < {params.energy_alpha}; as large "
+            f" permutation p={energy['energy_p']:.3g} < {bound:.2g}; as large "
             f"as a {energy['energy_shift_sd']:.2f}-SD shift of one feature)"
         )
     if moderate and not fail:
@@ -448,15 +511,21 @@ def decide(
 
 
 def _underpowered(power: float, rows_current: int, current: str, params: Drift.Params) -> str:
-    shown = f"{power:.2g}" if np.isfinite(power) else "any size"
-    return (
-        f"underpowered: with {rows_current:,} {current} rows only shifts of "
-        f">= {shown} train SDs in a feature can be detected (not {params.power_shift:g});"
-        " no drift was found, but a real one may be missed"
+    """The one underpowered wording (qa.budget), with the rows that would reach power_shift."""
+    unit = f"{current} rows"
+    if np.isfinite(power):
+        detectable = f"shifts of >= {power:.2g} train SDs in a feature"
+        needed = more_rows_needed(rows_current, power, params.power_shift)
+    else:
+        detectable = "no shift of any size in a feature"
+        needed = None
+    note = underpowered_note(
+        rows_current, unit, detectable, needed, f"a {params.power_shift:g}-SD shift"
     )
+    return note + "; no drift was found, but a real one may be missed"
 
 
-def _apply_fdr(reports: list[FeatureDrift], params: Drift.Params) -> None:
+def _apply_fdr(reports: list[FeatureDrift], params: Drift.Params, fail_q: float) -> None:
     """Benjamini–Hochberg over every test run, then a level per test."""
     findings = [f for r in reports for f in r.findings]
     if not findings:
@@ -464,27 +533,38 @@ def _apply_fdr(reports: list[FeatureDrift], params: Drift.Params) -> None:
     qvalues = stats.benjamini_hochberg(np.array([f.p for f in findings]))
     for f, q in zip(findings, qvalues, strict=True):
         f.q = float(q)
-        f.level = shift_level(f.ratio, f.q, params)
+        f.level = shift_level(f.ratio, f.q, params, fail_q)
 
 
-def shift_level(ratio: float, q: float, params: Drift.Params) -> int:
-    """0 none, 1 moderate, 2 large: significant at ``fdr`` and the effect past its bar; large
-    when ``large_factor`` times past it and also significant at ``fail_fdr``."""
-    if q > params.fdr:
+def shift_level(ratio: float, q: float, params: Drift.Params, fail_q: float) -> int:
+    """0 none, 1 moderate, 2 large: significant at ``fdr`` (or at the fail level, when that is
+    the looser) and the effect past its bar; large when ``large_factor`` times past it and also
+    significant at ``fail_q``, the family's part of the check's false-alarm share."""
+    if q > max(params.fdr, fail_q):
         return 0
-    if ratio >= params.large_factor and q <= params.fail_fdr:
+    if ratio >= params.large_factor and q <= fail_q:
         return 2
     return 1 if ratio >= 1.0 else 0
 
 
-def _energy_level(energy: dict[str, Any] | None, params: Drift.Params) -> int:
-    """2 = large joint shift, 1 = moderate, 0 = none (significant AND past the W/std bars)."""
-    if not energy or energy["energy_p"] >= params.energy_alpha:
+def _confirmed(report: FeatureDrift, fail_q: float) -> bool:
+    """A feature drifted at the fail level (counts towards the drifted share that fails)."""
+    return any(f.level > 0 and f.q <= fail_q for f in report.findings)
+
+
+def _energy_level(
+    energy: dict[str, Any] | None, params: Drift.Params, fail_alpha: float | None
+) -> int:
+    """2 = large joint shift at the fail level, 1 = a shift past the W/std bar significant at
+    ``energy_alpha`` (or a large one not significant at the fail level), 0 = none."""
+    if not energy:
         return 0
-    shift = energy["energy_shift_sd"]
-    if shift >= params.large_factor * params.wasserstein_bar:
+    p, shift = energy["energy_p"], energy["energy_shift_sd"]
+    large = shift >= params.large_factor * params.wasserstein_bar
+    if large and fail_alpha is not None and p < fail_alpha:
         return 2
-    return 1 if shift >= params.wasserstein_bar else 0
+    warn_alpha = max(params.energy_alpha, fail_alpha or 0.0)
+    return 1 if p < warn_alpha and shift >= params.wasserstein_bar else 0
 
 
 # --------------------------------------------------------------------------- explain
@@ -532,10 +612,11 @@ def _thresholds(
     bars: dict[str, float],
     energy: dict[str, Any] | None,
     power: float | None,
+    levels: FailLevels,
 ) -> dict[str, float]:
     thresholds = {
         "fdr": params.fdr,
-        "fail_fdr": params.fail_fdr,
+        "fail_q": levels.bh,
         "ks_bar": bars["KS"],
         "wasserstein_bar": bars["W/std"],
         "psi_bar": bars["PSI"],
@@ -551,6 +632,8 @@ def _thresholds(
         )
     if energy:
         thresholds["energy_alpha"] = params.energy_alpha
+        if levels.energy is not None:
+            thresholds["energy_fail_alpha"] = levels.energy
     if power is not None:
         thresholds["power_shift"] = params.power_shift
     return thresholds
@@ -600,13 +683,17 @@ def _time_axis_note(view: CalendarView, current: str) -> str:
 
 
 def _feature_table(
-    reports: list[FeatureDrift], current: str, params: Drift.Params, absent: list[str]
+    reports: list[FeatureDrift],
+    current: str,
+    params: Drift.Params,
+    absent: list[str],
+    levels: FailLevels,
 ) -> Evidence:
     return table(
         f"Per-feature shift, train vs {current}",
         _feature_columns(current),
         [_feature_row(r) for r in sorted(reports, key=_order)],
-        note=_feature_note(current, params, absent),
+        note=_feature_note(current, params, absent, levels),
         max_rows=60,
     )
 
@@ -656,10 +743,11 @@ def _feature_row(r: FeatureDrift) -> list[Any]:
     ]
 
 
-def _feature_note(current: str, params: Drift.Params, absent: list[str]) -> str:
+def _feature_note(current: str, params: Drift.Params, absent: list[str], levels: FailLevels) -> str:
     note = (
         f"drifted = significant at FDR {params.fdr} (q) and effect >= bar; large = effect "
-        f">= {params.large_factor:g} x bar. Sorted by effect relative to its bar. A datetime "
+        f">= {params.large_factor:g} x bar and q <= {levels.bh:.2g} (the fail level: the "
+        f"check's false-alarm share {levels.share:.2g}, split across its fail rules). Sorted by effect relative to its bar. A datetime "
         "feature's calendar parts are tested as categories (test named with the part)."
     )
     if absent:
@@ -1149,6 +1237,7 @@ def _energy(
     encoder: FeatureEncoder,
     judged: list[int],
     params: Drift.Params,
+    fail_alpha: float,
 ) -> dict[str, Any] | None:
     """Energy-distance permutation test on the train-standardised numeric features.
 
@@ -1158,7 +1247,8 @@ def _energy(
     missing or infinite values take train's median. At most ``energy_sample`` seeded rows per
     side keep the O(N^2) test well under a second. The energy distance is also expressed as the
     mean shift, in train SDs, of one feature that would cause it (averaged over the features),
-    which is the effect size.
+    which is the effect size. The critical value (and so the detectable shift) is at the
+    test's fail level ``fail_alpha``, with enough permutations to resolve it.
     """
     names, features, kinds = encoder.output_names, encoder.output_features, encoder.output_kinds
     cols = [j for j in judged if names[j] == features[j] and kinds[j] in ("numeric", "datetime")]
@@ -1188,7 +1278,8 @@ def _energy(
     if not keep:
         return None
     a, b = x_ref[:, keep], x_cur[:, keep]
-    test = stats.energy_test(a, b, params.energy_permutations, ctx.seed, params.energy_alpha)
+    permutations = energy_permutations(params.energy_permutations, fail_alpha)
+    test = stats.energy_test(a, b, permutations, ctx.seed, fail_alpha)
     curve = stats.shift_energy(a)
     return {
         "energy_distance": test.statistic,
@@ -1198,7 +1289,16 @@ def _energy(
         "energy_features": a.shape[1],
         "energy_sample_reference": len(a),
         "energy_sample_current": len(b),
+        "energy_permutations": permutations,
     }
+
+
+def energy_permutations(minimum: int, fail_alpha: float) -> int:
+    """At least ``minimum``, and about 20 / ``fail_alpha`` so the p-value can go below the fail
+    level with some 20 permutations beyond the critical value; at most 9,999 (the test costs
+    O(N^2 permutations))."""
+    wanted = math.ceil(ENERGY_TAIL_PERMUTATIONS / fail_alpha) - 1
+    return max(minimum, min(MAX_ENERGY_PERMUTATIONS, wanted))
 
 
 def _sample(frame: pl.DataFrame, cap: int, rng: np.random.Generator) -> pl.DataFrame:
@@ -1213,18 +1313,20 @@ def _power(
     n_features: int,
     numeric: list[str],
     energy: dict[str, Any] | None,
-    params: Drift.Params,
+    levels: FailLevels,
 ) -> float | None:
-    """Smallest one-feature mean shift (train SDs) the check detects about half the time.
+    """Smallest one-feature mean shift (train SDs) the check detects about half the time at
+    its fail levels.
 
-    The per-feature KS test of a lone shifted feature is a discovery when its p-value is below
-    fdr / (number of features) (Benjamini–Hochberg with one true finding); the energy test's
-    own bar is the shift whose energy distance reaches its permutation critical value. The
-    check's power is the better of the two. None without numeric features.
+    The per-feature KS test of a lone shifted feature fails when its p-value is below the
+    family's fail level / (number of features) (Benjamini–Hochberg with one true finding); the
+    energy test's own bar is the shift whose energy distance reaches its permutation critical
+    value at its fail level. The check's power is the better of the two. None without numeric
+    features.
     """
     if not numeric:
         return None
-    best = stats.ks_detectable_shift(n_ref, n_cur, params.fdr / max(1, n_features))
+    best = stats.ks_detectable_shift(n_ref, n_cur, levels.bh / max(1, n_features))
     if energy:
         best = min(best, energy["energy_detectable_shift_sd"])
     return best

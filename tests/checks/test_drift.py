@@ -11,9 +11,11 @@ import pytest
 import qa
 from qa.checks.drift import (
     Drift,
+    FailLevels,
     FeatureDrift,
     ShiftTest,
     decide,
+    energy_permutations,
     shift_level,
 )
 from qa.testing import check_contract
@@ -280,8 +282,8 @@ def test_drift_random_splits_of_small_real_datasets_do_not_fail():
             if result.status == "fail":
                 fails.append((name, seed, result.message))
     # Per-feature tests run at a false discovery rate of 5 %, so about 1 clean run in 20 may
-    # flag a cluster of correlated features; a failure needs q <= fail_fdr (1 %), so such a
-    # chance finding warns and never fails these 15 clean runs.
+    # flag a cluster of correlated features; a failure needs q <= the fail level (2/3 of the
+    # 2 % budget alone), so such a chance finding warns and never fails these 15 clean runs.
     assert not fails, fails
 
 
@@ -480,12 +482,25 @@ def leveled(name: str, level: int, effect: float = 0.3) -> FeatureDrift:
         name, "numeric", "distribution", "KS", effect, 0.0, {"KS": effect}, {"KS": 0.1}
     )
     test.level = level
+    test.q = 0.0  # p = 0: significant at any level
     return FeatureDrift(name, "numeric", [test])
 
 
-def decide_with(reports=(), extras=(), auc=None, energy=None, power=None, **params):
+#: Fail levels as they were before the budget (q <= 0.01, energy p < 0.01): the edges below.
+LEVELS = FailLevels(share=0.03, bh=0.01, energy=0.01)
+
+
+def decide_with(reports=(), extras=(), auc=None, energy=None, power=None, levels=LEVELS, **params):
     return decide(
-        list(reports), list(extras), auc, energy, power, Drift.Params(**params), "test", 500
+        list(reports),
+        list(extras),
+        auc,
+        energy,
+        power,
+        Drift.Params(**params),
+        "test",
+        500,
+        levels,
     )
 
 
@@ -537,11 +552,12 @@ def test_decide_warns_on_prediction_drift_alone():
 
 def test_shift_level_edges():
     params = Drift.Params()
-    assert shift_level(1.0, 0.05, params) == 1  # at the bar, at fdr
-    assert shift_level(0.999, 0.0, params) == 0  # under the bar
-    assert shift_level(5.0, 0.0501, params) == 0  # not significant
-    assert shift_level(2.0, 0.01, params) == 2  # large and at fail_fdr
-    assert shift_level(2.0, 0.0101, params) == 1  # large but only significant at fdr
+    fail_q = 0.01
+    assert shift_level(1.0, 0.05, params, fail_q) == 1  # at the bar, at fdr
+    assert shift_level(0.999, 0.0, params, fail_q) == 0  # under the bar
+    assert shift_level(5.0, 0.0501, params, fail_q) == 0  # not significant
+    assert shift_level(2.0, 0.01, params, fail_q) == 2  # large and at the fail level
+    assert shift_level(2.0, 0.0101, params, fail_q) == 1  # large but only significant at fdr
 
 
 # --------------------------------------------------------------------------- scipy pins
@@ -574,3 +590,69 @@ def test_chi_square_and_js_distance_from_scipy_keep_the_reported_numbers():
         0.0, abs=1e-7
     )
     assert stats.chi_square(np.array([3.0, 0.0]), np.array([4.0, 0.0])) == (0.0, 0, 1.0)
+
+
+# --------------------------------------------------------------------------- false-alarm budget
+@pytest.mark.parametrize(("rate", "status"), [(0.5, "fail"), (0.001, "warn")])
+def test_drift_fail_level_follows_the_false_alarm_share(rate, status):
+    """x1 of 150 production rows shifted by 0.4 SD: a large effect at q of about 0.009, which
+    fails at the whole of a 0.5 budget and only warns (q <= fdr) at 0.001."""
+    train, prod = random_split(make_table(2150, seed=1), (2000 / 2150, 150 / 2150), seed=1)
+    shifted = prod.with_columns(pl.col("x1") + 0.4)
+    result = run_drift(
+        train, shifted, checks=UNIVARIATE, config={"run": {"false_alarm_rate": rate}}
+    )
+    assert result.status == status, result.message
+    assert result.subjects[0] == "x1"
+    assert result.thresholds["false_alarm_share"] == pytest.approx(rate)
+    # no energy test on 150 rows: the whole share goes to the Benjamini–Hochberg family
+    assert result.thresholds["fail_q"] == pytest.approx(rate)
+    assert "energy_fail_alpha" not in result.thresholds
+    if status == "warn":
+        assert result.subjects == ("x1",)
+        assert 0.001 < result.evidence[0].rows[0][9] <= 0.05  # q: under fdr, over the fail level
+
+
+def test_drift_energy_test_gets_a_third_of_the_share_and_permutations_to_resolve_it():
+    train, prod = random_split(make_table(130, seed=0, n_numeric=10), (0.7, 0.3), seed=0)
+    shifted = prod.with_columns(pl.col(f"x{i}") + 0.5 for i in range(10))
+    result = run_drift(train, shifted, config={"run": {"false_alarm_rate": 0.001}})
+    assert result.status == "fail" and "energy-distance" in result.subjects, result.message
+    assert result.thresholds["energy_fail_alpha"] == pytest.approx(0.001 / 3, rel=1e-3)
+    assert result.thresholds["fail_q"] == pytest.approx(0.002 / 3, rel=1e-3)
+    assert result.metrics["energy_permutations"] == 9_999  # 20 / level, capped
+    assert result.metrics["energy_p"] < 0.001 / 3
+
+
+def test_fail_levels_split_the_share_across_the_three_fail_rules():
+    assert Drift.fail_tests == 3
+    with_energy = FailLevels.split(0.03, energy_runs=True)
+    assert (with_energy.bh, with_energy.energy) == pytest.approx((0.02, 0.01))
+    alone = FailLevels.split(0.03, energy_runs=False)
+    assert (alone.bh, alone.energy) == (0.03, None)
+    assert energy_permutations(999, 0.01) == 1999
+    assert energy_permutations(999, 0.05) == 999  # never fewer than asked for
+    assert energy_permutations(999, 1e-6) == 9_999
+
+
+def test_decide_energy_fails_below_its_fail_level_and_warns_at_energy_alpha():
+    energy = {"energy_distance": 0.1, "energy_p": 0.004, "energy_shift_sd": 0.5}
+    assert decide_with(energy=energy, levels=FailLevels(0.015, 0.01, 0.005)).status == "fail"
+    warned = decide_with(energy=energy, levels=FailLevels(0.003, 0.002, 0.001))
+    assert warned.status == "warn" and warned.subjects == ("energy-distance",)
+    assert "p=0.004 < 0.01" in warned.warn[0]  # energy_alpha, the warning level
+
+
+def test_decide_counts_towards_the_drifted_share_only_features_drifted_at_the_fail_level():
+    two_of_six = [leveled("a", 1), leveled("b", 1)] + [leveled(f"z{i}", 0) for i in range(4)]
+    for report in two_of_six[:2]:
+        report.findings[0].q = 0.02  # drifted at fdr, not at the fail level 0.01
+    result = decide_with(two_of_six, max_drifted_share=1 / 3)
+    assert result.status == "warn" and result.subjects == ("a", "b")
+
+
+def test_drift_underpowered_note_uses_the_budget_wording():
+    train, prod = sklearn_split("iris", 0)
+    result = run_drift(train, prod)
+    assert "at the gate's false-alarm budget" in result.message
+    assert "more production rows would detect a 0.8-SD shift" in result.message
