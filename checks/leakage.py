@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -13,6 +14,7 @@ import polars as pl
 
 from qa import stats
 from qa.base import Check, CheckResult, Evidence, param, table
+from qa.budget import per_test, underpowered_note
 from qa.context import Context
 from qa.encoding import ColumnKind
 from qa.errors import DataError
@@ -27,18 +29,22 @@ from qa.time_axis import (
 )
 
 HASH_SEED = 20240601
+#: Fail rules resting on a test: the overlap chance test (BH across splits) and the target-proxy
+#: rank tests (Bonferroni across features). The check's share of the budget is split evenly.
+TESTED_DETECTORS = ("overlap", "target-proxy")
 #: Quantile bins of the one-feature lookup model for numeric features.
 N_BINS = 128
-#: Duplicate groups larger than this are cells of a coarse feature space, not copied records.
-MAX_RECORD_GROUP = 10
+#: A column tells records apart when distinct records (different feature rows) share its value
+#: for at most this share of train rows (corrected for the chance that the rest of the row
+#: matches too): a continuous measurement, a high-cardinality code. A value that only identical
+#: rows hold in such a column marks them as copies of one record.
+MAX_IDENTITY_TIES = 0.01
 #: Quantile bins hold about this many rows at least (fewer bins on small samples).
 ROWS_PER_BIN = 10
 #: A numeric column is discrete (one lookup code per value) when its values average this many rows.
 ROWS_PER_VALUE = 5
 #: Classes with fewer sampled rows are left out of the target-proxy detector (and listed).
 MIN_PROXY_CLASS_ROWS = 5
-#: Family-wise error of the in-sample rank scores, Bonferroni-split across features.
-PROXY_ALPHA = 0.001
 
 
 @dataclass
@@ -68,29 +74,36 @@ class Leakage(Check):
     validation or test; (3) ``time`` — validation or test rows earlier than the latest train row
     (the ``[task] time`` column); (4) ``target-proxy`` — a single feature that predicts the
     target almost perfectly, on the columns of the shared feature encoder (a date/datetime
-    feature by its calendar parts: hour, weekday, month); (5) ``conflicts`` — identical train
-    feature rows with different labels (classification).
+    feature by its calendar parts: hour, weekday, month); (5) ``conflicts`` — copies of one
+    train record (or rows of one declared ``[task] id``) with different labels
+    (classification).
 
     Why it matters
     --------------
     A test row the model has already seen, an entity it has memorised, a future it has peeked
     at, or a column that is the label in disguise all make test scores promise what production
-    will not deliver. Conflicting duplicates are copies of one record labelled twice — at least
-    one label is wrong. A raw timestamp is not such a column merely because time moves: when
+    will not deliver. Copies of one record labelled twice mean at least one label is wrong.
+    Identical rows in a coarse feature space (a few ratings or categories) are different
+    records: that their labels differ is the target's own ambiguity (P(y|x) is not 0 or 1),
+    not a defect. A raw timestamp is not such a column merely because time moves: when
     the label rate drifts over the months of train, the timestamp of rows in time order
     "predicts" it without anything leaking.
 
     How it decides
     --------------
-    Any detector firing fails the check. ``overlap``: in a coarse feature space (few categorical
+    Any detector firing fails the check. Two fail rules rest on a test (``overlap``'s chance
+    test and ``target-proxy``'s rank tests): they share the check's part of the gate's
+    false-alarm budget (``[run] false_alarm_rate``) evenly, reported as
+    ``thresholds.alpha_per_test``; the others are fixed rules. ``overlap``: in a coarse feature space (few categorical
     levels) test rows match train by chance about as often as train rows match each other, so
     the share of split rows found in train minus train's own duplicate share must stay within
     ``max_overlap_share`` (default 1 %: under one point of any test metric), and the count must be
     unlikely by chance: an exact beta-binomial tail with train's duplicate rate as the chance
-    rate (Beta(dups + 1, train rows - dups + 1)), Benjamini–Hochberg across splits at
-    ``overlap_alpha`` (5 %). A split too small for that test (two copied rows of 27 can be
-    chance when train has duplicates of its own) is named as underpowered, with the number of
-    rows that would be detectable. ``group``: the share of split rows whose entity is also in
+    rate (Beta(dups + 1, train rows - dups + 1)), Benjamini–Hochberg across splits at the
+    detector's share of the budget. A split too small for that test (two copied rows of 27 can
+    be chance when train has duplicates of its own) is named as underpowered, with the fewest
+    copied rows that would fire and how many more split rows would detect the share found,
+    both under the same BH rule as the decision. ``group``: the share of split rows whose entity is also in
     train must not exceed ``max_group_overlap_share`` (default 0: a declared group must never
     cross the split). ``time``: the share of validation/test rows strictly earlier than the last
     train row must not exceed ``max_time_overlap_share`` (default 0). Production is checked for
@@ -107,8 +120,9 @@ class Leakage(Check):
     other, its held-out AUC (worst class again) and its held-out mutual information as a share of the target's
     entropy; regression uses R². A score at or above ``min_proxy_score`` (0.99) fires — the
     in-sample rank scores only when also significant (exact or tie-corrected Mann–Whitney per
-    class, a normal runs test for separability; p below 0.001 / number of features), so a class
-    of one or two extreme rows cannot score 1.0 by itself. Classes with fewer than 5 sampled
+    class, a normal runs test for separability; p below the detector's share of the budget /
+    number of features, Bonferroni), so a class of one or two extreme rows cannot score 1.0 by
+    itself. Classes with fewer than 5 sampled
     rows are left out of this detector and listed. Cross-fitting keeps ID-like columns (unique
     per row) from scoring on mutual information; they are also left out of that rule explicitly.
     A date/datetime feature not declared ``[task] time`` is judged on its calendar parts, never
@@ -118,23 +132,32 @@ class Leakage(Check):
     the parts judged and, when another split lies mostly outside train's dates, says the column
     looks like the time axis and suggests declaring it ``[task] time``; the ``time`` detector
     for a declared time column is unchanged.
-    ``conflicts``: the share of train rows in duplicate groups of at most ten rows that carry
-    more than one label must not exceed ``max_conflict_share`` (default 1 %); larger groups are
-    cells of a coarse feature space, where differing labels are natural.
+    ``conflicts`` judges only rows that are the same record: identical train feature rows with
+    more than one label that hold, in some feature, a value no other train row holds, in a
+    column that tells records apart (distinct feature rows share its values for at most 1 % of
+    train rows, their ties divided by the chance that two rows differ in the other columns, so
+    ties hidden among identical rows count too: a continuous measurement, a high-cardinality
+    code), and rows of one declared ``[task] id`` with different labels. Their share of train
+    rows must not exceed ``max_conflict_share`` (default 1 %); a fixed rule, since identity
+    columns make chance collisions negligible by construction. Identical coarse rows with
+    different labels (every column repeats naturally: ratings, categories, rounded numbers, or
+    a single feature whose ties cannot be told from copies) are reported as a note, never a
+    failure: they measure the target's ambiguity, and are evidence for ``label-noise`` at most.
 
     How to fix
     ----------
     Deduplicate before splitting and split by entity (group) and by time; drop the rows of the
     evidence from train or re-split. Remove or rebuild a target-proxy feature (it is usually
     computed from the label or recorded after it). Declare a timestamp that orders the rows
-    as ``[task] time``. Relabel conflicting duplicates consistently
-    and keep one copy.
+    as ``[task] time``. Relabel copies of one record consistently and keep one copy; declare
+    the row identifier as ``[task] id`` so rows of one record are recognised.
     """
 
     id = "leakage"
     title = "No leakage between splits or from the target"
     requires = ("train",)
     severity = "error"
+    fail_tests = len(TESTED_DETECTORS)
 
     @dataclass(frozen=True)
     class Params:
@@ -143,13 +166,6 @@ class Leakage(Check):
             "Share of a split's rows found in train, beyond chance, before failing.",
             ge=0,
             le=1,
-        )
-        overlap_alpha: float = param(
-            0.05,
-            "False-discovery rate (Benjamini–Hochberg across splits) of the exact chance "
-            "test behind the overlap share.",
-            gt=0,
-            lt=1,
         )
         max_group_overlap_share: float = param(
             0.0, "Share of validation/test rows whose group also appears in train.", ge=0, le=1
@@ -167,21 +183,27 @@ class Leakage(Check):
             200_000, "Train rows sampled (seeded) for the target-proxy detector.", ge=100
         )
         max_conflict_share: float = param(
-            0.01, "Share of train rows in duplicate groups with conflicting labels.", ge=0, le=1
+            0.01,
+            "Share of train rows that are copies of one record (or share an id) with "
+            "conflicting labels.",
+            ge=0,
+            le=1,
         )
         max_rows_shown: int = param(20, "Example rows listed per detector.", ge=1)
 
     def run(self, ctx: Context, params: Params) -> CheckResult:
         metrics: dict[str, Any] = {}
         hashes = _row_hashes(ctx)
+        alpha = per_test(ctx.false_alarm_share(self.id), self.fail_tests)
         findings = [
-            _overlap(ctx, params, hashes, metrics),
+            _overlap(ctx, params, hashes, metrics, alpha),
             _groups(ctx, params, metrics),
             _time(ctx, params, metrics),
-            _target_proxy(ctx, params, metrics),
+            _target_proxy(ctx, params, metrics, alpha),
             _conflicts(ctx, params, hashes, metrics),
         ]
         thresholds = {
+            "alpha_per_test": alpha,
             "max_overlap_share": params.max_overlap_share,
             "max_group_overlap_share": params.max_group_overlap_share,
             "max_time_overlap_share": params.max_time_overlap_share,
@@ -250,7 +272,7 @@ def _row_hashes(ctx: Context) -> dict[str, np.ndarray]:
 
 
 def _overlap(
-    ctx: Context, params: Any, hashes: dict[str, np.ndarray], metrics: dict[str, Any]
+    ctx: Context, params: Any, hashes: dict[str, np.ndarray], metrics: dict[str, Any], alpha: float
 ) -> DetectorOutcome:
     train = pl.Series("h", hashes["train"])
     m = len(train)
@@ -268,38 +290,52 @@ def _overlap(
         )
     # measure
     counts, rows = _overlap_counts(train, hashes, others, dups, params.max_rows_shown)
-    q = stats.benjamini_hochberg(np.array([c[3] for c in counts]))
+    pvalues = np.array([c[3] for c in counts])
+    q = stats.benjamini_hochberg(pvalues)
+    bar = params.max_overlap_share
     # decide, per split
     worst, fired_splits, weak = 0.0, [], []
-    for (split, n, k, p), qv in zip(counts, q, strict=True):
+    for i, ((split, n, k, p), qv) in enumerate(zip(counts, q, strict=True)):
         excess = k / n - dup_share if n else 0.0
         worst = max(worst, excess)
         metrics[f"overlap_share_{split}"] = k / n if n else 0.0
         metrics[f"overlap_rows_{split}"] = k
         metrics[f"overlap_p_{split}"] = p
-        verdict = overlap_verdict(excess, k, float(qv), params)
+        verdict = overlap_verdict(excess, k, float(qv), bar, alpha)
         if verdict == "fired":
             fired_splits.append(split)
         elif verdict == "underpowered":
-            need = _min_detectable(
-                n, dups, m, dup_share, params.max_overlap_share, params.overlap_alpha / len(others)
-            )
+
+            def fires(p_split: float, i: int = i) -> bool:
+                return _bh_discovery(pvalues, i, p_split, alpha)
+
+            need = _min_detectable(n, dups, m, dup_share, bar, fires)
+            more = _rows_to_detect(n, k / n, dups, m, dup_share, bar, fires)
             metrics[f"overlap_min_detectable_rows_{split}"] = need if need is not None else n + 1
-            weak.append(_underpowered_text(split, n, k, p, need))
+            weak.append(_underpowered_text(split, n, k, p, need, more))
     metrics["overlap_excess_share"] = worst
     # explain
     return _overlap_outcome(fired_splits, worst, dup_share, weak, rows, len(others), params)
 
 
-def overlap_verdict(excess: float, k: int, q: float, params: Any) -> str:
-    """fired: the excess share over chance passes ``max_overlap_share`` and q <= ``overlap_alpha``;
+def overlap_verdict(excess: float, k: int, q: float, bar: float, alpha: float) -> str:
+    """fired: the excess share over chance passes ``bar`` (``max_overlap_share``) and the BH
+    q-value is at most ``alpha`` (the detector's share of the false-alarm budget);
     underpowered: it passes the share but is not significant (copies may be there, too few rows
     to tell them from chance matches); else ok."""
-    if excess > params.max_overlap_share and q <= params.overlap_alpha:
+    if excess > bar and q <= alpha:
         return "fired"
-    if excess > params.max_overlap_share and k > 0:
+    if excess > bar and k > 0:
         return "underpowered"
     return "ok"
+
+
+def _bh_discovery(pvalues: np.ndarray, i: int, p: float, alpha: float) -> bool:
+    """Whether split ``i`` would be a BH discovery at ``alpha`` with p-value ``p``, the other
+    splits' p-values as observed: the same rule the decision uses."""
+    trial = pvalues.astype(np.float64).copy()
+    trial[i] = p
+    return bool(stats.benjamini_hochberg(trial)[i] <= alpha)
 
 
 def _overlap_counts(
@@ -321,17 +357,17 @@ def _overlap_counts(
     return counts, rows
 
 
-def _underpowered_text(split: str, n: int, k: int, p: float, need: int | None) -> str:
-    return (
-        f"{split}: {k} of {n} rows found in train, not distinguishable from "
-        f"chance at this size (p = {p:.2g}; "
-        + (
-            f"at least {need} rows ({need / n:.0%}) would be"
-            if need is not None
-            else "no count would be"
-        )
-        + " significant)"
+def _underpowered_text(
+    split: str, n: int, k: int, p: float, need: int | None, more: int | None
+) -> str:
+    """The split's count, its p-value, and the project's one underpowered wording."""
+    detectable = (
+        f"an overlap of {need} rows ({need / n:.0%}) or more"
+        if need is not None
+        else "no overlap (even all of them could match by chance)"
     )
+    note = underpowered_note(n, f"{split} rows", detectable, more, f"the {k / n:.1%} found")
+    return f"{split}: {k} of {n} rows found in train, not distinguishable from chance (p = {p:.2g}); {note}"
 
 
 def _overlap_outcome(
@@ -349,7 +385,7 @@ def _overlap_outcome(
         if fired_splits
         else f"largest excess over chance {worst:.2%} (train's own duplicate share {dup_share:.2%})"
     )
-    caveat = "underpowered: " + "; ".join(weak) if weak else ""
+    caveat = "; ".join(weak)
     if caveat:
         summary += f"; {caveat}"
     ev = (
@@ -391,21 +427,55 @@ def _chance_tail(k: int, n: int, dups: int, m: int) -> float:
 
 
 def _min_detectable(
-    n: int, dups: int, m: int, dup_share: float, bar: float, alpha: float
+    n: int, dups: int, m: int, dup_share: float, bar: float, fires: Callable[[float], bool]
 ) -> int | None:
-    """Fewest matching rows of ``n`` that would fire (share bar and chance test), or None."""
+    """Fewest matching rows of ``n`` that would fire (share bar and the chance test as the
+    decision runs it, ``fires(p)``: BH across splits), or None when not even ``n`` would."""
     lo = math.floor((bar + dup_share) * n) + 1
-    if lo > n or _chance_tail(n, n, dups, m) > alpha:
+    if lo > n or not fires(_chance_tail(n, n, dups, m)):
         return None
     hi = n
     lo = max(lo, 1)
-    while lo < hi:  # the tail shrinks as k grows: binary search for the first k under alpha
+    while lo < hi:  # the tail shrinks as k grows: binary search for the first k that fires
         mid = (lo + hi) // 2
-        if _chance_tail(mid, n, dups, m) <= alpha:
+        if fires(_chance_tail(mid, n, dups, m)):
             hi = mid
         else:
             lo = mid + 1
     return lo
+
+
+def _rows_to_detect(
+    n: int,
+    share: float,
+    dups: int,
+    m: int,
+    dup_share: float,
+    bar: float,
+    fires: Callable[[float], bool],
+    limit: int = 10_000_000,
+) -> int | None:
+    """How many more split rows would make the observed overlap ``share`` fire: the smallest
+    size whose count at that share passes the bar and the chance test (exact tail, doubling
+    then bisection), or None when no size up to ``limit`` would."""
+
+    def detected(size: int) -> bool:
+        k = math.ceil(share * size)
+        return k / size - dup_share > bar and fires(_chance_tail(k, size, dups, m))
+
+    hi = max(n, 1)
+    while not detected(hi):
+        if hi >= limit:
+            return None
+        hi *= 2
+    lo = n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if detected(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return max(0, hi - n)
 
 
 # --------------------------------------------------------------------------- groups
@@ -550,7 +620,9 @@ class ProxyScore:
     fired: bool
 
 
-def _target_proxy(ctx: Context, params: Any, metrics: dict[str, Any]) -> DetectorOutcome:
+def _target_proxy(
+    ctx: Context, params: Any, metrics: dict[str, Any], share: float
+) -> DetectorOutcome:
     bar = params.min_proxy_score
     if not ctx.feature_columns:
         return DetectorOutcome("target-proxy", False, None, bar, "not run: no feature columns")
@@ -582,7 +654,7 @@ def _target_proxy(ctx: Context, params: Any, metrics: dict[str, Any]) -> Detecto
         return DetectorOutcome(
             "target-proxy", False, None, bar, "not run: no feature to judge", caveat=calendar_notes
         )
-    alpha = PROXY_ALPHA / len(columns)
+    alpha = share / len(columns)
     half = rng.permutation(len(y)) % 2 == 0
     tie_order = rng.permutation(len(y))
     scores = []
@@ -604,7 +676,7 @@ def _target_proxy(ctx: Context, params: Any, metrics: dict[str, Any]) -> Detecto
     scores.sort(key=lambda s: (-s.score, s.column))
     metrics["proxy_max_score"] = scores[0].score
     # explain
-    return _proxy_outcome(ctx, scores, len(sample), n, left_out, calendar_notes, params)
+    return _proxy_outcome(ctx, scores, len(sample), n, left_out, calendar_notes, params, share)
 
 
 def _proxy_columns(ctx: Context) -> tuple[list[tuple[int, str, ColumnKind]], str]:
@@ -704,6 +776,7 @@ def _proxy_outcome(
     left_out: list[str],
     calendar_notes: str,
     params: Any,
+    share: float,
 ) -> DetectorOutcome:
     bar = params.min_proxy_score
     proxies = [s for s in scores if s.fired]
@@ -720,8 +793,8 @@ def _proxy_outcome(
     ) + "; NMI is left out for columns unique per row"
     if ctx.is_classification:
         note += (
-            f"; a rank score counts only with p < {PROXY_ALPHA:g} / {len(scores)} features"
-            " (Bonferroni)"
+            f"; a rank score counts only with p < {share:.2g} / {len(scores)} features"
+            " (Bonferroni; the detector's share of the false-alarm budget)"
         )
     if left_out:
         note += (
@@ -939,6 +1012,42 @@ def _linear_r2(x: np.ndarray, y: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------- conflicts
+@dataclass(frozen=True)
+class ConflictGroups:
+    """Train rows with conflicting labels, sorted by what they are.
+
+    ``record``: identical feature rows that hold a value no other train row holds in a column
+    that tells records apart (copies of one record), or rows sharing the declared ``[task] id``;
+    ``coarse``: the other identical feature rows — cells of a coarse feature space, where
+    differing labels are the target's own ambiguity.
+    """
+
+    rows: int
+    record_rows: int
+    record_groups: int
+    id_rows: int
+    id_groups: int
+    coarse_rows: int
+    coarse_groups: int
+    identity_columns: tuple[str, ...]
+    #: (first row, 0-based rows, kind) of the groups, records first.
+    examples: list[tuple[int, list[int], str]]
+
+    @property
+    def record_share(self) -> float:
+        return self.record_rows / self.rows if self.rows else 0.0
+
+    @property
+    def coarse_share(self) -> float:
+        return self.coarse_rows / self.rows if self.rows else 0.0
+
+
+def conflict_verdict(record_share: float, bar: float) -> str:
+    """fired: copies of one record (or one id) with conflicting labels exceed ``bar``
+    (``max_conflict_share``); conflicts on coarse rows never fire (they are noted)."""
+    return "fired" if record_share > bar else "ok"
+
+
 def _conflicts(
     ctx: Context, params: Any, hashes: dict[str, np.ndarray], metrics: dict[str, Any]
 ) -> DetectorOutcome:
@@ -947,35 +1056,218 @@ def _conflicts(
         return DetectorOutcome("conflicts", False, None, bar, "not run: applies to classification")
     if not ctx.feature_columns:
         return DetectorOutcome("conflicts", False, None, bar, "not run: no feature columns")
-    frame = pl.DataFrame(
-        {"h": hashes["train"], "y": ctx.labels("train"), "row": np.arange(len(hashes["train"]))}
+    # measure
+    found = _conflict_groups(ctx, hashes["train"], params.max_rows_shown)
+    metrics["conflict_share"] = found.record_share
+    metrics["conflict_groups"] = found.record_groups
+    metrics["id_conflict_rows"] = found.id_rows
+    metrics["coarse_conflict_share"] = found.coarse_share
+    metrics["coarse_conflict_groups"] = found.coarse_groups
+    # decide
+    fired = conflict_verdict(found.record_share, bar) == "fired"
+    # explain
+    return _conflict_outcome(ctx, found, fired, bar)
+
+
+def _conflict_groups(ctx: Context, h: np.ndarray, shown: int) -> ConflictGroups:
+    y = ctx.labels("train")
+    m = len(h)
+    frame = pl.DataFrame({"h": h, "y": y, "row": np.arange(m)})
+    groups = (
+        frame.group_by("h")
+        .agg(pl.len().alias("size"), pl.col("y").n_unique().alias("labels"))
+        .filter(pl.col("labels") > 1)
     )
-    groups = frame.group_by("h").agg(
-        pl.len().alias("size"),
-        pl.col("y").n_unique().alias("labels"),
-        pl.col("row").min().alias("first"),
+    records, identity = _copied_records(ctx, h, groups["h"])
+    same_id = _id_conflict_rows(ctx, y)
+    in_group = np.isin(h, groups["h"].to_numpy())
+    in_record = np.isin(h, np.fromiter(records, dtype=np.uint64, count=len(records)))
+    record_mask = in_record | same_id
+    coarse_mask = in_group & ~record_mask
+    kinds = np.full(m, "", dtype=object)
+    kinds[coarse_mask] = "identical coarse rows (ambiguous target)"
+    kinds[same_id] = f"same {ctx.config.task.id} (the declared id)"
+    kinds[in_record] = "copies of one record (" + ", ".join(map(repr, identity)) + ")"
+    examples = _conflict_examples(ctx, frame, record_mask, coarse_mask, same_id, kinds, shown)
+    id_groups = 0
+    if same_id.any():
+        ids = ctx.frame("train")[ctx.config.task.id or ""].filter(pl.Series(same_id))
+        id_groups = ids.n_unique()
+    coarse_groups = int(pl.Series(h[coarse_mask]).n_unique()) if coarse_mask.any() else 0
+    return ConflictGroups(
+        rows=m,
+        record_rows=int(record_mask.sum()),
+        record_groups=len(records),
+        id_rows=int(same_id.sum()),
+        id_groups=id_groups,
+        coarse_rows=int(coarse_mask.sum()),
+        coarse_groups=coarse_groups,
+        identity_columns=tuple(identity),
+        examples=examples,
     )
-    bad = groups.filter((pl.col("labels") > 1) & (pl.col("size") <= MAX_RECORD_GROUP))
-    share = float(bad["size"].sum() / frame.height) if bad.height else 0.0
-    metrics["conflict_share"] = share
-    metrics["conflict_groups"] = bad.height
-    fired = share > bar
-    rows: list[tuple[str, str]] = []
-    if bad.height:
-        names = ctx.class_names
-        examples = frame.join(
-            bad.select("h", "first").sort("first").head(params.max_rows_shown), on="h"
-        ).sort("first", "row")
-        for _first, sub in examples.group_by("first", maintain_order=True):
-            labels = sorted({names[v] for v in sub["y"].to_list()})
-            rows.append((", ".join(map(str, sub["row"].to_list())), ", ".join(labels)))
-    summary = (
-        f"{share:.2%} of train rows are identical feature rows with different labels "
-        f"({bad.height} groups)"
+
+
+def _copied_records(
+    ctx: Context, h: np.ndarray, conflicted: pl.Series
+) -> tuple[set[int], list[str]]:
+    """Hashes of conflicting groups that are copies of one record, and the columns that say so.
+
+    A group is copies of one record when its rows hold, in some feature column, a value that no
+    other train row holds, and that column tells records apart: distinct records share its value
+    for at most ``MAX_IDENTITY_TIES`` of train rows. Ties between distinct records are counted
+    directly (rows whose value is held by two or more different feature rows) and divided by
+    the chance that two rows differ elsewhere, since ties that also match on every other column
+    are hidden among the identical rows; with no other column to differ on, every tie counts.
+    A column where the data tie naturally (a rating, a category, a rounded number, a single
+    feature with repeats) is never such a column, so identical coarse rows are never records.
+    """
+    train = ctx.frame("train")
+    m = train.height
+    remaining = conflicted
+    records: set[int] = set()
+    identity: list[str] = []
+    if not remaining.len():
+        return records, identity
+    for column in ctx.feature_columns:
+        if not remaining.len():
+            break
+        values = pl.DataFrame({"v": train[column], "h": h}).drop_nulls("v")
+        per_value = values.group_by("v").agg(
+            pl.col("h").n_unique().alias("records"), pl.len().alias("rows")
+        )
+        shared = int(per_value.filter(pl.col("records") > 1)["rows"].sum())
+        if shared > MAX_IDENTITY_TIES * m:
+            continue
+        tied = int(per_value.filter(pl.col("rows") > 1)["rows"].sum())
+        rest = _rest_match(ctx, column)
+        ties = tied if rest >= 1 else min(tied, shared / (1 - rest))
+        if ties > MAX_IDENTITY_TIES * m:
+            continue
+        own = per_value.filter((pl.col("records") == 1) & (pl.col("rows") > 1)).select("v")
+        hit = values.join(own, on="v").filter(pl.col("h").is_in(remaining.implode()))["h"].unique()
+        if hit.len():
+            identity.append(column)
+            records.update(int(v) for v in hit.to_list())
+            remaining = remaining.filter(~remaining.is_in(hit.implode()))
+    return records, identity
+
+
+def _rest_match(ctx: Context, column: str) -> float:
+    """The chance that two distinct train rows agree on every feature but ``column``
+    (1 when it is the only feature)."""
+    others = [c for c in ctx.feature_columns if c != column]
+    m = ctx.frame("train").height
+    if not others or m < 2:
+        return 1.0
+    counts = ctx.frame("train").select(others).hash_rows(seed=HASH_SEED).value_counts()["count"]
+    c = counts.to_numpy().astype(np.float64)
+    return float((c * (c - 1)).sum() / (m * (m - 1)))
+
+
+def _id_conflict_rows(ctx: Context, y: np.ndarray) -> np.ndarray:
+    """Train rows whose declared ``[task] id`` is shared by rows with a different label."""
+    col = ctx.config.task.id
+    train = ctx.frame("train")
+    if not col or col not in train.columns:
+        return np.zeros(train.height, dtype=bool)
+    frame = pl.DataFrame({"id": train[col], "y": y})
+    bad = (
+        frame.drop_nulls("id")
+        .group_by("id")
+        .agg(pl.col("y").n_unique().alias("labels"))
+        .filter(pl.col("labels") > 1)
+    )
+    return frame["id"].is_in(bad["id"].implode()).fill_null(False).to_numpy()
+
+
+def _conflict_examples(
+    ctx: Context,
+    frame: pl.DataFrame,
+    record_mask: np.ndarray,
+    coarse_mask: np.ndarray,
+    same_id: np.ndarray,
+    kinds: np.ndarray,
+    shown: int,
+) -> list[tuple[int, list[int], str]]:
+    """Up to ``shown`` groups of each kind: (first row, rows, kind), records first."""
+    id_col = ctx.config.task.id
+    ids = ctx.frame("train")[id_col] if same_id.any() and id_col else None
+    out: list[tuple[int, list[int], str]] = []
+    for mask, key in (
+        (record_mask & ~same_id, frame["h"]),
+        (same_id, ids),
+        (coarse_mask, frame["h"]),
+    ):
+        if key is None or not mask.any():
+            continue
+        grouped = (
+            pl.DataFrame({"key": key, "row": frame["row"]})
+            .filter(pl.Series(mask))
+            .group_by("key")
+            .agg(pl.col("row").sort())
+            .with_columns(pl.col("row").list.first().alias("first"))
+            .sort("first")
+            .head(shown)
+        )
+        for first, rows in grouped.select("first", "row").iter_rows():
+            out.append((int(first), list(rows), str(kinds[first])))
+    return out
+
+
+def _conflict_outcome(
+    ctx: Context, found: ConflictGroups, fired: bool, bar: float
+) -> DetectorOutcome:
+    names = ctx.class_names
+    y = ctx.labels("train")
+    rows = [
+        (
+            ", ".join(map(str, members[:10])) + (" …" if len(members) > 10 else ""),
+            ", ".join(sorted({str(names[v]) for v in y[members]})),
+            kind,
+        )
+        for _first, members, kind in found.examples
+    ]
+    record = (
+        f"{found.record_share:.2%} of train rows are copies of one record"
+        + (f" or share an id ({found.id_rows} rows)" if found.id_rows else "")
+        + f" with different labels ({found.record_groups + found.id_groups} groups)"
+    )
+    coarse = (
+        f"{found.coarse_share:.2%} of train rows are identical coarse feature rows with "
+        f"different labels ({found.coarse_groups} groups): the target is ambiguous there, "
+        "not leaked (evidence for label-noise only if unexpected)"
+    )
+    summary = record if fired or not found.coarse_rows else f"{record}; {coarse}"
+    caveat_parts = []
+    if found.record_rows and not fired:
+        caveat_parts.append(record + " — a labelling problem, under the bar")
+    if found.coarse_rows:
+        caveat_parts.append(coarse)
+    note = (
+        "0-based train rows (up to 10 per group); copies of one record: identical rows holding "
+        f"a value no other train row holds in a column where distinct records tie for at most "
+        f"{MAX_IDENTITY_TIES:.0%} of rows"
     )
     ev = (
-        [table("Identical train rows with conflicting labels", ["rows", "labels"], rows)]
+        [
+            table(
+                "Identical train rows with conflicting labels",
+                ["rows", "labels", "kind"],
+                rows,
+                note=note,
+            )
+        ]
         if rows
         else []
     )
-    return DetectorOutcome("conflicts", fired, share, bar, summary, ev)
+    subjects = list(found.identity_columns) if fired else []
+    return DetectorOutcome(
+        "conflicts",
+        fired,
+        found.record_share,
+        bar,
+        summary,
+        ev,
+        subjects,
+        "; ".join(caveat_parts),
+    )

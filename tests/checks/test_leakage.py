@@ -230,10 +230,11 @@ def test_leakage_lists_a_class_too_small_for_the_proxy_detector_and_judges_the_r
 
 
 def test_leakage_rank_auc_needs_significance_not_only_a_perfect_score():
-    # Five rows of a class, all extreme in a feature, among 20: AUC 1.0 but exact p ~ 1.3e-4 is
-    # not below 0.001 / 40 features (Bonferroni), so no single feature is called a proxy.
+    # Five rows of a class, all extreme in a feature, among 17: AUC 1.0 but exact p ~ 3.2e-4 is
+    # not below the detector's whole-budget share (0.02 / 2 tests) / 40 features = 2.5e-4
+    # (Bonferroni), so no single feature is called a proxy.
     rng = np.random.default_rng(2)
-    n = 20
+    n = 17
     y = np.array([1] * 5 + [0] * (n - 5))
     cols = {f"f{i}": rng.normal(size=n) for i in range(40)}
     cols["f0"] = np.where(y == 1, 5.0, 0.0) + rng.normal(size=n) * 0.1
@@ -355,11 +356,11 @@ def test_leakage_time_detector_for_a_declared_time_column_is_unchanged():
 def test_overlap_verdict_edges():
     from qa.checks.leakage import overlap_verdict
 
-    params = Leakage.Params()  # max_overlap_share 0.01, overlap_alpha 0.05
-    assert overlap_verdict(0.0101, 5, 0.05, params) == "fired"
-    assert overlap_verdict(0.01, 5, 0.0, params) == "ok"  # not above the share
-    assert overlap_verdict(0.02, 5, 0.0501, params) == "underpowered"
-    assert overlap_verdict(0.02, 0, 0.5, params) == "ok"
+    bar, alpha = Leakage.Params().max_overlap_share, 0.05  # 0.01; alpha: the budget's share
+    assert overlap_verdict(0.0101, 5, 0.05, bar, alpha) == "fired"
+    assert overlap_verdict(0.01, 5, 0.0, bar, alpha) == "ok"  # not above the share
+    assert overlap_verdict(0.02, 5, 0.0501, bar, alpha) == "underpowered"
+    assert overlap_verdict(0.02, 0, 0.5, bar, alpha) == "ok"
 
 
 def test_is_proxy_edges():
