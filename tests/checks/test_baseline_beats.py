@@ -240,3 +240,53 @@ def test_baseline_beats_judge_and_decide_at_their_edges():
     assert decide(["ok", "warn", "fail"]) == "fail"
     assert decide(["ok", "warn"]) == "warn"
     assert decide(["ok", "n/a"]) == "pass"
+
+
+# --------------------------------------------------------------------------- the false-alarm budget
+def test_baseline_beats_still_fails_a_model_a_linear_model_beats_by_010_macro_f1():
+    """The baseline-first rule is not a false alarm: a clear loss keeps failing at the share."""
+    data = classification_splits(n=1500, n_classes=3, flip=0.05, seed=5)
+    logistic = LogisticRegression(max_iter=500).fit(*data["train"])
+    rng = np.random.default_rng(0)
+    preds = {}
+    for split, (x, _y) in data.items():
+        proba = logistic.predict_proba(x)
+        spoiled = rng.random(len(proba)) < 0.25  # 25 % of rows sent to the wrong class
+        proba[spoiled] = np.eye(3)[(proba[spoiled].argmax(axis=1) + 1) % 3]
+        preds[split] = proba_frame(proba, [0, 1, 2])
+    result = _run(data, preds)
+    assert result.metrics["advantage_vs_linear"] < -0.08, result.metrics["advantage_vs_linear"]
+    assert result.status == "fail", result.message
+    assert "linear" in result.subjects
+    assert result.thresholds["false_alarm_share"] == pytest.approx(0.02)
+    assert result.thresholds["alpha_per_baseline"] == pytest.approx(0.01)
+    assert "one-sided 99%" in result.message
+    assert BaselineBeats.fail_tests == 1
+
+
+def test_baseline_beats_judges_a_strong_baseline_at_the_share_and_the_margin():
+    from qa.checks.baseline_beats import Comparison, _judge
+
+    params = BaselineBeats.Params()
+    auc = METRICS["roc_auc"]
+
+    def versus(advantage, high, bound, detectable=0.01):
+        return Comparison(
+            "xgboost", 0.8, (0.7, 0.9), advantage, (advantage - 0.05, high),
+            bound=bound, alpha=0.01, detectable=detectable, n_rows=200,
+        )  # fmt: skip
+
+    # Behind by 0.04 and the 95 % interval below zero, but not at the share: warn, and say
+    # how many rows would settle it.
+    shy = _judge(versus(-0.04, -0.002, 0.012, detectable=0.052), False, auc, params)
+    assert shy.verdict == "warn"
+    assert "though not significantly" in shy.note and "one-sided 99% upper bound" in shy.note
+    assert "underpowered: with 200 test rows only a gap of 0.052" in shy.note
+    # Significant at the share but within the margin (a large test set): not a failure.
+    small = _judge(versus(-0.008, -0.004, -0.003), False, auc, params)
+    assert small.verdict == "ok"
+    # Beyond the margin and significant at the share: fail.
+    assert _judge(versus(-0.04, -0.02, -0.01), False, auc, params).verdict == "fail"
+    # The metric's own margin holds even when the tolerance is set lower.
+    lenient = BaselineBeats.Params(tolerance=0.0)
+    assert _judge(versus(-0.009, -0.004, -0.003), False, auc, lenient).verdict == "ok"

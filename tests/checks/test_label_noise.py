@@ -272,3 +272,20 @@ def test_label_noise_decide_at_its_edges_without_data():
     assert not holdout_flagged(199, bar + 0.05, 0.0, params)  # too few held-out rows
     assert not holdout_flagged(1000, bar, 0.0, params)  # lower bound at the bar
     assert not holdout_flagged(1000, bar + 0.05, 0.0, LabelNoise.Params(holdout="report"))
+
+
+def test_label_noise_fail_rule_follows_the_checks_share_of_the_budget():
+    from qa.checks.label_noise import decide
+
+    assert LabelNoise.fail_tests == 1
+    params = LabelNoise.Params()
+    # 60 of 900 flagged (6.7 %): the one-sided 98 % lower bound (5.06 %) clears the 5 % bar;
+    # at a share of 0.005 the 99.5 % bound (4.6 %) does not, and the rate could be chance.
+    assert decide(0.9, 60, 900, 0.0, None, False, params, alpha=0.02) == ("fail", "noisy")
+    assert decide(0.9, 60, 900, 0.0, None, False, params, alpha=0.005) == ("warn", "chance")
+    # The control comparison runs at the share too: 12 % of train vs 9 % of 1,000 held-out
+    # rows is significant at 2 % (one-sided p ~ 0.002) but not at 0.1 %.
+    control = (90, 1000)
+    assert decide(0.9, 2400, 20_000, 0.0, control, False, params, alpha=0.02)[0] == "fail"
+    tight = decide(0.9, 2400, 20_000, 0.0, control, False, params, alpha=0.001)
+    assert tight == ("warn", "hard-target")

@@ -294,3 +294,89 @@ def test_overfit_gap_measure_history_finds_the_best_epoch_among_epochs_with_both
     flat = measure_history(np.array([1, 2]), np.array([1.0, 1.0]), np.array([0.0, 0.25]))
     assert flat is not None and flat.rise == 0.25 and not flat.train_fell
     assert measure_history(np.array([1, 2]), np.array([1.0, np.nan]), np.array([1.0, 0.5])) is None
+
+
+# --------------------------------------------------------------------------- the false-alarm budget
+def _auc_versus(n: int, extra: float, seed: int, alpha: float):
+    """A model and a reference scored by AUC on ``n`` validation rows, paired bootstrap; the
+    Versus the gap rule reads at one-sided level ``alpha``."""
+    from qa.checks.overfit_gap import Versus
+    from qa.metrics import METRICS, make_scorer, run_bootstrap
+    from qa.predictions import Predictions
+
+    auc = METRICS["roc_auc"]
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    reference = y * 1.2 + rng.normal(size=n)
+    model = reference + extra * rng.normal(size=n)
+
+    def scorer(score):
+        p = 1 / (1 + np.exp(-score))
+        preds = Predictions(split="validation", proba=np.c_[1 - p, p])
+        return make_scorer(auc, "binary", y, preds, positive_index=1, n_classes=2)
+
+    boot = run_bootstrap({"model": scorer(model), "ref": scorer(reference)}, n, seed=0)
+    advantage, low, high = boot.advantage(auc, "model", "ref")
+    at95 = boot.advantage_bound(auc, "model", "ref", "upper")
+    at_share = boot.advantage_bound(auc, "model", "ref", "upper", alpha)
+    detectable = boot.detectable(auc, "model", "ref", alpha)
+    versus = Versus(advantage, at_share, 0.0, "", [], [], {}, alpha, auc.margin)
+    return versus, (low, high), at95, detectable
+
+
+def test_overfit_gap_does_not_fail_a_model_004_auc_behind_the_reference_on_200_rows():
+    """The issue's false alarm: 0.04 AUC behind the reference XGBoost on 200 validation rows,
+    the two-sided 95 % interval straddling zero, the one-sided 95 % bound just under it."""
+    from qa.budget import DEFAULT_FALSE_ALARM_RATE, per_test
+    from qa.checks.overfit_gap import decide_gap
+
+    alpha = per_test(DEFAULT_FALSE_ALARM_RATE, 3)  # the share alone, across three baselines
+    versus, (low, high), at95, detectable = _auc_versus(200, 0.6, seed=1, alpha=alpha)
+    assert -0.05 < versus.advantage < -0.03
+    assert low < 0 < high  # the two-sided interval straddles zero
+    assert at95 < 0  # the old one-sided 95 % rule failed this
+    assert versus.upper > 0  # at the share it is not significant
+    assert decide_gap(0.2, 0.05, versus, 0.02) == "warn"
+    assert detectable > 0.02  # 200 rows cannot establish a gap of the margin
+
+
+def test_overfit_gap_message_says_underpowered_with_the_rows_needed():
+    from qa.budget import more_rows_needed, underpowered_note
+    from qa.checks.overfit_gap import _why_not_costly
+
+    versus, _, _, detectable = _auc_versus(200, 0.6, seed=1, alpha=0.02 / 3)
+    note = underpowered_note(
+        200, "held-out rows", f"a gap of {detectable:.3g} roc_auc",
+        more_rows_needed(200, detectable, 0.02), "0.02",
+    )  # fmt: skip
+    from dataclasses import replace
+
+    text = _why_not_costly(replace(versus, margin=0.02, underpowered=note))
+    assert "not significant at the gate's share" in text
+    assert "one-sided 99.3% upper bound" in text
+    assert "underpowered: with 200 held-out rows only a gap of" in text
+    assert "more held-out rows would detect 0.02" in text
+
+
+def test_overfit_gap_warns_not_fails_on_a_significant_gap_within_the_margin_on_a_large_set():
+    from qa.checks.overfit_gap import _why_not_costly, decide_gap
+
+    versus, (_low, high), _, _ = _auc_versus(40_000, 0.12, seed=3, alpha=0.02 / 3)
+    assert -0.01 < versus.advantage < 0  # a trivial shortfall...
+    assert versus.upper < 0 and high < 0  # ...that 40,000 rows establish at the share
+    assert decide_gap(0.2, 0.05, versus, 0.02) == "warn"
+    text = _why_not_costly(versus)
+    assert "significant at the gate's share" in text and "within the practical margin" in text
+
+
+def test_overfit_gap_fail_rule_draws_on_the_budget():
+    assert OverfitGap.fail_tests == 1
+    data, preds = _diabetes_tree()
+    result = _run(data, preds, task="regression")
+    assert result.status == "fail", result.message
+    assert result.thresholds["false_alarm_share"] == pytest.approx(0.02)
+    assert result.thresholds["alpha_per_baseline"] == pytest.approx(0.02 / 3, abs=1e-6)
+    assert result.thresholds["margin"] == pytest.approx(0.02)
+    bound = result.metrics["advantage_vs_best_baseline_bound_at_share"]
+    assert bound > result.metrics["advantage_vs_best_baseline_upper_bound"]
+    assert "one-sided 99.3%" in result.message

@@ -294,3 +294,34 @@ def test_best_reference_needs_skill_and_a_significant_gap_to_leave_behind():
     assert close is not None and not close.behind
     noisy = ReferenceCounts("xgboost", hits=60, n=100, false_hits=50, m=900, gained=6, lost=4)
     assert not best_reference([noisy], 0.40, 0.10).behind  # 6 vs 4 discordant: chance
+
+
+# --------------------------------------------------------------------------- the false-alarm budget
+def test_a_small_class_decision_follows_the_checks_share_of_the_budget():
+    """0 of 8 rows found: at the whole default budget (one-sided 99 % Wilson bound, 0.40) the
+    class fails; with a gate budget of 0.001 (bound at 99.95 %, 0.58) it only warns and says
+    how many more rows would settle it."""
+    assert PerClassRecall.fail_tests == 2
+    y, p = planted_confusion({0: 200, 1: 200, 2: 8}, {(2, 0): 8})
+    result = _run(label_inputs(y, p))
+    assert result.status == "fail" and result.subjects == ("2",)
+    assert result.thresholds["false_alarm_share"] == pytest.approx(0.02)
+    assert result.thresholds["alpha_small_class"] == pytest.approx(0.01)
+    inputs = label_inputs(y, p)
+    report = qa.check(
+        **inputs, only=["per-class-recall"], config={"run": {"false_alarm_rate": 0.001}}
+    )
+    strict_budget = report.checks[0]
+    assert strict_budget.thresholds["alpha_small_class"] == pytest.approx(0.0005)
+    assert strict_budget.status == "warn", strict_budget.message
+    assert strict_budget.metrics["n_classes_uncertain"] == 1
+    assert "underpowered: with 8 test rows of '2'" in strict_budget.message
+
+
+def test_the_small_class_level_is_split_across_the_small_classes():
+    from qa.checks.per_class_recall import levels
+
+    lv = levels(0.02, 4, 6)
+    assert lv.small_class == pytest.approx(0.0025)
+    assert lv.reference == pytest.approx(0.01 / 6)
+    assert levels(0.02, 0, 0).small_class == pytest.approx(0.01)
