@@ -177,7 +177,7 @@ def small_class_note(name: str, support: int, recall: float, upper: float, bar: 
     return underpowered_note(
         support,
         f"test rows of {name!r}",
-        f"a recall {detectable:.2f} below its own",
+        f"a shortfall under the bar of more than {detectable:.2f}",
         more_rows_needed(support, detectable, shortfall),
         f"its shortfall of {shortfall:.2f} under the bar",
     )
