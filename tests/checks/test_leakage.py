@@ -379,3 +379,182 @@ def test_is_proxy_edges():
     quiet = DetectorOutcome("overlap", False, 0.0, 0.01, "")
     assert decide([quiet]) == "pass"
     assert decide([quiet, DetectorOutcome("time", True, 0.1, 0.0, "")]) == "fail"
+
+
+# --------------------------------------------------------------------------- budget
+def test_leakage_tests_draw_on_the_false_alarm_budget():
+    assert Leakage.fail_tests == 2  # overlap's chance test, target-proxy's rank tests
+    train, test = random_split(make_classification_frame(n=1000, seed=1))
+    alone = run(train, test)
+    assert alone.thresholds["false_alarm_share"] == pytest.approx(0.02)
+    assert alone.thresholds["alpha_per_test"] == pytest.approx(0.01)
+    strict = qa.check(
+        train=train,
+        test=test,
+        config={"task": {"target": "label"}, "run": {"false_alarm_rate": 0.01}},
+        only=["leakage"],
+    ).checks[0]
+    assert strict.thresholds["alpha_per_test"] == pytest.approx(0.005)
+
+
+# --------------------------------------------------------------------------- conflicts
+# Twins of three clean, correctly split real datasets whose coarse features repeat naturally:
+# identical rows with different labels there are the target's ambiguity, not copied records.
+def coarse_rating(n: int, seed: int) -> pl.DataFrame:
+    """A teaching-evaluation twin: four answers of 3-6 levels, a 5-point rating, instructors."""
+    rng = np.random.default_rng(seed)
+    instructor = rng.integers(0, 40, n)
+    latent = rng.normal(size=n) + rng.normal(size=40)[instructor] * 0.5
+    answers = {}
+    for j, levels in enumerate((3, 4, 5, 6)):
+        z = latent + rng.normal(0, 1.0, n)
+        cuts = np.quantile(z, np.linspace(0, 1, levels + 1)[1:-1])
+        answers[f"q{j}"] = np.digitize(z, cuts) + 1
+    r = latent + rng.normal(0, 0.8, n)
+    rating = np.digitize(r, np.quantile(r, [0.2, 0.4, 0.6, 0.8])) + 1
+    return pl.DataFrame({**answers, "instructor": instructor, "label": rating})
+
+
+def school_exam(n: int, seed: int) -> pl.DataFrame:
+    """A school exam twin: five coarse categoricals, a 0-100 reading score, schools, pass/fail."""
+    rng = np.random.default_rng(seed)
+    school = rng.integers(0, 30, n)
+    lunch, prep = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    ability = rng.normal(size=n) + 0.4 * lunch + 0.3 * prep
+    reading = np.clip(np.round(68 + 14 * ability + rng.normal(0, 6, n)), 0, 100).astype(int)
+    z = 1.5 * ability + rng.normal(size=30)[school] * 0.3 + rng.logistic(size=n) * 0.8
+    return pl.DataFrame(
+        {
+            "gender": rng.choice(["f", "m"], n),
+            "ethnicity": rng.choice(list("ABCDE"), n),
+            "parent_edu": rng.integers(0, 6, n),
+            "lunch": np.array(["standard", "free"])[lunch],
+            "prep": prep,
+            "reading": reading,
+            "school": school,
+            "label": (z > 0.5).astype(int),
+        }
+    )
+
+
+def police_stops(n: int, seed: int) -> pl.DataFrame:
+    """A police-stop twin: coarse features in time order, arrest or not."""
+    rng = np.random.default_rng(seed)
+    hours = np.sort(rng.integers(0, 24 * 700, n))
+    age, reason, searched = rng.integers(16, 70, n), rng.integers(0, 6, n), rng.random(n) < 0.15
+    z = 2.5 * searched + 0.3 * reason - 0.02 * age + rng.logistic(size=n)
+    return pl.DataFrame(
+        {
+            "stop_time": [dt.datetime(2020, 1, 1) + dt.timedelta(hours=int(h)) for h in hours],
+            "sex": rng.integers(0, 2, n),
+            "race": rng.choice(list("ABCDE"), n),
+            "age": age,
+            "reason": reason,
+            "searched": searched,
+            "label": (z > 1.0).astype(int),
+        }
+    )
+
+
+def group_split(frame: pl.DataFrame, column: str, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    groups = frame[column].unique().sort().to_numpy().copy()
+    np.random.default_rng(seed).shuffle(groups)
+    in_train = frame[column].is_in(groups[: int(0.8 * len(groups))].tolist())
+    return frame.filter(in_train), frame.filter(~in_train)
+
+
+def assert_coarse_conflicts_only_noted(result, low: float, high: float) -> None:
+    assert result.status == "pass", result.message
+    assert detector(result, "conflicts")[1] is False
+    assert result.metrics["conflict_share"] == 0.0  # no copied record
+    assert low <= result.metrics["coarse_conflict_share"] <= high
+    assert "the target is ambiguous there" in result.message
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_leakage_passes_a_5_point_rating_on_coarse_answers_split_by_instructor(seed):
+    train, test = group_split(coarse_rating(2000, seed), "instructor", seed)
+    result = run(train, test, group="instructor")
+    assert_coarse_conflicts_only_noted(result, 0.2, 1.0)  # the old rule failed all of these
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_leakage_passes_a_school_exam_set_split_by_school_with_8_percent_conflicts(seed):
+    train, test = group_split(school_exam(4000, seed), "school", seed)
+    result = run(train, test, group="school")
+    assert_coarse_conflicts_only_noted(result, 0.04, 0.15)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_leakage_passes_a_time_ordered_stop_set_with_6_percent_conflicts(seed):
+    frame = police_stops(1000, seed)
+    result = run(frame.head(800), frame.tail(200), time="stop_time")
+    assert_coarse_conflicts_only_noted(result, 0.03, 0.12)
+
+
+def test_leakage_a_single_feature_with_natural_ties_is_not_a_record():
+    # One rounded amount: its ties cannot be told from copies, so conflicts stay a note.
+    rng = np.random.default_rng(0)
+    amount = np.round(rng.lognormal(8, 1, 3000))
+    frame = pl.DataFrame({"amount": amount, "label": (rng.random(3000) < 0.4).astype(int)})
+    result = run(frame)
+    assert result.status == "pass", result.message
+    assert result.metrics["conflict_share"] == 0.0 and result.metrics["coarse_conflict_share"] > 0
+
+
+def flipped_copies(train: pl.DataFrame, rows: int) -> pl.DataFrame:
+    return pl.concat([train, train.head(rows).with_columns((1 - pl.col("label")).alias("label"))])
+
+
+def test_leakage_fails_on_copied_records_with_flipped_labels_among_coarse_conflicts():
+    # The school twin plus a continuous column: its copies are records, the rest stays a note.
+    frame = school_exam(4000, 0)
+    frame = frame.with_columns(
+        pl.Series("income", np.random.default_rng(1).lognormal(10, 0.5, frame.height))
+    )
+    train, test = group_split(frame, "school", 0)
+    clean = run(train, test, group="school")
+    assert clean.status == "pass", clean.message
+    copies = int(0.025 * train.height)  # originals and copies: 5 % of train rows
+    result = run(flipped_copies(train, copies), test, group="school")
+    assert result.status == "fail", result.message
+    assert "conflicts" in result.subjects and "income" in result.subjects
+    share = result.metrics["conflict_share"]
+    assert share == pytest.approx(2 * copies / (train.height + copies), abs=1e-6)
+    rows = next(e for e in result.evidence if e.title.startswith("Identical train rows")).rows
+    assert rows[0][2] == "copies of one record ('income')"
+
+
+def test_leakage_reports_a_few_copied_records_under_the_bar_without_failing():
+    train, test = random_split(make_classification_frame(n=3000, seed=7))
+    result = run(flipped_copies(train, 6), test)  # 12 of 2,406 rows: 0.5 %
+    assert result.status == "pass", result.message
+    assert result.metrics["conflict_groups"] == 6
+    assert "copies of one record" in result.message and "labelling problem" in result.message
+
+
+def test_leakage_reports_rows_of_one_declared_id_with_different_labels():
+    frame = make_classification_frame(n=2000, seed=9).with_columns(
+        pl.int_range(pl.len()).alias("row_id")
+    )
+    train, test = random_split(frame)
+    assert run(train, test, id="row_id").status == "pass"
+    # 40 rows take the id of another row with the other label (their features differ)
+    ones = train.filter(pl.col("label") == 1).head(40)
+    zeros = train.filter(pl.col("label") == 0).head(40)
+    relabelled = pl.concat(
+        [train.join(ones, on="row_id", how="anti"), ones.with_columns(zeros["row_id"])]
+    )
+    result = run(relabelled, test, id="row_id")
+    assert result.metrics["id_conflict_rows"] == 80
+    assert result.status == "fail" and "conflicts" in result.subjects
+    rows = next(e for e in result.evidence if e.title.startswith("Identical train rows")).rows
+    assert rows[0][2] == "same row_id (the declared id)"
+
+
+def test_conflict_verdict_edges():
+    from qa.checks.leakage import conflict_verdict
+
+    assert conflict_verdict(0.0101, 0.01) == "fired"
+    assert conflict_verdict(0.01, 0.01) == "ok"
+    assert conflict_verdict(0.0, 0.0) == "ok"
