@@ -192,7 +192,10 @@ class LabelNoise(Check):
             "oof_fit_rows_per_fold": fit.fit_rows,
         }
         holdout_ev, holdout_bad = self._holdouts(ctx, params, judged, metrics, alpha)
-        control = _holdout_control(metrics)
+        control = _joint_control(ctx, params.n_folds, judged, y, proba)
+        if control is not None:
+            metrics["control_issue_rate"] = control[0] / control[1]
+            metrics["control_rows"] = control[1]
         # decide
         status, reason = decide(auc, k, n, expected, control, bool(holdout_bad), params, alpha)
         flags = TrainFlags(
@@ -470,11 +473,27 @@ def _subjects(
 
 
 # --------------------------------------------------------------------------- helpers
-def _holdout_control(metrics: dict[str, Any]) -> tuple[int, int] | None:
-    """Flagged and judged rows pooled over validation and test, when enough to compare with."""
-    flagged = sum(int(metrics.get(f"{s}_issues", 0)) for s in ("validation", "test"))
-    judged = sum(int(metrics.get(f"{s}_rows_judged", 0)) for s in ("validation", "test"))
-    return (flagged, judged) if judged >= MIN_CONTROL_ROWS else None
+def _joint_control(
+    ctx: Context, n_folds: int, judged: list[int], y: np.ndarray, proba: np.ndarray
+) -> tuple[int, int] | None:
+    """Flagged and judged held-out rows (validation and test pooled), flagged in ONE cleanlab
+    call together with train's rows, so both sides are held to the same per-class thresholds
+    (a held-out split of a few dozen rows per class estimates its own thresholds poorly).
+    None when fewer than ``MIN_CONTROL_ROWS`` labelled held-out rows exist."""
+    held_y, held_p = [], []
+    for split in ("validation", "test"):
+        if not ctx.has_labels(split):
+            continue
+        labels = ctx.labels(split)
+        rows = np.flatnonzero(np.isin(labels, judged))
+        y_h, p_h = _restrict(labels[rows], ctx.holdout_proba(split, n_folds)[rows], judged)
+        held_y.append(y_h)
+        held_p.append(p_h)
+    n_h = sum(len(part) for part in held_y)
+    if n_h < MIN_CONTROL_ROWS:
+        return None
+    flags = _find_issues(np.concatenate([y, *held_y]), np.vstack([proba, *held_p]))["issue"]
+    return int(flags[len(y) :].sum()), n_h
 
 
 def _train_noisier(

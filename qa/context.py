@@ -417,6 +417,7 @@ class Context:
                 self.feature_matrix(split),
                 counts / counts.sum(),
                 full_model,
+                self.seed,
             )
 
         return self.cached(("oof_holdout", split, n_folds), compute)

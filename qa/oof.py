@@ -291,11 +291,19 @@ def _predict(booster: Any, X: np.ndarray, m: int) -> np.ndarray:
 
 
 def holdout_proba(
-    fit: OOFFit, X: np.ndarray, prior: np.ndarray, full_model: Callable[[], Any]
+    fit: OOFFit,
+    X: np.ndarray,
+    prior: np.ndarray,
+    full_model: Callable[[], Any],
+    seed: int = 0,
 ) -> np.ndarray:
     """Class probabilities for a held-out split from models fit on train, (n_split, n_classes).
 
-    With fitted folds: the average of the K fold models. Without (a user OOF file): the model
+    With fitted folds, each held-out row is scored by ONE fold model (dealt round-robin in a
+    seeded order), exactly as each train row is scored by the one model that did not see it:
+    train and held-out probabilities then come from the same kind of model, so their flag
+    rates are comparable (an average of the K models is smoother and flags fewer rows, which
+    made a hard target look like noise in train). Without folds (a user OOF file): the model
     ``full_model()`` returns, fit on all of train (the caller caches it); with no features at
     all, the train class ``prior``.
     """
@@ -307,7 +315,13 @@ def holdout_proba(
     if not boosters:
         proba[:] = prior
         return proba
-    proba[:, fit.model_classes] = np.mean([_predict(b, X, m) for b in boosters], axis=0)
+    order = np.random.default_rng(seed).permutation(len(X))
+    dealt = np.empty(len(X), dtype=np.int64)
+    dealt[order] = np.arange(len(X)) % len(boosters)
+    for k, booster in enumerate(boosters):
+        rows = np.flatnonzero(dealt == k)
+        if len(rows):
+            proba[np.ix_(rows, fit.model_classes)] = _predict(booster, X[rows], m)
     return proba
 
 
