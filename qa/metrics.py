@@ -488,7 +488,11 @@ class Bootstrap:
 
         An explicit ``alpha`` that leaves fewer than :data:`MIN_TAIL_RESAMPLES` replicates in
         the tail (0.002 of 1,000 resamples is two) is beyond what the resamples resolve: the
-        bound is then the normal one, ``point ± z(1 - alpha) · sd`` of the replicates.
+        bound is then extrapolated from that side's own tail — the distance from the median to
+        the finest quantile the resamples do resolve, stretched by the ratio of the normal
+        quantiles. On a symmetric, normal spread that is the normal bound ``point ± z · sd``;
+        on a skewed one (a relative RMSE advantage) it keeps the skew, where ``sd`` would mix
+        in the long tail on the other side.
         """
         if side not in ("lower", "upper"):
             raise ValueError(f"side must be 'lower' or 'upper', not {side!r}")
@@ -497,8 +501,7 @@ class Bootstrap:
             return None
         level = self.alpha if alpha is None else alpha
         if alpha is not None and point is not None and level * len(valid) < MIN_TAIL_RESAMPLES:
-            spread = NormalDist().inv_cdf(1 - level) * float(np.std(valid, ddof=1))
-            return point - spread if side == "lower" else point + spread
+            return _extrapolated_bound(valid, side, level)
         return float(np.quantile(valid, level if side == "lower" else 1 - level))
 
     def detectable(
@@ -627,6 +630,16 @@ class BootstrapSettings:
     max_rows: int = 20_000
     confidence: float = 0.95
     decision_threshold: float = 0.5
+
+
+def _extrapolated_bound(valid: np.ndarray, side: str, level: float) -> float:
+    """A one-sided bound at ``level``, finer than the resamples resolve, from the tail's shape
+    at the finest level they do (``MIN_TAIL_RESAMPLES`` replicates beyond it)."""
+    resolved = MIN_TAIL_RESAMPLES / len(valid)
+    middle = float(np.median(valid))
+    edge = float(np.quantile(valid, resolved if side == "lower" else 1 - resolved))
+    stretch = NormalDist().inv_cdf(1 - level) / NormalDist().inv_cdf(1 - resolved)
+    return middle + (edge - middle) * stretch
 
 
 def evaluate(
