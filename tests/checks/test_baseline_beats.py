@@ -264,7 +264,7 @@ def test_baseline_beats_still_fails_a_model_a_linear_model_beats_by_010_macro_f1
     assert "linear" in result.subjects
     assert result.thresholds["false_alarm_share"] == pytest.approx(0.02)
     assert result.thresholds["alpha_per_baseline"] == pytest.approx(0.02 / 3, rel=1e-4)
-    assert "one-sided 99%" in result.message
+    assert "one-sided 99.3%" in result.message
     assert BaselineBeats.fail_tests == 1
 
 
