@@ -128,3 +128,60 @@ def test_confusion_clusters_with_hostile_class_names():
     assert result.status == "fail"
     assert set(result.subjects) == {"<script>alert(1)</script>", "naïve ü 列"}
     assert result.charts[0].data["labels"] == names
+
+
+# --------------------------------------------------------------------------- data vs model
+def _overlapping_pair_case(seed: int = 0):
+    """Classes 1 and 2 come from the same distribution: every model confuses them."""
+    import polars as pl
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    frames, xy = {}, {}
+    for split, n in (("train", 900), ("test", 600)):
+        y = rng.integers(0, 3, n)
+        x = rng.normal(size=(n, 2)) + np.where(y[:, None] == 0, 3.0, 0.0)
+        xy[split] = (x, y)
+        frames[split] = pl.DataFrame({"x0": x[:, 0], "x1": x[:, 1], "label": y})
+    model = LogisticRegression(max_iter=500).fit(*xy["train"])
+    preds = pl.DataFrame({"prediction": model.predict(xy["test"][0])})
+    return dict(frames, target="label", predictions={"test": preds})
+
+
+def test_a_pair_the_references_confuse_as_much_warns_as_a_data_limit():
+    result = _run(_overlapping_pair_case())
+    assert result.metrics["max_pair_confusion"] > 0.8  # far over the bar
+    assert result.status == "warn", result.message
+    assert "overlap in these features" in result.message
+    table = result.evidence[2]
+    assert table.rows[0][-1] == "data (classes overlap)"
+
+
+def test_a_pair_the_model_alone_confuses_still_fails_at_a_strict_budget():
+    case = digits_case()
+    folded = fold_class(case.y_test, case.proba.argmax(axis=1), source=8, target=3)
+    result = _run(case.inputs(pred_index=folded))
+    assert result.status == "fail"
+    assert result.evidence[2].rows[0][-1] == "model"
+    strict = qa.check(
+        **case.inputs(pred_index=folded),
+        only=["confusion-clusters"],
+        config={"run": {"false_alarm_rate": 0.0001}},
+    ).checks[0]
+    assert strict.status == "fail"  # a fold of a whole class is no borderline case
+
+
+def test_model_fault_and_pair_skill_at_their_edges():
+    from qa.checks.confusion_clusters import PairReference, model_fault, skilled_on_pair
+
+    none_skilled = PairReference((0, 1), skilled_references=0)
+    assert model_fault(0.5, none_skilled, 0.1, 0.01)  # nothing shows the classes overlap
+    ref = PairReference((0, 1), 2, "linear", 0.39, 0.001)
+    assert model_fault(0.5, ref, 0.1, 0.01)
+    assert not model_fault(0.48, ref, 0.1, 0.01)  # within the gap
+    assert not model_fault(0.5, ref, 0.1, 0.0005)  # not significant at this level
+    cannot_tell = PairReference((0, 1), skilled_references=2)  # skilled, but not on the pair
+    assert not model_fault(0.9, cannot_tell, 0.1, 0.01)
+    y = np.array([0] * 50 + [1] * 50)
+    assert not skilled_on_pair(y, np.zeros(100, dtype=int), 0, 1)  # always "0": no skill
+    assert skilled_on_pair(y, y.copy(), 0, 1)
