@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/false_alarms.py [--runs 200] [--seed 0] [--workers N]
         [--defects] [--per-defect 20] [--json out.json]
+    .venv/bin/python benchmarks/false_alarms.py --compare before.json after.json
 
 The gate promises (``[run] false_alarm_rate``, default 0.02) that on clean data and a sound
 model it fails at most that share of runs. This script measures the promise:
@@ -797,6 +798,39 @@ def code_version() -> dict[str, Any]:
     return {"qa_file": qa.__file__, "commit": commit, "version": getattr(qa, "__version__", "")}
 
 
+def compare(before_path: str, after_path: str) -> None:
+    """Two ``--json`` files side by side; runs are paired (same seed, same data, same model)."""
+    a, b = (json.loads(Path(p).read_text(encoding="utf-8")) for p in (before_path, after_path))
+    print(f"before: {a['code'].get('commit', '')[:10]}   after: {b['code'].get('commit', '')[:10]}")
+    ca, cb = a["summary"].get("clean", {}), b["summary"].get("clean", {})
+    if ca and cb:
+        print("== clean runs failing ==")
+        print(f"{'whole gate':<22}{fmt(ca['gate_failed'])}  ->  {fmt(cb['gate_failed'])}")
+        for c in sorted(set(ca["per_check"]) | set(cb["per_check"])):
+            left, right = ca["per_check"].get(c), cb["per_check"].get(c)
+            if left and right:
+                print(f"  {c:<20}{fmt(left)}  ->  {fmt(right)}")
+    da, db = a["summary"].get("defects", {}), b["summary"].get("defects", {})
+    if da and db:
+        print("== planted defects detected ==")
+        for name in [d for d in da if d in db]:
+            print(f"{name:<22}{fmt(da[name]['detected'])}  ->  {fmt(db[name]['detected'])}")
+    key = lambda r: (r["defect"], r["index"])  # noqa: E731
+    runs_a = {key(r): r for r in a["runs"]}
+    for r in b["runs"]:
+        old = runs_a.get(key(r))
+        if old is None or old["seed"] != r["seed"]:
+            continue
+        if r["defect"] == "clean" and (old["status"] == "pass") != (r["status"] == "pass"):
+            print(f"  clean #{r['index']} {r['source']}: {old['status']} -> {r['status']}")
+        elif r["defect"] != "clean" and old["caught"] != r["caught"]:
+            got = ", ".join(f"{c}={r['statuses'].get(c, 'absent')}" for c in r["expect"])
+            print(
+                f"  {r['defect']} #{r['index']} {r['source']}: "
+                f"{'caught' if old['caught'] else 'missed'} -> {got}"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--runs", type=int, default=200, help="clean runs")
@@ -808,7 +842,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-clean", action="store_true", help="skip the clean runs")
     ap.add_argument("--small", action="store_true", help="small generated tables only")
     ap.add_argument("--json", help="write the summary and every run to this file")
+    ap.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"), help="two --json files")
     args = ap.parse_args(argv)
+    if args.compare:
+        compare(*args.compare)
+        return 0
     workers = max(1, min(args.workers, available_cores()))
     jobs = [] if args.no_clean else [(i, args.seed, "clean", args.small) for i in range(args.runs)]
     if args.defects:
