@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -61,6 +61,8 @@ class DetectorOutcome:
     subjects: list[str] = field(default_factory=list)
     #: What the detector could not rule out (e.g. too few rows to test); shown even on a pass.
     caveat: str = ""
+    #: Beyond its bar and significant at the warning level, not at the fail level: warn.
+    suspect: bool = False
 
 
 class Leakage(Check):
@@ -103,7 +105,8 @@ class Leakage(Check):
     detector's share of the budget. A split too small for that test (two copied rows of 27 can
     be chance when train has duplicates of its own) is named as underpowered, with the fewest
     copied rows that would fire and how many more split rows would detect the share found,
-    both under the same BH rule as the decision. ``group``: the share of split rows whose entity is also in
+    both under the same BH rule as the decision; when its q-value is still within the warning
+    level (0.05) the check warns ("possible leakage"). ``group``: the share of split rows whose entity is also in
     train must not exceed ``max_group_overlap_share`` (default 0: a declared group must never
     cross the split). ``time``: the share of validation/test rows strictly earlier than the last
     train row must not exceed ``max_time_overlap_share`` (default 0). Production is checked for
@@ -230,6 +233,17 @@ class Leakage(Check):
             )
         ran = [f.detector for f in findings if not f.summary.startswith("not run")]
         caveats = "".join(f"; {f.detector} {f.caveat}" for f in findings if f.caveat)
+        if decide(findings) == "warn":
+            suspects = [f.detector for f in findings if f.suspect]
+            return self.result(
+                "warn",
+                f"possible leakage ({', '.join(suspects)}), not significant at the gate's "
+                f"false-alarm budget{caveats}",
+                metrics=metrics,
+                thresholds=thresholds,
+                evidence=evidence,
+                subjects=suspects,
+            )
         return self.result(
             "pass",
             f"no leakage found ({', '.join(ran)}){caveats}",
@@ -239,9 +253,17 @@ class Leakage(Check):
         )
 
 
+#: Level of the warning rules (a detector beyond its bar and this significant, not at the
+#: check's share of the false-alarm budget, warns): warnings keep their own level.
+WARN_ALPHA = 0.05
+
+
 def decide(outcomes: list[DetectorOutcome]) -> str:
-    """Any detector firing fails the check; each detector decides its own firing."""
-    return "fail" if any(f.fired for f in outcomes) else "pass"
+    """Any detector firing fails the check; a suspect one (significant at the warning level
+    only) warns; each detector decides its own firing."""
+    if any(f.fired for f in outcomes):
+        return "fail"
+    return "warn" if any(f.suspect for f in outcomes) else "pass"
 
 
 # --------------------------------------------------------------------------- row hashes
@@ -294,7 +316,7 @@ def _overlap(
     q = stats.benjamini_hochberg(pvalues)
     bar = params.max_overlap_share
     # decide, per split
-    worst, fired_splits, weak = 0.0, [], []
+    worst, fired_splits, weak, suspect = 0.0, [], [], False
     for i, ((split, n, k, p), qv) in enumerate(zip(counts, q, strict=True)):
         excess = k / n - dup_share if n else 0.0
         worst = max(worst, excess)
@@ -313,9 +335,11 @@ def _overlap(
             more = _rows_to_detect(n, k / n, dups, m, dup_share, bar, fires)
             metrics[f"overlap_min_detectable_rows_{split}"] = need if need is not None else n + 1
             weak.append(_underpowered_text(split, n, k, p, need, more))
+            suspect = suspect or float(qv) <= WARN_ALPHA
     metrics["overlap_excess_share"] = worst
     # explain
-    return _overlap_outcome(fired_splits, worst, dup_share, weak, rows, len(others), params)
+    outcome = _overlap_outcome(fired_splits, worst, dup_share, weak, rows, len(others), params)
+    return replace(outcome, suspect=suspect and not fired_splits)
 
 
 def overlap_verdict(excess: float, k: int, q: float, bar: float, alpha: float) -> str:

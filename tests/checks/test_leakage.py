@@ -558,3 +558,23 @@ def test_conflict_verdict_edges():
     assert conflict_verdict(0.0101, 0.01) == "fired"
     assert conflict_verdict(0.01, 0.01) == "ok"
     assert conflict_verdict(0.0, 0.0) == "ok"
+
+
+def test_a_few_copied_rows_in_a_tiny_split_warn_when_the_budget_cannot_confirm_them():
+    """3 of 66 test rows copied into a 265-row train: p about 0.008 against train's own
+    (zero) duplicate rate. Where the check's share is smaller (as in a full gate), that is
+    not significant at the share but is at 5 %: warn; at a lax budget it fails."""
+    frame = make_classification_frame(n=331, seed=3)
+    train, test = frame.head(265), frame.tail(66)
+    copied = pl.concat([train, test.head(3)])
+
+    def at(rate: float) -> qa.report.CheckResult:
+        config = {"task": {"target": "label"}, "run": {"false_alarm_rate": rate}}
+        return qa.check(train=copied, test=test, config=config, only=["leakage"]).checks[0]
+
+    strict = at(0.004)  # 0.002 per test, about a full gate's share
+    assert strict.status == "warn", strict.message
+    assert strict.subjects == ("overlap",)
+    assert "underpowered" in strict.message
+    assert at(0.5).status == "fail"  # the same rows: the share decides
+    assert run(train, test).status == "pass"
