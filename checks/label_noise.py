@@ -16,7 +16,7 @@ from qa.metrics import fmt_level
 #: Held-out splits with fewer labelled rows than this are reported but never judged.
 MIN_HOLDOUT_ROWS = 200
 #: Labelled validation + test rows needed to use them as the control for train's issue rate.
-MIN_CONTROL_ROWS = 100
+MIN_CONTROL_ROWS = 30
 #: One-sided confidence of the reported lower bounds (``issue_rate_lower``) and of the
 #: held-out warnings; the fail rule uses the check's share of the false-alarm budget instead
 #: (``1 - CONFIDENCE`` when :func:`decide` is called without one).
@@ -89,10 +89,12 @@ class LabelNoise(Check):
        (default 0.025, half the bar; the practical margin): fail — the model is confident
        enough that the flags are label errors, not ambiguity (ten percent of flipped labels in
        a learnable set lands here) — unless the labelled validation and test rows (at least
-       100), scored by the same fold models, flag about as many rows: then the flags come from
-       a hard target, not from train's labels, and the check warns. Train must flag at least
-       ``min_excess_rate`` more than they do, significantly (one-sided two-proportion test at
-       the check's share), to fail.
+       30), each scored by one fold model as train rows are and flagged in the same cleanlab
+       call as train (so with the same per-class thresholds), flag about as many rows: then
+       the flags come from a hard target, not from train's labels, and the check warns. Train
+       must flag at least ``min_excess_rate`` more than they do, significantly (one-sided
+       two-proportion test at the check's share), to fail; with few held-out rows that test is
+       weak, and the check warns rather than fail a hard target it cannot tell from noise.
     5. Otherwise mostly explained by ambiguity: warn. Uniform label noise in a target the
        model finds hard looks exactly like overlapping classes, so the check says so instead of
        failing a clean dataset whose classes overlap.
