@@ -85,16 +85,20 @@ class LabelNoise(Check):
        as `issue_rate_lower`) must also exceed the bar, else warn, saying how many more rows
        would settle it (the rate may be chance at this size; at thousands of rows the bound
        equals the rate).
-    4. Then, with that lower bound less the expected rate at least ``min_excess_rate``
-       (default 0.025, half the bar; the practical margin): fail — the model is confident
-       enough that the flags are label errors, not ambiguity (ten percent of flipped labels in
-       a learnable set lands here) — unless the labelled validation and test rows (at least
-       30), each scored by one fold model as train rows are and flagged in the same cleanlab
-       call as train (so with the same per-class thresholds), flag about as many rows: then
-       the flags come from a hard target, not from train's labels, and the check warns. Train
-       must flag at least ``min_excess_rate`` more than they do, significantly (one-sided
-       two-proportion test at the check's share), to fail; with few held-out rows that test is
-       weak, and the check warns rather than fail a hard target it cannot tell from noise.
+    4. Then the control: when at least 30 labelled validation and test rows exist, each
+       scored by one fold model as train rows are and flagged in the same cleanlab call as
+       train (so with the same per-class thresholds), they are the control. Train and held-out
+       rows are exchangeable under a random split, so train flagging at least
+       ``min_excess_rate`` (default 0.025, half the bar; the practical margin) more than them,
+       significantly (one-sided two-proportion test at the check's share), means train's
+       labels are worse than the data's own ambiguity: fail, naming both rates. Equal rates
+       mean the flags come from a hard target: warn (only a human audit tells uniform noise
+       from hard classes). A time-ordered or group split makes held-out rows harder, never
+       easier, so the test stays conservative there; with few held-out rows it is weak and the
+       check warns rather than fail a hard target it cannot tell from noise.
+       Without a control: fail when the lower bound less the expected rate reaches
+       ``min_excess_rate`` — the model is confident enough that the flags are label errors,
+       not ambiguity (ten percent of flipped labels in a learnable set lands here).
     5. Otherwise mostly explained by ambiguity: warn. Uniform label noise in a target the
        model finds hard looks exactly like overlapping classes, so the check says so instead of
        failing a clean dataset whose classes overlap.
@@ -306,8 +310,9 @@ def decide(
         lower = rate_lower_bound(k, n, 1 - alpha)
         if lower <= params.max_issue_rate:
             return "warn", "chance"
-        noisier = control is None or _train_noisier(k, n, *control, params.min_excess_rate, alpha)
-        if not noisier:
+        if control is not None:  # held-out rows scored the same way are the control
+            if _train_noisier(k, n, *control, params.min_excess_rate, alpha):
+                return "fail", "noisy"
             return "warn", "hard-target"
         if lower - expected >= params.min_excess_rate:
             return "fail", "noisy"
@@ -421,6 +426,13 @@ def _above_bar_text(reason: Reason, flags: TrainFlags, bar: float) -> str:
             f"{summary}; above the bar {bar:.1%}, but the labelled held-out rows, scored "
             f"the same way, flag {k_h / n_h:.1%} of {n_h:,}: the flags come from a hard "
             "target, not from noise particular to train labels"
+        )
+    if reason == "noisy" and flags.control is not None:
+        k_h, n_h = flags.control
+        return (
+            f"{summary}; {level} lower bound {lower:.1%} > bar {bar:.1%}, and the labelled "
+            f"held-out rows, scored the same way, flag only {k_h / n_h:.1%} of {n_h:,}: train's "
+            "labels are worse than the data's own ambiguity"
         )
     if reason == "noisy":
         return f"{summary}; {level} lower bound {lower:.1%} > bar {bar:.1%}"

@@ -289,3 +289,29 @@ def test_label_noise_fail_rule_follows_the_checks_share_of_the_budget():
     assert decide(0.9, 2400, 20_000, 0.0, control, False, params, alpha=0.02)[0] == "fail"
     tight = decide(0.9, 2400, 20_000, 0.0, control, False, params, alpha=0.001)
     assert tight == ("warn", "hard-target")
+
+
+def _overlapping_binary(n: int, seed: int, flip_train: float = 0.0) -> dict:
+    """Two overlapping Gaussian classes (about 18 % Bayes error); train labels flipped."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, 6)) + np.outer(y, np.full(6, 0.75))
+    frame = pl.DataFrame({f"x{j}": x[:, j] for j in range(6)}).with_columns(label=y)
+    train, validation, test = frame[: n // 2], frame[n // 2 : 3 * n // 4], frame[3 * n // 4 :]
+    if flip_train:
+        flip = rng.random(train.height) < flip_train
+        train = train.with_columns(label=pl.Series(np.where(flip, 1 - y[: n // 2], y[: n // 2])))
+    return dict(train=train, validation=validation, test=test, target="label")
+
+
+def test_label_noise_uses_the_held_out_control_to_fail_noise_the_model_learned():
+    """12 % of train labels flipped on a hard target: the model's own uncertainty absorbs the
+    noise (the expected rate explains the flags), but held-out rows scored the same way flag
+    far fewer: fail, naming both rates."""
+    noisy = qa.check(**_overlapping_binary(4000, 1, flip_train=0.12), only=["label-noise"])
+    result = noisy.checks[0]
+    assert result.status == "fail", result.message
+    assert "held-out rows, scored the same way, flag only" in result.message
+    assert result.metrics["control_issue_rate"] < result.metrics["issue_rate"] - 0.05
+    clean = qa.check(**_overlapping_binary(4000, 1), only=["label-noise"]).checks[0]
+    assert clean.status != "fail", clean.message
