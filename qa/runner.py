@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from qa.base import Check, CheckResult, Severity, build_params
+from qa.base import Check, CheckResult, Severity, build_params, json_number
 from qa.budget import split_budget
 from qa.config import Config
 from qa.context import Context
@@ -135,7 +135,8 @@ def run_one(ctx: Context, item: PlannedCheck) -> CheckResult:
         result = replace(result, duration_s=round(time.perf_counter() - start, 4))
         share = ctx.false_alarm_shares.get(check_cls.id)
         if share is not None and result.status != "error":
-            result = replace(result, thresholds={**result.thresholds, "false_alarm_share": share})
+            shares = {**result.thresholds, "false_alarm_share": json_number(share)}
+            result = replace(result, thresholds=shares)
     return replace(result, severity=item.severity)
 
 

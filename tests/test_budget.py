@@ -81,7 +81,8 @@ def test_the_report_states_each_testing_checks_share():
     share = seen.thresholds["false_alarm_share"]
     assert seen.metrics["share"] == pytest.approx(share)
     shares = [c.thresholds.get("false_alarm_share", 0.0) for c in report.checks]
-    assert sum(shares) == pytest.approx(report.config["run"]["false_alarm_rate"])
+    assert sum(shares) == pytest.approx(report.config["run"]["false_alarm_rate"], rel=1e-5)
+    assert qa.Report.from_json(report.to_json()) == report  # the share round-trips
 
 
 def test_a_check_alone_gets_the_whole_budget_and_warnings_draw_none():
