@@ -62,21 +62,9 @@ class Dataset:
 
 
 def load_dataset(name: str) -> Dataset:
-    from sklearn import datasets as skd
+    from bundled import load_bundled
 
-    loaders = {
-        "breast_cancer": (skd.load_breast_cancer, "binary", True),
-        "wine": (skd.load_wine, "multiclass", True),
-        "iris": (skd.load_iris, "multiclass", True),
-        "digits": (skd.load_digits, "multiclass", False),
-        "diabetes": (skd.load_diabetes, "regression", False),
-    }
-    loader, task, named = loaders[name]
-    bunch = loader(as_frame=True)
-    x = bunch.data.astype("float64").copy()
-    y = bunch.target.to_numpy()
-    if task != "regression":
-        y = np.asarray(bunch.target_names)[y] if named else y.astype(np.int64)
+    x, y, task = load_bundled(name)
     numeric = list(x.columns)
     widest = x.var().idxmax()
     cat = f"{widest}_band"

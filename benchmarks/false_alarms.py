@@ -84,22 +84,10 @@ class Source:
 
 def bundled(name: str) -> Source:
     """A scikit-learn bundled dataset (no download), plus a categorical band column."""
-    from sklearn import datasets as skd
+    from bundled import load_bundled
 
-    loaders = {
-        "breast_cancer": (skd.load_breast_cancer, "binary", True),
-        "wine": (skd.load_wine, "multiclass", True),
-        "iris": (skd.load_iris, "multiclass", True),
-        "digits": (skd.load_digits, "multiclass", False),
-        "diabetes": (skd.load_diabetes, "regression", False),
-    }
-    loader, task, named = loaders[name]
-    bunch = loader(as_frame=True)
-    x = bunch.data.astype("float64").copy()
+    x, y, task = load_bundled(name)
     x.columns = [str(c).replace(" ", "_") for c in x.columns]
-    y = bunch.target.to_numpy()
-    if task != "regression":
-        y = np.asarray(bunch.target_names)[y] if named else y.astype(np.int64)
     widest = x.var().idxmax()
     codes = pd.qcut(x[widest].rank(method="first"), 4, labels=False).astype(int)
     x[f"{widest}_band"] = np.array(["low", "mid", "high", "top"])[codes]

@@ -24,6 +24,8 @@ BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "false_alarm
 
 
 def load_benchmark():
+    if str(BENCHMARK.parent) not in sys.path:  # its sibling module bundled.py
+        sys.path.insert(0, str(BENCHMARK.parent))
     spec = importlib.util.spec_from_file_location("false_alarms_benchmark", BENCHMARK)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
