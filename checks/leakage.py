@@ -106,7 +106,12 @@ class Leakage(Check):
     be chance when train has duplicates of its own) is named as underpowered, with the fewest
     copied rows that would fire and how many more split rows would detect the share found,
     both under the same BH rule as the decision; when its q-value is still within the warning
-    level (0.05) the check warns ("possible leakage"). ``group``: the share of split rows whose entity is also in
+    level (0.05) the check warns ("possible leakage"). Rows that copy one of train's own
+    records need no chance test: when the matched train row holds, in a column that tells
+    records apart (distinct records share its value for at most 1 % of rows: a continuous
+    measurement, a high-cardinality code), a value no other record holds, the match cannot be
+    chance, and those copies beyond train's own duplicate share and ``max_overlap_share`` fail
+    as a fixed rule (``overlap_record_copies_<split>``). ``group``: the share of split rows whose entity is also in
     train must not exceed ``max_group_overlap_share`` (default 0: a declared group must never
     cross the split). ``time``: the share of validation/test rows strictly earlier than the last
     train row must not exceed ``max_time_overlap_share`` (default 0). Production is checked for
@@ -311,7 +316,14 @@ def _overlap(
             "not run: no other split or no feature columns",
         )
     # measure
-    counts, rows = _overlap_counts(train, hashes, others, dups, params.max_rows_shown)
+    counts, rows, copies = _overlap_counts(
+        train,
+        hashes,
+        others,
+        dups,
+        params.max_rows_shown,
+        lambda: _record_rows(ctx, hashes["train"]),
+    )
     pvalues = np.array([c[3] for c in counts])
     q = stats.benjamini_hochberg(pvalues)
     bar = params.max_overlap_share
@@ -323,7 +335,10 @@ def _overlap(
         metrics[f"overlap_share_{split}"] = k / n if n else 0.0
         metrics[f"overlap_rows_{split}"] = k
         metrics[f"overlap_p_{split}"] = p
+        metrics[f"overlap_record_copies_{split}"] = copies[split]
         verdict = overlap_verdict(excess, k, float(qv), bar, alpha)
+        if verdict != "fired" and n and copies[split] / n - dup_share > bar:
+            verdict = "fired"  # copies of train's own records: no chance match to rule out
         if verdict == "fired":
             fired_splits.append(split)
         elif verdict == "underpowered":
@@ -363,22 +378,33 @@ def _bh_discovery(pvalues: np.ndarray, i: int, p: float, alpha: float) -> bool:
 
 
 def _overlap_counts(
-    train: pl.Series, hashes: dict[str, np.ndarray], others: list[str], dups: int, shown: int
-) -> tuple[list[tuple[str, int, int, float]], list[tuple[str, int, int]]]:
-    """Per split (split, rows, rows found in train, chance p-value), and example row pairs."""
+    train: pl.Series,
+    hashes: dict[str, np.ndarray],
+    others: list[str],
+    dups: int,
+    shown: int,
+    record_rows: Callable[[], np.ndarray],
+) -> tuple[list[tuple[str, int, int, float]], list[tuple[str, int, int]], dict[str, int]]:
+    """Per split (split, rows, rows found in train, chance p-value), example row pairs, and
+    per split how many of the rows found copy one of train's own records (see
+    :func:`_record_rows`, computed only when some row was found)."""
     m = len(train)
     train_idx = pl.DataFrame({"h": train, "train_row": np.arange(m)}).unique(
         "h", keep="first", maintain_order=True
     )
-    counts, rows = [], []
+    counts, rows, copies = [], [], {}
+    own: np.ndarray | None = None
     for split in others:
         h = pl.DataFrame({"h": hashes[split], "row": np.arange(len(hashes[split]))})
         hits = h.join(train_idx, on="h", how="inner").sort("row")
         n, k = h.height, hits.height
         counts.append((split, n, k, _chance_tail(k, n, dups, m)))
+        if k and own is None:
+            own = record_rows()
+        copies[split] = int(own[hits["train_row"].to_numpy()].sum()) if k and own is not None else 0
         for r, t in hits.select("row", "train_row").head(shown).iter_rows():
             rows.append((split, r, t))
-    return counts, rows
+    return counts, rows, copies
 
 
 def _underpowered_text(
@@ -1156,16 +1182,8 @@ def _copied_records(
         if not remaining.len():
             break
         values = pl.DataFrame({"v": train[column], "h": h}).drop_nulls("v")
-        per_value = values.group_by("v").agg(
-            pl.col("h").n_unique().alias("records"), pl.len().alias("rows")
-        )
-        shared = int(per_value.filter(pl.col("records") > 1)["rows"].sum())
-        if shared > MAX_IDENTITY_TIES * m:
-            continue
-        tied = int(per_value.filter(pl.col("rows") > 1)["rows"].sum())
-        rest = _rest_match(ctx, column)
-        ties = tied if rest >= 1 else min(tied, shared / (1 - rest))
-        if ties > MAX_IDENTITY_TIES * m:
+        per_value = _per_value(values)
+        if not _is_identity_column(ctx, column, per_value, m):
             continue
         own = per_value.filter((pl.col("records") == 1) & (pl.col("rows") > 1)).select("v")
         hit = values.join(own, on="v").filter(pl.col("h").is_in(remaining.implode()))["h"].unique()
@@ -1174,6 +1192,44 @@ def _copied_records(
             records.update(int(v) for v in hit.to_list())
             remaining = remaining.filter(~remaining.is_in(hit.implode()))
     return records, identity
+
+
+def _per_value(values: pl.DataFrame) -> pl.DataFrame:
+    """Per distinct value ``v`` of a column: how many distinct feature rows (``h``) and how
+    many rows hold it."""
+    return values.group_by("v").agg(pl.col("h").n_unique().alias("records"), pl.len().alias("rows"))
+
+
+def _is_identity_column(ctx: Context, column: str, per_value: pl.DataFrame, m: int) -> bool:
+    """A column that tells records apart: distinct records share its value for at most
+    ``MAX_IDENTITY_TIES`` of train rows, counting the ties hidden among identical rows too
+    (see :func:`_copied_records`)."""
+    shared = int(per_value.filter(pl.col("records") > 1)["rows"].sum())
+    if shared > MAX_IDENTITY_TIES * m:
+        return False
+    tied = int(per_value.filter(pl.col("rows") > 1)["rows"].sum())
+    rest = _rest_match(ctx, column)
+    ties = tied if rest >= 1 else min(tied, shared / (1 - rest))
+    return ties <= MAX_IDENTITY_TIES * m
+
+
+def _record_rows(ctx: Context, h: np.ndarray) -> np.ndarray:
+    """Train rows that are one record's own: in some identity column they hold a value no
+    other distinct feature row holds. An exact copy of such a row in another split is a copy of
+    that record, not a chance match (the data do not tie there)."""
+    train = ctx.frame("train")
+    m = train.height
+    out = np.zeros(m, dtype=bool)
+    for column in ctx.feature_columns:
+        if train[column].n_unique() < (1 - MAX_IDENTITY_TIES) * m * 0.5:
+            continue  # far too many repeats to tell records apart: skip the group-by
+        values = pl.DataFrame({"v": train[column], "h": h, "row": np.arange(m)}).drop_nulls("v")
+        per_value = _per_value(values)
+        if not _is_identity_column(ctx, column, per_value, m):
+            continue
+        own = per_value.filter(pl.col("records") == 1).select("v")
+        out[values.join(own, on="v")["row"].to_numpy()] = True
+    return out
 
 
 def _rest_match(ctx: Context, column: str) -> float:

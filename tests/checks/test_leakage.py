@@ -560,21 +560,39 @@ def test_conflict_verdict_edges():
     assert conflict_verdict(0.0, 0.0) == "ok"
 
 
-def test_a_few_copied_rows_in_a_tiny_split_warn_when_the_budget_cannot_confirm_them():
-    """3 of 66 test rows copied into a 265-row train: p about 0.008 against train's own
-    (zero) duplicate rate. Where the check's share is smaller (as in a full gate), that is
-    not significant at the share but is at 5 %: warn; at a lax budget it fails."""
+def _at(train: pl.DataFrame, test: pl.DataFrame, rate: float) -> qa.report.CheckResult:
+    config = {"task": {"target": "label"}, "run": {"false_alarm_rate": rate}}
+    return qa.check(train=train, test=test, config=config, only=["leakage"]).checks[0]
+
+
+def test_copies_of_train_records_fail_without_a_chance_test():
+    """3 of 66 test rows copied into a 265-row train of continuous features: an exact copy of
+    a row holding a value no other record holds is no chance match, whatever the budget."""
     frame = make_classification_frame(n=331, seed=3)
     train, test = frame.head(265), frame.tail(66)
+    strict = _at(pl.concat([train, test.head(3)]), test, 0.0001)
+    assert strict.status == "fail", strict.message
+    assert strict.metrics["overlap_record_copies_test"] == 3
+    assert run(train, test).status == "pass"
+
+
+def test_a_few_matches_on_coarse_rows_warn_when_the_budget_cannot_confirm_them():
+    """Two integer features of 40 values: train repeats its own rows (10 % duplicates), so
+    13 of 66 test rows found in train (3 of them copied) can be chance: p about 0.03, not
+    significant at a full gate's share but at 5 %: warn; at a lax budget it fails."""
+    rng = np.random.default_rng(2)
+    frame = pl.DataFrame(
+        {
+            "a": rng.integers(0, 40, 331),
+            "b": rng.integers(0, 40, 331),
+            "label": rng.integers(0, 2, 331),
+        }
+    )
+    train, test = frame.head(265), frame.tail(66)
     copied = pl.concat([train, test.head(3)])
-
-    def at(rate: float) -> qa.report.CheckResult:
-        config = {"task": {"target": "label"}, "run": {"false_alarm_rate": rate}}
-        return qa.check(train=copied, test=test, config=config, only=["leakage"]).checks[0]
-
-    strict = at(0.004)  # 0.002 per test, about a full gate's share
+    strict = _at(copied, test, 0.004)  # 0.002 per test, about a full gate's share
     assert strict.status == "warn", strict.message
     assert strict.subjects == ("overlap",)
     assert "underpowered" in strict.message
-    assert at(0.5).status == "fail"  # the same rows: the share decides
-    assert run(train, test).status == "pass"
+    assert strict.metrics["overlap_record_copies_test"] == 0  # no column tells records apart
+    assert _at(copied, test, 0.5).status == "fail"  # the same rows: the share decides
