@@ -39,6 +39,10 @@ N_BINS = 128
 #: matches too): a continuous measurement, a high-cardinality code. A value that only identical
 #: rows hold in such a column marks them as copies of one record.
 MAX_IDENTITY_TIES = 0.01
+#: A fine-grained column (a measurement with a few significant digits): distinct records share
+#: its value for at most this share of train rows. Two of them tying by chance on a copy is
+#: not plausible; one alone can tie.
+MAX_FINE_TIES = 0.10
 #: Quantile bins hold about this many rows at least (fewer bins on small samples).
 ROWS_PER_BIN = 10
 #: A numeric column is discrete (one lookup code per value) when its values average this many rows.
@@ -107,11 +111,12 @@ class Leakage(Check):
     copied rows that would fire and how many more split rows would detect the share found,
     both under the same BH rule as the decision; when its q-value is still within the warning
     level (0.05) the check warns ("possible leakage"). Rows that copy one of train's own
-    records need no chance test: when the matched train row holds, in a column that tells
-    records apart (distinct records share its value for at most 1 % of rows: a continuous
-    measurement, a high-cardinality code), a value no other record holds, the match cannot be
-    chance, and those copies beyond train's own duplicate share and ``max_overlap_share`` fail
-    as a fixed rule (``overlap_record_copies_<split>``). ``group``: the share of split rows whose entity is also in
+    records need no chance test: when the matched train row holds a value no other record
+    holds in a column that tells records apart (distinct records share its value for at most
+    1 % of rows: a continuous measurement, a high-cardinality code), or in two fine-grained
+    columns (at most 10 %: measurements rounded to a few digits), every feature would have to
+    tie by chance, so those copies beyond train's own duplicate share and
+    ``max_overlap_share`` fail as a fixed rule (``overlap_record_copies_<split>``). ``group``: the share of split rows whose entity is also in
     train must not exceed ``max_group_overlap_share`` (default 0: a declared group must never
     cross the split). ``time``: the share of validation/test rows strictly earlier than the last
     train row must not exceed ``max_time_overlap_share`` (default 0). Production is checked for
@@ -1214,22 +1219,30 @@ def _is_identity_column(ctx: Context, column: str, per_value: pl.DataFrame, m: i
 
 
 def _record_rows(ctx: Context, h: np.ndarray) -> np.ndarray:
-    """Train rows that are one record's own: in some identity column they hold a value no
-    other distinct feature row holds. An exact copy of such a row in another split is a copy of
-    that record, not a chance match (the data do not tie there)."""
+    """Train rows that are one record's own: they hold a value no other distinct feature row
+    holds in an identity column (one that tells records apart, ``MAX_IDENTITY_TIES``), or in
+    at least two fine-grained columns (distinct records share their values for at most
+    ``MAX_FINE_TIES`` of rows: measurements with a few significant digits). An exact copy of
+    such a row in another split copies that record: every feature would have to tie by chance,
+    including two columns that rarely tie alone."""
     train = ctx.frame("train")
     m = train.height
-    out = np.zeros(m, dtype=bool)
+    strict = np.zeros(m, dtype=bool)
+    fine = np.zeros(m, dtype=np.int64)
     for column in ctx.feature_columns:
-        if train[column].n_unique() < (1 - MAX_IDENTITY_TIES) * m * 0.5:
+        if train[column].n_unique() < (1 - MAX_FINE_TIES) * m * 0.5:
             continue  # far too many repeats to tell records apart: skip the group-by
         values = pl.DataFrame({"v": train[column], "h": h, "row": np.arange(m)}).drop_nulls("v")
         per_value = _per_value(values)
-        if not _is_identity_column(ctx, column, per_value, m):
+        shared = int(per_value.filter(pl.col("records") > 1)["rows"].sum())
+        if shared > MAX_FINE_TIES * m:
             continue
         own = per_value.filter(pl.col("records") == 1).select("v")
-        out[values.join(own, on="v")["row"].to_numpy()] = True
-    return out
+        rows = values.join(own, on="v")["row"].to_numpy()
+        fine[rows] += 1
+        if _is_identity_column(ctx, column, per_value, m):
+            strict[rows] = True
+    return strict | (fine >= 2)
 
 
 def _rest_match(ctx: Context, column: str) -> float:

@@ -596,3 +596,20 @@ def test_a_few_matches_on_coarse_rows_warn_when_the_budget_cannot_confirm_them()
     assert "underpowered" in strict.message
     assert strict.metrics["overlap_record_copies_test"] == 0  # no column tells records apart
     assert _at(copied, test, 0.5).status == "fail"  # the same rows: the share decides
+
+
+def test_copies_of_rounded_measurements_fail_like_the_demo():
+    """Measurements rounded to three significant digits tie column by column (every column
+    repeats a value for several % of rows) but not as whole rows: 4 of 85 test rows copied
+    into train are copies of records, at a full gate's share too."""
+    rng = np.random.default_rng(5)
+    n = 430
+    x = rng.lognormal(mean=2.0, sigma=0.15, size=(n, 8))  # each column ties for 4-11 % of rows
+    frame = pl.DataFrame({f"m{j}": np.round(x[:, j], 3) for j in range(8)}).with_columns(
+        label=pl.Series(rng.integers(0, 2, n))
+    )
+    train, test = frame.head(345), frame.tail(85)
+    assert run(train, test).status == "pass"
+    result = _at(pl.concat([train, test.head(4)]), test, 0.004)
+    assert result.status == "fail", result.message
+    assert result.metrics["overlap_record_copies_test"] == 4
