@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qa._version import __version__
+from qa.audit import LabelAuditSheet
 from qa.base import Check
 from qa.config import Config, load_config, merge_tables, parse_config
 from qa.context import Context
@@ -205,3 +206,42 @@ def check(
     in_memory = {s: v for s, v in frames.items() if v is not None and s not in data_paths}
     report = run_gate(cfg, frames=in_memory, predictions=predictions, extra_checks=extra_checks)
     return NotebookReport.of(report)
+
+
+def label_audit(
+    config: Config,
+    *,
+    split: str = "train",
+    n_random: int = 200,
+    n_suspects: int = 50,
+    frames: Mapping[str, Any] | None = None,
+) -> LabelAuditSheet:
+    """The blind label-review sheet of a labelled split (see :mod:`qa.audit`).
+
+    Suspects come from the out-of-fold probabilities the ``label-noise`` check uses (train), or
+    from the fold models' held-out probabilities for another split.
+    """
+    from qa.audit import build_sheet
+
+    ctx = build_context(config, frames)
+    if not ctx.is_classification:
+        raise DataError(f"task.type: a label audit needs classification; this task is {ctx.task}")
+    if not ctx.has_split(split):
+        raise DataError(f"--split: no {split} split was given")
+    if not ctx.has_labels(split):
+        raise DataError(f"data.{split}: has no target column {ctx.target!r} to audit")
+    proba = ctx.oof_proba() if split == "train" else ctx.holdout_proba(split)
+    return build_sheet(
+        ctx.frame(split),
+        split=split,
+        fingerprint=ctx.inputs[split].sha256,
+        target=ctx.target,
+        id_column=config.task.id,
+        feature_columns=ctx.feature_columns,
+        labels=ctx.labels(split),
+        proba=proba,
+        class_names=ctx.class_names,
+        n_random=n_random,
+        n_suspects=n_suspects,
+        seed=ctx.seed,
+    )

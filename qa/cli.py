@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "init": "qa.commands.init:init",
     "diff": "qa.commands.diff:diff",
     "signoff": "qa.commands.signoff:signoff",
+    "audit": "qa.commands.audit:audit",
 }
 
 
