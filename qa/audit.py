@@ -60,10 +60,11 @@ class LabelAuditSheet:
     meta: dict[str, Any]
 
     def csv_text(self) -> str:
+        """The sheet as CSV, every cell safe to open in a spreadsheet (see :func:`cell_safe`)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(self.columns)
-        writer.writerows(self.rows)
+        writer.writerow([cell_safe(c) for c in self.columns])
+        writer.writerows([cell_safe(c) for c in row] for row in self.rows)
         return buffer.getvalue()
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
@@ -230,16 +231,42 @@ def read_sheet(path: str | Path) -> list[dict[str, str]]:
         raise DataError(f"{path}: not a readable CSV: {exc}") from None
     if not table:
         raise DataError(f"{path}: the sheet is empty")
-    header = [h.strip() for h in table[0]]
+    header = [cell_value(h.strip()) for h in table[0]]
     for needed in (KEY, VERDICT):
         if needed not in header:
             raise DataError(f"{path}: no {needed!r} column (header: {', '.join(header[:8])})")
     out = []
     for number, row in enumerate(table[1:], start=2):
-        record = {name: (row[i] if i < len(row) else "") for i, name in enumerate(header)}
+        record = {
+            name: (cell_value(row[i]) if i < len(row) else "") for i, name in enumerate(header)
+        }
         record["_line"] = str(number)
         out.append(record)
     return out
+
+
+#: A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell_safe(value: str) -> str:
+    """A cell a spreadsheet will not run: text that would start a formula gets a leading
+    apostrophe (shown as text, not run); plain numbers such as ``-1.5`` stay as they are.
+    :func:`cell_value` undoes it when the sheet is read back."""
+    if not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
+
+
+def cell_value(cell: str) -> str:
+    """The value :func:`cell_safe` protected."""
+    if cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS):
+        return cell[1:]
+    return cell
 
 
 def _interval(successes: int, trials: int) -> dict[str, Any] | None:

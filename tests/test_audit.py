@@ -220,3 +220,12 @@ def test_hostile_columns_and_labels_end_to_end(tmp_path: Path):
     assert "<script>" not in html and "<i>x</i>" not in html and "çà" in html
     header = header_of(tmp_path / "o" / "label-audit.csv")
     assert "feature:note" in header and header.count("note") == 1  # no clash with the sheet's
+
+
+def test_cells_that_would_run_as_spreadsheet_formulas_are_kept_as_text():
+    from qa.audit import cell_safe, cell_value
+
+    for hostile in ('=HYPERLINK("http://x")', "+1+1", "@SUM(A1)", "-cmd|' /C calc'!A0"):
+        safe = cell_safe(hostile)
+        assert safe.startswith("'") and cell_value(safe) == hostile
+    assert cell_safe("-1.5") == "-1.5" and cell_safe("plain") == "plain"
