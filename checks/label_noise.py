@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -11,6 +14,7 @@ import numpy as np
 from qa.base import Chart, Check, CheckResult, Evidence, Status, param, table
 from qa.budget import more_rows_needed, per_test, underpowered_note
 from qa.context import Context
+from qa.errors import DataError
 from qa.metrics import fmt_level
 
 #: Held-out splits with fewer labelled rows than this are reported but never judged.
@@ -108,6 +112,14 @@ class LabelNoise(Check):
     data, so a shift between the splits can look like label noise, which the drift check
     judges.
 
+    A human audit settles what the model cannot: with ``audit`` naming a label-audit.json
+    from ``qa audit score`` for this train split (same fingerprint), the verdict comes from the
+    reviewers' verified error rate on the blind random sample — its lower bound at the check's
+    share over ``max_issue_rate`` fails, its 95 % upper bound under it passes, an interval
+    across it warns with how many more reviewed rows would settle it. An audit of other data
+    ("stale") or with fewer than 50 reviewed random rows warns and never passes. The automated
+    estimate stays in the message and the metrics beside it.
+
     The false-alarm budget: the train fail rule rests on the two tests above together (both
     must hold), so it is one testing fail rule and both tests run at the check's whole share
     (``thresholds.false_alarm_share``; the whole ``[run] false_alarm_rate`` when run alone).
@@ -159,6 +171,11 @@ class LabelNoise(Check):
             "What label issues in validation/test do to the verdict.",
             choices=("warn", "fail", "report"),
         )
+        audit: str = param(
+            "",
+            "A label-audit.json written by `qa audit score` (relative to the config file): a "
+            "human audit of this train split decides the verdict; empty: none.",
+        )
 
     def run(self, ctx: Context, params: Params) -> CheckResult:
         labels = ctx.labels("train")
@@ -208,8 +225,27 @@ class LabelNoise(Check):
             judged, rows, y, proba, found, expected, k, n, auc, fit.n_folds, control, alpha
         )
         rare_counts = [(ctx.class_names[i], int(counts[i])) for i in rare]
-        return self._explain(
+        automated = self._explain(
             ctx, params, status, reason, flags, metrics, holdout_ev, holdout_bad, rare_counts
+        )
+        if not params.audit:
+            return automated
+        return self._with_audit(ctx, params, automated, alpha)
+
+    def _with_audit(
+        self, ctx: Context, params: Params, automated: CheckResult, alpha: float
+    ) -> CheckResult:
+        """The human audit decides; the automated estimate stays beside it."""
+        audit = read_audit(audit_path(ctx, params.audit))
+        status, text = decide_audit(audit, ctx.inputs["train"].sha256, params.max_issue_rate, alpha)
+        return self.result(
+            status,
+            f"{text}; automated estimate: {automated.message}",
+            metrics={**automated.metrics, **audit_metrics(audit)},
+            thresholds={**automated.thresholds, "min_audit_rows": MIN_AUDIT_ROWS},
+            evidence=automated.evidence,
+            charts=automated.charts,
+            subjects=["audit", *automated.subjects],
         )
 
     def _explain(
@@ -331,6 +367,78 @@ def holdout_flagged(rows: int, lower: float, expected: float, params: LabelNoise
         and lower > params.max_issue_rate
         and lower - expected >= params.min_excess_rate
     )
+
+
+# --------------------------------------------------------------------------- the human audit
+#: Reviewed random rows (correct + wrong) an audit needs before it can pass the check.
+MIN_AUDIT_ROWS = 50
+
+
+def audit_path(ctx: Context, value: str) -> Path:
+    """``[checks.label-noise] audit``, relative to the config file when it names one."""
+    path = Path(value)
+    if not path.is_absolute() and ctx.config.source:
+        path = Path(ctx.config.source).parent / path
+    return path
+
+
+def read_audit(path: Path) -> dict[str, Any]:
+    """A label-audit.json from ``qa audit score``; DataError naming the file otherwise."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"checks.label-noise.audit: file not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"checks.label-noise.audit: cannot read {path}: {exc}") from None
+    if not isinstance(raw, dict) or raw.get("kind") != "label-audit":
+        raise DataError(f"checks.label-noise.audit: {path} is not a label-audit.json")
+    return raw
+
+
+def audit_metrics(audit: Mapping[str, Any]) -> dict[str, Any]:
+    rate = audit.get("error_rate") or {}
+    precision = audit.get("flag_precision") or {}
+    return {
+        "audit_error_rate": rate.get("estimate"),
+        "audit_error_rate_ci_low": rate.get("ci_low"),
+        "audit_error_rate_ci_high": rate.get("ci_high"),
+        "audit_rows_reviewed": rate.get("trials", 0),
+        "audit_flag_precision": precision.get("estimate"),
+    }
+
+
+def decide_audit(
+    audit: Mapping[str, Any], train_sha256: str, bar: float, alpha: float
+) -> tuple[Status, str]:
+    """The seed's rule on a human audit of train: stale (other data) or fewer than
+    ``MIN_AUDIT_ROWS`` reviewed random rows warn and never pass; otherwise a lower bound over
+    the bar fails (one-sided Clopper–Pearson at the check's share of the false-alarm budget), a
+    95 % upper bound under it passes, and an interval across it warns with how many more rows
+    would settle it."""
+    if audit.get("split") != "train" or audit.get("split_sha256") != train_sha256:
+        return "warn", (
+            "stale audit: it reviewed other data than this train split (fingerprint differs); "
+            "run `qa audit labels` again"
+        )
+    rate = audit.get("error_rate") or {}
+    wrong, n = int(rate.get("successes", 0)), int(rate.get("trials", 0))
+    if n < MIN_AUDIT_ROWS:
+        return "warn", (
+            f"label audit too small: {n} random rows reviewed (correct or wrong); at least "
+            f"{MIN_AUDIT_ROWS} are needed before it can pass"
+        )
+    estimate, upper = wrong / n, float(rate.get("ci_high", 1.0))
+    lower = rate_lower_bound(wrong, n, 1 - alpha)
+    verified = f"human audit: {wrong} of {n} random train rows mislabelled ({estimate:.1%}, 95% CI "
+    verified += f"{float(rate.get('ci_low', 0.0)):.1%}-{upper:.1%})"
+    if lower > bar:
+        return "fail", f"{verified}, over the bar {bar:.1%} (lower bound at the share {lower:.1%})"
+    if upper < bar:
+        return "pass", f"{verified}, under the bar {bar:.1%}"
+    spread = max(upper - estimate, estimate - lower, 1e-9)
+    more = more_rows_needed(n, spread, max(abs(estimate - bar), 1e-3))
+    settle = f"about {more:,} more reviewed rows would settle it" if more else "audit more rows"
+    return "warn", f"{verified} straddles the bar {bar:.1%}: {settle}"
 
 
 # --------------------------------------------------------------------------- explain

@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+import qa
 from qa.audit import GIVEN, KEY, VERDICT
 from qa.reports.audit_html import render
 from tests.conftest import make_classification_frame
@@ -229,3 +230,76 @@ def test_cells_that_would_run_as_spreadsheet_formulas_are_kept_as_text():
         safe = cell_safe(hostile)
         assert safe.startswith("'") and cell_value(safe) == hostile
     assert cell_safe("-1.5") == "-1.5" and cell_safe("plain") == "plain"
+
+
+# --------------------------------------------------------------------------- label-noise reads it
+def _scored(folder: Path, tmp_path: Path, truth: dict[str, str], honest: bool) -> Path:
+    rows = read_rows(folder / "audit" / "label-audit.csv")
+    for row in rows:
+        right = truth[row[KEY]]
+        row[VERDICT] = "correct" if (row[GIVEN] == right or not honest) else "wrong"
+    filled = tmp_path / "filled.csv"
+    write_rows(filled, rows)
+    meta = folder / "audit" / "label-audit.meta.json"
+    out = tmp_path / "label-audit.json"
+    run = run_qa("audit", "score", str(filled), "--meta", str(meta), "--out", str(out))
+    assert run.code == 0, run.err
+    return out
+
+
+def _label_noise_with(folder: Path, audit: Path) -> qa.report.CheckResult:
+    report = qa.check(
+        config=str(folder / "qa.toml"),
+        only=["label-noise"],
+        checks={"label-noise": {"audit": str(audit)}},
+    )
+    return report.checks[0]
+
+
+def test_label_noise_takes_its_verdict_from_a_human_audit(flipped, tmp_path: Path):
+    folder, truth = flipped
+    honest = _label_noise_with(folder, _scored(folder, tmp_path, truth, honest=True))
+    assert honest.status == "fail", honest.message
+    assert honest.message.startswith("human audit:")
+    low, high = (
+        honest.metrics["audit_error_rate_ci_low"],
+        honest.metrics["audit_error_rate_ci_high"],
+    )
+    assert low <= PLANTED <= high and low <= honest.metrics["audit_error_rate"] <= high
+    assert "automated estimate" in honest.message and "issue_rate" in honest.metrics
+    blind = _label_noise_with(folder, _scored(folder, tmp_path, truth, honest=False))
+    assert blind.status == "pass", blind.message  # everything marked correct: 0 of 200
+
+
+def test_a_stale_or_small_audit_warns_and_never_passes():
+    from qa.checks.label_noise import decide_audit
+
+    audit = {
+        "split": "train",
+        "split_sha256": "abc",
+        "error_rate": {"successes": 0, "trials": 200, "ci_low": 0.0, "ci_high": 0.018},
+    }
+    assert decide_audit(audit, "abc", 0.05, 0.01)[0] == "pass"
+    assert decide_audit(audit, "other", 0.05, 0.01)[0] == "warn"  # stale: other data
+    small = {**audit, "error_rate": {"successes": 0, "trials": 40, "ci_low": 0, "ci_high": 0.09}}
+    status, text = decide_audit(small, "abc", 0.05, 0.01)
+    assert status == "warn" and "at least 50" in text
+    across = {
+        **audit,
+        "error_rate": {"successes": 12, "trials": 200, "ci_low": 0.031, "ci_high": 0.1},
+    }
+    status, text = decide_audit(across, "abc", 0.05, 0.01)
+    assert status == "warn" and "more reviewed rows would settle it" in text
+    noisy = {
+        **audit,
+        "error_rate": {"successes": 40, "trials": 200, "ci_low": 0.15, "ci_high": 0.26},
+    }
+    assert decide_audit(noisy, "abc", 0.05, 0.01)[0] == "fail"
+
+
+def test_a_missing_audit_file_is_named():
+    from qa.checks.label_noise import read_audit
+    from qa.errors import DataError
+
+    with pytest.raises(DataError, match=r"checks\.label-noise\.audit: file not found"):
+        read_audit(Path("/nonexistent/label-audit.json"))
