@@ -241,9 +241,9 @@ class LabelNoise(Check):
         return self.result(
             status,
             f"{text}; automated estimate: {automated.message}",
-            metrics={**automated.metrics, **audit_metrics(audit)},
+            metrics={**audit_metrics(audit), **automated.metrics},  # the audit first
             thresholds={**automated.thresholds, "min_audit_rows": MIN_AUDIT_ROWS},
-            evidence=automated.evidence,
+            evidence=[audit_table(audit), *automated.evidence],
             charts=automated.charts,
             subjects=["audit", *automated.subjects],
         )
@@ -405,6 +405,31 @@ def audit_metrics(audit: Mapping[str, Any]) -> dict[str, Any]:
         "audit_rows_reviewed": rate.get("trials", 0),
         "audit_flag_precision": precision.get("estimate"),
     }
+
+
+def audit_table(audit: Mapping[str, Any]) -> Evidence:
+    """Who reviewed what, when, and what they found: the audit as the report shows it."""
+
+    def interval(part: Mapping[str, Any] | None) -> str:
+        if not part:
+            return "—"
+        return (
+            f"{part['estimate']:.1%} (95% CI {part['ci_low']:.1%}-{part['ci_high']:.1%}, "
+            f"{part['successes']} of {part['trials']})"
+        )
+
+    random = (audit.get("parts") or {}).get("random") or {}
+    rows = [
+        ("reviewer", audit.get("reviewer") or "not recorded"),
+        ("sheet written", audit.get("sheet_created_at") or "—"),
+        ("scored", audit.get("created_at") or "—"),
+        ("split", f"{audit.get('split')} (sha256 {str(audit.get('split_sha256', ''))[:12]}…)"),
+        ("random rows reviewed", f"{random.get('reviewed', 0)} of {random.get('rows', 0)}"),
+        ("unsure (left out)", str(audit.get("unsure", 0))),
+        ("verified error rate", interval(audit.get("error_rate"))),
+        ("precision of the gate's flags", interval(audit.get("flag_precision"))),
+    ]
+    return table("Human label audit", ["", "value"], rows)
 
 
 def decide_audit(

@@ -286,7 +286,11 @@ def _interval(successes: int, trials: int) -> dict[str, Any] | None:
 
 
 def score_sheet(
-    sheet_path: str | Path, meta: Mapping[str, Any], *, scored_at: str | None = None
+    sheet_path: str | Path,
+    meta: Mapping[str, Any],
+    *,
+    scored_at: str | None = None,
+    reviewer: str | None = None,
 ) -> dict[str, Any]:
     """Validate a filled sheet against its sidecar and compute the audit's numbers.
 
@@ -350,6 +354,7 @@ def score_sheet(
         "created_at": scored_at or dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "sheet": str(sheet_path),
         "sheet_created_at": meta.get("created_at"),
+        "reviewer": reviewer or "",
         "seed": meta.get("seed"),
         "split": meta.get("split"),
         "split_sha256": meta.get("split_sha256"),

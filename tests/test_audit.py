@@ -242,7 +242,17 @@ def _scored(folder: Path, tmp_path: Path, truth: dict[str, str], honest: bool) -
     write_rows(filled, rows)
     meta = folder / "audit" / "label-audit.meta.json"
     out = tmp_path / "label-audit.json"
-    run = run_qa("audit", "score", str(filled), "--meta", str(meta), "--out", str(out))
+    run = run_qa(
+        "audit",
+        "score",
+        str(filled),
+        "--meta",
+        str(meta),
+        "--out",
+        str(out),
+        "--reviewer",
+        "ana@example.com",
+    )
     assert run.code == 0, run.err
     return out
 
@@ -267,6 +277,10 @@ def test_label_noise_takes_its_verdict_from_a_human_audit(flipped, tmp_path: Pat
     )
     assert low <= PLANTED <= high and low <= honest.metrics["audit_error_rate"] <= high
     assert "automated estimate" in honest.message and "issue_rate" in honest.metrics
+    audit = honest.evidence[0]
+    assert audit.title == "Human label audit"
+    assert ("reviewer", "ana@example.com") in [tuple(r) for r in audit.rows]
+    assert next(iter(honest.metrics)) == "audit_error_rate"  # first: the sign-off shows it
     blind = _label_noise_with(folder, _scored(folder, tmp_path, truth, honest=False))
     assert blind.status == "pass", blind.message  # everything marked correct: 0 of 200
 

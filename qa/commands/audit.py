@@ -117,13 +117,17 @@ def labels(
     type=click.Path(dir_okay=False),
     help="Where to write the result (default: label-audit.json beside the sheet).",
 )
-def score(sheet: str, meta_path: str | None, out_path: str | None) -> int:
+@click.option(
+    "--reviewer",
+    help="Who reviewed the sheet (name or email), recorded in the result and the report.",
+)
+def score(sheet: str, meta_path: str | None, out_path: str | None, reviewer: str | None) -> int:
     """Score a filled sheet: verified error rate and the flags' precision, with 95 % intervals."""
     from qa.audit import RESULT_NAME, default_meta_path, read_meta, score_sheet, summary
 
     sheet_path = Path(sheet)
     meta = read_meta(meta_path or default_meta_path(sheet_path))
-    result = score_sheet(sheet_path, meta)
+    result = score_sheet(sheet_path, meta, reviewer=reviewer)
     out = Path(out_path) if out_path else sheet_path.with_name(RESULT_NAME)
     try:
         out.write_text(
