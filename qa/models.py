@@ -40,8 +40,10 @@ SIDECAR_SUFFIX = ".qa.json"
 META_VERSION = 2
 #: Rows per batch when a model predicts, to bound memory on large splits.
 PREDICT_BATCH = 65_536
-#: Below this many rows a model predicts on one thread (thread start-up costs more).
-PARALLEL_ROWS = 20_000
+#: Below this many rows a model fits or predicts on one thread: OpenMP start-up and
+#: synchronisation cost more than the work (on a busy 2-core runner, 2 threads made a 400-row
+#: XGBoost fit 20x slower).
+SMALL_DATA_ROWS = 20_000
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 TORCH_SUFFIXES = (".pt", ".pth", ".torchscript", ".ptl")
@@ -50,6 +52,11 @@ TORCH_SUFFIXES = (".pt", ".pth", ".torchscript", ".ptl")
 SKOPS_SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.")
 #: ...unless the name looks like file or process access (e.g. a FunctionTransformer(numpy.load)).
 SKOPS_UNSAFE_WORDS = ("load", "save", "memmap", "file", "open", "system", "exec", "eval", "popen")
+
+
+def threads_for(n_rows: int, threads: int) -> int:
+    """Threads for fitting or predicting ``n_rows`` rows: ``threads``, or 1 on small data."""
+    return 1 if n_rows < SMALL_DATA_ROWS else threads
 
 
 # --------------------------------------------------------------------------- sidecar
@@ -294,7 +301,7 @@ class LoadedModel:
         """Predictions for one split; ``threads`` is used only on large splits."""
         where = f"model.artifact ({self.path})"
         self._check_task(task, where)
-        call = ModelCall(self, inp, task, 1 if inp.n_rows < PARALLEL_ROWS else threads, where)
+        call = ModelCall(self, inp, task, threads_for(inp.n_rows, threads), where)
         if self.format in ("xgboost-json", "xgboost-ubj"):
             return _predict_xgboost(call)
         if self.format == "torchscript":

@@ -23,6 +23,7 @@ import numpy as np
 
 from qa.encoding import FeatureEncoder
 from qa.errors import ConfigError
+from qa.models import threads_for
 from qa.task import TaskSpec
 
 if TYPE_CHECKING:
@@ -35,10 +36,6 @@ TRAINERS: dict[str, str] = {
     "xgboost": "qa.trainers.xgb:XGBoostTrainer",
     "mlp": "qa.trainers.mlp:MLPTrainer",
 }
-
-#: Below this many rows a model fits on one thread: OpenMP start-up and synchronisation cost
-#: more than the work (on a busy 2-core runner, 2 threads made a 400-row XGBoost fit 20x slower).
-SMALL_DATA_ROWS = 20_000
 
 
 class LazySplits(Mapping[str, np.ndarray]):
@@ -79,7 +76,7 @@ class TrainingData:
 
     def threads_for(self, n_rows: int) -> int:
         """Threads for fitting or predicting ``n_rows`` rows: ``threads``, or 1 on small data."""
-        return 1 if n_rows < SMALL_DATA_ROWS else self.threads
+        return threads_for(n_rows, self.threads)
 
     def train_rows(self, limit: int | None) -> tuple[np.ndarray | None, str]:
         """Row indices of train to fit on: all (None), or a seeded sample of ``limit`` rows

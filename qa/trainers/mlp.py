@@ -27,8 +27,8 @@ import numpy as np
 
 from qa.encoding import FeatureEncoder
 from qa.errors import DataError, QAError
-from qa.models import ModelMeta
-from qa.trainers.base import SMALL_DATA_ROWS, FittedModel, Trainer, TrainingData, model_meta
+from qa.models import ModelMeta, threads_for
+from qa.trainers.base import FittedModel, Trainer, TrainingData, model_meta
 
 HIDDEN = (256, 128)
 DROPOUT = 0.3
@@ -195,7 +195,7 @@ class MLPModel(FittedModel):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         torch = _torch()
-        torch.set_num_threads(1 if X.shape[0] < SMALL_DATA_ROWS else self.threads)
+        torch.set_num_threads(threads_for(X.shape[0], self.threads))
         return _forward(torch, self.net, X, torch.device("cpu"))
 
     def save(self, out_dir: Path) -> Path:

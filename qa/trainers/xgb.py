@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from qa.errors import DataError
-from qa.models import ModelMeta
+from qa.models import ModelMeta, threads_for
 from qa.task import TaskSpec
-from qa.trainers.base import SMALL_DATA_ROWS, FittedModel, Trainer, TrainingData, model_meta
+from qa.trainers.base import FittedModel, Trainer, TrainingData, model_meta
 
 MAX_ROUNDS = 300
 FIXED_ROUNDS = 100
@@ -59,7 +59,7 @@ class XGBoostModel(FittedModel):
         self.threads = 1
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        self.booster.set_param({"nthread": 1 if X.shape[0] < SMALL_DATA_ROWS else self.threads})
+        self.booster.set_param({"nthread": threads_for(X.shape[0], self.threads)})
         out = np.asarray(self.booster.inplace_predict(X), dtype=np.float64)
         if self.meta.task == "binary":
             return np.column_stack([1.0 - out, out])
