@@ -299,6 +299,20 @@ def _step(ctx: Context, metric: Metric) -> float:
     )
 
 
+def _underpowered(c: Comparison, metric: Metric, effect: str, target: float, shown: str) -> str:
+    """ "; underpowered: ..." when these test rows can establish only more than ``target``
+    (the smallest effect ``c.detectable`` is larger), else nothing."""
+    if c.detectable is None or c.detectable <= target:
+        return ""
+    return "; " + underpowered_note(
+        c.n_rows,
+        "test rows",
+        f"{effect} of {c.detectable:.3g} {metric.name}",
+        more_rows_needed(c.n_rows, c.detectable, max(target, 1e-9)),
+        shown,
+    )
+
+
 def _judge_trivial(c: Comparison, metric: Metric, min_margin: float, ci: str) -> Comparison:
     """The trivial baseline: fail when the model is clearly no better than it by
     ``min_margin`` (even the optimistic end of its advantage, the one-sided upper bound at the
@@ -322,14 +336,7 @@ def _judge_trivial(c: Comparison, metric: Metric, min_margin: float, ci: str) ->
             f"it cannot be shown to beat {versus} on these rows: advantage "
             f"{fmt(c.advantage)}, interval {ci}"
         )
-        if c.detectable is not None and c.detectable > min_margin:
-            note += "; " + underpowered_note(
-                c.n_rows,
-                "test rows",
-                f"an advantage of {c.detectable:.3g} {metric.name}",
-                more_rows_needed(c.n_rows, c.detectable, max(min_margin, 1e-9)),
-                f"{min_margin:g}",
-            )
+        note += _underpowered(c, metric, "an advantage", min_margin, f"{min_margin:g}")
         return replace(c, verdict="warn", note=note)
     return c
 
@@ -373,14 +380,7 @@ def _judge(
             f"practical margin {margin:.3g}, though not significantly ({at_share}"
             f"interval of the model's advantage {ci})"
         )
-        if c.detectable is not None and c.detectable > margin:
-            note += "; " + underpowered_note(
-                c.n_rows,
-                "test rows",
-                f"a gap of {c.detectable:.3g} {metric.name}",
-                more_rows_needed(c.n_rows, c.detectable, margin),
-                f"{margin:.3g}",
-            )
+        note += _underpowered(c, metric, "a gap", margin, f"{margin:.3g}")
         return replace(c, verdict="warn", note=note)
     return c
 
