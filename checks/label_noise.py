@@ -56,7 +56,10 @@ class LabelNoise(Check):
     --------------
     Every train row gets class probabilities from a model that never saw it (stratified K-fold
     XGBoost, each fold's model fit on at most 250,000 seeded rows of the other folds, the count
-    reported as `oof_fit_rows_per_fold`; or the user's out-of-fold file `[model] oof` with ``proba_<label>`` columns).
+    reported as `oof_fit_rows_per_fold`; once that cap binds, fewer folds are used — the fewest
+    that still leave 250,000 rows to fit on, e.g. 2 for 800k train rows, reported as `n_folds` —
+    since more folds would fit more models on the same number of rows; or the user's out-of-fold
+    file `[model] oof` with ``proba_<label>`` columns).
     cleanlab's confident learning (`find_label_issues`, `get_label_quality_scores`,
     `num_label_issues`) then flags rows whose given label the model contradicts: `issue_rate`
     is the share of train rows flagged, beside cleanlab's own estimate of the noise rate.

@@ -53,3 +53,21 @@ def test_a_class_missing_from_train_gets_zero_probability():
     assert proba.shape[1] == 4 and (proba[:, ctx.classes.index(7)] == 0).all()
     held = ctx.holdout_proba("test")
     assert held.shape == (5, 4) and np.allclose(held.sum(axis=1), 1.0)
+
+
+def test_fewer_folds_once_the_fit_cap_binds(monkeypatch):
+    from qa import oof
+
+    assert oof.effective_folds(800_000, 5) == 2  # 400k outside a fold >= the 250k cap
+    assert oof.effective_folds(400_000, 5) == 3  # 2 folds leave 200k; 3 leave 266k
+    assert oof.effective_folds(300_000, 5) == 5  # the cap never binds: what was asked
+    assert oof.effective_folds(3, 5) == 3 and oof.effective_folds(1, 5) == 2
+    # every model is still fit on the capped number of rows, each row predicted out of fold
+    monkeypatch.setattr(oof, "MAX_FIT_ROWS", 100)
+    frame = wine_frame()
+    fit = oof.fit_out_of_fold(
+        frame.drop("label").to_numpy().astype(np.float32), frame["label"].to_numpy(), 3
+    )
+    assert fit.n_folds == 3 and fit.fit_rows == 100  # 178 rows: 2 folds leave only 89
+    assert set(np.unique(fit.folds)) == {0, 1, 2}
+    assert (fit.proba.argmax(axis=1) == frame["label"].to_numpy()).mean() > 0.85
