@@ -35,6 +35,7 @@ from qa.errors import ConfigError
 
 if TYPE_CHECKING:
     from qa.context import Context
+    from qa.profile_context import ProfileContext
 
 Status = Literal["pass", "warn", "fail", "error", "skip", "waived"]
 Severity = Literal["error", "warning"]
@@ -446,6 +447,15 @@ class Check:
 
     def run(self, ctx: Context, params: Any) -> CheckResult:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    #: True when the check can judge from profiles alone (``--engine``, ``--reference``): the
+    #: runner then calls :meth:`run_profiles` instead of :meth:`run`. Other checks run on the
+    #: engine's seeded sample (or skip against a stored reference, which holds no rows).
+    profiles_supported: ClassVar[bool] = False
+
+    def run_profiles(self, pctx: ProfileContext, params: Any) -> CheckResult:
+        """The verdict from split profiles (see :mod:`qa.profile_context`)."""
+        raise NotImplementedError(f"{self.id} cannot run on profiles")
 
     # -- helpers for building results -------------------------------------------------
     def result(

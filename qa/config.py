@@ -93,6 +93,15 @@ class RunConfig:
     #: The gate's false-alarm budget: on clean data and a sound model at most this share of
     #: runs fail; split across the checks whose fail rules rest on a test (see qa.budget).
     false_alarm_rate: float = 0.02
+    #: None: read every split whole into memory (the default). ``polars`` / ``spark``: the data
+    #: checks judge profiles computed by that engine; the rest run on seeded samples.
+    engine: str | None = None
+    #: Rows of each split sampled for the parts of checks that need rows (profile runs only).
+    sample_rows: int = 200_000
+    #: Spark master URL for ``engine = "spark"`` (default ``local[2]``).
+    spark_master: str | None = None
+    #: A stored reference profile (``qa profile``) that stands in for the train split.
+    reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,10 @@ class Config:
 
     def check_table(self, check_id: str) -> Mapping[str, Any]:
         return self.checks.get(check_id, {})
+
+
+#: Engines that compute profiles (``[run] engine``, ``--engine``).
+ENGINES = ("polars", "spark")
 
 
 # --------------------------------------------------------------------------- loading
@@ -379,8 +392,16 @@ def _parse_run(table_: Mapping[str, Any]) -> RunConfig:
             ):
                 raise ConfigError(f"{path}: expected a positive integer, got {value!r}")
             values[key] = value
-        elif key == "out":
+        elif key in ("out", "spark_master", "reference"):
             values[key] = _string(value, path)
+        elif key == "engine":
+            if value not in ENGINES:
+                raise ConfigError(f"{path}: expected one of {', '.join(ENGINES)}, got {value!r}")
+            values[key] = value
+        elif key == "sample_rows":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1000:
+                raise ConfigError(f"{path}: expected an integer >= 1000, got {value!r}")
+            values[key] = value
         elif key == "false_alarm_rate":
             if (
                 not isinstance(value, int | float)

@@ -20,7 +20,7 @@ from qa.data import InputInfo
 from qa.encoding import ColumnKind, FeatureEncoder, column_kind
 from qa.errors import DataError
 from qa.predictions import Predictions, encode_labels, parse_predictions
-from qa.task import TaskSpec
+from qa.task import TaskSpec, infer_task_type
 
 if TYPE_CHECKING:
     from qa.models import SplitInput
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: An integer or integral-float target with at most this many values is a class label.
-MAX_CLASSES_FOR_INFERENCE = 20
 
 
 def available_cores() -> int:
@@ -128,18 +127,7 @@ class Context:
     def _resolve_task(self) -> str:
         if self.config.task.type:
             return self.config.task.type
-        series = self.frames["train"][self.target].drop_nulls()
-        n_unique = series.n_unique()
-        if series.dtype == pl.Boolean or column_kind(series.dtype) == "categorical":
-            return "binary" if n_unique <= 2 else "multiclass"
-        if series.dtype.is_integer() or (
-            series.dtype.is_float() and bool((series == series.round(0)).all())
-        ):
-            if n_unique <= 2:
-                return "binary"
-            if n_unique <= MAX_CLASSES_FOR_INFERENCE:
-                return "multiclass"
-        return "regression"
+        return infer_task_type(self.frames["train"][self.target])
 
     def _validate_target(self) -> None:
         train = self.frames["train"][self.target]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,6 @@ import polars as pl
 from qa.encoding import DATE_PARTS, DATETIME_PARTS, column_kind, epoch_seconds
 from qa.profile import MAX_CATEGORIES, N_BINS, ColumnSpec, ProfileSet, ProfileSpec
 
-ENGINES = ("polars", "spark")
 #: Rows sampled per split for the parts of checks that need rows.
 DEFAULT_SAMPLE_ROWS = 200_000
 #: Seed of the row-content hashes (fixed: hashes of two runs must compare).
@@ -48,8 +47,21 @@ class ProfileTask:
     range_tolerance: float = 0.1
     seed: int = 0
     sample_rows: int = DEFAULT_SAMPLE_ROWS
-    #: A classification target is counted as categories (its class counts), whatever its dtype.
-    classification: bool = True
+    #: binary | multiclass | regression; None: inferred from train's sample (:meth:`resolved`).
+    task_type: str | None = None
+
+    @property
+    def classification(self) -> bool:
+        """A classification target is counted as categories (its class counts)."""
+        return self.task_type != "regression"
+
+    def resolved(self, train_sample: pl.DataFrame) -> ProfileTask:
+        """The task with its type inferred from train's sample when none was declared."""
+        if self.task_type or self.target is None or self.target not in train_sample.columns:
+            return self
+        from qa.task import infer_task_type
+
+        return replace(self, task_type=infer_task_type(train_sample.get_column(self.target)))
 
     def counted_as_categories(self, name: str, dtype: pl.DataType) -> bool:
         if name == self.target and self.classification:

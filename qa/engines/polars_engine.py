@@ -85,12 +85,13 @@ def profile_splits(
     scans = {name: scan(sources[name], f"data.{name}") for name in names}
     rows = {name: _rows(scans[name], f"data.{name}") for name in names}
     samples = {name: _sample(scans[name], rows[name], task) for name in names}
+    task = task.resolved(samples["train"])
     spec = build_spec(_reference_facts(scans["train"], samples["train"], task), task)
     profiles = {
         name: _profile_scan(scans[name], spec, _source_name(sources[name]), batch_rows)
         for name in names
     }
-    task_doc = {"target": task.target, "structural": list(task.structural)}
+    task_doc = {"target": task.target, "type": task.task_type, "structural": list(task.structural)}
     return EngineResult(
         ProfileSet(spec, profiles, task_doc),
         samples,
