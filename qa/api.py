@@ -14,7 +14,7 @@ from typing import Any
 
 from qa._version import __version__
 from qa.audit import LabelAuditSheet
-from qa.base import Check
+from qa.base import Check, CheckResult
 from qa.config import Config, load_config, merge_tables, parse_config
 from qa.context import Context
 from qa.data import load_splits
@@ -23,7 +23,7 @@ from qa.gate import apply_severity, apply_waivers, verdict
 from qa.registry import load_registry
 from qa.regression import BaselineReport, compare_to_baseline, load_baseline
 from qa.report import Report
-from qa.runner import PlannedCheck, Progress, plan_checks, run_planned, will_run
+from qa.runner import PlannedCheck, Progress, plan_checks, run_planned, run_profiled, will_run
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,8 +121,12 @@ def run_gate(
     progress: Progress | None = None,
     today: dt.date | None = None,
     baseline: Report | BaselineReport | str | Path | None = None,
+    spark: Any = None,
 ) -> Report:
     """Validate config, load data, run the checks, apply the gate; return the Report.
+
+    With ``[run] engine`` / ``[run] reference`` (or a ``spark`` session) the data checks judge
+    profiles and the rest run on seeded samples (see :mod:`qa.profile_context`).
 
     ``baseline`` (a Report or the path of a saved report.json) adds the ``regression`` result
     and ``Report.diff``.
@@ -130,9 +134,16 @@ def run_gate(
     registry = load_registry(list(extra_checks))
     planned = plan_checks(config, registry)  # config errors surface before any data is read
     base = load_baseline(baseline) if baseline is not None else None
-    ctx = build_context(config, frames, predictions)
-    validate_predictions(ctx, planned)
-    results = [apply_severity(r) for r in run_planned(ctx, planned, progress)]
+    if config.run.engine or config.run.reference or spark is not None:
+        results, facts = _run_on_profiles(config, planned, frames, spark, progress)
+    else:
+        ctx = build_context(config, frames, predictions)
+        validate_predictions(ctx, planned)
+        results = run_planned(ctx, planned, progress)
+        facts = _RunFacts(
+            {split: info.to_dict() for split, info in ctx.inputs.items()}, _task_facts(ctx)
+        )
+    results = [apply_severity(r) for r in results]
     diff = None
     if base is not None:
         regression, diff = compare_to_baseline(base, results, config, today)
@@ -141,7 +152,7 @@ def run_gate(
     return Report(
         status=verdict(results),
         checks=tuple(results),
-        inputs={split: info.to_dict() for split, info in ctx.inputs.items()},
+        inputs=facts.inputs,
         config=config.to_dict(),
         created_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         tool={"name": "qa-gate", "version": __version__},
@@ -153,16 +164,61 @@ def run_gate(
             }
             for p in planned
         ),
-        task={
-            "type": ctx.task,
-            "target": ctx.target,
-            "classes": ctx.class_names,
-            "positive_label": ctx.class_names[ctx.positive_index] if ctx.task == "binary" else None,
-            "features": len(ctx.feature_columns),
-        },
+        task=facts.task,
         waiver_notes=tuple(notes),
         diff=diff,
+        profiles=facts.profiles,
     )
+
+
+@dataclass(frozen=True)
+class _RunFacts:
+    """What the report records of the inputs, whichever way they were read."""
+
+    inputs: dict[str, Any]
+    task: dict[str, Any]
+    profiles: dict[str, Any] | None = None
+
+
+def _task_facts(ctx: Context) -> dict[str, Any]:
+    return {
+        "type": ctx.task,
+        "target": ctx.target,
+        "classes": ctx.class_names,
+        "positive_label": ctx.class_names[ctx.positive_index] if ctx.task == "binary" else None,
+        "features": len(ctx.feature_columns),
+    }
+
+
+def _run_on_profiles(
+    config: Config,
+    planned: list[PlannedCheck],
+    frames: Mapping[str, Any] | None,
+    spark: Any,
+    progress: Progress | None,
+) -> tuple[list[CheckResult], _RunFacts]:
+    """``--engine`` / ``--reference``: profiles for the data checks, samples for the rest."""
+    from qa.profile_context import build_profile_context
+
+    pctx = build_profile_context(config, frames, spark=spark)
+    if pctx.sample is not None:
+        validate_predictions(pctx.sample, planned)
+    results = run_profiled(pctx, planned, progress)
+    inputs = {
+        split: {
+            "path": profile.source or None,
+            "rows": profile.rows,
+            "columns": len(profile.dtypes) + len(profile.extra_columns),
+            "sha256": profile.fingerprint,
+        }
+        for split, profile in pctx.profiles.splits.items()
+    }
+    if pctx.sample is not None:
+        task = _task_facts(pctx.sample)
+    else:
+        task = {"type": pctx.task, "target": pctx.target, "classes": pctx.classes}
+        task["features"] = len(pctx.feature_columns)
+    return results, _RunFacts(inputs, task, pctx.provenance())
 
 
 def check(

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "diff": "qa.commands.diff:diff",
     "signoff": "qa.commands.signoff:signoff",
     "audit": "qa.commands.audit:audit",
+    "profile": "qa.commands.profile:profile",
 }
 
 

@@ -39,6 +39,7 @@ class ProfileContext:
     sampled: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: The stored reference's path and fingerprint when judging against one.
     reference_path: str | None = None
+    reference_fingerprint: str | None = None
     engine: str = "polars"
     false_alarm_shares: dict[str, float] = field(default_factory=dict)
 
@@ -128,7 +129,7 @@ class ProfileContext:
         return {
             "engine": self.engine,
             "reference": self.reference_path,
-            "reference_fingerprint": self.profiles.fingerprint if self.reference_path else None,
+            "reference_fingerprint": self.reference_fingerprint,
             "spec_fingerprint": self.profiles.spec.fingerprint,
             "profiles": {s: p.fingerprint for s, p in self.profiles.splits.items()},
             "sampled": {s: {"rows": a, "of": b} for s, (a, b) in self.sampled.items()},
@@ -164,15 +165,15 @@ def build_profile_context(
     given splits against the stored ``reference`` (default ``[run] reference``)."""
     sources: dict[str, Any] = dict(config.data.paths())
     sources.update({k: v for k, v in (frames or {}).items() if v is not None})
-    engine = engine or config.run.engine or "polars"
+    engine = engine or config.run.engine or ("spark" if spark is not None else "polars")
     reference = reference or config.run.reference
     if reference:
         return _against_reference(config, sources, engine, reference, spark)
     result = _engine_module(engine).profile_splits(
         sources, profile_task(config), **_spark(engine, config, spark)
     )
-    sample = _sample_context(config, result.samples)
     sampled = {s: (result.rows[f"{s}.sample"], result.rows[s]) for s in result.profiles.splits}
+    sample = _sample_context(config, result.samples, sampled, engine)
     return ProfileContext(config, result.profiles, sample.task, sample, sampled, engine=engine)
 
 
@@ -201,7 +202,14 @@ def _against_reference(
         _require_columns(stored.spec, splits[name], name, path)
     profiles = ProfileSet(stored.spec, splits, stored.task, stored.created_by)
     task = str(stored.task.get("type") or config.task.type or "binary")
-    return ProfileContext(config, profiles, task, None, {}, reference_path=path, engine=engine)
+    return ProfileContext(
+        config,
+        profiles,
+        task,
+        reference_path=path,
+        reference_fingerprint=stored.fingerprint,
+        engine=engine,
+    )
 
 
 def _require_columns(spec: Any, profile: Profile, split: str, path: str) -> None:
@@ -229,8 +237,30 @@ def _spark(engine: str, config: Config, spark: Any) -> dict[str, Any]:
     return {"spark": spark, "master": config.run.spark_master}
 
 
-def _sample_context(config: Config, samples: Mapping[str, Any]) -> Context:
-    """The ordinary in-memory Context, on the engine's seeded samples."""
+def _sample_context(
+    config: Config, samples: Mapping[str, Any], sampled: Mapping[str, tuple[int, int]], engine: str
+) -> Context:
+    """The ordinary in-memory Context, on the engine's seeded samples.
+
+    A row-aligned prediction file of a sampled split is sampled with the same rows (the polars
+    engine picks rows by a seeded hash of their index, so a file with the split's row count
+    gives the same picks); a file joined on the id column is read whole.
+    """
     from qa.api import build_context
 
-    return build_context(config, frames=samples)
+    predictions: dict[str, Any] = {}
+    for split, path in config.model.predictions.items():
+        taken, total = sampled.get(split, (0, 0))
+        if taken >= total or config.task.id:
+            continue
+        if engine != "polars":
+            from qa.errors import DataError
+
+            raise DataError(
+                f"model.predictions.{split}: with --engine {engine} and a sampled split, a "
+                "prediction file must carry the id column ([task] id) to align with the sample"
+            )
+        from qa.engines.polars_engine import sample_source
+
+        predictions[split] = sample_source(path, profile_task(config), total)
+    return build_context(config, frames=samples, predictions=predictions)

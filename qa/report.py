@@ -39,6 +39,9 @@ class Report:
     waiver_notes: tuple[str, ...] = ()
     #: Comparison with a baseline report (``qa check --baseline``), when one was given.
     diff: Mapping[str, Any] | None = None
+    #: How the data was read on a profile run (``--engine`` / ``--reference``): the engine, the
+    #: stored reference and its fingerprint, each split profile's fingerprint, the samples.
+    profiles: Mapping[str, Any] | None = None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -64,6 +67,7 @@ class Report:
             "plugins": [dict(p) for p in self.plugins],
             "waiver_notes": list(self.waiver_notes),
             "diff": json_safe(dict(self.diff)) if self.diff is not None else None,
+            "profiles": json_safe(dict(self.profiles)) if self.profiles is not None else None,
             "checks": [c.to_dict() for c in self.checks],
         }
 
@@ -83,6 +87,7 @@ class Report:
             plugins=tuple(data.get("plugins", [])),
             waiver_notes=tuple(data.get("waiver_notes", [])),
             diff=data.get("diff"),
+            profiles=data.get("profiles"),
             checks=tuple(CheckResult.from_dict(c) for c in data["checks"]),
         )
 

@@ -19,6 +19,7 @@ from qa.budget import split_budget
 from qa.config import Config
 from qa.context import Context
 from qa.errors import ConfigError, QAError
+from qa.profile_context import ProfileContext
 from qa.registry import RegisteredCheck
 
 Progress = Callable[[int, int, str, CheckResult | None], None]
@@ -120,23 +121,34 @@ def run_one(ctx: Context, item: PlannedCheck) -> CheckResult:
     elif (reason := ctx.missing_requirement(check_cls.requires)) is not None:
         result = check.skip(reason)
     else:
-        start = time.perf_counter()
-        try:
-            result = check.run(ctx, item.params)
-            if not isinstance(result, CheckResult):
-                raise TypeError(f"run() returned {type(result).__name__}, not a CheckResult")
-        except (KeyboardInterrupt, SystemExit, GeneratorExit):
-            raise
-        except QAError as exc:  # bad input found while running: name it, no traceback needed
-            result = _error(check_cls, str(exc), "")
-        except BaseException as exc:  # a native library's panic (pyo3) is no Exception subclass
-            summary = f"{type(exc).__name__}: {exc}".strip()
-            result = _error(check_cls, f"the check crashed: {summary[:500]}", _short_traceback())
-        result = replace(result, duration_s=round(time.perf_counter() - start, 4))
-        share = ctx.false_alarm_shares.get(check_cls.id)
-        if share is not None and result.status != "error":
-            shares = {**result.thresholds, "false_alarm_share": json_number(share)}
-            result = replace(result, thresholds=shares)
+        result = _guarded(check_cls, item, lambda: check.run(ctx, item.params), ctx)
+    return replace(result, severity=item.severity)
+
+
+def _guarded(
+    check_cls: type[Check],
+    item: PlannedCheck,
+    call: Callable[[], CheckResult],
+    shares_from: Context | ProfileContext,
+) -> CheckResult:
+    """Run ``call`` timed, turning any exception into an ``error`` result; record the share."""
+    start = time.perf_counter()
+    try:
+        result = call()
+        if not isinstance(result, CheckResult):
+            raise TypeError(f"run() returned {type(result).__name__}, not a CheckResult")
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except QAError as exc:  # bad input found while running: name it, no traceback needed
+        result = _error(check_cls, str(exc), "")
+    except BaseException as exc:  # a native library's panic (pyo3) is no Exception subclass
+        summary = f"{type(exc).__name__}: {exc}".strip()
+        result = _error(check_cls, f"the check crashed: {summary[:500]}", _short_traceback())
+    result = replace(result, duration_s=round(time.perf_counter() - start, 4))
+    share = shares_from.false_alarm_shares.get(check_cls.id)
+    if share is not None and result.status != "error":
+        shares = {**result.thresholds, "false_alarm_share": json_number(share)}
+        result = replace(result, thresholds=shares)
     return replace(result, severity=item.severity)
 
 
@@ -155,3 +167,69 @@ def _error(check_cls: type[Check], message: str, tb: str) -> CheckResult:
 def _short_traceback(limit: int = 6) -> str:
     lines = traceback.format_exc(limit=-limit).strip().splitlines()
     return "\n".join(lines[-3 * limit :])
+
+
+# --------------------------------------------------------------------------- profile runs
+def run_profiled(
+    pctx: ProfileContext, planned: list[PlannedCheck], progress: Progress | None = None
+) -> list[CheckResult]:
+    """A profile run (``--engine`` / ``--reference``): checks that judge from profiles read
+    them; the others run on the engine's seeded samples and say so; against a stored
+    reference (no rows of train) those skip with the reason."""
+    pctx.false_alarm_shares = _profile_budget(pctx, planned)
+    if pctx.sample is not None:
+        pctx.sample.false_alarm_shares = pctx.false_alarm_shares
+    results = []
+    for index, item in enumerate(planned, start=1):
+        check_id = item.registered.check.id
+        if progress:
+            progress(index, len(planned), check_id, None)
+        result = _run_one_profiled(pctx, item)
+        results.append(result)
+        if progress:
+            progress(index, len(planned), check_id, result)
+    return results
+
+
+def _profile_budget(pctx: ProfileContext, planned: list[PlannedCheck]) -> dict[str, float]:
+    weights = {
+        item.registered.check.id: item.registered.check.fail_tests
+        for item in planned
+        if item.severity == "error" and _will_run_profiled(pctx, item)
+    }
+    return split_budget(pctx.config.run.false_alarm_rate, weights)
+
+
+def _will_run_profiled(pctx: ProfileContext, item: PlannedCheck) -> bool:
+    check_cls = item.registered.check
+    if not item.enabled or pctx.task not in check_cls.tasks:
+        return False
+    if check_cls.profiles_supported:
+        return True
+    return pctx.sample is not None and will_run(pctx.sample, item)
+
+
+def _run_one_profiled(pctx: ProfileContext, item: PlannedCheck) -> CheckResult:
+    check_cls: type[Check] = item.registered.check
+    if not check_cls.profiles_supported:
+        if pctx.sample is None:
+            skipped = check_cls().skip(
+                "needs rows of train; a stored reference holds profiles only (run it with "
+                "the training data, e.g. --engine polars, to judge it)"
+            )
+            return replace(skipped, severity=item.severity)
+        return _on_sample(pctx, run_one(pctx.sample, item))
+    check = check_cls()
+    if not item.enabled:
+        return replace(check.skip("disabled in config (enabled = false)"), severity=item.severity)
+    if pctx.task not in check_cls.tasks:
+        return replace(check.skip(f"does not apply to {pctx.task} tasks"), severity=item.severity)
+    return _guarded(check_cls, item, lambda: check.run_profiles(pctx, item.params), pctx)
+
+
+def _on_sample(pctx: ProfileContext, result: CheckResult) -> CheckResult:
+    """A check that ran on the seeded samples says so in its message."""
+    note = pctx.sample_note()
+    if not note or result.status in ("skip", "error"):
+        return result
+    return replace(result, message=f"{result.message} [on {note}]")

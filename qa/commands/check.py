@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from qa.base import CheckResult
-from qa.commands.options import data_options, data_overrides
+from qa.commands.options import data_options, data_overrides, engine_options
 from qa.config import FORMATS, SPLITS, load_config
 from qa.errors import ConfigError
 
@@ -95,6 +95,13 @@ class StderrProgress:
     "auto means github when GITHUB_ACTIONS=true.",
 )
 @click.option("--signoff", is_flag=True, help="Also write signoff.html and signoff.json.")
+@engine_options
+@click.option(
+    "--reference",
+    type=click.Path(dir_okay=False),
+    help="A stored reference profile (qa profile) standing in for train: judge --production "
+    "(or --test) against it without the training data.",
+)
 def check(
     config_path: str | None,
     out_dir: str | None,
@@ -117,6 +124,10 @@ def check(
     baseline_tolerance: float | None = None,
     ci: str = "auto",
     signoff: bool = False,
+    engine: str | None = None,
+    spark_master: str | None = None,
+    sample_rows: int | None = None,
+    reference: str | None = None,
 ) -> int:
     """Run the gate. Exit 0 pass, 1 fail, 2 could not run."""
     from qa.api import run_gate
@@ -138,6 +149,10 @@ def check(
             "only": split_list(only),
             "skip": split_list(skip),
             "baseline_tolerance": baseline_tolerance,
+            "engine": engine,
+            "spark_master": spark_master,
+            "sample_rows": sample_rows,
+            "reference": reference,
         },
     }
     config = load_config(config_path, overrides)

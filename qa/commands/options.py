@@ -52,3 +52,28 @@ def data_overrides(
         "task": {"target": target, "type": task},
         "data": {"train": train, "validation": validation, "test": test, "production": production},
     }
+
+
+def engine_options(func: F) -> F:
+    """``--engine``, ``--spark-master`` and ``--sample-rows``: how large data is read."""
+    decorators = [
+        click.option(
+            "--engine",
+            type=click.Choice(("polars", "spark")),
+            help="Judge profiles computed by this engine instead of reading every split into "
+            "memory: polars streams files in batches; spark runs on a Spark cluster "
+            "(pip install 'qa-gate[spark]'). Row-needing parts use seeded samples.",
+        ),
+        click.option(
+            "--spark-master",
+            help="Spark master URL for --engine spark (default local[2]).",
+        ),
+        click.option(
+            "--sample-rows",
+            type=click.IntRange(min=1000),
+            help="Rows sampled per split for the parts that need rows (default 200,000).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func

@@ -104,9 +104,14 @@ def profile_source(source: Source, spec: ProfileSpec, batch_rows: int = BATCH_RO
     return _profile_scan(scan(source, "data"), spec, _source_name(source), batch_rows)
 
 
-def sample_source(source: Source, task: ProfileTask) -> pl.DataFrame:
+def sample_source(source: Source, task: ProfileTask, rows: int | None = None) -> pl.DataFrame:
+    """The seeded sample of one source; ``rows`` = the row count the picks are made for (a
+    prediction file is sampled like its split: same count, same seed, same rows)."""
     lazy = scan(source, "data")
-    return _sample(lazy, _rows(lazy, "data"), task)
+    found = _rows(lazy, "data")
+    if rows is not None and found != rows:
+        raise DataError(f"{_source_name(source)}: {found} rows, but its split has {rows}")
+    return _sample(lazy, found, task)
 
 
 # --------------------------------------------------------------------------- one batch
