@@ -204,21 +204,33 @@ def _run_on_profiles(
     if pctx.sample is not None:
         validate_predictions(pctx.sample, planned)
     results = run_profiled(pctx, planned, progress)
-    inputs = {
-        split: {
-            "path": profile.source or None,
-            "rows": profile.rows,
-            "columns": len(profile.dtypes) + len(profile.extra_columns),
-            "sha256": profile.fingerprint,
-        }
-        for split, profile in pctx.profiles.splits.items()
-    }
+    inputs = {split: _profile_input(pctx, split) for split in pctx.splits}
     if pctx.sample is not None:
         task = _task_facts(pctx.sample)
     else:
         task = {"type": pctx.task, "target": pctx.target, "classes": pctx.classes}
         task["features"] = len(pctx.feature_columns)
+    task["read as"] = f"profiles ({pctx.engine} engine)"
+    if pctx.sample_note():
+        task["sampled"] = pctx.sample_note()
+    if pctx.reference_path:
+        task["reference"] = f"{pctx.reference_path} (sha256 {pctx.reference_fingerprint})"
     return results, _RunFacts(inputs, task, pctx.provenance())
+
+
+def _profile_input(pctx: Any, split: str) -> dict[str, Any]:
+    """A split's input record on a profile run: its sha256 is the profile's fingerprint; a
+    stored reference's train names the reference file."""
+    profile = pctx.profile(split)
+    path = profile.source or None
+    if split == "train" and pctx.reference_path:
+        path = f"{pctx.reference_path} (stored profile of {profile.source or 'train'})"
+    return {
+        "path": path,
+        "rows": profile.rows,
+        "columns": len(profile.dtypes) + len(profile.extra_columns),
+        "sha256": profile.fingerprint,
+    }
 
 
 def check(
