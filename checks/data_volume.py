@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from qa.base import Check, CheckResult, param, table
 from qa.context import Context
+
+if TYPE_CHECKING:
+    from qa.profile_context import ProfileContext
+
+
+@dataclass(frozen=True)
+class Volume:
+    """What the check measures: rows per split and, for a multiclass task, train rows per class
+    (every class of every labelled split, in the Context's class order)."""
+
+    rows: Mapping[str, int]
+    task: str
+    class_rows: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def train(self) -> int:
+        return self.rows["train"]
 
 
 class DataVolume(Check):
@@ -18,6 +37,11 @@ class DataVolume(Check):
     The number of train rows. For a binary task, the total; for a multiclass task, the rows of
     every class; for regression, the total against its own bar. Validation and test sizes are
     reported beside it.
+
+    On profiles (``--engine``, ``--reference``) the rows of every split and of every train
+    class are the profiles' counts: exact, nothing is sampled. A class that only another split
+    has (no train rows) is named from that split's examples of values train never had (up to
+    20 per split).
 
     Why it matters
     --------------
@@ -42,6 +66,7 @@ class DataVolume(Check):
     title = "Enough data for the task"
     requires = ("train",)
     severity = "error"
+    profiles_supported = True
 
     @dataclass(frozen=True)
     class Params:
@@ -55,11 +80,17 @@ class DataVolume(Check):
         min_rows_fail: int = param(50, "Train rows below which the check fails outright.", ge=0)
 
     def run(self, ctx: Context, params: Params) -> CheckResult:
-        n_train = ctx.frame("train").height
-        metrics: dict[str, float] = {f"rows_{s}": ctx.frame(s).height for s in ctx.splits}
-        if ctx.task == "multiclass":
-            return self._per_class(ctx, params, n_train, metrics)
-        bar = params.min_rows_binary if ctx.task == "binary" else params.min_rows_regression
+        return self._judge(measure_rows(ctx), params)
+
+    def run_profiles(self, pctx: ProfileContext, params: Params) -> CheckResult:
+        return self._judge(measure_profile_rows(pctx), params)
+
+    def _judge(self, volume: Volume, params: Params) -> CheckResult:
+        n_train = volume.train
+        metrics: dict[str, float] = {f"rows_{s}": n for s, n in volume.rows.items()}
+        if volume.task == "multiclass":
+            return self._per_class(volume, params, metrics)
+        bar = params.min_rows_binary if volume.task == "binary" else params.min_rows_regression
         thresholds = {"min_rows": bar, "min_rows_fail": params.min_rows_fail}
         if n_train < params.min_rows_fail:
             return self.result(
@@ -72,7 +103,7 @@ class DataVolume(Check):
         if n_train < bar:
             return self.result(
                 "warn",
-                f"train has {n_train:,} rows; a {ctx.task} task wants at least {bar:,}",
+                f"train has {n_train:,} rows; a {volume.task} task wants at least {bar:,}",
                 metrics=metrics,
                 thresholds=thresholds,
                 subjects=["train"],
@@ -84,21 +115,18 @@ class DataVolume(Check):
             thresholds=thresholds,
         )
 
-    def _per_class(
-        self, ctx: Context, params: Params, n_train: int, metrics: dict[str, float]
-    ) -> CheckResult:
-        counts = np.bincount(ctx.labels("train"), minlength=len(ctx.classes))
-        names = ctx.class_names
-        smallest = int(counts.min())
+    def _per_class(self, volume: Volume, params: Params, metrics: dict[str, float]) -> CheckResult:
+        n_train = volume.train
+        smallest = min((n for _, n in volume.class_rows), default=0)
         metrics = {**metrics, "min_rows_per_class": smallest}
         thresholds = {
             "min_rows_per_class": params.min_rows_per_class,
             "min_rows_fail": params.min_rows_fail,
         }
         short = [
-            (names[i], int(counts[i]))
-            for i in np.argsort(counts, kind="stable")
-            if counts[i] < params.min_rows_per_class
+            (name, n)
+            for name, n in sorted(volume.class_rows, key=lambda item: item[1])  # stable
+            if n < params.min_rows_per_class
         ]
         evidence = [table("Classes under the per-class bar", ["class", "train rows"], short)]
         if n_train < params.min_rows_fail:
@@ -114,7 +142,7 @@ class DataVolume(Check):
             listed = ", ".join(f"{c!r} ({n})" for c, n in short[:5])
             return self.result(
                 "warn",
-                f"{len(short)} of {len(names)} classes have fewer than "
+                f"{len(short)} of {len(volume.class_rows)} classes have fewer than "
                 f"{params.min_rows_per_class:,} train rows: {listed}",
                 metrics=metrics,
                 thresholds=thresholds,
@@ -127,3 +155,54 @@ class DataVolume(Check):
             metrics=metrics,
             thresholds=thresholds,
         )
+
+
+# --------------------------------------------------------------------------- measure
+def measure_rows(ctx: Context) -> Volume:
+    """Rows per split, and train rows per class (multiclass) from the labels."""
+    rows = {s: ctx.frame(s).height for s in ctx.splits}
+    if ctx.task != "multiclass":
+        return Volume(rows, ctx.task)
+    counts = np.bincount(ctx.labels("train"), minlength=len(ctx.classes))
+    class_rows = tuple((name, int(n)) for name, n in zip(ctx.class_names, counts, strict=True))
+    return Volume(rows, ctx.task, class_rows)
+
+
+def measure_profile_rows(pctx: ProfileContext) -> Volume:
+    """Rows per split and train rows per class from the profiles' counts (exact)."""
+    rows = {s: pctx.rows(s) for s in pctx.splits}
+    if pctx.task != "multiclass" or pctx.target is None:
+        return Volume(rows, pctx.task)
+    train = pctx.categorical("train", pctx.target)
+    train_counts = dict(train.counts) if train is not None else {}
+    seen: set[str] = set()
+    for split in pctx.splits:
+        column = pctx.categorical(split, pctx.target) if pctx.has_labels(split) else None
+        if column is not None:
+            seen |= set(column.counts) | set(column.other_examples)
+    dtype = pctx.profiles.spec.column(pctx.target).dtype
+    classes = _as_classes(seen, dtype)
+    class_rows = tuple((str(c), sum(train_counts.get(t, 0) for t in classes[c])) for c in classes)
+    return Volume(rows, pctx.task, class_rows)
+
+
+def _as_classes(texts: Iterable[str], dtype: str) -> dict[Any, list[str]]:
+    """The profile's class values (as strings) as the Context's classes, in its order: numbers
+    for a numeric target (1.0 is the class 1), True/False for a boolean one; each with the
+    strings that name it."""
+    classes: dict[Any, list[str]] = {}
+    for text in texts:
+        classes.setdefault(_class_value(text, dtype), []).append(text)
+    return {c: classes[c] for c in sorted(classes, key=lambda v: (str(type(v)), v))}
+
+
+def _class_value(text: str, dtype: str) -> Any:
+    if dtype == "Boolean" and text in ("true", "false"):
+        return text == "true"
+    if dtype.startswith(("Int", "UInt", "Float", "Decimal")):
+        try:
+            number = float(text)
+        except ValueError:
+            return text
+        return int(number) if number.is_integer() else number
+    return text

@@ -6,10 +6,10 @@ import datetime as dt
 import json
 import math
 import runpy
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -20,7 +20,11 @@ from qa.budget import per_test
 from qa.context import Context
 from qa.encoding import column_kind, is_calendar
 from qa.errors import ConfigError
+from qa.profile import MAX_EXAMPLES, CategoricalProfile, ColumnSpec, NumericProfile, Profile
 from qa.time_axis import TIME_AXIS_SHARE, calendar_bounds_s, declare_hint
+
+if TYPE_CHECKING:
+    from qa.profile_context import ProfileContext
 
 #: The testing families of share rules: each is its own Benjamini–Hochberg family and gets an
 #: equal part of the check's false-alarm share. "has values" (a column entirely missing where
@@ -44,6 +48,27 @@ def dtype_family(dtype: pl.DataType) -> str:
     if dtype == pl.Null:
         return NULL_FAMILY
     return column_kind(dtype)
+
+
+def dtype_from_text(text: str) -> Any:
+    """The polars dtype a profile names (``str(dtype)``), rebuilt from its class name with its
+    parameters dropped (``Datetime(time_unit='us', ...)`` -> ``Datetime()``); the bare class
+    for nested types (List, Struct); None when the name is no polars dtype."""
+    found = getattr(pl, text.split("(", 1)[0].strip(), None)
+    if not (isinstance(found, type) and issubclass(found, pl.DataType)):
+        return None
+    if found is pl.Enum:
+        return pl.Enum([])
+    try:
+        return found()
+    except TypeError:  # List, Struct, Array: their inner types are not needed for the family
+        return found
+
+
+def family_of_text(text: str) -> str:
+    """The type family of a dtype a profile names (see :func:`dtype_family`)."""
+    dtype = dtype_from_text(text)
+    return "other" if dtype is None else dtype_family(dtype)
 
 
 @dataclass(frozen=True)
@@ -98,6 +123,19 @@ class RuleOutcome:
     q_value: float = 1.0
 
 
+@dataclass(frozen=True)
+class SplitCounts:
+    """What one split holds of one column, in rows: what the share rules are judged on, counted
+    from rows (:func:`evaluate_split`) or from a profile (:func:`evaluate_profile`). None: the
+    rule does not apply to the column."""
+
+    missing: int
+    out_of_range: int | None = None
+    unseen: int | None = None
+    #: A date/datetime feature's values outside train's first..last instant.
+    beyond: int | None = None
+
+
 #: What `decide` can conclude on the inferred schema.
 Verdict = Literal["pass", "warn", "fail"]
 
@@ -111,6 +149,18 @@ class Decision:
     warnings: tuple[RuleOutcome, ...] = ()
     #: The q-value at or under which a share rule fails (the share split across its kinds).
     fail_level: float = 0.0
+
+
+@dataclass(frozen=True)
+class Explained:
+    """What explaining a decision needs besides it: the splits judged, how to attach offending
+    values to a finding (from rows or from a profile), the range tolerance the rules used and
+    a caveat on the measuring ('' when none)."""
+
+    others: Sequence[str]
+    with_examples: Callable[[RuleOutcome], RuleOutcome]
+    range_tolerance: float
+    caveat: str = ""
 
 
 class Schema(Check):
@@ -129,6 +179,20 @@ class Schema(Check):
     ``schema_file`` names a pandera schema (a ``.py`` file defining ``schema``, or pandera's
     ``.json`` / ``.yaml`` serialisation), that schema is applied strictly to every split
     instead.
+
+    On profiles (``--engine``, ``--reference``) train's rules come from its profile and each
+    split is judged on its own, with the same tests. Exact: presence and type of every column,
+    row, missing and unseen-category counts (categories are ruled when train's profile tracked
+    its whole domain), infinities, and out-of-range counts, which are the histogram bins beyond
+    the widened range (the engine cuts bins at it; a value exactly on the upper bound counts as
+    beyond it, and a profile cut for another ``range_tolerance`` is judged by its own, as the
+    message says). Binned: a datetime's share beyond train's dates, a lower bound (values on
+    train's last instant are not counted beyond); a numeric class target's out-of-range rows
+    are its classes train never had (all of them, at most, when over 20 are new). Offending
+    values shown are the smallest unseen categories and the split's extremes. Not available:
+    missing values of list and struct columns (presence and type only). A ``schema_file`` is row checks: it runs on the
+    engine's seeded sample (stated when not every row), and is skipped against a stored
+    reference, which holds no rows.
 
     Why it matters
     --------------
@@ -214,45 +278,65 @@ class Schema(Check):
             "instead of the inferred one; empty to infer from train.",
         )
 
+    profiles_supported = True
+
     def run(self, ctx: Context, params: Params) -> CheckResult:
         if params.schema_file:
             return self._run_user_schema(ctx, params)
         return self._run_inferred(ctx, params)
 
+    def run_profiles(self, pctx: ProfileContext, params: Params) -> CheckResult:
+        if params.schema_file:
+            return self._run_user_schema_on_sample(pctx, params)
+        rules, outcomes = measure_profiles(pctx, params)
+        decision = decide(outcomes, params, pctx.false_alarm_share(self.id))
+        tolerance = pctx.profiles.spec.range_tolerance
+
+        def examples(finding: RuleOutcome) -> RuleOutcome:
+            return _profile_examples(finding, pctx.profile(finding.split), rules)
+
+        explained = Explained(
+            others=[s for s in pctx.splits if s != "train"],
+            with_examples=examples,
+            range_tolerance=tolerance,
+            caveat=_tolerance_caveat(tolerance, params.range_tolerance),
+        )
+        return self._explain_inferred(params, rules, outcomes, decision, explained)
+
     # ------------------------------------------------------------------ inferred schema
     def _run_inferred(self, ctx: Context, params: Params) -> CheckResult:
         rules, outcomes = measure_inferred(ctx, params)
         decision = decide(outcomes, params, ctx.false_alarm_share(self.id))
-        return self._explain_inferred(ctx, params, rules, outcomes, decision)
+
+        def examples(finding: RuleOutcome) -> RuleOutcome:
+            return _with_examples(finding, ctx.frame(finding.split), rules)
+
+        explained = Explained(
+            others=[s for s in ctx.splits if s != "train"],
+            with_examples=examples,
+            range_tolerance=params.range_tolerance,
+        )
+        return self._explain_inferred(params, rules, outcomes, decision, explained)
 
     def _explain_inferred(
         self,
-        ctx: Context,
         params: Params,
         rules: Sequence[ColumnRule],
         outcomes: Sequence[RuleOutcome],
         decision: Decision,
+        explained: Explained,
     ) -> CheckResult:
-        others = [s for s in ctx.splits if s != "train"]
-        failing = [_with_examples(f, ctx.frame(f.split), rules) for f in decision.failing]
-        warnings = [_with_examples(f, ctx.frame(f.split), rules) for f in decision.warnings]
+        failing = [explained.with_examples(f) for f in decision.failing]
+        warnings = [explained.with_examples(f) for f in decision.warnings]
         notes = [f for f in outcomes if f.kind == "note"]
         shared = [f for f in outcomes if f.kind == "share"]
         fail_columns = list(dict.fromkeys(f.column for f in failing))
         worst = max((f.share for f in failing + shared), default=0.0)
-        metrics = {
-            "columns_checked": len(rules),
-            "splits_checked": len(others),
-            "rules_checked": len(shared),
-            "columns_failing": len(fail_columns),
-            "extra_columns": len({f.column for f in warnings}),
-            "worst_violation_share": worst,
-        }
-        if notes:
-            metrics["time_axis_columns"] = len({f.column for f in notes})
+        others = explained.others
+        metrics = _inferred_metrics(rules, others, shared, fail_columns, warnings, notes, worst)
         thresholds = {
             "max_violation_share": params.max_violation_share,
-            "range_tolerance": params.range_tolerance,
+            "range_tolerance": explained.range_tolerance,
             "max_categories": params.max_categories,
             "alpha": params.alpha,
             "fail_level": decision.fail_level,
@@ -263,11 +347,9 @@ class Schema(Check):
         evidence.append(_rules_table(rules))
         message = _inferred_message(decision, failing, warnings, others, len(rules), worst)
         message += "".join(f"; {_time_axis_note(f)}" for f in _first_per_column(notes))
-        subjects = (
-            fail_columns
-            if decision.status == "fail"
-            else list(dict.fromkeys(f.column for f in warnings))
-        )
+        message += f"; {explained.caveat}" if explained.caveat else ""
+        warned = list(dict.fromkeys(f.column for f in warnings))
+        subjects = fail_columns if decision.status == "fail" else warned
         return self.result(
             decision.status,
             message,
@@ -278,6 +360,18 @@ class Schema(Check):
         )
 
     # ------------------------------------------------------------------ user schema
+    def _run_user_schema_on_sample(self, pctx: ProfileContext, params: Params) -> CheckResult:
+        """A pandera schema checks rows: on profiles it runs on the engine's seeded sample."""
+        load_user_schema(params.schema_file)  # a broken file is a config error everywhere
+        if pctx.sample is None:
+            return self.skip(
+                f"schema_file {params.schema_file}: a pandera schema checks rows and a stored "
+                "reference holds none; run without --reference to apply it"
+            )
+        result = self._run_user_schema(pctx.sample, params)
+        note = pctx.sample_note()
+        return replace(result, message=f"{result.message} (on {note})") if note else result
+
     def _run_user_schema(self, ctx: Context, params: Params) -> CheckResult:
         schema = load_user_schema(params.schema_file)
         rows: list[tuple[Any, ...]] = []
@@ -497,13 +591,21 @@ def _widened_range(
 ) -> tuple[float, float, float, float]:
     """Train's finite min and max, and the allowed low and high (widened by the tolerance)."""
     low, high = float(stats[f"{i}:min"]), float(stats[f"{i}:max"])
-    span = high - low
-    margin = tolerance * (span if span > 0 else abs(high))
+    allowed = widened_range(low, high, tolerance, stats[f"{i}:neginf"], stats[f"{i}:posinf"])
+    return (low, high, *allowed)
+
+
+def widened_range(
+    train_min: float, train_max: float, tolerance: float, neg_inf: bool, pos_inf: bool
+) -> tuple[float, float]:
+    """The allowed low and high: train's finite range widened by ``tolerance`` of its width on
+    each side (of ``|max|`` for a constant column); infinite on a side where train had an
+    infinity. The engines frame their bins with the same bounds."""
+    span = train_max - train_min
+    margin = tolerance * (span if span > 0 else abs(train_max))
     return (
-        low,
-        high,
-        -math.inf if stats[f"{i}:neginf"] else low - margin,
-        math.inf if stats[f"{i}:posinf"] else high + margin,
+        -math.inf if neg_inf else train_min - margin,
+        math.inf if pos_inf else train_max + margin,
     )
 
 
@@ -512,54 +614,55 @@ def evaluate_split(
     frame: pl.DataFrame, split: str, rules: Sequence[ColumnRule], target: str | None
 ) -> list[RuleOutcome]:
     """Every finding on one split: structural breaks, extra columns and share-judged rules."""
-    findings: list[RuleOutcome] = []
-    known = {r.name for r in rules}
-    for name in frame.columns:
-        if name not in known:
-            findings.append(
-                RuleOutcome(split, name, "extra column", "not in train", frame.height, 1.0, "warn")
-            )
+    types = {name: (dtype_family(dtype), str(dtype)) for name, dtype in frame.schema.items()}
+    findings, testable = structural_outcomes(split, frame.height, types, rules, target)
     exprs: list[pl.Expr] = []
-    testable: list[tuple[ColumnRule, int]] = []
-    for rule in rules:
-        if rule.name not in frame.columns:
-            if not (split == "production" and rule.name == target):
-                findings.append(
-                    RuleOutcome(
-                        split,
-                        rule.name,
-                        "column present",
-                        "present in train",
-                        frame.height,
-                        1.0,
-                        "fail",
-                    )
-                )
-            continue
+    for rule in testable:
         index = frame.get_column_index(rule.name)
-        dtype = frame.dtypes[index]
-        family = dtype_family(dtype)
-        if family not in (rule.family, NULL_FAMILY) and rule.family != NULL_FAMILY:
-            findings.append(
-                RuleOutcome(
-                    split,
-                    rule.name,
-                    "type family",
-                    f"{rule.family} ({rule.dtype})",
-                    frame.height,
-                    1.0,
-                    "fail",
-                    examples=f"{family} ({dtype})",
-                )
-            )
-            continue
-        testable.append((rule, index))
-        exprs += _split_exprs(rule, index, dtype)
+        exprs += _split_exprs(rule, index, frame.dtypes[index])
     stats = frame.select(exprs).row(0, named=True) if exprs else {}
-    n = frame.height
-    for rule, index in testable:
-        findings += _judge(rule, index, stats, split, n)
+    for rule in testable:
+        counts = _counts_of_stats(frame.get_column_index(rule.name), stats, frame.height)
+        findings += _judge(rule, counts, split, frame.height)
     return findings
+
+
+def structural_outcomes(
+    split: str,
+    n: int,
+    types: Mapping[str, tuple[str, str]],
+    rules: Sequence[ColumnRule],
+    target: str | None,
+) -> tuple[list[RuleOutcome], list[ColumnRule]]:
+    """Extra columns (warn), missing columns and changed type families (fail) of a split whose
+    columns are ``types`` (name -> (family, dtype), in the split's order), and the rules left
+    to judge by share."""
+    known = {r.name for r in rules}
+    findings = [
+        RuleOutcome(split, name, "extra column", "not in train", n, 1.0, "warn")
+        for name in types
+        if name not in known
+    ]
+    testable: list[ColumnRule] = []
+    for rule in rules:
+        if rule.name not in types:
+            if not (split == "production" and rule.name == target):
+                expected = "present in train"
+                absent = RuleOutcome(split, rule.name, "column present", expected, n, 1.0, "fail")
+                findings.append(absent)
+        elif _changed_family(rule, types[rule.name][0]):
+            family, dtype = types[rule.name]
+            expected = f"{rule.family} ({rule.dtype})"
+            changed = RuleOutcome(split, rule.name, "type family", expected, n, 1.0, "fail")
+            findings.append(replace(changed, examples=f"{family} ({dtype})"))
+        else:
+            testable.append(rule)
+    return findings, testable
+
+
+def _changed_family(rule: ColumnRule, family: str) -> bool:
+    """A split's type family differs from train's (a column of dtype Null fits any family)."""
+    return family not in (rule.family, NULL_FAMILY) and rule.family != NULL_FAMILY
 
 
 def _split_exprs(rule: ColumnRule, index: int, dtype: pl.DataType) -> list[pl.Expr]:
@@ -581,14 +684,28 @@ def _split_exprs(rule: ColumnRule, index: int, dtype: pl.DataType) -> list[pl.Ex
     return exprs
 
 
-def _judge(
-    rule: ColumnRule, index: int, stats: dict[str, Any], split: str, n: int
-) -> list[RuleOutcome]:
+def _counts_of_stats(index: int, stats: Mapping[str, Any], n: int) -> SplitCounts:
+    """One column's counts from the split's one-row statistics (see :func:`_split_exprs`)."""
+    if f"{index}:missing_extra" in stats:  # a column of dtype Null: every value is missing
+        return SplitCounts(missing=n)
+
+    def count(key: str) -> int | None:
+        return int(stats[key] or 0) if key in stats else None
+
+    return SplitCounts(
+        missing=int(stats[f"{index}:missing"] or 0),
+        out_of_range=count(f"{index}:range"),
+        unseen=count(f"{index}:domain"),
+        beyond=count(f"{index}:beyond"),
+    )
+
+
+def _judge(rule: ColumnRule, counts: SplitCounts, split: str, n: int) -> list[RuleOutcome]:
     """The outcomes of one column's rules on one split, from the split's counts."""
-    if rule.family == NULL_FAMILY:
+    if rule.family == NULL_FAMILY or n == 0:  # an empty split: nothing to judge by share
         return []
-    missing = n if f"{index}:missing_extra" in stats else int(stats[f"{index}:missing"] or 0)
-    empty = n > 0 and missing == n and rule.values > 0
+    missing = counts.missing
+    empty = missing == n and rule.values > 0
     if empty and rule.missing == 0:  # train was always filled: a fixed rule, not a test
         return [
             RuleOutcome(split, rule.name, "has values", "100.0% filled in train", n, 1.0, "fail")
@@ -600,15 +717,14 @@ def _judge(
         return [replace(judged, rule="has values", expected=expected)]
     if not rule.structural:
         outcomes.append(_judge_missing(rule, missing, split, n))
-    if f"{index}:range" in stats:
-        outcomes.append(_judge_range(rule, int(stats[f"{index}:range"] or 0), split, n))
-    if f"{index}:domain" in stats:
-        outcomes.append(_judge_domain(rule, int(stats[f"{index}:domain"] or 0), split, n))
-    if f"{index}:beyond" in stats:
-        beyond = int(stats[f"{index}:beyond"] or 0)
+    if counts.out_of_range is not None:
+        outcomes.append(_judge_range(rule, counts.out_of_range, split, n))
+    if counts.unseen is not None:
+        outcomes.append(_judge_domain(rule, counts.unseen, split, n))
+    if counts.beyond is not None:
         filled = n - missing
-        if filled and beyond / filled >= TIME_AXIS_SHARE:
-            outcomes.append(_time_axis_outcome(rule, beyond, filled, split))
+        if filled and counts.beyond / filled >= TIME_AXIS_SHARE:
+            outcomes.append(_time_axis_outcome(rule, counts.beyond, filled, split))
     return outcomes
 
 
@@ -691,6 +807,244 @@ def _with_examples(
         return finding
     values = bad.unique(maintain_order=True).head(EXAMPLES).to_list()
     return replace(finding, examples=", ".join(_fmt(v) for v in values))
+
+
+# --------------------------------------------------------------------------- on profiles
+def measure_profiles(
+    pctx: ProfileContext, params: Schema.Params
+) -> tuple[list[ColumnRule], list[RuleOutcome]]:
+    """Train's rules from its profile and every outcome on the other splits' profiles, share
+    rules with their q-values (as :func:`measure_inferred`, with the profile's tolerance)."""
+    task = pctx.config.task
+    declared = {c for c in (task.id, task.time, task.group) if c}
+    structural = (declared | set(pctx.profiles.task.get("structural") or ())) - {pctx.target}
+    rules = rules_from_profile(pctx.profile("train"), params.max_categories, structural)
+    outcomes: list[RuleOutcome] = []
+    for split in (s for s in pctx.splits if s != "train"):
+        outcomes += evaluate_profile(pctx.profile(split), split, rules, pctx.target)
+    return rules, with_q_values(outcomes)
+
+
+def rules_from_profile(
+    train: Profile, max_categories: int = 50, structural: set[str] | frozenset[str] = frozenset()
+) -> list[ColumnRule]:
+    """:func:`infer_rules` from train's profile: ranges widened by the spec's tolerance (the
+    bins are cut at them); columns a profile does not count (lists, structs, dtype Null) get
+    presence and type only."""
+    rules = [
+        _profile_rule(spec, train, max_categories, structural)
+        for spec in train.spec.columns
+        if spec.part is None
+    ]
+    for name, dtype in train.extra_columns.items():
+        family = family_of_text(dtype)
+        missing = train.rows if family == NULL_FAMILY else 0
+        values = train.rows - missing
+        rules.append(
+            ColumnRule(
+                name, family, dtype, train.rows, missing, values, structural=name in structural
+            )
+        )
+    return rules
+
+
+def _profile_rule(
+    spec: ColumnSpec, train: Profile, max_categories: int, structural: set[str] | frozenset[str]
+) -> ColumnRule:
+    column = train.columns.get(spec.name)
+    missing = column.missing if column is not None else 0
+    rule = ColumnRule(
+        name=spec.name,
+        family=family_of_text(spec.dtype),
+        dtype=spec.dtype,
+        rows=train.rows,
+        missing=missing,
+        values=train.rows - missing,
+        structural=spec.name in structural,
+    )
+    tolerance = train.spec.range_tolerance
+    if isinstance(column, NumericProfile):
+        return _numeric_rule(rule, column, tolerance)
+    if isinstance(column, CategoricalProfile):
+        return _categorical_rule(rule, column, spec.complete, max_categories, tolerance)
+    return rule
+
+
+def _numeric_rule(rule: ColumnRule, column: NumericProfile, tolerance: float) -> ColumnRule:
+    """A number's widened range, or a date's first and last instant (epoch seconds)."""
+    if rule.structural:
+        return rule
+    if is_calendar(dtype_from_text(rule.dtype)):
+        return replace(rule, calendar=True, train_min=column.min, train_max=column.max)
+    if rule.family != "numeric" or column.min is None or column.max is None:
+        return rule
+    low, high = widened_range(
+        column.min, column.max, tolerance, column.neg_inf > 0, column.pos_inf > 0
+    )
+    return replace(rule, train_min=column.min, train_max=column.max, low=low, high=high)
+
+
+def _categorical_rule(
+    rule: ColumnRule,
+    column: CategoricalProfile,
+    complete: bool,
+    max_categories: int,
+    tolerance: float,
+) -> ColumnRule:
+    """Categories when train's profile holds its whole domain; a numeric classification
+    target (counted as its classes) gets the range of its class values."""
+    if rule.family == "numeric" and complete and not rule.structural:
+        return _class_range_rule(rule, column, tolerance)
+    if rule.family != "categorical":
+        return rule
+    rule = replace(rule, n_unique=len(column.counts) if complete else column.distinct)
+    if complete and len(column.counts) <= max_categories and not rule.structural:
+        singletons = sum(1 for n in column.counts.values() if n == 1)
+        rule = replace(rule, domain=tuple(sorted(column.counts)), singletons=singletons)
+    return rule
+
+
+def _class_range_rule(rule: ColumnRule, column: CategoricalProfile, tolerance: float) -> ColumnRule:
+    """The widened range of a numeric target's class values (all of train's, as counted)."""
+    numbers = [_number(v) for v in column.counts]
+    finite = [x for x in numbers if x is not None and math.isfinite(x)]
+    if not finite or None in numbers:
+        return rule
+    low, high = widened_range(
+        min(finite), max(finite), tolerance, -math.inf in numbers, math.inf in numbers
+    )
+    return replace(rule, train_min=min(finite), train_max=max(finite), low=low, high=high)
+
+
+def evaluate_profile(
+    profile: Profile, split: str, rules: Sequence[ColumnRule], target: str | None
+) -> list[RuleOutcome]:
+    """:func:`evaluate_split` on a split's profile: the same findings, counted from it."""
+    dtypes = {**profile.dtypes, **profile.extra_columns}
+    types = {name: (family_of_text(dtype), dtype) for name, dtype in dtypes.items()}
+    findings, testable = structural_outcomes(split, profile.rows, types, rules, target)
+    for rule in testable:
+        counts = _counts_of_profile(rule, profile, types[rule.name][0])
+        if counts is not None:
+            findings += _judge(rule, counts, split, profile.rows)
+    return findings
+
+
+def _counts_of_profile(rule: ColumnRule, profile: Profile, family: str) -> SplitCounts | None:
+    """One column's counts from a split's profile; None for a column it does not count."""
+    column = profile.columns.get(rule.name)
+    if family == NULL_FAMILY:  # a column of dtype Null: every value is missing
+        return SplitCounts(missing=profile.rows)
+    if isinstance(column, NumericProfile):
+        edges = np.asarray(profile.spec.column(rule.name).edges, dtype=np.float64)
+        out_of_range = beyond = None
+        if rule.low is not None and rule.high is not None:
+            out_of_range = values_below(column, edges, rule.low)
+            out_of_range += values_above(column, edges, rule.high)
+        if rule.calendar and rule.train_min is not None and rule.train_max is not None:
+            beyond = values_below(column, edges, rule.train_min)
+            beyond += values_above(column, edges, rule.train_max, ties=False)
+        return SplitCounts(column.missing, out_of_range, beyond=beyond)
+    if isinstance(column, CategoricalProfile):
+        unseen = column.other if rule.domain is not None else None
+        out_of_range = _untracked_out_of_range(rule, column) if rule.low is not None else None
+        return SplitCounts(column.missing, out_of_range, unseen)
+    return None
+
+
+def values_below(column: NumericProfile, edges: np.ndarray, bound: float) -> int:
+    """Values (infinities included) below ``bound``: exact where ``bound`` is a bin edge, as the
+    rules' bounds are (bins are closed below)."""
+    if bound == -math.inf:
+        return 0
+    if column.min is None or column.min >= bound:
+        return column.neg_inf
+    return int(sum(column.hist[: int(np.searchsorted(edges, bound, side="right"))]))
+
+
+def values_above(column: NumericProfile, edges: np.ndarray, bound: float, ties: bool = True) -> int:
+    """Values (infinities included) above the bin edge ``bound``. The bin starting at it also
+    holds values equal to it: counted with ``ties`` (at most), left out without (at least),
+    exact when the split's extremes show no value can equal it."""
+    if bound == math.inf:
+        return 0
+    if column.max is None or column.max <= bound:
+        return column.pos_inf
+    start = int(np.searchsorted(edges, bound, side="left")) + 1
+    if not ties and column.min is not None and column.min <= bound:
+        start += 1
+    return int(sum(column.hist[start:]))
+
+
+def _untracked_out_of_range(rule: ColumnRule, column: CategoricalProfile) -> int:
+    """Rows of a numeric target outside its range: only values train never had can be. All
+    of them when they are not all listed as examples and inside the range (at most)."""
+    listed_all = len(column.other_examples) < MAX_EXAMPLES
+    return column.other if _listed_beyond(rule, column) or not listed_all else 0
+
+
+def _listed_beyond(rule: ColumnRule, column: CategoricalProfile) -> list[str]:
+    """The listed values train never had that lie outside a numeric target's range."""
+    return [v for v in column.other_examples if not _within(rule, _number(v))]
+
+
+def _within(rule: ColumnRule, x: float | None) -> bool:
+    """``x`` lies in the rule's allowed range (no number never does)."""
+    low = -math.inf if rule.low is None else rule.low
+    high = math.inf if rule.high is None else rule.high
+    return x is not None and low <= x <= high
+
+
+def _number(text: str) -> float | None:
+    """A category value read as a number (a numeric target counted as its classes)."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _profile_examples(
+    finding: RuleOutcome, profile: Profile, rules: Sequence[ColumnRule]
+) -> RuleOutcome:
+    """Offending values of a failing finding from a profile: the smallest unseen categories,
+    the split's extremes beyond the range (as :func:`_with_examples` does from rows)."""
+    rule = next((r for r in rules if r.name == finding.column), None)
+    column = profile.columns.get(finding.column)
+    if finding.examples or rule is None or column is None:
+        return finding
+    if finding.rule == "not missing":
+        return replace(finding, examples="null / NaN")
+    if finding.rule == "known category" and isinstance(column, CategoricalProfile):
+        values: list[Any] = list(column.other_examples)
+    elif finding.rule == "in range" and isinstance(column, CategoricalProfile):
+        values = _listed_beyond(rule, column)
+    elif finding.rule == "in range" and isinstance(column, NumericProfile):
+        values = _extremes_beyond(column, rule)
+    else:
+        return finding
+    return replace(finding, examples=", ".join(_fmt(v) for v in values[:EXAMPLES]))
+
+
+def _extremes_beyond(column: NumericProfile, rule: ColumnRule) -> list[float]:
+    """The split's infinities and finite extremes that lie outside the rule's range."""
+    candidates = (
+        -math.inf if column.neg_inf else None,
+        column.min,
+        column.max,
+        math.inf if column.pos_inf else None,
+    )
+    beyond = [x for x in candidates if x is not None and not _within(rule, x)]
+    return list(dict.fromkeys(beyond))
+
+
+def _tolerance_caveat(used: float, wanted: float) -> str:
+    """Said when the profile's bins were cut for another range tolerance than the param's."""
+    if math.isclose(used, wanted):
+        return ""
+    return (
+        f"ranges widened by the profile's range_tolerance {used:g}, not {wanted:g}: its bins "
+        "are cut at the former (profile again with the new tolerance to use it)"
+    )
 
 
 # --------------------------------------------------------------------------- user schemas
@@ -873,6 +1227,28 @@ def _inferred_message(
         f"{n_rules} columns match train's schema in {', '.join(others)} "
         f"(worst share breaking a rule {worst:.2%})"
     )
+
+
+def _inferred_metrics(
+    rules: Sequence[ColumnRule],
+    others: Sequence[str],
+    shared: Sequence[RuleOutcome],
+    fail_columns: Sequence[str],
+    warnings: Sequence[RuleOutcome],
+    notes: Sequence[RuleOutcome],
+    worst: float,
+) -> dict[str, float]:
+    metrics = {
+        "columns_checked": len(rules),
+        "splits_checked": len(others),
+        "rules_checked": len(shared),
+        "columns_failing": len(fail_columns),
+        "extra_columns": len({f.column for f in warnings}),
+        "worst_violation_share": worst,
+    }
+    if notes:
+        metrics["time_axis_columns"] = len({f.column for f in notes})
+    return metrics
 
 
 def _fmt_instant(seconds: float | None) -> str:
