@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from qa.base import Chart, Check, CheckResult, Evidence, Status, param, table
 from qa.context import Context
+from qa.errors import DataError
+
+if TYPE_CHECKING:
+    from qa.profile import CategoricalProfile
+    from qa.profile_context import ProfileContext
 
 #: One train class's verdict from :func:`minority_verdict`.
 Verdict = Literal["ok", "warn", "fail"]
@@ -31,6 +36,13 @@ class ClassImbalance(Check):
     flagged, and validation and test are compared with train to see whether the split was
     stratified. This is the one check that judges stratification; split-hygiene judges the
     split's proportions, time order and locked test set.
+
+    On profiles (``--engine``, ``--reference``) every number is exact and nothing is sampled:
+    the target's profile counts each class of every split, so the shares, the bars, the
+    chi-square test and the verdict are those of the rows, against a stored reference too.
+    Classes a split has but train never had are named (up to 20 per split); when a split has
+    several, the profile keeps only their total, shown as one column, ``(classes not in
+    train)``.
 
     Why it matters
     --------------
@@ -107,25 +119,36 @@ class ClassImbalance(Check):
         splits = [s for s in ctx.splits if ctx.has_labels(s)]
         # measure
         counts = {s: np.bincount(ctx.labels(s), minlength=len(names)) for s in splits}
+        return self._judge(names, counts, _absent_classes(names, counts), params)
+
+    def run_profiles(self, pctx: ProfileContext, params: Params) -> CheckResult:
+        if not pctx.is_classification:
+            return self.skip(f"does not apply to {pctx.task} tasks")
+        measured = profile_class_counts(pctx)
+        if isinstance(measured, str):
+            return self.skip(measured)
+        names, counts, absent, note = measured
+        return self._judge(names, counts, absent, params, note)
+
+    def _judge(
+        self,
+        names: list[str],
+        counts: dict[str, np.ndarray],
+        absent: list[tuple[str, str]],
+        params: Params,
+        note: str = "",
+    ) -> CheckResult:
+        """Measure shares and stratification from the class counts, decide, explain."""
+        splits = list(counts)
         shares = {s: c / max(int(c.sum()), 1) for s, c in counts.items()}
         train, train_shares = counts["train"], shares["train"]
         in_train = train > 0
         k = int(in_train.sum())
-        absent = [
-            (names[i], s)
-            for s in splits
-            if s != "train"
-            for i in np.nonzero((counts[s] > 0) & ~in_train)[0]
-        ]
         compared = [s for s in splits if s in STRATIFIED_SPLITS]
         p_value, differences = _stratification(counts, shares, compared, names)
         max_diff = max((d for _, _, d in differences), default=0.0)
         # decide
-        verdicts = {
-            i: minority_verdict(float(train_shares[i]), int(train[i]), k, params)
-            for i in np.argsort(train_shares, kind="stable")
-            if in_train[i]
-        }
+        verdicts = _class_verdicts(train, train_shares, k, params)
         unstratified = is_unstratified(p_value, max_diff, params)
         status = decide(len(absent), list(verdicts.values()), unstratified)
         return self._explain(
@@ -142,6 +165,7 @@ class ClassImbalance(Check):
             unstratified,
             status,
             params,
+            note,
         )
 
     def _explain(
@@ -159,6 +183,7 @@ class ClassImbalance(Check):
         unstratified: bool,
         status: Status,
         params: Params,
+        note: str = "",
     ) -> CheckResult:
         max_diff = max((d for _, _, d in differences), default=0.0)
         bars = _bars(params, k)
@@ -181,7 +206,7 @@ class ClassImbalance(Check):
             subjects=subjects,
             metrics=metrics,
             thresholds=_thresholds(params, bars),
-            evidence=[_share_table(names, splits, counts, shares)],
+            evidence=[_share_table(names, splits, counts, shares, note)],
             charts=[_share_chart(names, splits, shares, bars[0])],
         )
 
@@ -324,6 +349,17 @@ def _problem_subjects(problems: list[Problem]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- decide
+def _class_verdicts(
+    train: np.ndarray, train_shares: np.ndarray, k: int, params: ClassImbalance.Params
+) -> dict[int, Verdict]:
+    """Each train class's verdict (by index), rarest first."""
+    return {
+        i: minority_verdict(float(train_shares[i]), int(train[i]), k, params)
+        for i in np.argsort(train_shares, kind="stable")
+        if train[i] > 0
+    }
+
+
 def minority_verdict(share: float, rows: int, k: int, params: ClassImbalance.Params) -> Verdict:
     """One train class: fail under the floor (``fail_minority_share`` x 2/K) or, under the warn
     bar, with fewer than ``fail_min_rows`` rows; warn under the bar (``min_minority_share``
@@ -387,6 +423,7 @@ def _share_table(
     splits: list[str],
     counts: dict[str, np.ndarray],
     shares: dict[str, np.ndarray],
+    note: str = "",
 ) -> Evidence:
     columns = ["class"]
     for s in splits:
@@ -397,4 +434,121 @@ def _share_table(
         for s in splits:
             row += [int(counts[s][i]), float(shares[s][i])]
         rows.append(row)
-    return table("Class counts and shares per split", columns, rows)
+    return table("Class counts and shares per split", columns, rows, note=note)
+
+
+def _absent_classes(names: list[str], counts: dict[str, np.ndarray]) -> list[tuple[str, str]]:
+    """(class, split) for every class seen in a split other than train but never in train."""
+    in_train = counts["train"] > 0
+    return [
+        (names[i], s)
+        for s in counts
+        if s != "train"
+        for i in np.nonzero((counts[s] > 0) & ~in_train)[0]
+    ]
+
+
+# --------------------------------------------------------------------------- measure on profiles
+#: The column of a split's rows whose classes train never had, when the split has several such
+#: classes: a profile counts those rows in total (``other``), not class by class.
+UNSEEN_CLASSES = "(classes not in train)"
+
+ProfileCounts = tuple[list[str], dict[str, np.ndarray], list[tuple[str, str]], str]
+
+
+def profile_class_counts(pctx: ProfileContext) -> ProfileCounts | str:
+    """Class names (spelt and ordered as in memory), exact counts per labelled split, the
+    classes missing from train, and a note for the evidence; or why they cannot be had."""
+    target = str(pctx.target)
+    splits = [s for s in pctx.splits if pctx.has_labels(s)]
+    targets = {s: pctx.categorical(s, target) for s in splits}
+    if targets.get("train") is None:
+        return f"train's profile has no class counts of the target {target!r}"
+    spec = pctx.profiles.spec.column(target)
+    if not spec.complete:
+        return (
+            f"train's target {target!r} has more than {len(spec.categories):,} classes; the "
+            "profile counts only the most frequent, so shares of the rest are not known"
+        )
+    found = {s: t for s, t in targets.items() if t is not None}
+    _require_usable_target(found, target, spec.dtype)
+    per_split = {s: _split_class_counts(pctx, s, found[s], spec.categories) for s in found}
+    order = _class_order({c for counts in per_split.values() for c in counts}, spec.dtype)
+    names = [_label_name(c, spec.dtype) for c in order]
+    counts = {s: np.array([per_split[s].get(c, 0) for c in order]) for s in found}
+    absent = [
+        (_label_name(c, spec.dtype), s)
+        for s in found
+        if s != "train"
+        for c in _class_order(set(found[s].other_examples), spec.dtype)
+    ]
+    lumped = [s for s, counts in per_split.items() if UNSEEN_CLASSES in counts]
+    return names, counts, absent, _unseen_note(lumped)
+
+
+def _split_class_counts(
+    pctx: ProfileContext, split: str, column: CategoricalProfile, tracked: Sequence[str]
+) -> dict[str, int]:
+    """Rows per class of one split: the tracked (train's) classes exact from the class counts;
+    classes train never had exact when there is one, else their total under UNSEEN_CLASSES."""
+    known = set(tracked)
+    counts = {c: n for c, n in (pctx.class_counts(split) or {}).items() if c in known and n}
+    if column.other and len(column.other_examples) == 1:
+        counts[column.other_examples[0]] = column.other
+    elif column.other:
+        counts[UNSEEN_CLASSES] = column.other
+    return counts
+
+
+def _require_usable_target(targets: dict[str, CategoricalProfile], target: str, dtype: str) -> None:
+    """The in-memory loader's refusals: a missing target value, a single class in train."""
+    for split, column in targets.items():
+        if column.nulls:
+            raise DataError(
+                f"data.{split}: target column {target!r} has {column.nulls} missing value(s)"
+            )
+    train = [c for c, n in targets["train"].counts.items() if n]
+    if len(train) < 2:
+        only = _as_label(train[0], dtype) if train else None
+        raise DataError(
+            f"data.train: target column {target!r} has a single class ({only!r}); "
+            "a classifier needs at least two"
+        )
+
+
+def _as_label(text: str, dtype: str) -> object:
+    """A class label as profiles spell it (text; booleans ``true``) as the value the in-memory
+    path reads from the split's dtype, so that both name and order classes alike."""
+    try:
+        if dtype == "Boolean":
+            return text == "true"
+        if dtype.startswith(("Int", "UInt")):
+            return int(text)
+        if dtype.startswith("Float"):
+            number = float(text)
+            return int(number) if number.is_integer() else number
+    except ValueError:
+        pass
+    return text
+
+
+def _class_order(labels: set[str], dtype: str) -> list[str]:
+    """Profile labels in the in-memory class order (by type, then value); UNSEEN_CLASSES last."""
+    real = [c for c in labels if c != UNSEEN_CLASSES]
+    values = {c: _as_label(c, dtype) for c in real}
+    ordered = sorted(real, key=lambda c: (str(type(values[c])), values[c]))
+    return ordered + ([UNSEEN_CLASSES] if UNSEEN_CLASSES in labels else [])
+
+
+def _label_name(label: str, dtype: str) -> str:
+    """A class's name as the in-memory path shows it (``str`` of its value: ``1``, ``True``)."""
+    return label if label == UNSEEN_CLASSES else str(_as_label(label, dtype))
+
+
+def _unseen_note(lumped: list[str]) -> str:
+    if not lumped:
+        return ""
+    return (
+        f"{', '.join(lumped)}: several classes train never had; the profile counts their rows "
+        f"together, shown as {UNSEEN_CLASSES!r}"
+    )
