@@ -21,6 +21,9 @@ from qa.errors import DataError
 #: Splits that must carry the target column when present (production may be unlabeled).
 LABELED_SPLITS = ("train", "validation", "test")
 
+#: Rows a CSV's column types are inferred from (the streaming engine uses the same).
+CSV_INFER_ROWS = 10_000
+
 _READERS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -72,7 +75,7 @@ def read_table(path: str | Path, what: str) -> pl.DataFrame:
         if kind in ("csv", "tsv"):
             separator = "\t" if kind == "tsv" else ","
             frame = pl.read_csv(
-                path, separator=separator, infer_schema_length=10_000, try_parse_dates=True
+                path, separator=separator, infer_schema_length=CSV_INFER_ROWS, try_parse_dates=True
             )
             if any(_DUPLICATE_MARK in name for name in frame.columns):
                 _check_header_unique(path, separator, what)

@@ -98,8 +98,9 @@ class ProfileContext:
         if not isinstance(column, CategoricalProfile):
             return None
         counts = dict(column.counts)
-        if column.other:  # classes beyond the spec's (unseen in train): named by example
-            counts.update({f"(not in train) {v}": 0 for v in column.other_examples})
+        if column.other:  # rows of classes train never had: one name, or their total
+            only = column.other_examples[0] if len(column.other_examples) == 1 else None
+            counts[f"(not in train) {only}" if only else "(classes not in train)"] = column.other
         return counts
 
     def numeric(self, split: str, column: str) -> NumericProfile | None:

@@ -107,12 +107,14 @@ def calendar_parts(dtype: pl.DataType) -> tuple[str, ...]:
 
 def as_numbers(series: pl.Series) -> np.ndarray:
     """A numeric or temporal column as float64 (temporal as seconds; nulls as NaN)."""
+    series = series.rename("value")  # polars reads a name like ``^x.*$`` as a pattern
     values = epoch_seconds(series) if series.dtype.is_temporal() else series.cast(pl.Float64)
     return values.fill_null(float("nan")).to_numpy().astype(np.float64, copy=False)
 
 
 def as_text(series: pl.Series) -> pl.Series:
-    """A categorical column's values as strings (booleans ``true``/``false``)."""
+    """A categorical column's values as strings (booleans ``true``/``false``), named value."""
+    series = series.rename("value")
     if series.dtype == pl.Boolean:
         return series.cast(pl.String).str.to_lowercase()
     return series.cast(pl.String, strict=False)
@@ -156,7 +158,10 @@ def numeric_edges(
     inner = np.quantile(values, np.linspace(0.0, 1.0, N_BINS + 1)[1:-1]) if len(values) else []
     span = high - low
     margin = tolerance * (span if span > 0 else abs(high))
-    points = [low - margin, low, *(float(q) for q in inner if low < q < high), high]
+    # The last edge is just above the widened high, so a value equal to it is in range (the
+    # schema's rule is inclusive) while anything beyond lands in the outer bin.
+    top = float(np.nextafter(high + margin, np.inf))
+    points = [low - margin, low, *(float(q) for q in inner if low < q < high), high, top]
     if margin > 0:
         points.append(high + margin)
     return tuple(float(p) for p in np.unique(np.asarray(points, dtype=np.float64)))

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from qa.data import CSV_INFER_ROWS
+from qa.encoding import column_kind
 from qa.engines import (
     HASH_SEED,
     EngineResult,
@@ -23,6 +25,7 @@ from qa.engines import (
     as_numbers,
     as_text,
     build_spec,
+    calendar_parts,
     finite_or_none,
     numeric_kind,
     sample_fraction,
@@ -65,9 +68,11 @@ def scan(source: Source, what: str) -> pl.LazyFrame:
     if suffix in (".parquet", ".pq"):
         return pl.scan_parquet(path)
     if suffix in (".csv", ".txt"):
-        return pl.scan_csv(path, try_parse_dates=True)
+        return pl.scan_csv(path, try_parse_dates=True, infer_schema_length=CSV_INFER_ROWS)
     if suffix == ".tsv":
-        return pl.scan_csv(path, separator="\t", try_parse_dates=True)
+        return pl.scan_csv(
+            path, separator="\t", try_parse_dates=True, infer_schema_length=CSV_INFER_ROWS
+        )
     if suffix in (".feather", ".arrow", ".ipc"):
         return pl.scan_ipc(path)
     if suffix in (".jsonl", ".ndjson"):
@@ -124,6 +129,8 @@ def profile_frame(frame: pl.DataFrame, spec: ProfileSpec, source: str = "") -> P
             continue
         series = frame.get_column(base)
         if col.part:
+            if not calendar_parts(series.dtype):  # no longer a date: the schema check says so
+                continue
             series = getattr(series.dt, col.part)()
         if col.kind == "numeric":
             columns[col.name] = numeric_profile(series, col)
@@ -146,7 +153,7 @@ def profile_frame(frame: pl.DataFrame, spec: ProfileSpec, source: str = "") -> P
 
 def numeric_profile(series: pl.Series, spec: ColumnSpec) -> NumericProfile:
     if not numeric_kind(series.dtype):  # a type change: the schema check reports it
-        series = series.cast(pl.Float64, strict=False)
+        series = series.rename("value").cast(pl.Float64, strict=False)
     values = as_numbers(series)
     nulls = series.null_count()
     nan = np.isnan(values)
@@ -173,7 +180,7 @@ def numeric_profile(series: pl.Series, spec: ColumnSpec) -> NumericProfile:
 def categorical_profile(series: pl.Series, spec: ColumnSpec) -> CategoricalProfile:
     text = as_text(series)
     counts = text.drop_nulls().value_counts(name="n").sort("n", descending=True)
-    values, ns = counts.get_column(text.name).to_list(), counts.get_column("n").to_list()
+    values, ns = counts.get_column("value").to_list(), counts.get_column("n").to_list()
     tracked = set(spec.categories)
     kept = {v: int(n) for v, n in zip(values, ns, strict=True) if v in tracked}
     untracked = sorted(v for v in values if v not in tracked)
@@ -194,13 +201,18 @@ def row_hashes(frame: pl.DataFrame, spec: ProfileSpec) -> RowHashes:
     features = list(spec.hash_columns)
     if not features or any(c not in frame.columns for c in features):
         return RowHashes(frame.height)
-    feature_hash = _hash(frame.select(features))
+    feature_hash = _hash(_columns(frame, features))
     with_target = features + ([spec.target] if spec.target in frame.columns else [])
     row_hash = (
-        _hash(frame.select(with_target)) if len(with_target) > len(features) else feature_hash
+        _hash(_columns(frame, with_target)) if len(with_target) > len(features) else feature_hash
     )
     kept = keep_below(feature_hash, row_hash, hash_threshold(frame.height))
     return RowHashes(frame.height, *kept)
+
+
+def _columns(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """Columns by name, renamed by position (polars reads ``^x.*$`` as a pattern)."""
+    return pl.DataFrame([frame.get_column(n).rename(f"c{i}") for i, n in enumerate(names)])
 
 
 def _hash(frame: pl.DataFrame) -> np.ndarray:
@@ -250,13 +262,16 @@ def _sample(lazy: pl.LazyFrame, rows: int, task: ProfileTask) -> pl.DataFrame:
 def _reference_facts(lazy: pl.LazyFrame, sample: pl.DataFrame, task: ProfileTask) -> ReferenceFacts:
     """Exact min/max of numeric columns and exact domains of low-cardinality columns."""
     schema = lazy.collect_schema()
-    as_categories = [n for n, t in schema.items() if task.counted_as_categories(n, t)]
-    numeric = [n for n, t in schema.items() if numeric_kind(t) and n not in as_categories]
+    position = {name: i for i, name in enumerate(schema)}  # by position: a name may look
+    # like a regular expression (``^num.*$``) to pl.col
+    kept = {n: t for n, t in schema.items() if column_kind(t) != "other"}
+    as_categories = [n for n, t in kept.items() if task.counted_as_categories(n, t)]
+    numeric = [n for n, t in kept.items() if numeric_kind(t) and n not in as_categories]
     extremes: dict[str, tuple[float | None, float | None]] = {}
     if numeric:
         exprs = []
         for name in numeric:
-            number = _number_expr(name, schema[name])
+            number = _number_expr(position[name], schema[name])
             finite = number.filter(number.is_finite())
             exprs += [finite.min().alias(f"{name}\0min"), finite.max().alias(f"{name}\0max")]
         row = lazy.select(exprs).collect(engine="streaming").row(0)
@@ -269,7 +284,10 @@ def _reference_facts(lazy: pl.LazyFrame, sample: pl.DataFrame, task: ProfileTask
         if n not in task.structural and sample.get_column(n).n_unique() <= MAX_CATEGORIES
     ]
     queries = [
-        lazy.select(_text_expr(n, schema[n]).alias("value")).drop_nulls().group_by("value").len()
+        lazy.select(_text_expr(position[n], schema[n]).alias("value"))
+        .drop_nulls()
+        .group_by("value")
+        .len()
         for n in candidates
     ]
     for name, counts in zip(candidates, pl.collect_all(queries, engine="streaming"), strict=True):
@@ -277,8 +295,8 @@ def _reference_facts(lazy: pl.LazyFrame, sample: pl.DataFrame, task: ProfileTask
     return ReferenceFacts(schema, sample, extremes, domains)
 
 
-def _number_expr(name: str, dtype: pl.DataType) -> pl.Expr:
-    column = pl.col(name)
+def _number_expr(index: int, dtype: pl.DataType) -> pl.Expr:
+    column = pl.nth(index)
     if dtype == pl.Date or isinstance(dtype, pl.Datetime):
         return column.cast(pl.Datetime("us")).dt.epoch("us").cast(pl.Float64) / 1e6
     if isinstance(dtype, pl.Duration):
@@ -288,10 +306,10 @@ def _number_expr(name: str, dtype: pl.DataType) -> pl.Expr:
     return column.cast(pl.Float64)
 
 
-def _text_expr(name: str, dtype: pl.DataType) -> pl.Expr:
+def _text_expr(index: int, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.Boolean:
-        return pl.col(name).cast(pl.String).str.to_lowercase()
-    return pl.col(name).cast(pl.String, strict=False)
+        return pl.nth(index).cast(pl.String).str.to_lowercase()
+    return pl.nth(index).cast(pl.String, strict=False)
 
 
 def _source_name(source: Any) -> str:
