@@ -1,11 +1,13 @@
-"""Does production (or test) data look like the training data?"""
+"""Does production (or test) data look like the training data? From rows (``run``) or from
+split profiles (``run_profiles``): two sources of the same per-feature measures."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import polars as pl
@@ -14,7 +16,20 @@ from qa import stats
 from qa.base import Chart, Check, CheckResult, Evidence, param, table
 from qa.budget import more_rows_needed, underpowered_note
 from qa.context import Context
-from qa.encoding import FeatureEncoder, calendar_part, epoch_seconds
+from qa.encoding import (
+    DATE_PARTS,
+    DATETIME_PARTS,
+    FeatureEncoder,
+    calendar_part,
+    epoch_seconds,
+)
+from qa.errors import DataError
+from qa.profile import (
+    MAX_CATEGORIES,
+    CategoricalProfile,
+    ColumnSpec,
+    NumericProfile,
+)
 from qa.time_axis import (
     beyond_range_share,
     calendar_span_s,
@@ -25,6 +40,9 @@ from qa.time_axis import (
     looks_like_time_axis,
     time_range,
 )
+
+if TYPE_CHECKING:
+    from qa.profile_context import ProfileContext
 
 LEVELS = ("no", "moderate", "large")
 #: What `decide` can conclude; skips come from `run`, never from the evidence.
@@ -175,6 +193,24 @@ class Drift(Check):
     (prediction drift); when the current
     split has labels, so are the class shares or the target (label drift).
 
+    On profiles (``--engine``, ``--reference``) the same tests run on the split profiles,
+    under the same Benjamini–Hochberg family and fail levels. Exact: row and missing counts,
+    category counts over train's tracked values (so chi-square, JS, PSI of categories, the
+    calendar parts of a date and label drift), unseen categories and train's singletons,
+    train's SD (from the moments). Binned, on train's 1,000 equal-frequency bins (metric
+    profile_bins; the test is named "KS on 1,000 bins"): a numeric KS is the largest CDF gap
+    at the bin edges, a lower bound of the exact KS by at most one bin's share of either
+    split; PSI is computed on ``psi_bins`` bins merged from them; W/std takes every bin at
+    its mid-point; a date's share beyond train's dates counts values at train's last
+    instant as beyond.
+    Sampled: the domain classifier, the energy test and prediction drift run on the engine's
+    seeded samples (the message names the sample when it is not the whole split). Not
+    available: against a stored reference, which holds no train rows, the domain
+    classifier, the energy test and prediction drift do not run (the message says why);
+    unseen categories are not tested on a column whose train domain was capped (more than
+    5,000 values); a datetime whose values all fall in the hour after midnight counts as
+    having no time of day (profiles count the hour, not the minute).
+
     Why it matters
     --------------
     A model is only as good as the match between the data it learned from and the data it
@@ -267,6 +303,8 @@ class Drift(Check):
     severity = "error"
     #: A large drift and the drifted share (the BH family), and the energy test.
     fail_tests = 3
+    #: Judges from split profiles (``run_profiles``); the row-needing parts use the samples.
+    profiles_supported = True
 
     @dataclass(frozen=True)
     class Params:
@@ -352,98 +390,183 @@ class Drift(Check):
     def run(self, ctx: Context, params: Params) -> CheckResult:
         current = _current_split(ctx, params.current)
         if current is None:
-            if params.current != "auto":
-                return self.skip(f"current = {params.current!r}, but that split was not given")
-            return self.skip("needs a production or test split to compare with train")
+            return self._no_current(params)
         ref_frame, cur_frame = ctx.frame("train"), ctx.frame(current)
         features = [c for c in ctx.feature_columns if c in cur_frame.columns]
         absent = [c for c in ctx.feature_columns if c not in cur_frame.columns]
         if ctx.feature_columns and not features:
-            return self.result(
-                "fail",
-                f"{current} has none of the {len(ctx.feature_columns)} feature columns "
-                f"of train; nothing can be compared",
-                subjects=absent[:50],
-                metrics={"features_absent": len(absent)},
-            )
+            return self._nothing_shared(current, len(ctx.feature_columns), absent)
         # measure
         bars = _bars(params)
         views = _calendar_views(ref_frame, cur_frame, features, params)
+        source = RowSource(ref_frame, cur_frame, params, current)
         reports = [
-            _measure_feature(col, ctx.kind(col), ref_frame, cur_frame, views, params, bars, current)
+            _measure_feature(col, ctx.kind(col), source, views, params, bars, current)
             for col in features
         ]
         extras = _prediction_and_label_drift(ctx, current, params, bars)
-        numeric = [r.name for r in reports if r.kind in ("numeric", "datetime")]
-        small = min(ref_frame.height, cur_frame.height) < MIN_DOMAIN_ROWS
-        energy_runs = params.energy_test and small and bool(numeric)
+        energy_runs = _energy_runs(params, ref_frame.height, cur_frame.height, reports)
         levels = FailLevels.split(ctx.false_alarm_share(self.id), energy_runs)
         _apply_fdr(reports + extras, params, levels.bh)
-        encoder = _domain_encoder(ctx, ref_frame, features, params)
-        judged = _judged_outputs(encoder, views)
-        domain = None
-        if params.domain_classifier and features:
-            domain = _domain_classifier(ctx, ref_frame, cur_frame, encoder, judged, params)
-        energy = None
-        if energy_runs and levels.energy is not None:
-            energy = _energy(ctx, ref_frame, cur_frame, encoder, judged, params, levels.energy)
-        power = _power(ref_frame.height, cur_frame.height, len(reports), numeric, energy, levels)
-        # decide
-        auc = domain.get("auc") if domain else None
+        domain, energy = _multivariate(
+            ctx, ref_frame, cur_frame, features, views, params, levels, energy_runs
+        )
+        rows = ref_frame.height, cur_frame.height
+        measured = Measured(current, *rows, reports, extras, absent, levels, domain, energy)
+        return self._conclude(measured, params, bars)
+
+    def run_profiles(self, pctx: ProfileContext, params: Params) -> CheckResult:
+        """The same tests from the split profiles (see *On profiles*); the domain classifier,
+        the energy test and prediction drift on the engine's seeded samples."""
+        current = _current_split(pctx, params.current)
+        if current is None:
+            return self._no_current(params)
+        columns = pctx.profile(current).columns
+        features = [c for c in pctx.feature_columns if c in columns]
+        absent = [c for c in pctx.feature_columns if c not in columns]
+        if pctx.feature_columns and not features:
+            return self._nothing_shared(current, len(pctx.feature_columns), absent)
+        # measure
+        bars = _bars(params)
+        views = _profile_calendar_views(pctx, current, features, params)
+        source = ProfileSource(pctx, current, params)
+        spec = pctx.profiles.spec
+        reports = [
+            _measure_feature(
+                col, _profile_kind(spec.column(col)), source, views, params, bars, current
+            )
+            for col in features
+        ]
+        extras = _profile_label_drift(pctx, source, current, params, bars)
+        rows = pctx.rows("train"), pctx.rows(current)
+        energy_runs = pctx.sample is not None and _energy_runs(params, *rows, reports)
+        levels = FailLevels.split(pctx.false_alarm_share(self.id), energy_runs)
+        _apply_fdr(reports + extras, params, levels.bh)
+        measured = Measured(current, *rows, reports, extras, absent, levels)
+        measured.domain, measured.energy = _sampled_multivariate(
+            pctx, current, features, views, params, levels, energy_runs
+        )
+        _describe_profiles(measured, pctx, features, params)
+        return self._conclude(measured, params, bars)
+
+    def _no_current(self, params: Params) -> CheckResult:
+        if params.current != "auto":
+            return self.skip(f"current = {params.current!r}, but that split was not given")
+        return self.skip("needs a production or test split to compare with train")
+
+    def _nothing_shared(self, current: str, n_features: int, absent: list[str]) -> CheckResult:
+        return self.result(
+            "fail",
+            f"{current} has none of the {n_features} feature columns "
+            f"of train; nothing can be compared",
+            subjects=absent[:50],
+            metrics={"features_absent": len(absent)},
+        )
+
+    # ------------------------------------------------------------------ decide
+    def _conclude(self, m: Measured, params: Params, bars: dict[str, float]) -> CheckResult:
+        numeric = _numeric_names(m.reports)
+        power = _power(
+            m.rows_reference, m.rows_current, len(m.reports), numeric, m.energy, m.levels
+        )
+        auc = m.domain.get("auc") if m.domain else None
         decision = decide(
-            reports, extras, auc, energy, power, params, current, cur_frame.height, levels
-        )
-        # explain
-        return self._explain(
-            ctx,
-            current,
-            reports,
-            extras,
-            absent,
-            domain,
-            params,
-            bars,
-            energy,
+            m.reports,
+            m.extras,
+            auc,
+            m.energy,
             power,
-            decision,
-            levels,
+            params,
+            m.current,
+            m.rows_current,
+            m.levels,
         )
+        return self._explain(m, params, bars, power, decision)
 
     # ------------------------------------------------------------------ explain
     def _explain(
         self,
-        ctx: Context,
-        current: str,
-        reports: list[FeatureDrift],
-        extras: list[FeatureDrift],
-        absent: list[str],
-        domain: dict[str, Any] | None,
+        m: Measured,
         params: Params,
         bars: dict[str, float],
-        energy: dict[str, Any] | None,
         power: float | None,
         decision: Decision,
-        levels: FailLevels,
     ) -> CheckResult:
-        metrics = _metrics(ctx, current, reports, extras, absent, domain, energy, power)
-        thresholds = _thresholds(params, bars, energy, power, levels)
-        evidence = [_feature_table(reports + extras, current, params, absent, levels)]
-        if domain and domain.get("top"):
-            evidence.append(_domain_table(domain, current, params))
-        views = [r.calendar for r in reports if r.calendar is not None]
+        metrics = _metrics(m, power)
+        thresholds = _thresholds(params, bars, m.energy, power, m.levels)
+        evidence = [_feature_table(m, params)]
+        if m.domain and m.domain.get("top"):
+            evidence.append(_domain_table(m.domain, m.current, params))
+        views = [r.calendar for r in m.reports if r.calendar is not None]
         if views:
-            evidence.append(_calendar_table(views, current, params))
-        drifted = [r for r in reports + extras if r.level > 0]
+            evidence.append(_calendar_table(views, m.current, params))
+        drifted = [r for r in m.reports + m.extras if r.level > 0]
         charts = [r.chart for r in sorted(drifted, key=_order) if r.chart is not None]
+        message = _message(decision, metrics, m.domain, m.energy, views, m.current, len(m.reports))
         return self.result(
             decision.status,
-            _message(decision, metrics, domain, energy, views, current, len(reports)),
+            message + "".join(f"; {note}" for note in m.notes),
             metrics=metrics,
             thresholds=thresholds,
             evidence=evidence,
             charts=charts[: params.max_charts],
             subjects=list(decision.subjects),
         )
+
+
+@dataclass
+class Measured:
+    """Everything ``decide`` and ``_explain`` read, measured from rows or from profiles."""
+
+    current: str
+    rows_reference: int
+    rows_current: int
+    reports: list[FeatureDrift]
+    extras: list[FeatureDrift]
+    absent: list[str]
+    levels: FailLevels
+    domain: dict[str, Any] | None = None
+    energy: dict[str, Any] | None = None
+    #: On profiles: the bin resolution (metrics), how the measures were taken (the feature
+    #: table's note) and what ran on a sample or not at all (the message).
+    resolution: dict[str, float] = field(default_factory=dict)
+    method: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _numeric_names(reports: Sequence[FeatureDrift]) -> list[str]:
+    return [r.name for r in reports if r.kind in ("numeric", "datetime")]
+
+
+def _energy_runs(
+    params: Drift.Params, rows_reference: int, rows_current: int, reports: list[FeatureDrift]
+) -> bool:
+    """The energy test stands in for the domain classifier below its minimum rows (decided by
+    the row counts, never by the outcome)."""
+    small = min(rows_reference, rows_current) < MIN_DOMAIN_ROWS
+    return params.energy_test and small and bool(_numeric_names(reports))
+
+
+def _multivariate(
+    ctx: Context,
+    ref_frame: pl.DataFrame,
+    cur_frame: pl.DataFrame,
+    features: list[str],
+    views: dict[str, CalendarView],
+    params: Drift.Params,
+    levels: FailLevels,
+    energy_runs: bool,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The domain classifier and (on small samples) the energy test, on rows."""
+    encoder = _domain_encoder(ctx, ref_frame, features, params)
+    judged = _judged_outputs(encoder, views)
+    domain = None
+    if params.domain_classifier and features:
+        domain = _domain_classifier(ctx, ref_frame, cur_frame, encoder, judged, params)
+    energy = None
+    if energy_runs and levels.energy is not None:
+        energy = _energy(ctx, ref_frame, cur_frame, encoder, judged, params, levels.energy)
+    return domain, energy
 
 
 # --------------------------------------------------------------------------- decide
@@ -568,26 +691,18 @@ def _energy_level(
 
 
 # --------------------------------------------------------------------------- explain
-def _metrics(
-    ctx: Context,
-    current: str,
-    reports: list[FeatureDrift],
-    extras: list[FeatureDrift],
-    absent: list[str],
-    domain: dict[str, Any] | None,
-    energy: dict[str, Any] | None,
-    power: float | None,
-) -> dict[str, Any]:
+def _metrics(m: Measured, power: float | None) -> dict[str, Any]:
+    reports = m.reports
     drifted = [r for r in reports if r.level > 0]
     views = [r.calendar for r in reports if r.calendar is not None]
     metrics: dict[str, Any] = {
-        "rows_reference": ctx.frame("train").height,
-        "rows_current": ctx.frame(current).height,
+        "rows_reference": m.rows_reference,
+        "rows_current": m.rows_current,
         "features_compared": len(reports),
         "features_drifted": len(drifted),
         "features_large_drift": sum(1 for r in drifted if r.level == 2),
         "drifted_share": len(drifted) / len(reports) if reports else 0.0,
-        "features_absent": len(absent),
+        "features_absent": len(m.absent),
     }
     if views:
         metrics["datetime_features"] = len(views)
@@ -595,15 +710,16 @@ def _metrics(
     for measure in ("KS", "W/std", "PSI", "JS"):
         values = [v for r in reports if (v := r.info.get(measure)) is not None]
         metrics[f"max_{_slug(measure)}"] = max(values) if values else None
-    for r in extras:
+    for r in m.extras:
         prefix = "prediction" if r.name == "predictions" else "label"
         metrics[f"{prefix}_psi"] = r.info.get("PSI")
-    if domain:
-        metrics.update({k: v for k, v in domain.items() if k not in ("auc", "top", "note")})
-    if energy:
-        metrics.update({k: v for k, v in energy.items() if k != "note"})
+    if m.domain:
+        metrics.update({k: v for k, v in m.domain.items() if k not in ("auc", "top", "note")})
+    if m.energy:
+        metrics.update({k: v for k, v in m.energy.items() if k != "note"})
     if power is not None:
         metrics["detectable_shift_sd"] = power if np.isfinite(power) else None
+    metrics.update(m.resolution)
     return metrics
 
 
@@ -682,18 +798,13 @@ def _time_axis_note(view: CalendarView, current: str) -> str:
     )
 
 
-def _feature_table(
-    reports: list[FeatureDrift],
-    current: str,
-    params: Drift.Params,
-    absent: list[str],
-    levels: FailLevels,
-) -> Evidence:
+def _feature_table(m: Measured, params: Drift.Params) -> Evidence:
+    note = _feature_note(m.current, params, m.absent, m.levels)
     return table(
-        f"Per-feature shift, train vs {current}",
-        _feature_columns(current),
-        [_feature_row(r) for r in sorted(reports, key=_order)],
-        note=_feature_note(current, params, absent, levels),
+        f"Per-feature shift, train vs {m.current}",
+        _feature_columns(m.current),
+        [_feature_row(r) for r in sorted(m.reports + m.extras, key=_order)],
+        note=f"{note} {m.method}" if m.method else note,
         max_rows=60,
     )
 
@@ -747,8 +858,9 @@ def _feature_note(current: str, params: Drift.Params, absent: list[str], levels:
     note = (
         f"drifted = significant at FDR {params.fdr} (q) and effect >= bar; large = effect "
         f">= {params.large_factor:g} x bar and q <= {levels.bh:.2g} (the fail level: the "
-        f"check's false-alarm share {levels.share:.2g}, split across its fail rules). Sorted by effect relative to its bar. A datetime "
-        "feature's calendar parts are tested as categories (test named with the part)."
+        f"check's false-alarm share {levels.share:.2g}, split across its fail rules). "
+        "Sorted by effect relative to its bar. A datetime feature's calendar parts are tested "
+        "as categories (test named with the part)."
     )
     if absent:
         note += f" Not in {current} (not compared): " + ", ".join(repr(c) for c in absent[:20])
@@ -809,7 +921,7 @@ def _calendar_table(views: list[CalendarView], current: str, params: Drift.Param
 
 
 # --------------------------------------------------------------------------- helpers
-def _current_split(ctx: Context, wanted: str) -> str | None:
+def _current_split(ctx: Context | ProfileContext, wanted: str) -> str | None:
     if wanted != "auto":
         return wanted if ctx.has_split(wanted) else None
     for split in ("production", "test"):
@@ -854,19 +966,178 @@ def _names(reports: Sequence[FeatureDrift], limit: int = 5) -> str:
 def _measure_feature(
     name: str,
     kind: str,
-    ref_frame: pl.DataFrame,
-    cur_frame: pl.DataFrame,
+    source: Source,
     views: dict[str, CalendarView],
     params: Drift.Params,
     bars: dict[str, float],
     current: str,
 ) -> FeatureDrift:
-    ref, cur = ref_frame.get_column(name), cur_frame.get_column(name)
+    """One feature's tests, from rows or profiles alike (the source measures)."""
     if name in views:
-        return _compare_calendar(views[name], ref, cur, params, bars, current)
+        return _compare_calendar(views[name], source, params, bars, current)
     if kind in ("numeric", "datetime"):
-        return _compare_numeric(name, kind, ref, cur, params, bars, current)
-    return _compare_categorical(name, kind, ref, cur, params, bars, current)
+        return _numeric_report(name, kind, source.numeric(name), bars)
+    return _categorical_report(name, kind, source.categories(name), params, bars, current)
+
+
+@dataclass(frozen=True)
+class Missing:
+    """Missing values (null, NaN, infinite for numbers) and rows, in train and current."""
+
+    ref: int
+    ref_rows: int
+    cur: int
+    cur_rows: int
+
+
+@dataclass(frozen=True)
+class NumericShift:
+    """What a source measured on a numeric column: its finite values per side, the effect
+    sizes and the chart (no effect sizes when a side has no finite value)."""
+
+    missing: Missing
+    finite_ref: int
+    finite_cur: int
+    ks: float = 0.0
+    w_std: float = 0.0
+    psi: float = 0.0
+    #: The test as the feature table names it: "KS" on rows, "KS on N bins" on profiles.
+    test: str = "KS"
+    chart: Chart | None = None
+
+
+@dataclass(frozen=True)
+class CategoryCounts:
+    """What a source counted of a categorical column: train's most frequent values (at most
+    ``max_categories``; most frequent first, ties by value) with their counts in both splits,
+    the current rows holding a value train never had (None when unknown: train's domain
+    was capped), and how many of train's values it holds once (for Good–Turing)."""
+
+    missing: Missing
+    ref: list[tuple[str, int]]
+    cur: dict[str, int]
+    unseen: int | None
+    singletons: int
+
+
+class Source(Protocol):
+    """Where the per-feature measures come from: rows (:class:`RowSource`) or profiles
+    (:class:`ProfileSource`); the tests built from them are the same."""
+
+    def numeric(self, name: str) -> NumericShift: ...
+
+    def categories(self, name: str) -> CategoryCounts: ...
+
+    def part(self, name: str, part: str) -> CategoryCounts: ...
+
+    def missing(self, name: str) -> Missing: ...
+
+
+@dataclass(frozen=True)
+class RowSource:
+    """Measures from the rows of train and of the current split."""
+
+    ref_frame: pl.DataFrame
+    cur_frame: pl.DataFrame
+    params: Drift.Params
+    current: str
+
+    def _pair(self, name: str) -> tuple[pl.Series, pl.Series]:
+        return self.ref_frame.get_column(name), self.cur_frame.get_column(name)
+
+    def numeric(self, name: str) -> NumericShift:
+        return _numeric_rows(name, *self._pair(name), self.params.psi_bins, self.current)
+
+    def categories(self, name: str) -> CategoryCounts:
+        return _category_rows(*self._pair(name), self.params.max_categories)
+
+    def part(self, name: str, part: str) -> CategoryCounts:
+        ref, cur = self._pair(name)
+        return _category_rows(_part(ref, part), _part(cur, part), self.params.max_categories)
+
+    def missing(self, name: str) -> Missing:
+        ref, cur = self._pair(name)
+        return Missing(ref.null_count(), len(ref), cur.null_count(), len(cur))
+
+
+@dataclass(frozen=True)
+class ProfileSource:
+    """Measures from the profiles of train and of the current split (one spec)."""
+
+    pctx: ProfileContext
+    current: str
+    params: Drift.Params
+
+    def _numeric(self, name: str) -> tuple[NumericProfile, NumericProfile]:
+        ref, cur = self.pctx.numeric("train", name), self.pctx.numeric(self.current, name)
+        if ref is None or cur is None:
+            raise DataError(f"drift: {name!r} is not counted as a number in both profiles")
+        return ref, cur
+
+    def numeric(self, name: str) -> NumericShift:
+        edges = self.pctx.profiles.spec.column(name).edges
+        return _numeric_profiles(
+            name, *self._numeric(name), edges, self.params.psi_bins, self.current
+        )
+
+    def categories(self, name: str) -> CategoryCounts:
+        ref = self.pctx.categorical("train", name)
+        cur = self.pctx.categorical(self.current, name)
+        if ref is None or cur is None:
+            raise DataError(f"drift: {name!r} is not counted as categories in both profiles")
+        complete = self.pctx.profiles.spec.column(name).complete
+        return _category_profiles(ref, cur, complete, self.params.max_categories)
+
+    def part(self, name: str, part: str) -> CategoryCounts:
+        return self.categories(f"{name}.{part}")
+
+    def missing(self, name: str) -> Missing:
+        ref, cur = self._numeric(name)
+        return Missing(ref.rows - ref.count, ref.rows, cur.rows - cur.count, cur.rows)
+
+
+# --------------------------------------------------------------------------- measure: numbers
+def _numeric_report(
+    name: str, kind: str, shift: NumericShift, bars: dict[str, float]
+) -> FeatureDrift:
+    """A numeric column's tests: its missing rate, and KS with W/std and PSI as effects."""
+    report = FeatureDrift(name, kind)
+    m = shift.missing
+    _missing_finding(report, m.ref, m.ref_rows, m.cur, m.cur_rows, bars)
+    if shift.finite_ref == 0 or shift.finite_cur == 0:
+        report.info.update({"KS": None, "W/std": None, "PSI": None})
+        return report
+    effects = {"KS": shift.ks, "W/std": shift.w_std, "PSI": shift.psi}
+    report.findings.insert(
+        0,
+        ShiftTest(
+            name,
+            kind,
+            "distribution",
+            shift.test,
+            shift.ks,
+            stats.ks_pvalue(shift.ks, shift.finite_ref, shift.finite_cur),
+            effects,
+            {k: bars[k] for k in effects},
+        ),
+    )
+    report.info.update(effects)
+    report.chart = shift.chart
+    return report
+
+
+def _compare_numeric(
+    name: str,
+    kind: str,
+    ref: pl.Series,
+    cur: pl.Series,
+    params: Drift.Params,
+    bars: dict[str, float],
+    current: str,
+) -> FeatureDrift:
+    return _numeric_report(
+        name, kind, _numeric_rows(name, ref, cur, params.psi_bins, current), bars
+    )
 
 
 def _numbers(series: pl.Series) -> pl.Series:
@@ -882,45 +1153,80 @@ def _sorted_finite(series: pl.Series) -> np.ndarray:
     return finite.sort().to_numpy()
 
 
-def _compare_numeric(
-    name: str,
-    kind: str,
-    ref: pl.Series,
-    cur: pl.Series,
-    params: Drift.Params,
-    bars: dict[str, float],
-    current: str,
-) -> FeatureDrift:
+def _numeric_rows(
+    name: str, ref: pl.Series, cur: pl.Series, psi_bins: int, current: str
+) -> NumericShift:
+    """Exact KS and Wasserstein from the sorted rows; PSI on train's decile (``psi_bins``)
+    bins; W/std by train's SD (by both sides' when train's is 0)."""
     a, b = _sorted_finite(ref), _sorted_finite(cur)
-    report = FeatureDrift(name, kind)
-    _missing_finding(report, len(ref) - len(a), len(ref), len(cur) - len(b), len(cur), bars)
+    missing = Missing(len(ref) - len(a), len(ref), len(cur) - len(b), len(cur))
     if len(a) == 0 or len(b) == 0:
-        report.info.update({"KS": None, "W/std": None, "PSI": None})
-        return report
+        return NumericShift(missing, len(a), len(b))
     ks, w = stats.ks_wasserstein(a, b)
     scale = float(np.std(a))
     if scale == 0.0:
         scale = float(np.std(np.concatenate([a, b])))
-    w_norm = w / scale if scale > 0 else 0.0
-    edges = stats.quantile_edges(a, params.psi_bins)
+    edges = stats.quantile_edges(a, psi_bins)
     psi = stats.psi(stats.binned_counts(a, edges), stats.binned_counts(b, edges))
-    effects = {"KS": ks, "W/std": w_norm, "PSI": psi}
-    report.findings.insert(
-        0,
-        ShiftTest(
-            name,
-            kind,
-            "distribution",
-            "KS",
-            ks,
-            stats.ks_pvalue(ks, len(a), len(b)),
-            effects,
-            {k: bars[k] for k in effects},
-        ),
+    w_norm = w / scale if scale > 0 else 0.0
+    chart = _numeric_chart(name, a, b, current)
+    return NumericShift(missing, len(a), len(b), ks, w_norm, psi, chart=chart)
+
+
+def _numeric_profiles(
+    name: str,
+    ref: NumericProfile,
+    cur: NumericProfile,
+    edges: Sequence[float],
+    psi_bins: int,
+    current: str,
+) -> NumericShift:
+    """The same measures from the histograms on train's bins: KS at the bin edges (a lower
+    bound), PSI on ``psi_bins`` groups of equal train frequency merged from the bins, W/std
+    with every bin at its mid-point, divided by train's exact SD (from the moments)."""
+    missing = Missing(ref.rows - ref.count, ref.rows, cur.rows - cur.count, cur.rows)
+    if ref.count == 0 or cur.count == 0 or not edges:
+        return NumericShift(missing, ref.count, cur.count)
+    a, b = _finite_hist(ref), _finite_hist(cur)
+    points_a, points_b = _bin_points(edges, ref), _bin_points(edges, cur)
+    w = stats.weighted_wasserstein(points_a, a, points_b, b)
+    scale = math.sqrt(ref.variance)
+    if scale == 0.0:
+        scale = math.sqrt(ref.merge(cur).variance)
+    groups = stats.quantile_groups(a, psi_bins)
+    psi = stats.psi(stats.merge_bins(a, groups), stats.merge_bins(b, groups))
+    w_norm = w / scale if scale > 0 else 0.0
+    chart = _binned_chart(name, (points_a, a), (points_b, b), current)
+    test = f"KS on {_bins_within(edges, ref):,} bins"
+    return NumericShift(
+        missing, ref.count, cur.count, stats.binned_ks(a, b), w_norm, psi, test, chart
     )
-    report.info.update(effects)
-    report.chart = _numeric_chart(name, a, b, current)
-    return report
+
+
+def _finite_hist(profile: NumericProfile) -> np.ndarray:
+    """The histogram of the finite values (the infinities leave the outer bins)."""
+    hist = np.asarray(profile.hist, dtype=np.float64).copy()
+    hist[0] -= profile.neg_inf
+    hist[-1] -= profile.pos_inf
+    return hist
+
+
+def _bins_within(edges: Sequence[float], train: NumericProfile) -> int:
+    """Bins between train's exact min and max (its equal-frequency bins; the tolerance and
+    outer bins beyond them hold no train value): the resolution of the binned measures."""
+    low, high = _finite_range(train)
+    cuts = np.asarray(edges, dtype=np.float64)
+    return max(1, int(np.sum((cuts >= low) & (cuts <= high))) - 1)
+
+
+def _finite_range(profile: NumericProfile) -> tuple[float, float]:
+    if profile.min is None or profile.max is None:
+        raise ValueError("a profile with finite values has a range")
+    return profile.min, profile.max
+
+
+def _bin_points(edges: Sequence[float], profile: NumericProfile) -> np.ndarray:
+    return stats.bin_points(np.asarray(edges, dtype=np.float64), *_finite_range(profile))
 
 
 def _numeric_chart(name: str, a: np.ndarray, b: np.ndarray, current: str, bins: int = 30) -> Chart:
@@ -928,15 +1234,45 @@ def _numeric_chart(name: str, a: np.ndarray, b: np.ndarray, current: str, bins: 
         return float(x[min(len(x) - 1, int(f * len(x)))])
 
     lo, hi = min(q(a, 0.005), q(b, 0.005)), max(q(a, 0.995), q(b, 0.995))
-    if hi <= lo:
-        lo, hi = min(a[0], b[0]), max(a[-1], b[-1])
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, bins + 1)
+    edges = _display_edges(lo, hi, (min(a[0], b[0]), max(a[-1], b[-1])), bins)
     series = {}
     for label, x in (("train", a), (current, b)):
         counts = stats.binned_counts(x, edges[1:-1])  # outside values fold into the end bins
         series[label] = (counts / counts.sum()).tolist()
+    return _histogram(name, current, edges, series)
+
+
+def _binned_chart(
+    name: str,
+    ref: tuple[np.ndarray, np.ndarray],
+    cur: tuple[np.ndarray, np.ndarray],
+    current: str,
+    bins: int = 30,
+) -> Chart:
+    """The rows' chart drawn from the bins: ~30 equal-width display bins between the 0.5 %
+    and 99.5 % points, every fine bin counted whole in the one holding its mid-point."""
+    lo = min(stats.weighted_quantile(*ref, 0.005), stats.weighted_quantile(*cur, 0.005))
+    hi = max(stats.weighted_quantile(*ref, 0.995), stats.weighted_quantile(*cur, 0.995))
+    span = (min(ref[0][0], cur[0][0]), max(ref[0][-1], cur[0][-1]))
+    edges = _display_edges(lo, hi, span, bins)
+    series = {}
+    for label, (points, counts) in (("train", ref), (current, cur)):
+        where = np.searchsorted(edges[1:-1], points, side="left")
+        merged = np.bincount(where, weights=counts, minlength=bins)
+        series[label] = (merged / merged.sum()).tolist()
+    return _histogram(name, current, edges, series)
+
+
+def _display_edges(lo: float, hi: float, span: tuple[float, float], bins: int) -> np.ndarray:
+    """Equal-width chart edges over [lo, hi], else over the whole span, else around it."""
+    if hi <= lo:
+        lo, hi = span
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    return np.linspace(lo, hi, bins + 1)
+
+
+def _histogram(name: str, current: str, edges: np.ndarray, series: dict[str, list[float]]) -> Chart:
     return Chart(
         "histogram", f"{name}: train vs {current}", {"edges": edges.tolist(), "series": series}
     )
@@ -980,24 +1316,40 @@ def _calendar_views(
 
 def calendar_view(name: str, ref: pl.Series, cur: pl.Series, cycles: float) -> CalendarView:
     """Measure a datetime feature: share beyond train's dates, parts each window can compare."""
-    beyond = beyond_range_share(ref, cur)
-    candidates = candidate_parts(ref, cur)
-    parts = comparable_parts(candidates, (calendar_span_s(ref), calendar_span_s(cur)), cycles)
+    return _calendar_view_of(
+        name,
+        beyond_range_share(ref, cur),
+        candidate_parts(ref, cur),
+        (calendar_span_s(ref), calendar_span_s(cur)),
+        (time_range(ref), time_range(cur)),
+        cycles,
+    )
+
+
+def _calendar_view_of(
+    name: str,
+    beyond: float,
+    candidates: tuple[str, ...],
+    spans_s: tuple[float, float],
+    ranges: tuple[tuple[str, str] | None, tuple[str, str] | None],
+    cycles: float,
+) -> CalendarView:
+    """The view from its measures (rows or profiles): the time-axis rule and the parts."""
+    parts = comparable_parts(candidates, spans_s, cycles)
     return CalendarView(
         name=name,
         beyond_share=beyond,
         time_axis=looks_like_time_axis(beyond),
         parts=parts,
         skipped=tuple(p for p in candidates if p not in parts),
-        reference_range=time_range(ref),
-        current_range=time_range(cur),
+        reference_range=ranges[0],
+        current_range=ranges[1],
     )
 
 
 def _compare_calendar(
     view: CalendarView,
-    ref: pl.Series,
-    cur: pl.Series,
+    source: Source,
     params: Drift.Params,
     bars: dict[str, float],
     current: str,
@@ -1008,23 +1360,17 @@ def _compare_calendar(
     name = view.name
     if view.time_axis:
         report = FeatureDrift(name, "datetime")
-        _missing_finding(report, ref.null_count(), len(ref), cur.null_count(), len(cur), bars)
+        m = source.missing(name)
+        _missing_finding(report, m.ref, m.ref_rows, m.cur, m.cur_rows, bars)
         report.info.update({"KS": None, "W/std": None, "PSI": None})
     else:
-        report = _compare_numeric(name, "datetime", ref, cur, params, bars, current)
+        report = _numeric_report(name, "datetime", source.numeric(name), bars)
     report.calendar = view
     charts = {}
     js: list[float] = []
     for part in view.parts:
-        sub = _compare_categorical(
-            f"{name}.{part}",
-            "categorical",
-            _part(ref, part),
-            _part(cur, part),
-            params,
-            bars,
-            current,
-        )
+        counts = source.part(name, part)
+        sub = _categorical_report(f"{name}.{part}", "categorical", counts, params, bars, current)
         for f in sub.findings:
             if f.aspect == "missing":  # the part is missing exactly where the feature is
                 continue
@@ -1036,17 +1382,112 @@ def _compare_calendar(
         if sub_js is not None:
             js.append(sub_js)
     report.info["JS"] = max(js) if js else None
+    _pick_calendar_chart(report, charts)
+    return report
+
+
+def _pick_calendar_chart(report: FeatureDrift, charts: dict[str, Chart | None]) -> None:
+    """The leading part's chart when it drifted (or no value chart exists), else the first."""
     lead = report.lead
     lead_part = lead.aspect.removeprefix("unseen ") if lead else ""
     if lead_part in charts and (report.chart is None or (lead and lead.level > 0)):
         report.chart = charts[lead_part]
     elif report.chart is None and charts:
         report.chart = next(iter(charts.values()))
-    return report
 
 
 def _part(series: pl.Series, part: str) -> pl.Series:
     return calendar_part(series, part).cast(pl.Int32).rename(part)
+
+
+def _profile_calendar_views(
+    pctx: ProfileContext, current: str, features: list[str], params: Drift.Params
+) -> dict[str, CalendarView]:
+    """A view of every Date/Datetime feature whose dtype is calendar in both profiles."""
+    spec, dtypes = pctx.profiles.spec, pctx.profile(current).dtypes
+    views = {}
+    for name in features:
+        if _is_calendar_dtype(spec.column(name).dtype) and _is_calendar_dtype(dtypes.get(name)):
+            views[name] = _profile_calendar_view(pctx, current, name, params.calendar_cycles)
+    return views
+
+
+def _profile_calendar_view(
+    pctx: ProfileContext, current: str, name: str, cycles: float
+) -> CalendarView:
+    """The view from profiles: the share beyond train's dates from the current histogram on
+    train's bins (its exact first and last instant are edges), the spans and ranges from the
+    exact min/max, the hour a candidate when either side's derived hour is ever off 0."""
+    column = pctx.profiles.spec.column(name)
+    ref, cur = pctx.numeric("train", name), pctx.numeric(current, name)
+    if ref is None or cur is None:
+        raise DataError(f"drift: {name!r} is not counted as a number in both profiles")
+    dtypes = column.dtype, pctx.profile(current).dtypes.get(name, column.dtype)
+    candidates = DATE_PARTS if column.dtype == "Date" else DATETIME_PARTS
+    parts = tuple(
+        p
+        for p in candidates
+        if all(pctx.categorical(s, f"{name}.{p}") is not None for s in ("train", current))
+        and (p != "hour" or any(_has_time_of_day(pctx, s, name) for s in ("train", current)))
+    )
+    return _calendar_view_of(
+        name,
+        _beyond_share_binned(column.edges, ref, cur),
+        parts,
+        (_span_s(ref, dtypes[0]), _span_s(cur, dtypes[1])),
+        (_instant_range(ref, dtypes[0]), _instant_range(cur, dtypes[1])),
+        cycles,
+    )
+
+
+def _is_calendar_dtype(dtype: str | None) -> bool:
+    """A profile's dtype text of a Date or Datetime (not a Duration or a time of day)."""
+    return dtype is not None and (dtype == "Date" or dtype.startswith("Datetime"))
+
+
+def _has_time_of_day(pctx: ProfileContext, split: str, name: str) -> bool:
+    """Some value's hour is off midnight (profiles count the hour, not the minute)."""
+    hours = pctx.categorical(split, f"{name}.hour")
+    return hours is not None and any(n > 0 for h, n in hours.counts.items() if h != "0")
+
+
+def _beyond_share_binned(edges: Sequence[float], ref: NumericProfile, cur: NumericProfile) -> float:
+    """Share of the current values outside train's first..last instant, from the current
+    histogram on train's edges: exact below train's first instant (an edge); above its last,
+    the bin starting at it also holds values equal to it (counted as beyond)."""
+    if ref.count == 0 or cur.count == 0:
+        return 0.0
+    low, high = _finite_range(ref)
+    hist, cuts = _finite_hist(cur), np.asarray(edges, dtype=np.float64)
+    beyond = float(hist[: int(np.searchsorted(cuts, low, side="right"))].sum())
+    if _finite_range(cur)[1] > high:
+        beyond += float(hist[int(np.searchsorted(cuts, high, side="left")) + 1 :].sum())
+    return beyond / cur.count
+
+
+def _span_s(profile: NumericProfile, dtype: str) -> float:
+    """Seconds from the first to the last value (a Date covers its last day); 0 when empty."""
+    if profile.count == 0:
+        return 0.0
+    first, last = _finite_range(profile)
+    return last - first + (86_400.0 if dtype == "Date" else 0.0)
+
+
+def _instant_range(profile: NumericProfile, dtype: str) -> tuple[str, str] | None:
+    if profile.count == 0:
+        return None
+    first, last = _finite_range(profile)
+    return _instant_text(first, dtype), _instant_text(last, dtype)
+
+
+def _instant_text(seconds: float, dtype: str) -> str:
+    """Epoch seconds as the rows print them: a date, or a datetime (UTC when zoned)."""
+    moment = dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=round(seconds * 1e6))
+    if dtype == "Date":
+        return str(moment.date())
+    if "time_zone=None" not in dtype:
+        return str(moment.replace(tzinfo=dt.UTC))
+    return str(moment)
 
 
 # --------------------------------------------------------------------------- measure: categories
@@ -1066,30 +1507,58 @@ def _count(counts: pl.Series) -> int:
     return total
 
 
-def _compare_categorical(
+def _category_rows(ref: pl.Series, cur: pl.Series, keep: int) -> CategoryCounts:
+    """Counts from the rows: every value of train is known, so are the unseen ones."""
+    ref_counts, ref_null = _category_counts(ref)
+    cur_counts, cur_null = _category_counts(cur)
+    top = ref_counts.head(keep)
+    joined = top.join(cur_counts, on="value", how="left", suffix="_cur").fill_null(0)
+    return CategoryCounts(
+        Missing(ref_null, len(ref), cur_null, len(cur)),
+        list(zip(top["value"].to_list(), top["n"].to_list(), strict=True)),
+        dict(zip(joined["value"].to_list(), joined["n_cur"].to_list(), strict=True)),
+        _count(cur_counts.join(ref_counts, on="value", how="anti")["n"]),
+        int((ref_counts["n"] == 1).sum()),
+    )
+
+
+def _category_profiles(
+    ref: CategoricalProfile, cur: CategoricalProfile, complete: bool, keep: int
+) -> CategoryCounts:
+    """Counts from profiles: exact for train's tracked values; the current rows outside them
+    are unseen in train only when train's whole domain is tracked (``complete``)."""
+    ranked = sorted(ref.counts.items(), key=lambda item: (-item[1], item[0]))
+    return CategoryCounts(
+        Missing(ref.missing, ref.rows, cur.missing, cur.rows),
+        ranked[:keep],
+        {value: cur.counts.get(value, 0) for value, _ in ranked[:keep]},
+        cur.other if complete else None,
+        sum(1 for n in ref.counts.values() if n == 1),
+    )
+
+
+def _categorical_report(
     name: str,
     kind: str,
-    ref: pl.Series,
-    cur: pl.Series,
+    counts: CategoryCounts,
     params: Drift.Params,
     bars: dict[str, float],
     current: str,
 ) -> FeatureDrift:
-    ref_counts, ref_null = _category_counts(ref)
-    cur_counts, cur_null = _category_counts(cur)
+    """A categorical column's tests: its missing rate, chi-square with JS and PSI over train's
+    top categories (the rest pooled), and unseen categories beyond Good–Turing's estimate."""
     report = FeatureDrift(name, kind)
-    _missing_finding(report, ref_null, len(ref), cur_null, len(cur), bars)
-    n_ref, n_cur = len(ref) - ref_null, len(cur) - cur_null
+    m = counts.missing
+    _missing_finding(report, m.ref, m.ref_rows, m.cur, m.cur_rows, bars)
+    n_ref, n_cur = m.ref_rows - m.ref, m.cur_rows - m.cur
     if n_ref == 0 or n_cur == 0:
         report.info.update({"JS": None, "PSI": None, "unseen share": None})
         return report
     # Keep the top categories of train that are frequent enough for a chi-square cell.
     min_share = max(0.005, 5.0 / min(n_ref, n_cur))
-    top = ref_counts.head(params.max_categories).filter(pl.col("n") >= min_share * n_ref)
-    joined = top.join(cur_counts, on="value", how="left", suffix="_cur").fill_null(0)
-    top_values = joined["value"].to_list()
-    ref_top = joined["n"].to_numpy().astype(float)
-    cur_top = joined["n_cur"].to_numpy().astype(float)
+    top = [(value, n) for value, n in counts.ref if n >= min_share * n_ref]
+    ref_top = np.array([n for _, n in top], dtype=float)
+    cur_top = np.array([counts.cur.get(value, 0) for value, _ in top], dtype=float)
     a = np.append(ref_top, n_ref - ref_top.sum())
     b = np.append(cur_top, n_cur - cur_top.sum())
     chi, _dof, p = stats.chi_square(a, b)
@@ -1101,27 +1570,49 @@ def _compare_categorical(
             name, kind, "distribution", "chi-square", chi, p, effects, {k: bars[k] for k in effects}
         ),
     )
-    # Unseen categories, beyond the share train's own singletons predict (Good–Turing).
-    unseen = _count(cur_counts.join(ref_counts, on="value", how="anti")["n"])
-    expected = float((ref_counts["n"] == 1).sum()) / n_ref
-    unseen_share = unseen / n_cur
-    report.info.update({**effects, "unseen share": unseen_share})
-    if unseen:
-        excess = max(0.0, unseen_share - expected)
-        report.findings.append(
-            ShiftTest(
-                name,
-                kind,
-                "unseen",
-                "binomial",
-                unseen_share,
-                stats.binomial_excess_pvalue(int(unseen), n_cur, expected),
-                {"unseen excess": excess},
-                {"unseen excess": bars["unseen excess"]},
-            )
-        )
-    report.chart = _category_chart(name, [*top_values, OTHER], a, b, current)
+    report.info.update(effects)
+    _unseen_finding(report, counts, n_ref, n_cur, bars)
+    report.chart = _category_chart(name, [value for value, _ in top] + [OTHER], a, b, current)
     return report
+
+
+def _unseen_finding(
+    report: FeatureDrift, counts: CategoryCounts, n_ref: int, n_cur: int, bars: dict[str, float]
+) -> None:
+    """Unseen categories, beyond the share train's own singletons predict (Good–Turing)."""
+    if counts.unseen is None:
+        report.info["unseen share"] = None
+        return
+    unseen, expected = counts.unseen, counts.singletons / n_ref
+    unseen_share = unseen / n_cur
+    report.info["unseen share"] = unseen_share
+    if not unseen:
+        return
+    report.findings.append(
+        ShiftTest(
+            report.name,
+            report.kind,
+            "unseen",
+            "binomial",
+            unseen_share,
+            stats.binomial_excess_pvalue(int(unseen), n_cur, expected),
+            {"unseen excess": max(0.0, unseen_share - expected)},
+            {"unseen excess": bars["unseen excess"]},
+        )
+    )
+
+
+def _compare_categorical(
+    name: str,
+    kind: str,
+    ref: pl.Series,
+    cur: pl.Series,
+    params: Drift.Params,
+    bars: dict[str, float],
+    current: str,
+) -> FeatureDrift:
+    counts = _category_rows(ref, cur, params.max_categories)
+    return _categorical_report(name, kind, counts, params, bars, current)
 
 
 def _category_chart(
@@ -1147,10 +1638,7 @@ def _category_chart(
 def _prediction_and_label_drift(
     ctx: Context, current: str, params: Drift.Params, bars: dict[str, float]
 ) -> list[FeatureDrift]:
-    out: list[FeatureDrift] = []
-    reference = _prediction_reference(ctx, current)
-    if reference is not None and ctx.has_predictions(current):
-        out += _prediction_drift(ctx, reference, current, params, bars)
+    out = _predictions_compared(ctx, current, params, bars)
     if ctx.has_labels(current):
         name = f"labels ({ctx.target})"
         ref_y, cur_y = ctx.labels("train"), ctx.labels(current)
@@ -1163,9 +1651,46 @@ def _prediction_and_label_drift(
         else:
             ref_s, cur_s = pl.Series(ref_y), pl.Series(cur_y)
             out.append(_compare_numeric(name, "numeric", ref_s, cur_s, params, bars, current))
-    for r in out:
+    return _distribution_only(out)
+
+
+def _profile_label_drift(
+    pctx: ProfileContext,
+    source: ProfileSource,
+    current: str,
+    params: Drift.Params,
+    bars: dict[str, float],
+) -> list[FeatureDrift]:
+    """Prediction drift on the seeded samples (when there are rows); label drift from the
+    target's class counts (or histogram, for regression) in the profiles."""
+    out = []
+    if pctx.sample is not None:
+        out = _predictions_compared(pctx.sample, current, params, bars)
+    target = pctx.target
+    if target is not None and pctx.has_labels(current) and pctx.has_labels("train"):
+        name = f"labels ({target})"
+        if pctx.kind(target) == "numeric":
+            out.append(_numeric_report(name, "numeric", source.numeric(target), bars))
+        else:
+            counts = source.categories(target)
+            out.append(_categorical_report(name, "categorical", counts, params, bars, current))
+    return _distribution_only(out)
+
+
+def _distribution_only(reports: list[FeatureDrift]) -> list[FeatureDrift]:
+    """Predictions and labels are judged on their distribution (no missing or unseen test)."""
+    for r in reports:
         r.findings = [f for f in r.findings if f.aspect == "distribution"]
-    return out
+    return reports
+
+
+def _predictions_compared(
+    ctx: Context, current: str, params: Drift.Params, bars: dict[str, float]
+) -> list[FeatureDrift]:
+    reference = _prediction_reference(ctx, current)
+    if reference is not None and ctx.has_predictions(current):
+        return _prediction_drift(ctx, reference, current, params, bars)
+    return []
 
 
 def _prediction_drift(
@@ -1197,6 +1722,94 @@ def _prediction_reference(ctx: Context, current: str) -> str | None:
         if split != current and ctx.has_split(split) and ctx.has_predictions(split):
             return split
     return None
+
+
+# --------------------------------------------------------------------------- on profiles
+#: Why the parts that need train rows do not run against a stored reference.
+NO_TRAIN_ROWS = "needs train rows; a stored reference holds profiles only"
+
+
+def _profile_kind(column: ColumnSpec) -> str:
+    """The encoder's kind of a profiled column: dates, times and durations count as numbers
+    in a profile (epoch seconds), booleans as the categories true/false."""
+    if column.kind == "numeric":
+        temporal = column.dtype.split("(")[0] in ("Date", "Datetime", "Duration", "Time")
+        return "datetime" if temporal else "numeric"
+    return "boolean" if column.dtype == "Boolean" else "categorical"
+
+
+def _sampled_multivariate(
+    pctx: ProfileContext,
+    current: str,
+    features: list[str],
+    views: dict[str, CalendarView],
+    params: Drift.Params,
+    levels: FailLevels,
+    energy_runs: bool,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The domain classifier and energy test on the engine's seeded samples; not run against
+    a stored reference (no train rows), with that reason."""
+    sample = pctx.sample
+    if sample is None:
+        if not (params.domain_classifier and features):
+            return None, None
+        return {"auc": None, "note": f"domain classifier not run: {NO_TRAIN_ROWS}"}, None
+    ref_frame, cur_frame = sample.frame("train"), sample.frame(current)
+    domain, energy = _multivariate(
+        sample, ref_frame, cur_frame, features, views, params, levels, energy_runs
+    )
+    note = pctx.sample_note("train", current)
+    if domain is not None and domain.get("auc") is not None and note:
+        domain["note"] = f"domain classifier on {note}"
+    return domain, energy
+
+
+def _describe_profiles(
+    m: Measured, pctx: ProfileContext, features: list[str], params: Drift.Params
+) -> None:
+    """Record how the measures were taken on profiles: the bin resolution (metric
+    profile_bins), the method (the feature table's note) and what was not available."""
+    spec = pctx.profiles.spec
+    bins = [_train_bins(pctx, c) for c in features if spec.column(c).kind == "numeric"]
+    if any(bins):
+        m.resolution["profile_bins"] = max(bins)
+        m.method = (
+            f"On profiles: numeric KS at the edges of train's {max(bins):,} bins (a lower "
+            f"bound of the exact KS, within one bin's share), PSI on {params.psi_bins} bins "
+            "merged from them, W/std with each bin at its mid-point; category counts exact."
+        )
+    m.notes += _not_available(m, pctx, features, params)
+
+
+def _not_available(
+    m: Measured, pctx: ProfileContext, features: list[str], params: Drift.Params
+) -> list[str]:
+    """What the profiles could not judge, and why (added to the message)."""
+    spec, notes = pctx.profiles.spec, []
+    capped = [c for c in features if spec.column(c).kind == "categorical"]
+    capped = [c for c in capped if not spec.column(c).complete]
+    if capped:
+        notes.append(
+            f"unseen-category test not available for {_quoted(capped)}: train has more than "
+            f"{MAX_CATEGORIES:,} values and the reference domain was capped"
+        )
+    if pctx.sample is None:
+        if m.energy is None and _energy_runs(params, m.rows_reference, m.rows_current, m.reports):
+            notes.append(f"energy test not run: {NO_TRAIN_ROWS}")
+        if pctx.config.model.predictions:
+            notes.append(f"prediction drift not available: {NO_TRAIN_ROWS}")
+    return notes
+
+
+def _train_bins(pctx: ProfileContext, name: str) -> int:
+    train = pctx.numeric("train", name)
+    edges = pctx.profiles.spec.column(name).edges
+    return _bins_within(edges, train) if train is not None and train.count else 0
+
+
+def _quoted(names: Sequence[str], limit: int = 5) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(repr(n) for n in names[:limit]) + more
 
 
 # --------------------------------------------------------------------------- encoded matrix

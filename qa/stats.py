@@ -346,3 +346,71 @@ def ks_detectable_shift(n: int, m: int, alpha: float) -> float:
     if critical >= 1.0:
         return math.inf
     return float(2.0 * norm.ppf((1.0 + critical) / 2.0))
+
+
+# --------------------------------------------------------------------------- binned samples
+# Two samples counted on shared bins (a profile's histogram): bin i of ``len(edges) + 1`` is
+# ``(-inf, e_0)``, ``[e_0, e_1)``, ..., ``[e_k, +inf]``.
+def binned_ks(expected: np.ndarray, actual: np.ndarray) -> float:
+    """KS statistic of two samples from their counts on shared bins: the largest gap between
+    the two CDFs at the bin edges, where both are known exactly. A lower bound of the exact
+    statistic, short of it by at most the mass of one bin; 0 when either sample is empty."""
+    p, q = _shares(expected), _shares(actual)
+    if p is None or q is None:
+        return 0.0
+    return float(min(1.0, np.max(np.abs(np.cumsum(p) - np.cumsum(q)))))
+
+
+def quantile_groups(counts: np.ndarray, bins: int) -> np.ndarray:
+    """Fine bins merged into at most ``bins`` groups of about equal reference frequency: the
+    group (0, 1, ...) of every fine bin.
+
+    The binned counterpart of :func:`quantile_edges`: a group ends with the fine bin holding
+    the reference's value of rank ``(j * n) // bins``, so groups match those edges up to the
+    width of one fine bin (ties stay in one group; no group ends on the last non-empty bin).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    total = int(counts.sum())
+    if total == 0 or bins < 2:
+        return np.zeros(len(counts), dtype=np.int64)
+    ranks = (np.arange(1, bins) * total) // bins
+    ends = np.unique(np.searchsorted(np.cumsum(counts), ranks, side="right"))
+    last = int(np.flatnonzero(counts)[-1])
+    ends = ends[ends < last]
+    return np.searchsorted(ends, np.arange(len(counts)), side="left").astype(np.int64)
+
+
+def merge_bins(counts: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Counts summed per group (see :func:`quantile_groups`)."""
+    size = int(groups.max()) + 1 if len(groups) else 0
+    return np.bincount(groups, weights=np.asarray(counts, dtype=np.float64), minlength=size)
+
+
+def bin_points(edges: np.ndarray, low: float, high: float) -> np.ndarray:
+    """One point per bin standing for its values: the mid-point of the bin clipped to the
+    sample's own finite range ``[low, high]`` (so the outer bins sit at its extremes)."""
+    edges = np.asarray(edges, dtype=np.float64)
+    lefts = np.maximum(np.concatenate([[-np.inf], edges]), low)
+    rights = np.minimum(np.concatenate([edges, [np.inf]]), high)
+    return np.clip((lefts + rights) / 2.0, low, high)
+
+
+def weighted_wasserstein(x: np.ndarray, wx: np.ndarray, y: np.ndarray, wy: np.ndarray) -> float:
+    """1-Wasserstein distance between two weighted point sets (e.g. bins at their points):
+    the integral of the absolute CDF difference; 0 when either has no weight."""
+    p, q = _shares(wx), _shares(wy)
+    if p is None or q is None:
+        return 0.0
+    points = np.concatenate([np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)])
+    order = np.argsort(points, kind="stable")
+    gap = np.cumsum(np.concatenate([p, -q])[order])
+    return float(np.dot(np.abs(gap[:-1]), np.diff(points[order])))
+
+
+def weighted_quantile(points: np.ndarray, weights: np.ndarray, share: float) -> float:
+    """The point holding rank ``int(share * total)`` of the weight (points sorted), as the
+    rows' chart takes ``x[int(share * n)]`` of a sorted sample."""
+    cumulative = np.cumsum(np.asarray(weights, dtype=np.float64))
+    rank = min(cumulative[-1] - 1, int(share * cumulative[-1]))
+    index = min(len(points) - 1, int(np.searchsorted(cumulative, rank, side="right")))
+    return float(points[index])
