@@ -158,10 +158,11 @@ def numeric_edges(
     inner = np.quantile(values, np.linspace(0.0, 1.0, N_BINS + 1)[1:-1]) if len(values) else []
     span = high - low
     margin = tolerance * (span if span > 0 else abs(high))
-    # The last edge is just above the widened high, so a value equal to it is in range (the
-    # schema's rule is inclusive) while anything beyond lands in the outer bin.
-    top = float(np.nextafter(high + margin, np.inf))
-    points = [low - margin, low, *(float(q) for q in inner if low < q < high), high, top]
+    # Edges just above train's max and the widened high: a value equal to either is counted
+    # at or below it (the schema's rule is inclusive; the share beyond train's dates is exact).
+    above_max, top = (float(np.nextafter(v, np.inf)) for v in (high, high + margin))
+    inner_points = (float(q) for q in inner if low < q < high)
+    points = [low - margin, low, *inner_points, high, above_max, top]
     if margin > 0:
         points.append(high + margin)
     return tuple(float(p) for p in np.unique(np.asarray(points, dtype=np.float64)))
