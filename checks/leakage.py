@@ -5,19 +5,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
+from qa import profile as profile_module
 from qa import stats
 from qa.base import Check, CheckResult, Evidence, param, table
 from qa.budget import per_test, underpowered_note
 from qa.context import Context
 from qa.encoding import ColumnKind
 from qa.errors import DataError
+from qa.profile import HASH_SPACE, Profile, RowHashes, keep_below
 from qa.time_axis import (
     beyond_range_share,
     calendar_span_s,
@@ -27,6 +29,9 @@ from qa.time_axis import (
     is_calendar_feature,
     looks_like_time_axis,
 )
+
+if TYPE_CHECKING:
+    from qa.profile_context import ProfileContext
 
 HASH_SEED = 20240601
 #: Fail rules resting on a test: the overlap chance test (BH across splits) and the target-proxy
@@ -83,6 +88,26 @@ class Leakage(Check):
     feature by its calendar parts: hour, weekday, month); (5) ``conflicts`` — copies of one
     train record (or rows of one declared ``[task] id``) with different labels
     (classification).
+
+    On profiles (``--engine``, ``--reference``), ``overlap`` and ``conflicts`` read the row
+    hashes each profile keeps (of the features, and of features + target). Exact while both
+    splits have at most 1,000,000 rows; beyond that, estimated on the rows whose feature hash
+    falls below both profiles' hash thresholds (a uniform sample of about 1,000,000 × the
+    split's rows / the larger split's rows), with that number and a 95 % interval reported
+    (``overlap_share_low_<split>``, ``overlap_share_high_<split>``); train's own duplicate share
+    comes from the same hashes, and the chance test runs on the rows judged. Rows of a labelled
+    split found in train with another label are noted (``cross_conflict_share_<split>``).
+    ``time`` is exact: train's latest time is an edge of the time column's bins. What needs each
+    row's values runs on the engine's seeded sample, its size stated: the record-copy rule
+    (which rows found in train copy one of its own records: their share on the sample, applied
+    to the count on the hashes), telling copies of one record from coarse rows among the
+    conflicts (likewise), ``group`` (a lower bound when sampled) and ``target-proxy``. Against a
+    stored reference (no train rows) ``group`` and ``target-proxy`` do not run, train's
+    conflicts are counted but not judged, and the record-copy rule holds only where a
+    categorical feature has as many distinct values as train has distinct rows (an exact count,
+    under 1,024 values: every record holds its own value); otherwise the share and the chance
+    test decide. A split hashed by another function than train (profiled by another engine) is
+    not compared.
 
     Why it matters
     --------------
@@ -171,6 +196,7 @@ class Leakage(Check):
     requires = ("train",)
     severity = "error"
     fail_tests = len(TESTED_DETECTORS)
+    profiles_supported = True
 
     @dataclass(frozen=True)
     class Params:
@@ -215,32 +241,42 @@ class Leakage(Check):
             _target_proxy(ctx, params, metrics, alpha),
             _conflicts(ctx, params, hashes, metrics),
         ]
-        thresholds = {
-            "alpha_per_test": alpha,
-            "max_overlap_share": params.max_overlap_share,
-            "max_group_overlap_share": params.max_group_overlap_share,
-            "max_time_overlap_share": params.max_time_overlap_share,
-            "min_proxy_score": params.min_proxy_score,
-            "max_conflict_share": params.max_conflict_share,
-        }
+        return self._conclude(findings, metrics, params, alpha)
+
+    def run_profiles(self, pctx: ProfileContext, params: Params) -> CheckResult:
+        """The same detectors, measured on profiles (see *On profiles* above)."""
+        metrics: dict[str, Any] = {}
+        sample = _sample_rows(pctx)
+        alpha = per_test(pctx.false_alarm_share(self.id), self.fail_tests)
+        findings = [
+            _profile_overlap(pctx, sample, params, metrics, alpha),
+            _profile_groups(pctx, sample, params, metrics),
+            _profile_time(pctx, sample, params, metrics),
+            _profile_target_proxy(sample, params, metrics, alpha),
+            _profile_conflicts(pctx, sample, params, metrics),
+        ]
+        if all(f.summary.startswith("not run") for f in findings):
+            reasons = "; ".join(f"{f.detector} {f.summary}" for f in findings)
+            return self.skip(f"no leakage detector could run on these profiles: {reasons}")
+        return self._conclude(findings, metrics, params, alpha)
+
+    def _conclude(
+        self, findings: list[DetectorOutcome], metrics: dict[str, Any], params: Params, alpha: float
+    ) -> CheckResult:
+        """Decide over the detectors' outcomes and explain: one line per detector, its evidence."""
+        thresholds = _thresholds(params, alpha)
         summary = table(
             "Leakage detectors",
             ["detector", "fired", "observed", "bar", "finding"],
             [(f.detector, f.fired, f.observed, f.bar, f.summary) for f in findings],
         )
         evidence = [summary] + [e for f in findings for e in f.evidence]
-        fired = [f for f in findings if f.fired]
+        shown: dict[str, Any] = {"metrics": metrics, "thresholds": thresholds, "evidence": evidence}
         if decide(findings) == "fail":
+            fired = [f for f in findings if f.fired]
             subjects = [s for f in fired for s in [f.detector, *f.subjects]]
             message = "; ".join(f"{f.detector}: {f.summary}" for f in fired)
-            return self.result(
-                "fail",
-                message,
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=evidence,
-                subjects=subjects,
-            )
+            return self.result("fail", message, subjects=subjects, **shown)
         ran = [f.detector for f in findings if not f.summary.startswith("not run")]
         caveats = "".join(f"; {f.detector} {f.caveat}" for f in findings if f.caveat)
         if decide(findings) == "warn":
@@ -249,18 +285,21 @@ class Leakage(Check):
                 "warn",
                 f"possible leakage ({', '.join(suspects)}), not significant at the gate's "
                 f"false-alarm budget{caveats}",
-                metrics=metrics,
-                thresholds=thresholds,
-                evidence=evidence,
                 subjects=suspects,
+                **shown,
             )
-        return self.result(
-            "pass",
-            f"no leakage found ({', '.join(ran)}){caveats}",
-            metrics=metrics,
-            thresholds=thresholds,
-            evidence=evidence,
-        )
+        return self.result("pass", f"no leakage found ({', '.join(ran)}){caveats}", **shown)
+
+
+def _thresholds(params: Any, alpha: float) -> dict[str, float]:
+    return {
+        "alpha_per_test": alpha,
+        "max_overlap_share": params.max_overlap_share,
+        "max_group_overlap_share": params.max_group_overlap_share,
+        "max_time_overlap_share": params.max_time_overlap_share,
+        "min_proxy_score": params.min_proxy_score,
+        "max_conflict_share": params.max_conflict_share,
+    }
 
 
 #: Level of the warning rules (a detector beyond its bar and this significant, not at the
@@ -303,25 +342,64 @@ def _row_hashes(ctx: Context) -> dict[str, np.ndarray]:
     return out
 
 
+@dataclass(frozen=True)
+class SplitOverlap:
+    """One split's rows against train: ``rows`` judged (all of the split in memory; on
+    profiles those below the common hash threshold, a sample of its ``total`` rows), ``found``
+    of them in train, the chance p-value, and how many of those copy one of train's own records
+    (None: not judged)."""
+
+    split: str
+    rows: int
+    found: int
+    p: float
+    record_copies: int | None
+    total: int
+
+    @property
+    def share(self) -> float:
+        return self.found / self.rows if self.rows else 0.0
+
+    @property
+    def estimated_rows(self) -> int:
+        """Rows of the whole split found in train (the count itself when all were judged)."""
+        return self._of_total(self.found)
+
+    @property
+    def estimated_copies(self) -> int | None:
+        """Rows of the whole split that copy a train record (None: not judged)."""
+        return None if self.record_copies is None else self._of_total(self.record_copies)
+
+    def _of_total(self, count: int) -> int:
+        if self.rows == self.total or not self.rows:
+            return count
+        return round(count / self.rows * self.total)
+
+
+@dataclass
+class OverlapJudgement:
+    """The overlap decision: splits fired, worst excess over chance, underpowered notes, and
+    whether a split is suspect (significant at the warning level only)."""
+
+    fired: list[str] = field(default_factory=list)
+    worst: float = 0.0
+    weak: list[str] = field(default_factory=list)
+    suspect: bool = False
+
+
 def _overlap(
     ctx: Context, params: Any, hashes: dict[str, np.ndarray], metrics: dict[str, Any], alpha: float
 ) -> DetectorOutcome:
     train = pl.Series("h", hashes["train"])
     m = len(train)
-    dups = int(train.is_duplicated().sum()) if m else 0
+    dups = _duplicate_rows(train)
     dup_share = dups / m if m else 0.0
     metrics["train_duplicate_share"] = dup_share
     others = [s for s in ctx.splits if s != "train"]
     if not others or not ctx.feature_columns:
-        return DetectorOutcome(
-            "overlap",
-            False,
-            None,
-            params.max_overlap_share,
-            "not run: no other split or no feature columns",
-        )
+        return _overlap_not_run("no other split or no feature columns", params)
     # measure
-    counts, rows, copies = _overlap_counts(
+    counts, rows = _overlap_counts(
         train,
         hashes,
         others,
@@ -329,37 +407,77 @@ def _overlap(
         params.max_rows_shown,
         lambda: _record_rows(ctx, hashes["train"]),
     )
-    pvalues = np.array([c[3] for c in counts])
+    # decide
+    judged = _judge_overlap(counts, dups, m, params.max_overlap_share, alpha, metrics)
+    # explain
+    return _overlap_outcome(judged, dup_share, rows, len(others), params)
+
+
+def _duplicate_rows(hashes: pl.Series) -> int:
+    """Rows whose feature hash another row shares (train's own duplicates)."""
+    return int(hashes.is_duplicated().sum()) if hashes.len() else 0
+
+
+def _overlap_not_run(reason: str, params: Any) -> DetectorOutcome:
+    return DetectorOutcome("overlap", False, None, params.max_overlap_share, f"not run: {reason}")
+
+
+def _judge_overlap(
+    counts: list[SplitOverlap], dups: int, m: int, bar: float, alpha: float, metrics: dict[str, Any]
+) -> OverlapJudgement:
+    """Per split: the excess over train's duplicate share against ``bar`` with the chance test
+    (BH across splits), or copies of train's own records beyond the bar (a fixed rule)."""
+    dup_share = dups / m if m else 0.0
+    pvalues = np.array([c.p for c in counts])
     q = stats.benjamini_hochberg(pvalues)
-    bar = params.max_overlap_share
-    # decide, per split
-    worst, fired_splits, weak, suspect = 0.0, [], [], False
-    for i, ((split, n, k, p), qv) in enumerate(zip(counts, q, strict=True)):
-        excess = k / n - dup_share if n else 0.0
-        worst = max(worst, excess)
-        metrics[f"overlap_share_{split}"] = k / n if n else 0.0
-        metrics[f"overlap_rows_{split}"] = k
-        metrics[f"overlap_p_{split}"] = p
-        metrics[f"overlap_record_copies_{split}"] = copies[split]
-        verdict = overlap_verdict(excess, k, float(qv), bar, alpha)
-        if verdict != "fired" and n and copies[split] / n - dup_share > bar:
+    judged = OverlapJudgement()
+    for i, (c, qv) in enumerate(zip(counts, q, strict=True)):
+        excess = c.share - dup_share if c.rows else 0.0
+        judged.worst = max(judged.worst, excess)
+        metrics[f"overlap_share_{c.split}"] = c.share
+        metrics[f"overlap_rows_{c.split}"] = c.estimated_rows
+        metrics[f"overlap_p_{c.split}"] = c.p
+        metrics[f"overlap_record_copies_{c.split}"] = c.estimated_copies
+        verdict = overlap_verdict(excess, c.found, float(qv), bar, alpha)
+        if verdict != "fired" and _copies_beyond_bar(c, dup_share, bar):
             verdict = "fired"  # copies of train's own records: no chance match to rule out
         if verdict == "fired":
-            fired_splits.append(split)
+            judged.fired.append(c.split)
         elif verdict == "underpowered":
+            judged.weak.append(_underpowered(c, i, pvalues, dups, m, bar, alpha, metrics))
+            judged.suspect = judged.suspect or float(qv) <= WARN_ALPHA
+    metrics["overlap_excess_share"] = judged.worst
+    return judged
 
-            def fires(p_split: float, i: int = i) -> bool:
-                return _bh_discovery(pvalues, i, p_split, alpha)
 
-            need = _min_detectable(n, dups, m, dup_share, bar, fires)
-            more = _rows_to_detect(n, k / n, dups, m, dup_share, bar, fires)
-            metrics[f"overlap_min_detectable_rows_{split}"] = need if need is not None else n + 1
-            weak.append(_underpowered_text(split, n, k, p, need, more))
-            suspect = suspect or float(qv) <= WARN_ALPHA
-    metrics["overlap_excess_share"] = worst
-    # explain
-    outcome = _overlap_outcome(fired_splits, worst, dup_share, weak, rows, len(others), params)
-    return replace(outcome, suspect=suspect and not fired_splits)
+def _copies_beyond_bar(c: SplitOverlap, dup_share: float, bar: float) -> bool:
+    """Copies of train's own records (when judged) beyond train's duplicate share and ``bar``."""
+    copies = c.record_copies
+    return bool(c.rows) and copies is not None and copies / c.rows - dup_share > bar
+
+
+def _underpowered(
+    c: SplitOverlap,
+    i: int,
+    pvalues: np.ndarray,
+    dups: int,
+    m: int,
+    bar: float,
+    alpha: float,
+    metrics: dict[str, Any],
+) -> str:
+    """The fewest copied rows that would fire and how many more rows would detect the share
+    found, under the decision's own BH rule; the underpowered wording."""
+    dup_share = dups / m if m else 0.0
+
+    def fires(p_split: float) -> bool:
+        return _bh_discovery(pvalues, i, p_split, alpha)
+
+    n = c.rows
+    need = _min_detectable(n, dups, m, dup_share, bar, fires)
+    more = _rows_to_detect(n, c.share, dups, m, dup_share, bar, fires)
+    metrics[f"overlap_min_detectable_rows_{c.split}"] = need if need is not None else n + 1
+    return _underpowered_text(c.split, n, c.found, c.p, need, more)
 
 
 def overlap_verdict(excess: float, k: int, q: float, bar: float, alpha: float) -> str:
@@ -389,27 +507,27 @@ def _overlap_counts(
     dups: int,
     shown: int,
     record_rows: Callable[[], np.ndarray],
-) -> tuple[list[tuple[str, int, int, float]], list[tuple[str, int, int]], dict[str, int]]:
-    """Per split (split, rows, rows found in train, chance p-value), example row pairs, and
-    per split how many of the rows found copy one of train's own records (see
-    :func:`_record_rows`, computed only when some row was found)."""
+) -> tuple[list[SplitOverlap], list[tuple[str, int, int]]]:
+    """Per split its rows, rows found in train, chance p-value and how many of the rows found
+    copy one of train's own records (see :func:`_record_rows`, computed only when some row was
+    found); and example row pairs."""
     m = len(train)
     train_idx = pl.DataFrame({"h": train, "train_row": np.arange(m)}).unique(
         "h", keep="first", maintain_order=True
     )
-    counts, rows, copies = [], [], {}
+    counts, rows = [], []
     own: np.ndarray | None = None
     for split in others:
         h = pl.DataFrame({"h": hashes[split], "row": np.arange(len(hashes[split]))})
         hits = h.join(train_idx, on="h", how="inner").sort("row")
         n, k = h.height, hits.height
-        counts.append((split, n, k, _chance_tail(k, n, dups, m)))
         if k and own is None:
             own = record_rows()
-        copies[split] = int(own[hits["train_row"].to_numpy()].sum()) if k and own is not None else 0
+        copies = int(own[hits["train_row"].to_numpy()].sum()) if k and own is not None else 0
+        counts.append(SplitOverlap(split, n, k, _chance_tail(k, n, dups, m), copies, n))
         for r, t in hits.select("row", "train_row").head(shown).iter_rows():
             rows.append((split, r, t))
-    return counts, rows, copies
+    return counts, rows
 
 
 def _underpowered_text(
@@ -426,21 +544,20 @@ def _underpowered_text(
 
 
 def _overlap_outcome(
-    fired_splits: list[str],
-    worst: float,
+    judged: OverlapJudgement,
     dup_share: float,
-    weak: list[str],
     rows: list[tuple[str, int, int]],
     n_others: int,
     params: Any,
 ) -> DetectorOutcome:
+    fired_splits, worst = judged.fired, judged.worst
     summary = (
         f"{', '.join(fired_splits)} share(s) rows with train beyond chance "
         f"(worst excess {worst:.2%}; train's own duplicate share {dup_share:.2%})"
         if fired_splits
         else f"largest excess over chance {worst:.2%} (train's own duplicate share {dup_share:.2%})"
     )
-    caveat = "; ".join(weak)
+    caveat = "; ".join(judged.weak)
     if caveat:
         summary += f"; {caveat}"
     ev = (
@@ -463,8 +580,9 @@ def _overlap_outcome(
         params.max_overlap_share,
         summary,
         ev,
-        fired_splits,
+        list(fired_splits),
         caveat,
+        suspect=judged.suspect and not fired_splits,
     )
 
 
@@ -610,6 +728,21 @@ def _as_time(series: pl.Series, what: str) -> pl.Series:
         ) from None
 
 
+@dataclass(frozen=True)
+class EarlyRows:
+    """A split's rows earlier than train's latest time: how many, their share of the split and,
+    when there are some, the earliest, train's latest and the lag between them (as text, and
+    in seconds)."""
+
+    split: str
+    early: int
+    share: float
+    first: str = ""
+    last: str = ""
+    lag: str = ""
+    lag_s: float | None = None
+
+
 def _time(ctx: Context, params: Any, metrics: dict[str, Any]) -> DetectorOutcome:
     col = ctx.config.task.time
     bar = params.max_time_overlap_share
@@ -621,26 +754,40 @@ def _time(ctx: Context, params: Any, metrics: dict[str, Any]) -> DetectorOutcome
     last = train_t.max()
     if last is None:
         return DetectorOutcome("time", False, None, bar, "not run: the train time column is empty")
+    found = [
+        _early_rows(ctx, split, col, train_t.dtype, last)
+        for split in ("validation", "test")
+        if ctx.has_split(split)
+    ]
+    return _time_outcome(found, bar, metrics)
+
+
+def _early_rows(ctx: Context, split: str, col: str, dtype: pl.DataType, last: object) -> EarlyRows:
+    if col not in ctx.frame(split).columns:
+        raise DataError(f"task.time: column {col!r} not found in {split}")
+    t = _as_time(ctx.frame(split)[col], f"{col!r} in {split}").cast(dtype, strict=False)
+    early = (t < last).fill_null(False)
+    share = _mean(early)
+    if not early.any():
+        return EarlyRows(split, 0, share)
+    first = t.filter(early).min()
+    lag = _lag(last, first)
+    lag_s = lag.total_seconds() if isinstance(lag, timedelta) else float(lag)
+    return EarlyRows(split, int(early.sum()), share, str(first), str(last), str(lag), lag_s)
+
+
+def _time_outcome(found: list[EarlyRows], bar: float, metrics: dict[str, Any]) -> DetectorOutcome:
+    """Any validation/test split with a share of early rows above ``bar`` fires."""
     rows, worst, fired_splits = [], 0.0, []
-    for split in ("validation", "test"):
-        if not ctx.has_split(split):
-            continue
-        if col not in ctx.frame(split).columns:
-            raise DataError(f"task.time: column {col!r} not found in {split}")
-        t = _as_time(ctx.frame(split)[col], f"{col!r} in {split}").cast(train_t.dtype, strict=False)
-        early = (t < last).fill_null(False)
-        share = _mean(early)
-        metrics[f"early_share_{split}"] = share
-        metrics[f"early_rows_{split}"] = int(early.sum())
-        worst = max(worst, share)
-        if early.any():
-            first = t.filter(early).min()
-            lag = _lag(last, first)
-            lag_s = lag.total_seconds() if isinstance(lag, timedelta) else float(lag)
-            metrics[f"max_lag_{split}"] = lag_s
-            rows.append((split, int(early.sum()), share, str(first), str(last), str(lag)))
-        if share > bar:
-            fired_splits.append(split)
+    for f in found:
+        metrics[f"early_share_{f.split}"] = f.share
+        metrics[f"early_rows_{f.split}"] = f.early
+        worst = max(worst, f.share)
+        if f.early:
+            metrics[f"max_lag_{f.split}"] = f.lag_s
+            rows.append((f.split, f.early, f.share, f.first, f.last, f.lag))
+        if f.share > bar:
+            fired_splits.append(f.split)
     summary = (
         f"{', '.join(fired_splits)} rows earlier than the last train row "
         f"(up to {worst:.2%} of rows)"
@@ -1087,6 +1234,11 @@ class ConflictGroups:
     identity_columns: tuple[str, ...]
     #: (first row, 0-based rows, kind) of the groups, records first.
     examples: list[tuple[int, list[int], str]]
+    #: Identical feature rows with more than one label, and their groups (records and coarse).
+    group_rows: int = 0
+    groups: int = 0
+    #: Rows of one declared id with different labels outside those groups (other features).
+    id_only_rows: int = 0
 
     @property
     def record_share(self) -> float:
@@ -1113,15 +1265,19 @@ def _conflicts(
         return DetectorOutcome("conflicts", False, None, bar, "not run: no feature columns")
     # measure
     found = _conflict_groups(ctx, hashes["train"], params.max_rows_shown)
+    _conflict_metrics(found, metrics)
+    # decide
+    fired = conflict_verdict(found.record_share, bar) == "fired"
+    # explain
+    return _conflict_outcome(found, _conflict_rows(ctx, found), fired, bar)
+
+
+def _conflict_metrics(found: ConflictGroups, metrics: dict[str, Any]) -> None:
     metrics["conflict_share"] = found.record_share
     metrics["conflict_groups"] = found.record_groups
     metrics["id_conflict_rows"] = found.id_rows
     metrics["coarse_conflict_share"] = found.coarse_share
     metrics["coarse_conflict_groups"] = found.coarse_groups
-    # decide
-    fired = conflict_verdict(found.record_share, bar) == "fired"
-    # explain
-    return _conflict_outcome(ctx, found, fired, bar)
 
 
 def _conflict_groups(ctx: Context, h: np.ndarray, shown: int) -> ConflictGroups:
@@ -1144,22 +1300,29 @@ def _conflict_groups(ctx: Context, h: np.ndarray, shown: int) -> ConflictGroups:
     kinds[same_id] = f"same {ctx.config.task.id} (the declared id)"
     kinds[in_record] = "copies of one record (" + ", ".join(map(repr, identity)) + ")"
     examples = _conflict_examples(ctx, frame, record_mask, coarse_mask, same_id, kinds, shown)
-    id_groups = 0
-    if same_id.any():
-        ids = ctx.frame("train")[ctx.config.task.id or ""].filter(pl.Series(same_id))
-        id_groups = ids.n_unique()
     coarse_groups = int(pl.Series(h[coarse_mask]).n_unique()) if coarse_mask.any() else 0
     return ConflictGroups(
         rows=m,
         record_rows=int(record_mask.sum()),
         record_groups=len(records),
         id_rows=int(same_id.sum()),
-        id_groups=id_groups,
+        id_groups=_id_groups(ctx, same_id),
         coarse_rows=int(coarse_mask.sum()),
         coarse_groups=coarse_groups,
         identity_columns=tuple(identity),
         examples=examples,
+        group_rows=int(in_group.sum()),
+        groups=groups.height,
+        id_only_rows=int((same_id & ~in_group).sum()),
     )
+
+
+def _id_groups(ctx: Context, same_id: np.ndarray) -> int:
+    """Declared ids whose rows carry different labels."""
+    if not same_id.any():
+        return 0
+    ids = ctx.frame("train")[ctx.config.task.id or ""].filter(pl.Series(same_id))
+    return ids.n_unique()
 
 
 def _copied_records(
@@ -1307,12 +1470,11 @@ def _conflict_examples(
     return out
 
 
-def _conflict_outcome(
-    ctx: Context, found: ConflictGroups, fired: bool, bar: float
-) -> DetectorOutcome:
+def _conflict_rows(ctx: Context, found: ConflictGroups) -> list[tuple[str, str, str]]:
+    """The example groups as (rows, labels, kind) for the evidence table."""
     names = ctx.class_names
     y = ctx.labels("train")
-    rows = [
+    return [
         (
             ", ".join(map(str, members[:10])) + (" …" if len(members) > 10 else ""),
             ", ".join(sorted({str(names[v]) for v in y[members]})),
@@ -1320,6 +1482,11 @@ def _conflict_outcome(
         )
         for _first, members, kind in found.examples
     ]
+
+
+def _conflict_outcome(
+    found: ConflictGroups, rows: list[tuple[str, str, str]], fired: bool, bar: float
+) -> DetectorOutcome:
     record = (
         f"{found.record_share:.2%} of train rows are copies of one record"
         + (f" or share an id ({found.id_rows} rows)" if found.id_rows else "")
@@ -1364,3 +1531,557 @@ def _conflict_outcome(
         subjects,
         "; ".join(caveat_parts),
     )
+
+
+# --------------------------------------------------------------------------- on profiles
+#: Level of the interval shown for an overlap share estimated on the row-hash sample.
+ESTIMATE_CONFIDENCE = 0.95
+RECORD_RULE_NOT_JUDGED = (
+    "the record-copy rule was not judged (it needs each train row's values, and a stored "
+    "reference holds none): the share and the chance test decide"
+)
+
+
+@dataclass(frozen=True)
+class SampleRows:
+    """The engine's seeded samples as an in-memory Context, with their row hashes (computed
+    once), and the profile context that says how much was sampled."""
+
+    ctx: Context
+    hashes: dict[str, np.ndarray]
+    pctx: ProfileContext
+
+    def note(self, *splits: str) -> str:
+        """E.g. "a seeded sample of 200,000 of 10,000,000 train rows"; '' when all were kept."""
+        return self.pctx.sample_note(*splits)
+
+
+def _sample_rows(pctx: ProfileContext) -> SampleRows | None:
+    if pctx.sample is None:
+        return None
+    return SampleRows(pctx.sample, _row_hashes(pctx.sample), pctx)
+
+
+def _unavailable(detector: str, bar: float, reason: str) -> DetectorOutcome:
+    """A detector the profiles cannot answer: not run, and the reason shown even on a pass."""
+    return DetectorOutcome(
+        detector, False, None, bar, f"not run: {reason}", caveat=f"not run: {reason}"
+    )
+
+
+def _with_note(outcome: DetectorOutcome, note: str) -> DetectorOutcome:
+    """The outcome with ``note`` added to its finding and its caveat (shown even on a pass)."""
+    if not note:
+        return outcome
+    caveat = f"{outcome.caveat}; {note}" if outcome.caveat else note
+    return replace(outcome, summary=f"{outcome.summary}; {note}", caveat=caveat)
+
+
+def _on_sample(outcome: DetectorOutcome, note: str, what: str = "judged") -> DetectorOutcome:
+    """A detector that ran on the engine's seeded sample says so, in its finding and in its
+    evidence (nothing to say when the sample holds every row)."""
+    if not note:
+        return outcome
+    evidence = _evidence_on(outcome.evidence, note)
+    return _with_note(replace(outcome, evidence=evidence), f"{what} on {note}")
+
+
+def _evidence_on(evidence: list[Evidence], note: str) -> list[Evidence]:
+    """Evidence tables drawn from the sample say so (rows are numbered within it)."""
+    if not note:
+        return evidence
+    return [replace(e, note=f"{e.note}; on {note}" if e.note else f"on {note}") for e in evidence]
+
+
+# -- overlap on row hashes ------------------------------------------------------------
+@dataclass(frozen=True)
+class HashOverlap:
+    """A split's rows whose feature hash occurs in train, judged on the rows whose hash lies
+    below the smaller of the two profiles' hash thresholds (every row while both splits have at
+    most ``qa.profile.MAX_HASHES``): ``judged`` of the split's ``rows``, ``found`` of them in
+    train, and the interval of the share (a point when every row was judged)."""
+
+    rows: int
+    judged: int
+    found: int
+    low: float
+    high: float
+
+    @property
+    def share(self) -> float:
+        return self.found / self.judged if self.judged else 0.0
+
+    @property
+    def exact(self) -> bool:
+        return self.judged == self.rows
+
+
+def hash_overlap(
+    train: RowHashes, split: RowHashes, confidence: float = ESTIMATE_CONFIDENCE
+) -> HashOverlap:
+    """The share of ``split``'s rows whose feature hash occurs in ``train``.
+
+    Both hash samples keep every row whose feature hash is below their threshold, so below the
+    smaller threshold a split row is in train exactly when its hash is among train's kept ones:
+    the count there is exact, and the rows judged are a uniform sample of hash values (each kept
+    with probability threshold / 2^64, copies of one row together).
+    """
+    threshold = min(train.threshold, split.threshold)
+    train_features, _ = keep_below(train.features, train.rows, threshold)
+    features, _ = keep_below(split.features, split.rows, threshold)
+    found = np.isin(features, train_features)
+    k, n = int(found.sum()), len(features)
+    if threshold >= HASH_SPACE:
+        share = k / n if n else 0.0
+        return HashOverlap(split.total, n, k, share, share)
+    low, high = _sampled_share_interval(features, found, threshold / HASH_SPACE, confidence)
+    return HashOverlap(split.total, n, k, low, high)
+
+
+def _sampled_share_interval(
+    features: np.ndarray, found: np.ndarray, inclusion: float, confidence: float
+) -> tuple[float, float]:
+    """Wilson interval of the share found, on an effective size: the rows judged, shrunk by the
+    design effect of keeping whole hash values (identical rows are kept or dropped together)
+    and grown by the finite-population correction (each value kept with ``inclusion``)."""
+    from scipy.stats import binomtest
+
+    n = len(features)
+    if n == 0:
+        return 0.0, 1.0
+    share = float(found.mean())
+    _, inverse, counts = np.unique(features, return_inverse=True, return_counts=True)
+    hits = np.bincount(inverse, weights=found.astype(np.float64), minlength=len(counts))
+    clustered = float(((hits - share * counts) ** 2).sum()) / n**2
+    binomial = share * (1 - share) / n
+    design = clustered / binomial if binomial > 0 else 1.0
+    effective = max(1, round(n / (design * (1 - inclusion))))
+    interval = binomtest(round(share * effective), effective).proportion_ci(
+        confidence, method="wilson"
+    )
+    return float(interval.low), float(interval.high)
+
+
+def hash_duplicates(hashes: RowHashes) -> tuple[int, int]:
+    """Train's own duplicates on its hash sample: rows whose feature hash another row shares,
+    and the rows judged (exact up to ``MAX_HASHES`` rows: copies are kept together)."""
+    _, counts = np.unique(hashes.features, return_counts=True)
+    return int(counts[counts > 1].sum()), len(hashes.features)
+
+
+def _not_comparable(train: Profile, profile: Profile, split: str) -> str:
+    """Why a split's row hashes cannot be compared with train's ('' when they can)."""
+    if profile.hash_function != train.hash_function:
+        return (
+            f"{split} not judged: its rows were hashed by {profile.hash_function}, train's by "
+            f"{train.hash_function}, and hashes of different functions do not compare "
+            "(profile both with one engine)"
+        )
+    missing = [c for c in train.spec.hash_columns if c in profile.missing_columns]
+    if missing:
+        return (
+            f"{split} not judged: it lacks feature column(s) "
+            f"{', '.join(map(repr, missing[:5]))}, so its rows hash other columns than train's"
+        )
+    return ""
+
+
+def _profile_overlap(
+    pctx: ProfileContext,
+    sample: SampleRows | None,
+    params: Any,
+    metrics: dict[str, Any],
+    alpha: float,
+) -> DetectorOutcome:
+    train = pctx.profile("train")
+    dups, m = hash_duplicates(train.hashes)
+    dup_share = dups / m if m else 0.0
+    metrics["train_duplicate_share"] = dup_share
+    others = [s for s in pctx.splits if s != "train"]
+    if not others or not pctx.feature_columns:
+        return _overlap_not_run("no other split or no feature columns", params)
+    # measure: the share on the row hashes; which rows copy a record, on the sample
+    reasons = {s: _not_comparable(train, pctx.profile(s), s) for s in others}
+    compared = {
+        s: hash_overlap(train.hashes, pctx.profile(s).hashes) for s in others if not reasons[s]
+    }
+    if not compared:
+        return _unavailable("overlap", params.max_overlap_share, "; ".join(reasons.values()))
+    copies, examples, how = _record_copies(pctx, sample, compared, params)
+    counts = [
+        SplitOverlap(
+            s, e.judged, e.found, _chance_tail(e.found, e.judged, dups, m), copies[s], e.rows
+        )
+        for s, e in compared.items()
+    ]
+    # decide
+    judged = _judge_overlap(counts, dups, m, params.max_overlap_share, alpha, metrics)
+    # explain
+    _hash_overlap_metrics(compared, metrics)
+    outcome = _overlap_outcome(judged, dup_share, examples, len(others), params)
+    sampled = sample.note("train", *compared) if sample else ""
+    notes = [*_estimate_notes(compared), *filter(None, reasons.values()), how]
+    evidence = [_hash_overlap_table(compared, reasons), *_evidence_on(outcome.evidence, sampled)]
+    return _with_note(replace(outcome, evidence=evidence), "; ".join(filter(None, notes)))
+
+
+def _record_copies(
+    pctx: ProfileContext, sample: SampleRows | None, compared: dict[str, HashOverlap], params: Any
+) -> tuple[dict[str, int | None], list[tuple[str, int, int]], str]:
+    """Per split how many of the rows found copy one of train's own records (None: not judged),
+    example row pairs, and how the rule was judged.
+
+    With the samples: the in-memory rule on them gives the share of found rows that copy a
+    record, applied to the rows found on the hashes (the count itself when the samples hold
+    every row). Against a stored reference: only where a categorical feature holds a value of
+    its own in every train record (exact distinct count), so every row found copies a record.
+    """
+    if sample is not None:
+        sampled, examples = _sample_overlap(sample, params.max_rows_shown)
+        copies = {s: _scaled_copies(sampled.get(s), e.found) for s, e in compared.items()}
+        unjudged = [s for s, c in copies.items() if c is None]
+        sampled_note = sample.note("train", *compared)
+        notes = [f"record copies judged on {sampled_note}" if sampled_note else ""]
+        if unjudged:
+            notes.append(
+                f"record-copy rule not judged for {', '.join(unjudged)}: none of its rows found "
+                "in train fell in both samples"
+            )
+        return copies, examples, "; ".join(filter(None, notes))
+    columns = _unique_per_record_columns(pctx)
+    if not columns:
+        return dict.fromkeys(compared), [], RECORD_RULE_NOT_JUDGED
+    how = (
+        f"every train record holds a value of its own in {', '.join(map(repr, columns))} "
+        "(exact distinct count): rows found in train copy its records"
+    )
+    return {s: e.found for s, e in compared.items()}, [], how
+
+
+def _sample_overlap(
+    sample: SampleRows, shown: int
+) -> tuple[dict[str, SplitOverlap], list[tuple[str, int, int]]]:
+    """The in-memory overlap counts (with record copies) and example pairs, on the samples."""
+    ctx, hashes = sample.ctx, sample.hashes
+    train = pl.Series("h", hashes["train"])
+    others = [s for s in ctx.splits if s != "train"]
+    counts, examples = _overlap_counts(
+        train,
+        hashes,
+        others,
+        _duplicate_rows(train),
+        shown,
+        lambda: _record_rows(ctx, hashes["train"]),
+    )
+    return {c.split: c for c in counts}, examples
+
+
+def _scaled_copies(sampled: SplitOverlap | None, found: int) -> int | None:
+    """Rows found on the hashes that copy a record, at the share the sample shows."""
+    if not found:
+        return 0
+    if sampled is None or not sampled.found or sampled.record_copies is None:
+        return None
+    return round(sampled.record_copies * found / sampled.found)
+
+
+def _unique_per_record_columns(pctx: ProfileContext) -> list[str]:
+    """Categorical features with as many distinct values (an exact count, below the sketch's
+    size) as train has distinct feature rows, and no nulls: every record holds a value no other
+    record holds, the in-memory identity rule answered from the profile. Beyond the sketch's
+    size the count is an estimate (about 3 %), too coarse to tell 1 % of ties."""
+    hashes = pctx.profile("train").hashes
+    if hashes.threshold < HASH_SPACE or not len(hashes.features):
+        return []
+    records = len(np.unique(hashes.features))
+    dups, m = hash_duplicates(hashes)
+    if records < (1 - MAX_FINE_TIES) * m * 0.5:
+        return []  # far too many repeated rows (as in memory)
+    if len(pctx.feature_columns) < 2 and dups > MAX_IDENTITY_TIES * m:
+        return []  # a lone feature's ties among identical rows count (as in memory)
+    return [c for c in pctx.feature_columns if _one_value_per_record(pctx, c, records)]
+
+
+def _one_value_per_record(pctx: ProfileContext, column: str, records: int) -> bool:
+    profile = pctx.categorical("train", column)
+    if profile is None or not profile.distinct_exact or profile.nulls:
+        return False
+    return profile.distinct == records
+
+
+def _hash_overlap_metrics(compared: dict[str, HashOverlap], metrics: dict[str, Any]) -> None:
+    for split, e in compared.items():
+        metrics[f"overlap_hashed_rows_{split}"] = e.judged
+        metrics[f"overlap_share_low_{split}"] = e.low
+        metrics[f"overlap_share_high_{split}"] = e.high
+
+
+def _estimate_notes(compared: dict[str, HashOverlap]) -> list[str]:
+    return [
+        f"{split}: {e.share:.2%} estimated on the {e.judged:,} of {e.rows:,} rows of the "
+        f"row-hash sample ({ESTIMATE_CONFIDENCE:.0%} interval {e.low:.2%} to {e.high:.2%})"
+        for split, e in compared.items()
+        if not e.exact
+    ]
+
+
+def _hash_overlap_table(compared: dict[str, HashOverlap], reasons: dict[str, str]) -> Evidence:
+    rows: list[tuple[Any, ...]] = [
+        (s, e.rows, e.judged, e.found, e.share, e.low, e.high, "exact" if e.exact else "estimated")
+        for s, e in compared.items()
+    ]
+    rows += [(s, None, None, None, None, None, None, r) for s, r in reasons.items() if r]
+    return table(
+        "Rows found in train, on the row hashes",
+        ["split", "rows", "rows judged", "found in train", "share", "low", "high", "how"],
+        rows,
+        note=(
+            "rows judged: those whose feature hash is below both profiles' hash thresholds "
+            f"(all while both splits have at most {profile_module.MAX_HASHES:,} rows); low/high: a "
+            f"{ESTIMATE_CONFIDENCE:.0%} interval of the share"
+        ),
+    )
+
+
+# -- group, time, target proxy -------------------------------------------------------------
+def _profile_groups(
+    pctx: ProfileContext, sample: SampleRows | None, params: Any, metrics: dict[str, Any]
+) -> DetectorOutcome:
+    """Entities on both sides need the group column's values: on the samples (a lower bound
+    when they are partial: an entity shared outside them is missed)."""
+    bar = params.max_group_overlap_share
+    if not pctx.config.task.group:
+        return DetectorOutcome("group", False, None, bar, "not run: no [task] group column")
+    if sample is None:
+        return _unavailable(
+            "group",
+            bar,
+            "it needs train's entities (the group column's values); a stored reference holds none",
+        )
+    note = sample.note("train", "validation", "test")
+    return _on_sample(_groups(sample.ctx, params, metrics), note, "a lower bound")
+
+
+def _profile_time(
+    pctx: ProfileContext, sample: SampleRows | None, params: Any, metrics: dict[str, Any]
+) -> DetectorOutcome:
+    """Exact from the profiles: train's latest time is an edge of the time column's bins, so
+    the rows of a split before it are the counts of the bins below that edge."""
+    col = pctx.config.task.time
+    bar = params.max_time_overlap_share
+    if not col:
+        return DetectorOutcome("time", False, None, bar, "not run: no [task] time column")
+    if col not in pctx.profile("train").columns:
+        raise DataError(f"task.time: column {col!r} not found in train")
+    train = pctx.numeric("train", col)
+    spec = pctx.profiles.spec.column(col)
+    if train is not None and train.max is None:
+        return DetectorOutcome("time", False, None, bar, "not run: the train time column is empty")
+    if train is None or train.max not in spec.edges:  # a time column of text: needs its rows
+        if sample is None:
+            return _unavailable("time", bar, "a time column of text needs train rows")
+        return _on_sample(
+            _time(sample.ctx, params, metrics), sample.note("train", "validation", "test")
+        )
+    below = spec.edges.index(train.max) + 1  # bins under the edge at train's latest time
+    found = [
+        _profile_early_rows(pctx, split, col, below, train.max, spec.dtype)
+        for split in ("validation", "test")
+        if pctx.has_split(split)
+    ]
+    return _time_outcome(found, bar, metrics)
+
+
+def _profile_early_rows(
+    pctx: ProfileContext, split: str, col: str, below: int, last: float, dtype: str
+) -> EarlyRows:
+    if col not in pctx.profile(split).columns:
+        raise DataError(f"task.time: column {col!r} not found in {split}")
+    profile = pctx.numeric(split, col)
+    if profile is None or not profile.hist or not profile.rows:
+        return EarlyRows(split, 0, 0.0)
+    early = int(sum(profile.hist[:below]))
+    share = early / profile.rows
+    if not early:
+        return EarlyRows(split, 0, share)
+    first = (
+        -math.inf if profile.neg_inf else float(profile.min if profile.min is not None else last)
+    )
+    lag_s = last - first
+    return EarlyRows(
+        split,
+        early,
+        share,
+        _time_text(first, dtype),
+        _time_text(last, dtype),
+        _lag_text(lag_s, dtype),
+        lag_s,
+    )
+
+
+def _time_text(seconds: float, dtype: str) -> str:
+    """A profiled time (epoch seconds for dates and datetimes) as the column shows it."""
+    if not math.isfinite(seconds):
+        return str(seconds)
+    if dtype == "Date":
+        return str(date(1970, 1, 1) + timedelta(days=seconds / 86_400))
+    if dtype.startswith("Datetime"):
+        return str(datetime(1970, 1, 1) + timedelta(seconds=seconds))
+    return _number_text(seconds)
+
+
+def _lag_text(seconds: float, dtype: str) -> str:
+    if math.isfinite(seconds) and (dtype == "Date" or dtype.startswith(("Datetime", "Duration"))):
+        return str(timedelta(seconds=seconds))
+    return _number_text(seconds)
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if math.isfinite(value) and value.is_integer() else str(value)
+
+
+def _profile_target_proxy(
+    sample: SampleRows | None, params: Any, metrics: dict[str, Any], alpha: float
+) -> DetectorOutcome:
+    if sample is None:
+        return _unavailable(
+            "target-proxy",
+            params.min_proxy_score,
+            "it needs train rows (each feature against the target); a stored reference holds none",
+        )
+    return _on_sample(_target_proxy(sample.ctx, params, metrics, alpha), sample.note("train"))
+
+
+# -- conflicting labels on row hashes ------------------------------------------------------
+@dataclass(frozen=True)
+class HashConflicts:
+    """Train rows judged on the row hashes, those in groups of one feature hash with more than
+    one row hash (identical features, different labels), and those groups."""
+
+    rows: int
+    conflict_rows: int
+    groups: int
+
+    @property
+    def share(self) -> float:
+        return self.conflict_rows / self.rows if self.rows else 0.0
+
+
+def hash_conflicts(hashes: RowHashes) -> HashConflicts:
+    """Identical feature rows with different labels, on a profile's row hashes (exact up to
+    ``MAX_HASHES`` rows; beyond, a uniform sample of feature rows, copies kept together)."""
+    frame = pl.DataFrame({"f": hashes.features, "r": hashes.rows})
+    groups = (
+        frame.group_by("f")
+        .agg(pl.len().alias("size"), pl.col("r").n_unique().alias("labels"))
+        .filter(pl.col("labels") > 1)
+    )
+    return HashConflicts(frame.height, int(groups["size"].sum()), groups.height)
+
+
+def hash_label_conflicts(train: RowHashes, split: RowHashes) -> tuple[int, int]:
+    """Rows of a labelled split whose features occur in train with another label (a train row
+    of the same feature hash and another row hash), and the rows judged (below both profiles'
+    hash thresholds)."""
+    threshold = min(train.threshold, split.threshold)
+    train_features, train_rows = keep_below(train.features, train.rows, threshold)
+    features, row_hashes = keep_below(split.features, split.rows, threshold)
+    groups = (
+        pl.DataFrame({"f": train_features, "r": train_rows})
+        .group_by("f")
+        .agg(pl.col("r").n_unique().alias("labels"), pl.col("r").first().alias("r0"))
+    )
+    matched = pl.DataFrame({"f": features, "r": row_hashes}).join(groups, on="f")
+    conflicting = matched.filter((pl.col("labels") > 1) | (pl.col("r") != pl.col("r0")))
+    return conflicting.height, len(features)
+
+
+def _profile_conflicts(
+    pctx: ProfileContext, sample: SampleRows | None, params: Any, metrics: dict[str, Any]
+) -> DetectorOutcome:
+    bar = params.max_conflict_share
+    if not pctx.is_classification:
+        return DetectorOutcome("conflicts", False, None, bar, "not run: applies to classification")
+    if not pctx.feature_columns:
+        return DetectorOutcome("conflicts", False, None, bar, "not run: no feature columns")
+    # measure: conflicts on the row hashes; copies of one record told from coarse rows on rows
+    hashed = hash_conflicts(pctx.profile("train").hashes)
+    metrics["hash_conflict_share"] = hashed.share
+    across = _cross_conflicts(pctx, metrics)
+    if sample is None:
+        reason = (
+            f"{hashed.share:.2%} of train rows are identical feature rows with different "
+            f"labels ({hashed.groups} groups); telling copies of one record from coarse rows "
+            "needs train rows, and a stored reference holds none"
+        )
+        return _with_note(_unavailable("conflicts", bar, reason), across)
+    sampled = _conflict_groups(sample.ctx, sample.hashes["train"], params.max_rows_shown)
+    found = _scaled_conflicts(sampled, hashed)
+    _conflict_metrics(found, metrics)
+    # decide
+    fired = conflict_verdict(found.record_share, bar) == "fired"
+    # explain
+    outcome = _conflict_outcome(found, _conflict_rows(sample.ctx, sampled), fired, bar)
+    outcome = replace(outcome, evidence=_evidence_on(outcome.evidence, sample.note("train")))
+    notes = [_conflict_sample_note(sampled, hashed, sample.note("train")), across]
+    return _with_note(outcome, "; ".join(filter(None, notes)))
+
+
+def _scaled_conflicts(sampled: ConflictGroups, hashed: HashConflicts) -> ConflictGroups:
+    """The sample's conflicts carried to the profile's counts: identical feature rows with
+    different labels counted on the row hashes, split into copies of one record and coarse
+    rows in the proportions the sample shows; rows of one declared id as the sample shows
+    them. The sample's own numbers when it holds every train row."""
+    m_s, m = sampled.rows, hashed.rows
+    if not m_s or not m:
+        return sampled
+    per_row = m / m_s
+    rate = (hashed.conflict_rows / m) / (sampled.group_rows / m_s) if sampled.group_rows else 0.0
+    group_rate = hashed.groups / sampled.groups if sampled.groups else 0.0
+    in_groups = sampled.record_rows - sampled.id_only_rows
+    return replace(
+        sampled,
+        rows=m,
+        record_rows=round((in_groups * rate + sampled.id_only_rows) * per_row),
+        record_groups=round(sampled.record_groups * group_rate),
+        id_rows=round(sampled.id_rows * per_row),
+        coarse_rows=round(sampled.coarse_rows * rate * per_row),
+        coarse_groups=round(sampled.coarse_groups * group_rate),
+        group_rows=hashed.conflict_rows,
+        groups=hashed.groups,
+        id_only_rows=round(sampled.id_only_rows * per_row),
+    )
+
+
+def _conflict_sample_note(sampled: ConflictGroups, hashed: HashConflicts, note: str) -> str:
+    if hashed.conflict_rows and not sampled.group_rows:
+        return (
+            f"{hashed.share:.2%} of train rows are identical feature rows with different labels, "
+            "none of them together in the sample: copies of one record not told from coarse rows"
+        )
+    if not note:
+        return ""
+    return (
+        f"copies of one record told from coarse rows on {note}, in proportion to the "
+        f"{hashed.share:.2%} of train rows counted on the row hashes"
+    )
+
+
+def _cross_conflicts(pctx: ProfileContext, metrics: dict[str, Any]) -> str:
+    """Rows of the other labelled splits found in train with another label (a note: the
+    overlap detector judges those rows)."""
+    train = pctx.profile("train")
+    notes = []
+    for split in pctx.splits:
+        if split == "train" or not pctx.has_labels(split):
+            continue
+        if _not_comparable(train, pctx.profile(split), split):
+            continue
+        conflicting, judged = hash_label_conflicts(train.hashes, pctx.profile(split).hashes)
+        metrics[f"cross_conflict_share_{split}"] = conflicting / judged if judged else 0.0
+        if conflicting:
+            notes.append(
+                f"{conflicting:,} of {judged:,} {split} rows judged match train rows' features "
+                "with another label"
+            )
+    return "; ".join(notes)
