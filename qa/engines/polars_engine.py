@@ -211,8 +211,19 @@ def row_hashes(frame: pl.DataFrame, spec: ProfileSpec) -> RowHashes:
 
 
 def _columns(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
-    """Columns by name, renamed by position (polars reads ``^x.*$`` as a pattern)."""
-    return pl.DataFrame([frame.get_column(n).rename(f"c{i}") for i, n in enumerate(names)])
+    """Columns by name, renamed by position (polars reads ``^x.*$`` as a pattern), numbers as
+    Float64 and categories as String, so a value hashes alike whichever type a file gave it."""
+    return pl.DataFrame(
+        [_hashable(frame.get_column(n)).rename(f"c{i}") for i, n in enumerate(names)]
+    )
+
+
+def _hashable(series: pl.Series) -> pl.Series:
+    if series.dtype.is_numeric():
+        return series.cast(pl.Float64)
+    if isinstance(series.dtype, pl.Categorical | pl.Enum):
+        return series.cast(pl.String)
+    return series
 
 
 def _hash(frame: pl.DataFrame) -> np.ndarray:
