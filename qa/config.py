@@ -33,6 +33,9 @@ class TaskConfig:
     #: The primary metric, declared once for every model check (a check's own ``metric``
     #: param overrides it); default: roc_auc (binary), macro_f1 (multiclass), rmse.
     metric: str | None = None
+    #: Protected attributes (columns present in the splits, model inputs or not) that the
+    #: ``fairness`` check compares groups of, e.g. ``["sex", "age_band"]``.
+    sensitive: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,16 @@ def _string(value: Any, path: str) -> str | None:
     return value
 
 
+def _string_list(value: Any, path: str) -> tuple[str, ...]:
+    """A list of distinct non-empty strings (a single string is a list of one)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(v, str) and v for v in items):
+        raise ConfigError(f"{path}: expected a list of column names, got {value!r}")
+    if len(set(items)) != len(items):
+        raise ConfigError(f"{path}: a column is named twice in {list(items)!r}")
+    return tuple(items)
+
+
 def _parse_simple(cls: type, table_: Mapping[str, Any], where: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     _only_keys(table_, names, where)
@@ -321,6 +334,9 @@ def _parse_task(table_: Mapping[str, Any]) -> TaskConfig:
                     f"task.positive_label: expected a string or integer, got {value!r}"
                 )
             values[key] = value
+            continue
+        if key == "sensitive":
+            values[key] = _string_list(value, "task.sensitive")
             continue
         values[key] = _string(value, f"task.{key}")
     if values.get("type") is not None and values["type"] not in TASK_TYPES:
