@@ -185,6 +185,34 @@ def _waivers(report: Report, today: dt.date) -> list[dict[str, Any]]:
     return out
 
 
+#: The checks a reviewer of a high-risk use reads together: where the model fails (segments),
+#: whom it fails (groups), how easily it flips, and which live inputs it was never trained for.
+MODEL_RISK = {
+    "weak-segments": "Segments where the model's errors cluster",
+    "fairness": "Protected groups treated differently",
+    "robustness": "Predictions that flip under small perturbations",
+    "applicability": "Production inputs unlike anything in training",
+}
+
+
+def _model_risk(report: Report) -> list[dict[str, Any]]:
+    """One row per model-risk question: the check's verdict and finding, or why it did not run."""
+    found = {c.id: c for c in report.checks}
+    rows = []
+    for check_id, question in MODEL_RISK.items():
+        result = found.get(check_id)
+        rows.append(
+            {
+                "check": check_id,
+                "question": question,
+                "status": result.status if result else "not run",
+                "finding": result.message if result else "not part of this run",
+                "subjects": list(result.subjects[:10]) if result else [],
+            }
+        )
+    return rows
+
+
 def build_signoff(
     report: Report,
     *,
@@ -207,6 +235,7 @@ def build_signoff(
         "summary": report.summary,
         "task": json_safe(dict(report.task)),
         "success_criteria": _criteria(report),
+        "model_risk": _model_risk(report),
         "checks": [
             {
                 "id": c.id,

@@ -259,3 +259,31 @@ def test_signoff_with_a_baseline_summarises_the_comparison(project: Path):
     assert doc["baseline"]["baseline"] == str(project / "base.json")
     assert doc["baseline"]["newly_failing"] == []
     assert signoff_schema_errors(doc) == []
+
+
+def test_signoff_has_a_model_risk_section_naming_what_did_not_run(project: Path):
+    doc, html = signoff_files(project, "check", "--signoff")
+    rows = {r["check"]: r for r in doc["model_risk"]}
+    assert list(rows) == ["weak-segments", "fairness", "robustness", "applicability"]
+    assert all(r["status"] == "not run" for r in rows.values())  # only data-volume ran
+    assert "<h2>Model risk</h2>" in html and "Protected groups treated differently" in html
+    assert signoff_schema_errors(doc) == []
+
+
+def test_model_risk_shows_a_risk_check_result(project: Path):
+    from qa.base import CheckResult
+    from qa.report import Report
+
+    result = CheckResult(
+        id="fairness", title="Fairness", status="fail", severity="error",
+        message=f"recall of group {HOSTILE} is 0.30 lower", subjects=("sex", HOSTILE),
+    )  # fmt: skip
+    report = Report(
+        status="fail", checks=(result,), inputs={}, config={}, created_at="2026-11-30T00:00:00",
+        tool={"name": "qa-gate", "version": "x"},
+    )  # fmt: skip
+    doc = build_signoff(report, cwd=project)
+    fairness = next(r for r in doc["model_risk"] if r["check"] == "fairness")
+    assert fairness["status"] == "fail" and fairness["subjects"] == ["sex", HOSTILE]
+    html = render_html(doc)
+    assert HOSTILE not in html and "&lt;script&gt;" in html
