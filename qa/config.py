@@ -36,6 +36,13 @@ class TaskConfig:
     #: Protected attributes (columns present in the splits, model inputs or not) that the
     #: ``fairness`` check compares groups of, e.g. ``["sex", "age_band"]``.
     sensitive: tuple[str, ...] = ()
+    #: What a mistake costs, declared in advance (``decision-cost``): binary
+    #: ``{false_positive = 1, false_negative = 5}``; multiclass a matrix
+    #: ``{<true label> = {<predicted label> = cost}}`` (missing cells cost 0 on the diagonal, 1
+    #: elsewhere). None: not declared.
+    costs: Mapping[str, Any] | None = None
+    #: The operating threshold on the positive class's probability (binary; default 0.5).
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,11 @@ class ModelConfig:
     oof: str | None = None
     #: Allow pickle/joblib artifacts, which run code when loaded.
     trust: bool = False
+    #: Serving bars (``serving``), each optional: single-row latency p95 in milliseconds, the
+    #: artifact's size in MB, batch throughput in rows per second.
+    latency_p95_ms: float | None = None
+    max_size_mb: float | None = None
+    min_rows_per_second: float | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +134,7 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """The effective config, as it goes into the report."""
         return {
-            "task": dataclasses.asdict(self.task),
+            "task": {**dataclasses.asdict(self.task), "sensitive": list(self.task.sensitive)},
             "data": dataclasses.asdict(self.data),
             "model": {
                 **dataclasses.asdict(self.model),
@@ -308,6 +320,35 @@ def _string(value: Any, path: str) -> str | None:
     return value
 
 
+def _costs(value: Any) -> dict[str, Any]:
+    """``{false_positive, false_negative}`` or a matrix ``{true: {predicted: cost}}``; every
+    cost a finite number >= 0."""
+    if not isinstance(value, Mapping) or not value:
+        raise ConfigError(f"task.costs: expected a table of costs, got {value!r}")
+    out: dict[str, Any] = {}
+    for key, cell in value.items():
+        if isinstance(cell, Mapping):
+            out[str(key)] = {str(k): _cost(v, f"task.costs.{key}.{k}") for k, v in cell.items()}
+        else:
+            out[str(key)] = _cost(cell, f"task.costs.{key}")
+    flat = [k for k, v in out.items() if not isinstance(v, dict)]
+    if flat and len(flat) != len(out):
+        raise ConfigError("task.costs: use either false_positive/false_negative or a matrix")
+    if flat and set(flat) - {"false_positive", "false_negative"}:
+        unknown = sorted(set(flat) - {"false_positive", "false_negative"})[0]
+        raise ConfigError(
+            f"task.costs.{unknown}: unknown key (binary costs are false_positive and "
+            "false_negative; a multiclass matrix is {true_label = {predicted_label = cost}})"
+        )
+    return out
+
+
+def _cost(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e12:
+        raise ConfigError(f"{path}: expected a cost >= 0, got {value!r}")
+    return float(value)
+
+
 def _string_list(value: Any, path: str) -> tuple[str, ...]:
     """A list of distinct non-empty strings (a single string is a list of one)."""
     items = [value] if isinstance(value, str) else value
@@ -338,12 +379,24 @@ def _parse_task(table_: Mapping[str, Any]) -> TaskConfig:
         if key == "sensitive":
             values[key] = _string_list(value, "task.sensitive")
             continue
+        if key == "costs":
+            values[key] = _costs(value)
+            continue
+        if key == "threshold":
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value < 1:
+                raise ConfigError(f"task.threshold: expected a number in (0, 1), got {value!r}")
+            values[key] = float(value)
+            continue
         values[key] = _string(value, f"task.{key}")
     if values.get("type") is not None and values["type"] not in TASK_TYPES:
         raise ConfigError(
             f"task.type: expected one of {', '.join(TASK_TYPES)}, got {values['type']!r}"
         )
     return TaskConfig(**values)
+
+
+#: ``[model]`` keys holding serving bars (positive numbers).
+SERVING_BARS = ("latency_p95_ms", "max_size_mb", "min_rows_per_second")
 
 
 def _parse_model(table_: Mapping[str, Any]) -> ModelConfig:
@@ -361,6 +414,10 @@ def _parse_model(table_: Mapping[str, Any]) -> ModelConfig:
             if not isinstance(value, bool):
                 raise ConfigError(f"model.trust: expected true or false, got {value!r}")
             values[key] = value
+        elif key in SERVING_BARS:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigError(f"model.{key}: expected a positive number, got {value!r}")
+            values[key] = float(value)
         else:
             values[key] = _string(value, f"model.{key}")
     return ModelConfig(**values)
