@@ -55,7 +55,10 @@ class SplitHygiene(Check):
     train should precede validation, which should precede test. *Frozen test set*: when a lock
     file exists (written by ``qa lock``), the test set must still match its fingerprint: row
     count, columns and contents. Row order does not matter to the fingerprint; every added,
-    dropped or edited row does. Whether the splits are stratified (class shares of validation
+    dropped or edited row does. *Test looks*: how often this test set has been evaluated with
+    new predictions (the report's test_looks: carried from the baseline report by ``qa
+    check --baseline`` and increased when the test predictions changed; a new test set starts
+    again) — past ``max_test_looks`` it warns. Whether the splits are stratified (class shares of validation
     and test against train) is class-imbalance's question, not this check's; whether an
     entity (``[task] group``) or a row sits on both sides of a split is leakage's.
 
@@ -136,6 +139,12 @@ class SplitHygiene(Check):
         lock_file: str = param(
             DEFAULT_LOCK_FILE, "Lock file written by `qa lock`; relative to the config file."
         )
+        max_test_looks: int = param(
+            20,
+            "Looks at the test set with new predictions (carried in the report from the "
+            "baseline, see qa.looks) past which it warns.",
+            ge=1,
+        )
 
     def run(self, ctx: Context, params: Params) -> CheckResult:
         _validate_plan(params.plan)
@@ -147,6 +156,7 @@ class SplitHygiene(Check):
             _proportions(rows, params),
             _chronology(ctx, present, params),
             _lock(ctx, params),
+            test_looks(ctx.test_looks, params),
         ]
         return self._verdict([p for p in found if p is not None], params)
 
@@ -160,6 +170,7 @@ class SplitHygiene(Check):
             _proportions(rows, params),
             _profile_chronology(pctx, present, params),
             _profile_lock(pctx, params),
+            test_looks(pctx.test_looks, params),
         ]
         return self._verdict([p for p in found if p is not None], params)
 
@@ -184,6 +195,24 @@ class SplitHygiene(Check):
         )
 
 
+def test_looks(count: int, params: SplitHygiene.Params) -> SubCheck | None:
+    """Warn past ``max_test_looks``: each look at test with new predictions leaks a little of
+    it into the next decision, until the test score is tuned, not measured."""
+    if count == 0:
+        return None
+    metrics = {"test_looks": count}
+    if count <= params.max_test_looks:
+        message = f"test set evaluated {count} time(s) with new predictions"
+        return SubCheck("test looks", "pass", message, metrics=metrics)
+    message = (
+        f"test set evaluated {count} times with new predictions (bar {params.max_test_looks}): "
+        "every look that steered a choice (a feature, a threshold, a model) leaked part of the "
+        "test set into the model, so its score is now optimistic; draw a fresh test set "
+        "(`qa lock --rotate` says how) and keep it for the final check"
+    )
+    return SubCheck("test looks", "warn", message, metrics=metrics)
+
+
 def _thresholds(params: SplitHygiene.Params) -> dict[str, float]:
     if params.plan:
         shares = {
@@ -192,7 +221,11 @@ def _thresholds(params: SplitHygiene.Params) -> dict[str, float]:
         }
     else:
         shares = {"min_train_share": params.min_train_share, "min_test_rows": params.min_test_rows}
-    return {**shares, "time_overlap_tolerance": params.time_overlap_tolerance}
+    return {
+        **shares,
+        "time_overlap_tolerance": params.time_overlap_tolerance,
+        "max_test_looks": params.max_test_looks,
+    }
 
 
 def _verdict_message(parts: list[SubCheck], status: SubStatus) -> str:

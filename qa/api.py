@@ -14,12 +14,14 @@ from typing import Any
 
 from qa._version import __version__
 from qa.audit import LabelAuditSheet
+from qa.bars import moved_bars, moved_bars_result
 from qa.base import Check, CheckResult
 from qa.config import Config, load_config, merge_tables, parse_config
 from qa.context import Context
 from qa.data import load_splits
 from qa.errors import DataError
 from qa.gate import apply_severity, apply_waivers, verdict
+from qa.looks import TestLooks
 from qa.registry import load_registry
 from qa.regression import BaselineReport, compare_to_baseline, load_baseline
 from qa.report import Report
@@ -135,19 +137,26 @@ def run_gate(
     planned = plan_checks(config, registry)  # config errors surface before any data is read
     base = load_baseline(baseline) if baseline is not None else None
     if config.run.engine or config.run.reference or spark is not None:
-        results, facts = _run_on_profiles(config, planned, frames, spark, progress)
+        results, facts = _run_on_profiles(config, planned, frames, spark, progress, base)
     else:
         ctx = build_context(config, frames, predictions)
         validate_predictions(ctx, planned)
+        test_sha = ctx.inputs["test"].sha256 if ctx.has_split("test") else None
+        looks = _test_looks(config, base, test_sha)
+        ctx.test_looks = looks.count
         results = run_planned(ctx, planned, progress)
         facts = _RunFacts(
-            {split: info.to_dict() for split, info in ctx.inputs.items()}, _task_facts(ctx)
+            {split: info.to_dict() for split, info in ctx.inputs.items()},
+            _task_facts(ctx),
+            test_looks=looks.to_dict(),
         )
     results = [apply_severity(r) for r in results]
     diff = None
     if base is not None:
         regression, diff = compare_to_baseline(base, results, config, today)
-        results.append(regression)
+        bars = moved_bars(base.report.config, config.to_dict(), _check_classes(registry))
+        diff = {**diff, "moved_bars": bars}
+        results += [regression, moved_bars_result(bars, base.label)]
     results, notes = apply_waivers(results, config.waivers, today)
     return Report(
         status=verdict(results),
@@ -168,7 +177,12 @@ def run_gate(
         waiver_notes=tuple(notes),
         diff=diff,
         profiles=facts.profiles,
+        test_looks=facts.test_looks,
     )
+
+
+def _check_classes(registry: Mapping[str, Any]) -> dict[str, type[Check]]:
+    return {check_id: registered.check for check_id, registered in registry.items()}
 
 
 @dataclass(frozen=True)
@@ -178,6 +192,18 @@ class _RunFacts:
     inputs: dict[str, Any]
     task: dict[str, Any]
     profiles: dict[str, Any] | None = None
+    test_looks: dict[str, Any] | None = None
+
+
+def _test_looks(config: Config, base: BaselineReport | None, test_sha: str | None) -> TestLooks:
+    """This run's look count at the test set (carried from the baseline report, if any)."""
+    from qa.looks import count_looks, predictions_fingerprint
+
+    predictions = predictions_fingerprint(
+        config.model.predictions.get("test"), config.model.artifact, test_sha
+    )
+    carried = base.report.test_looks if base is not None else None
+    return count_looks(carried, test_sha, predictions)
 
 
 def _task_facts(ctx: Context) -> dict[str, Any]:
@@ -196,12 +222,17 @@ def _run_on_profiles(
     frames: Mapping[str, Any] | None,
     spark: Any,
     progress: Progress | None,
+    base: BaselineReport | None = None,
 ) -> tuple[list[CheckResult], _RunFacts]:
     """``--engine`` / ``--reference``: profiles for the data checks, samples for the rest."""
     from qa.profile_context import build_profile_context
 
     pctx = build_profile_context(config, frames, spark=spark)
+    test_sha = pctx.profile("test").fingerprint if pctx.has_split("test") else None
+    looks = _test_looks(config, base, test_sha)
+    pctx.test_looks = looks.count
     if pctx.sample is not None:
+        pctx.sample.test_looks = looks.count
         validate_predictions(pctx.sample, planned)
     results = run_profiled(pctx, planned, progress)
     inputs = {split: _profile_input(pctx, split) for split in pctx.splits}
@@ -215,7 +246,7 @@ def _run_on_profiles(
         task["sampled"] = pctx.sample_note()
     if pctx.reference_path:
         task["reference"] = f"{pctx.reference_path} (sha256 {pctx.reference_fingerprint})"
-    return results, _RunFacts(inputs, task, pctx.provenance())
+    return results, _RunFacts(inputs, task, pctx.provenance(), looks.to_dict())
 
 
 def _profile_input(pctx: Any, split: str) -> dict[str, Any]:

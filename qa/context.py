@@ -63,6 +63,8 @@ class Context:
         #: Each testing check's share of the false-alarm budget, set by the runner for the
         #: checks that will run (see qa.budget).
         self.false_alarm_shares: dict[str, float] = {}
+        #: Looks at the test set with new predictions, this run's included (see qa.looks).
+        self.test_looks = 0
         if config.task.target is None:
             raise DataError("task.target: no target column given (use --target or [task] target)")
         self.target: str = config.task.target

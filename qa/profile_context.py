@@ -9,6 +9,11 @@ reason.
 
 Checks without ``run_profiles`` (model checks, label-noise) run unchanged on ``pctx.sample``;
 the runner records the sample in their result.
+
+A split with a prediction file (``model.predictions``) carries its prediction profiles (score
+histograms; :attr:`qa.profile.Profile.predictions`), whatever engine profiled the split; a
+stored reference keeps those of its held-out splits (``qa profile --predictions test=PATH``), so
+prediction drift runs against it too (:meth:`ProfileContext.prediction_profiles`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from qa.profile import CategoricalProfile, NumericProfile, Profile, ProfileSet
+from qa.profile import CategoricalProfile, ColumnProfile, NumericProfile, Profile, ProfileSet
 
 if TYPE_CHECKING:
     from qa.config import Config
@@ -42,6 +47,11 @@ class ProfileContext:
     reference_fingerprint: str | None = None
     engine: str = "polars"
     false_alarm_shares: dict[str, float] = field(default_factory=dict)
+    #: Looks at the test set with new predictions, this run's included (see qa.looks).
+    test_looks: int = 0
+    #: Prediction profiles of the stored reference's splits not judged now (its held-out
+    #: validation / test, profiled with ``qa profile --predictions``), by split.
+    reference_predictions: dict[str, dict[str, ColumnProfile]] = field(default_factory=dict)
 
     # -- splits --------------------------------------------------------------------
     @property
@@ -102,6 +112,28 @@ class ProfileContext:
             only = column.other_examples[0] if len(column.other_examples) == 1 else None
             counts[f"(not in train) {only}" if only else "(classes not in train)"] = column.other
         return counts
+
+    @property
+    def positive_label(self) -> str | None:
+        """The positive class of a binary task, as the profiles name it: ``[task]
+        positive_label``, else 1 / true / yes / positive, else the last class (as in memory)."""
+        names = self.classes
+        if self.task != "binary" or not names:
+            return None
+        wanted = self.config.task.positive_label
+        if wanted is not None and str(wanted) in names:
+            return str(wanted)
+        for candidate in ("1", "True", "true", "yes", "positive"):
+            if candidate in names:
+                return candidate
+        return names[-1]
+
+    def prediction_profiles(self, split: str) -> dict[str, ColumnProfile]:
+        """The profiles of ``split``'s prediction file: the split's own when it was profiled
+        now, else the stored reference's (empty when there are none)."""
+        if split in self.profiles.splits:
+            return self.profiles.splits[split].predictions
+        return self.reference_predictions.get(split, {})
 
     def numeric(self, split: str, column: str) -> NumericProfile | None:
         found = self.profile(split).columns.get(column)
@@ -175,6 +207,7 @@ def build_profile_context(
     )
     sampled = {s: (result.rows[f"{s}.sample"], result.rows[s]) for s in result.profiles.splits}
     sample = _sample_context(config, result.samples, sampled, engine)
+    _attach_predictions(config, result.profiles, sample.task, result.profiles.splits)
     return ProfileContext(config, result.profiles, sample.task, sample, sampled, engine=engine)
 
 
@@ -203,6 +236,12 @@ def _against_reference(
         _require_columns(stored.spec, splits[name], name, path)
     profiles = ProfileSet(stored.spec, splits, stored.task, stored.created_by)
     task = str(stored.task.get("type") or config.task.type or "binary")
+    _attach_predictions(config, profiles, task, sources)
+    held_out = {
+        name: p.predictions
+        for name, p in stored.splits.items()
+        if name not in splits and p.predictions
+    }
     return ProfileContext(
         config,
         profiles,
@@ -210,7 +249,22 @@ def _against_reference(
         reference_path=path,
         reference_fingerprint=stored.fingerprint,
         engine=engine,
+        reference_predictions=held_out,
     )
+
+
+def _attach_predictions(
+    config: Config, profiles: ProfileSet, task: str, splits: Mapping[str, Any]
+) -> None:
+    """Profile the prediction file of every split in ``splits`` that has one (polars streams
+    it, whatever engine profiled the split: a prediction file is a file)."""
+    from qa.engines.polars_engine import profile_predictions
+
+    for split, source in config.model.predictions.items():
+        if split in splits and split in profiles.splits:
+            profiles.splits[split].predictions = profile_predictions(
+                source, profiles.spec, task, f"model.predictions.{split}"
+            )
 
 
 def _require_columns(spec: Any, profile: Profile, split: str, path: str) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from qa.bars import MOVED_BARS_CHECK_ID
 from qa.base import CheckResult, Evidence, Status, finite_float, table
 from qa.config import Config
 from qa.gate import WAIVERS_CHECK_ID, apply_waivers
@@ -73,7 +74,7 @@ DIRECTIONS: tuple[tuple[str, Direction], ...] = (
 SCALE_DEPENDENT: frozenset[str] = frozenset({"mae", "mse", "rmse", "medae"})
 
 #: Checks that are not compared: the comparison itself.
-NOT_COMPARED: frozenset[str] = frozenset({REGRESSION_CHECK_ID})
+NOT_COMPARED: frozenset[str] = frozenset({REGRESSION_CHECK_ID, MOVED_BARS_CHECK_ID})
 
 _PASSING = ("pass", "warn")
 _FAILING = ("fail", "error")

@@ -42,6 +42,8 @@ class Report:
     #: How the data was read on a profile run (``--engine`` / ``--reference``): the engine, the
     #: stored reference and its fingerprint, each split profile's fingerprint, the samples.
     profiles: Mapping[str, Any] | None = None
+    #: How often this test set has been evaluated with new predictions (see qa.looks).
+    test_looks: Mapping[str, Any] | None = None
 
     @property
     def summary(self) -> dict[str, int]:
@@ -68,6 +70,7 @@ class Report:
             "waiver_notes": list(self.waiver_notes),
             "diff": json_safe(dict(self.diff)) if self.diff is not None else None,
             "profiles": json_safe(dict(self.profiles)) if self.profiles is not None else None,
+            "test_looks": dict(self.test_looks) if self.test_looks is not None else None,
             "checks": [c.to_dict() for c in self.checks],
         }
 
@@ -88,6 +91,7 @@ class Report:
             waiver_notes=tuple(data.get("waiver_notes", [])),
             diff=data.get("diff"),
             profiles=data.get("profiles"),
+            test_looks=data.get("test_looks"),
             checks=tuple(CheckResult.from_dict(c) for c in data["checks"]),
         )
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from qa.bars import MOVED_BARS_CHECK_ID
 from qa.base import Check, CheckResult, Severity, build_params, json_number
 from qa.budget import split_budget
 from qa.config import Config
@@ -21,9 +22,12 @@ from qa.context import Context
 from qa.errors import ConfigError, QAError
 from qa.profile_context import ProfileContext
 from qa.registry import RegisteredCheck
+from qa.regression import REGRESSION_CHECK_ID
 
 Progress = Callable[[int, int, str, CheckResult | None], None]
 RESERVED_KEYS = ("enabled", "severity")
+#: Results the gate adds itself with ``--baseline``; a waiver may name them.
+SYNTHETIC_RESULTS = (REGRESSION_CHECK_ID, MOVED_BARS_CHECK_ID)
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ def plan_checks(config: Config, registry: Mapping[str, RegisteredCheck]) -> list
             if cid not in registry:
                 raise ConfigError(f"run.{key}: unknown check {cid!r} (known: {known})")
     for i, waiver in enumerate(config.waivers):
-        if waiver.check not in registry:
+        if waiver.check not in registry and waiver.check not in SYNTHETIC_RESULTS:
             raise ConfigError(
                 f"waivers[{i}].check: unknown check {waiver.check!r} (known: {known})"
             )

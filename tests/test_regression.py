@@ -453,12 +453,16 @@ def test_check_baseline_tolerance_flag_reaches_the_diff(runs: Path):
         "none",
         "-q",
     )
-    assert run.code == 0, run.err
     data = json.loads((runs / "head" / "report.json").read_text())
     assert data["diff"]["tolerance"] == 0.03
     assert data["config"]["run"]["baseline_tolerance"] == 0.03
     regression = next(c for c in data["checks"] if c["id"] == "regression")
     assert regression["thresholds"]["tolerance"] == 0.03
+    assert regression["status"] == "pass"
+    # a wider tolerance lets more through: it is a bar moved in this change, and says so
+    assert run.code == 1, run.err
+    moved = next(c for c in data["checks"] if c["id"] == "moved-bars")
+    assert moved["status"] == "fail" and moved["subjects"] == ["run.baseline_tolerance"]
 
 
 def test_baseline_model_scores_and_train_scores_have_no_direction():
