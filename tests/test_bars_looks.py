@@ -173,3 +173,9 @@ def test_the_21st_look_warns_in_split_hygiene(project: Path):
     again_path = project / "head" / "report.json"
     _, again = gate(project, "again", 0.80, "--baseline", str(again_path))
     assert again["test_looks"]["count"] == 21  # the same predictions: not another look
+
+
+def test_qa_lock_rotate_says_how_to_draw_a_fresh_test_set(tmp_path: Path):
+    run = run_qa("lock", "--rotate", cwd=tmp_path)
+    assert run.code == 0 and "fresh test set" in run.out and "qa lock" in run.out
+    assert not (tmp_path / "qa.lock").exists()  # it writes nothing
