@@ -8,7 +8,6 @@ import click
 
 from qa.errors import ConfigError
 
-
 #: What ``qa lock --rotate`` prints: a fresh test set, drawn once and locked.
 ROTATE_STEPS = """\
 Rotating the test set (split-hygiene warns past max_test_looks looks at it):
