@@ -99,6 +99,7 @@ BUILTIN_ORDER = (
     "per-class-recall",
     "confusion-clusters",
     "calibration",
+    "decision-cost",
 )
 
 
