@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
@@ -26,7 +26,9 @@ from qa.encoding import (
 from qa.errors import DataError
 from qa.profile import (
     MAX_CATEGORIES,
+    SCORE_EDGES,
     CategoricalProfile,
+    ColumnProfile,
     ColumnSpec,
     NumericProfile,
 )
@@ -202,13 +204,22 @@ class Drift(Check):
     at the bin edges, a lower bound of the exact KS by at most one bin's share of either
     split; PSI is computed on ``psi_bins`` bins merged from them; W/std takes every bin at
     its mid-point; a date's share beyond train's dates counts values at train's last
-    instant as beyond.
-    Sampled: the domain classifier, the energy test and prediction drift run on the engine's
-    seeded samples (the message names the sample when it is not the whole split). Not
+    instant as beyond. Predictions: a split with a prediction file carries its score
+    histograms (the profile's ``predictions``, streamed from the whole file), and prediction
+    drift compares those of the current split with the reference split's (validation, else
+    test, else train; a stored reference keeps those of the held-out splits it was profiled
+    with, ``qa profile --predictions test=PATH``): binary, the positive class's probability
+    on 100 fixed score bins of width 0.01 (the test is named "KS on 100 score bins"; PSI
+    and W/std as for a feature); multiclass (or no scores), the predicted labels' exact counts;
+    regression, the predictions on the target's bins.
+    Sampled: the domain classifier and the energy test run on the engine's seeded samples
+    (the message names the sample when it is not the whole split), and so does prediction
+    drift when a side has no prediction profile (predictions from a model artifact). Not
     available: against a stored reference, which holds no train rows, the domain
-    classifier, the energy test and prediction drift do not run (the message says why);
-    unseen categories are not tested on a column whose train domain was capped (more than
-    5,000 values); a datetime whose values all fall in the hour after midnight counts as
+    classifier and the energy test do not run, nor prediction drift without the reference's
+    and the current split's prediction profiles (the message says why); unseen categories
+    are not tested on a column whose train domain was capped (more than 5,000 values); a
+    datetime whose values all fall in the hour after midnight counts as
     having no time of day (profiles count the hour, not the minute).
 
     Why it matters
@@ -416,8 +427,9 @@ class Drift(Check):
         return self._conclude(measured, params, bars)
 
     def run_profiles(self, pctx: ProfileContext, params: Params) -> CheckResult:
-        """The same tests from the split profiles (see *On profiles*); the domain classifier,
-        the energy test and prediction drift on the engine's seeded samples."""
+        """The same tests from the split profiles (see *On profiles*), prediction drift from
+        the score histograms; the domain classifier and the energy test on the engine's seeded
+        samples."""
         current = _current_split(pctx, params.current)
         if current is None:
             return self._no_current(params)
@@ -1661,11 +1673,14 @@ def _profile_label_drift(
     params: Drift.Params,
     bars: dict[str, float],
 ) -> list[FeatureDrift]:
-    """Prediction drift on the seeded samples (when there are rows); label drift from the
-    target's class counts (or histogram, for regression) in the profiles."""
-    out = []
-    if pctx.sample is not None:
-        out = _predictions_compared(pctx.sample, current, params, bars)
+    """Prediction drift from the prediction profiles' histograms (on the seeded samples when
+    a side has none and there are rows); label drift from the target's class counts (or
+    histogram, for regression) in the profiles."""
+    out = _profile_prediction_drift(pctx, current, params, bars)
+    if out is None:
+        out = (
+            [] if pctx.sample is None else _predictions_compared(pctx.sample, current, params, bars)
+        )
     target = pctx.target
     if target is not None and pctx.has_labels(current) and pctx.has_labels("train"):
         name = f"labels ({target})"
@@ -1675,6 +1690,79 @@ def _profile_label_drift(
             counts = source.categories(target)
             out.append(_categorical_report(name, "categorical", counts, params, bars, current))
     return _distribution_only(out)
+
+
+def _profile_prediction_drift(
+    pctx: ProfileContext, current: str, params: Drift.Params, bars: dict[str, float]
+) -> list[FeatureDrift] | None:
+    """Prediction drift from the prediction profiles of the current split and of the
+    reference split (validation, else test, else train, as on rows), None when either has
+    none: binary — the positive class's score histogram (KS on its 100 score bins, PSI,
+    W/std); multiclass (or no scores) — the predicted labels' counts; regression — the
+    predictions' histogram on the target's bins."""
+    reference = _profile_prediction_reference(pctx, current)
+    cur = pctx.prediction_profiles(current)
+    if reference is None or not cur:
+        return None
+    ref = pctx.prediction_profiles(reference)
+    name = "predictions"
+    if pctx.task == "regression":
+        a, b = ref.get("prediction"), cur.get("prediction")
+        if not (isinstance(a, NumericProfile) and isinstance(b, NumericProfile)):
+            return None
+        target = pctx.target
+        edges = pctx.profiles.spec.column(target).edges if target else ()
+        shift = _numeric_profiles(name, a, b, edges, params.psi_bins, current)
+        return [_numeric_report(name, "numeric", shift, bars)]
+    score = _score_column(ref, cur, pctx.positive_label) if pctx.task == "binary" else None
+    if score is not None:
+        a, b = ref[score], cur[score]
+        assert isinstance(a, NumericProfile) and isinstance(b, NumericProfile)
+        shift = _numeric_profiles(name, a, b, SCORE_EDGES, params.psi_bins, current)
+        shift = replace(shift, test=f"KS on {len(SCORE_EDGES) - 1} score bins")
+        return [_numeric_report(name, "numeric", shift, bars)]
+    a, b = ref.get("prediction"), cur.get("prediction")
+    if not (isinstance(a, CategoricalProfile) and isinstance(b, CategoricalProfile)):
+        return None
+    counts = _category_profiles(a, b, True, params.max_categories)
+    return [_categorical_report(name, "categorical", counts, params, bars, current)]
+
+
+def _profile_prediction_reference(pctx: ProfileContext, current: str) -> str | None:
+    """The split whose prediction profiles stand for "before": held-out ones first (a stored
+    reference's held-out splits count)."""
+    for split in ("validation", "test", "train"):
+        if split != current and pctx.prediction_profiles(split):
+            return split
+    return None
+
+
+def _score_column(
+    ref: dict[str, ColumnProfile], cur: dict[str, ColumnProfile], positive: str | None
+) -> str | None:
+    """The positive class's ``proba_`` column, counted as scores in both profiles (matched
+    as written, else ignoring case, else a whole float as the integer: ``proba_1``)."""
+    if positive is None:
+        return None
+    shared = [
+        c
+        for c in ref
+        if c.startswith("proba_")
+        and isinstance(ref[c], NumericProfile)
+        and isinstance(cur.get(c), NumericProfile)
+    ]
+    wanted = [positive, positive.lower()]
+    try:
+        number = float(positive)
+        if number.is_integer():
+            wanted.append(str(int(number)))
+    except ValueError:
+        pass
+    for label in wanted:
+        for column in shared:
+            if column[len("proba_") :].lower() == label.lower():
+                return column
+    return None
 
 
 def _distribution_only(reports: list[FeatureDrift]) -> list[FeatureDrift]:
@@ -1796,9 +1884,22 @@ def _not_available(
     if pctx.sample is None:
         if m.energy is None and _energy_runs(params, m.rows_reference, m.rows_current, m.reports):
             notes.append(f"energy test not run: {NO_TRAIN_ROWS}")
-        if pctx.config.model.predictions:
-            notes.append(f"prediction drift not available: {NO_TRAIN_ROWS}")
+        judged = any(r.name == "predictions" for r in m.extras)
+        if pctx.config.model.predictions and not judged:
+            notes.append(f"prediction drift not available: {_no_prediction_reason(pctx, m)}")
     return notes
+
+
+def _no_prediction_reason(pctx: ProfileContext, m: Measured) -> str:
+    """Why prediction drift did not run against a stored reference."""
+    if not pctx.prediction_profiles(m.current):
+        return f"no prediction file for {m.current} (model.predictions.{m.current})"
+    if _profile_prediction_reference(pctx, m.current) is None:
+        return (
+            "the stored reference holds no predictions; store held-out ones with "
+            "`qa profile --predictions test=PATH` (or validation)"
+        )
+    return "the reference's and the current predictions were not profiled alike"
 
 
 def _train_bins(pctx: ProfileContext, name: str) -> int:

@@ -7,6 +7,13 @@ overlap and conflicting labels). Profiles of partitions merge exactly: counts ad
 by Chan's formula, hash samples union (``merge(profile(a), profile(b)) == profile(a ∪ b)``, the
 moments up to float rounding).
 
+When the split has a prediction file (``model.predictions``), its profile also carries the
+**prediction profiles** (``Profile.predictions``): every ``proba_<label>`` column as a score
+histogram on the fixed edges ``SCORE_EDGES`` (0, 0.01, …, 1: scores need no reference to fix
+their bins), and the ``prediction`` column — the predicted labels' counts (every value tracked)
+for classification, a histogram on the target's edges for regression. They merge like columns,
+so drift compares the model's scores on profiles and against a stored reference.
+
 The **spec** (:class:`ProfileSpec`) fixes what every profile of one gate counts into: numeric
 bin edges (equal-frequency edges from the reference's quantiles, framed by its exact min/max and
 by the schema's tolerance-widened range) and the tracked categories (the reference's full domain
@@ -57,6 +64,9 @@ MAX_HASHES = 1_000_000
 #: Size of the distinct-value sketch (k minimum hashes): ~3 % relative error.
 SKETCH_SIZE = 1024
 HASH_SPACE = 2**64
+#: Fixed edges of a predicted probability's histogram: 0, 0.01, …, 1.0 (100 score bins
+#: between 0 and 1, plus the outer ones; a score of exactly 1 falls in the top bin).
+SCORE_EDGES: tuple[float, ...] = tuple(i / 100 for i in range(101))
 
 
 # --------------------------------------------------------------------------- the spec
@@ -372,6 +382,10 @@ class Profile:
     missing_columns: list[str] = field(default_factory=list)
     #: The split's own dtype of every spec column it has (a type change is the schema's).
     dtypes: dict[str, str] = field(default_factory=dict)
+    #: The profile of the split's prediction file (empty without one): ``proba_<label>``
+    #: columns on ``SCORE_EDGES``; ``prediction`` as categories (classification) or on the
+    #: target's edges (regression).
+    predictions: dict[str, ColumnProfile] = field(default_factory=dict)
 
     def merge(self, other: Profile) -> Profile:
         """The profile of both partitions together (same spec, same hash function)."""
@@ -397,10 +411,11 @@ class Profile:
             extra_columns={**self.extra_columns, **other.extra_columns},
             missing_columns=sorted(set(self.missing_columns) & set(other.missing_columns)),
             dtypes={**other.dtypes, **self.dtypes},
+            predictions=merge_columns(self.predictions, other.predictions),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "rows": self.rows,
             "source": self.source,
             "engine": self.engine,
@@ -411,15 +426,14 @@ class Profile:
             "missing_columns": list(self.missing_columns),
             "hashes": self.hashes.to_dict(),
         }
+        if self.predictions:  # optional: a profile without predictions reads (and hashes) as before
+            out["predictions"] = {n: _column_dict(c) for n, c in self.predictions.items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], spec: ProfileSpec) -> Profile:
-        columns: dict[str, ColumnProfile] = {}
-        for name, col in data["columns"].items():
-            if col["kind"] == "numeric":
-                columns[name] = NumericProfile.from_dict(col)
-            else:
-                columns[name] = CategoricalProfile.from_dict(col)
+        columns = {name: _column_from_dict(col) for name, col in data["columns"].items()}
+        predictions = {n: _column_from_dict(c) for n, c in data.get("predictions", {}).items()}
         return cls(
             spec=spec,
             rows=int(data["rows"]),
@@ -431,11 +445,19 @@ class Profile:
             extra_columns={str(k): str(v) for k, v in data.get("extra_columns", {}).items()},
             missing_columns=[str(c) for c in data.get("missing_columns", ())],
             dtypes={str(k): str(v) for k, v in data.get("dtypes", {}).items()},
+            predictions=predictions,
         )
 
     @property
     def fingerprint(self) -> str:
         return _sha256(self.to_dict())
+
+
+def merge_columns(
+    a: Mapping[str, ColumnProfile], b: Mapping[str, ColumnProfile]
+) -> dict[str, ColumnProfile]:
+    """Column profiles of two partitions merged by name (sorted by name; one side's alone kept)."""
+    return {name: _merge_column(a.get(name), b.get(name)) for name in sorted(a.keys() | b.keys())}
 
 
 def merge_all(profiles: Iterable[Profile]) -> Profile:
@@ -471,6 +493,12 @@ def _merge_column(a: ColumnProfile | None, b: ColumnProfile | None) -> ColumnPro
     if isinstance(a, CategoricalProfile) and isinstance(b, CategoricalProfile):
         return a.merge(b)
     raise DataError("profiles: a column is numeric in one partition and categorical in another")
+
+
+def _column_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
+    if data["kind"] == "numeric":
+        return NumericProfile.from_dict(data)
+    return CategoricalProfile.from_dict(data)
 
 
 def _column_dict(column: ColumnProfile) -> dict[str, Any]:

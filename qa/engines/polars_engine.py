@@ -3,7 +3,8 @@
 A source is a path (CSV/TSV, Parquet, Feather/IPC, JSON lines — scanned lazily) or an
 in-memory polars DataFrame. :func:`profile_frame` is the definition of a profile of one batch;
 the streaming pass merges batch profiles exactly, so the profile of a file does not depend on
-the batch size.
+the batch size. :func:`profile_predictions` profiles a split's prediction file the same way
+(whatever engine profiles the splits: prediction files are files).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from qa.engines import (
     sample_fraction,
     split_names,
 )
-from qa.errors import DataError
+from qa.errors import DataError, ModelError
 from qa.profile import (
     MAX_CATEGORIES,
     MAX_EXAMPLES,
+    SCORE_EDGES,
     CategoricalProfile,
     ColumnProfile,
     ColumnSpec,
@@ -46,6 +48,7 @@ from qa.profile import (
     hash_threshold,
     keep_below,
     merge_all,
+    merge_columns,
     sketch_of,
 )
 
@@ -117,6 +120,78 @@ def sample_source(source: Source, task: ProfileTask, rows: int | None = None) ->
     if rows is not None and found != rows:
         raise DataError(f"{_source_name(source)}: {found} rows, but its split has {rows}")
     return _sample(lazy, found, task)
+
+
+def profile_predictions(
+    source: Source,
+    spec: ProfileSpec,
+    task_type: str,
+    what: str = "model.predictions",
+    batch_rows: int = BATCH_ROWS,
+) -> dict[str, ColumnProfile]:
+    """The profile of a prediction file, streamed in batches: every ``proba_<label>`` column
+    on ``SCORE_EDGES``; ``prediction`` as categories, every value tracked (classification), or
+    on the target's edges (regression). Row order and the id column play no part."""
+    lazy = scan(source, what)
+    try:
+        schema = lazy.collect_schema()
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{what}: cannot be read ({str(exc).splitlines()[0]})") from None
+    name = _source_name(source)
+    if "prediction" not in schema:
+        raise ModelError(f"{what}: {name} has no 'prediction' column")
+    scores = [c for c in schema if c.startswith("proba_")]
+    for column in scores:
+        if not schema[column].is_numeric():
+            raise ModelError(f"{what}: {name} column {column!r} is not numeric")
+    wanted = ["prediction", *scores]
+    position = {c: i for i, c in enumerate(schema)}  # by position: names may look like patterns
+    picked = lazy.select(pl.nth(position[c]) for c in wanted)
+    merged: dict[str, ColumnProfile] = {}
+    try:
+        for batch in _batches(picked, batch_rows):
+            found = prediction_frame(
+                batch.rename(dict(zip(batch.columns, wanted, strict=True))), spec, task_type
+            )
+            merged = merge_columns(merged, found)
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"{what}: {name} cannot be read ({str(exc).splitlines()[0]})") from None
+    return merged
+
+
+def prediction_frame(
+    frame: pl.DataFrame, spec: ProfileSpec, task_type: str
+) -> dict[str, ColumnProfile]:
+    """The prediction profile of one in-memory batch of a prediction file."""
+    out: dict[str, ColumnProfile] = {}
+    prediction = frame.get_column("prediction")
+    if task_type == "regression":
+        target = spec.target
+        edges = spec.column(target).edges if target and target in spec.names else ()
+        column = ColumnSpec("prediction", "numeric", str(prediction.dtype), edges=edges)
+        out["prediction"] = numeric_profile(prediction, column)
+    else:
+        labels = _label_text(prediction)
+        seen = tuple(sorted(labels.drop_nulls().unique().to_list()))
+        column = ColumnSpec("prediction", "categorical", str(prediction.dtype), categories=seen)
+        out["prediction"] = categorical_profile(labels, column)
+    for name in frame.columns:
+        if name.startswith("proba_"):
+            score = ColumnSpec(name, "numeric", "Float64", edges=SCORE_EDGES)
+            out[name] = numeric_profile(frame.get_column(name), score)
+    return out
+
+
+def _label_text(series: pl.Series) -> pl.Series:
+    """Predicted labels as strings: a whole float as the integer (``1.0`` -> ``1``, the class
+    a CSV's ``1.0`` stands for), booleans as ``true``/``false``, like the target's counts."""
+    if series.dtype.is_float():
+        value = pl.col("value")
+        whole = value.is_finite() & (value == value.round(0))
+        as_int = value.cast(pl.Int64, strict=False).cast(pl.String)
+        text = pl.when(whole).then(as_int).otherwise(value.cast(pl.String))
+        return series.rename("value").to_frame().select(text.alias("value")).to_series()
+    return as_text(series)
 
 
 # --------------------------------------------------------------------------- one batch
