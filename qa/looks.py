@@ -61,12 +61,13 @@ def predictions_fingerprint(
     """What "the same test predictions" means: the prediction file's bytes, else the model
     artifact's bytes (it predicts test afresh), else None (nothing is evaluated)."""
     import hashlib
+    from pathlib import Path
 
     from qa.data import file_sha256
 
-    if predictions_path:
-        return file_sha256(predictions_path)
-    if artifact_path and test_sha256:
+    if predictions_path:  # a file not written yet (a data-only run before `qa train`): no look
+        return file_sha256(predictions_path) if Path(predictions_path).is_file() else None
+    if artifact_path and test_sha256 and Path(artifact_path).is_file():
         joined = f"{file_sha256(artifact_path)}:{test_sha256}"
         return hashlib.sha256(joined.encode()).hexdigest()
     return None
