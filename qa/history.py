@@ -10,8 +10,18 @@ Accepted files:
 Keras' ``history.history`` (``loss``, ``val_loss``, no ``epoch``) is accepted too: ``loss`` is
 read as ``train_loss`` and epochs are numbered from 1. Loggers that write train and validation
 values on separate rows of the same epoch (PyTorch Lightning's CSV logger) are merged: each
-column's values within an epoch are averaged. Rows are sorted by epoch; non-numeric extra
-columns are dropped; NaN losses read as missing.
+column's values within an epoch are averaged (a NaN among them stays NaN). Rows are sorted by
+epoch; non-numeric extra columns are dropped.
+
+Optional columns that the ``training-health`` check reads: ``grad_norm`` (the global L2 norm of
+the gradients) and ``lr`` (the learning rate). They are found under common other names too
+(:data:`ALIASES`: ``learning_rate``, ``gradient_norm``, Lightning's ``grad_2.0_norm_total``);
+a history without them is read as it is.
+
+NaN and infinite values are kept as written (``nan``, ``NaN``, ``inf``, ``-Infinity`` in a CSV;
+``NaN`` / ``Infinity`` in JSON): they are how a diverged run shows. Only an empty cell (or JSON
+``null``) is missing — note that pandas' ``to_csv`` writes NaN as an empty cell unless given
+``na_rep="nan"``.
 """
 
 from __future__ import annotations
@@ -24,6 +34,11 @@ import polars as pl
 from qa.errors import DataError
 
 REQUIRED = ("epoch", "train_loss", "val_loss")
+#: Other names of the optional columns, renamed when the usual name is absent (first found wins).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "lr": ("learning_rate",),
+    "grad_norm": ("gradient_norm", "grad_2.0_norm_total"),
+}
 
 
 def read_history(path: str | Path) -> pl.DataFrame:
@@ -35,6 +50,10 @@ def read_history(path: str | Path) -> pl.DataFrame:
     frame = _read(path, what)
     if "train_loss" not in frame.columns and "loss" in frame.columns:
         frame = frame.rename({"loss": "train_loss"})
+    for name, others in ALIASES.items():
+        found = [o for o in others if o in frame.columns]
+        if name not in frame.columns and found:
+            frame = frame.rename({found[0]: name})
     if "epoch" not in frame.columns and "train_loss" in frame.columns and frame.height:
         frame = frame.with_row_index("epoch", offset=1)
     for column in REQUIRED:
@@ -91,18 +110,18 @@ def _clean(frame: pl.DataFrame, what: str) -> pl.DataFrame:
         if dtype.is_numeric() or dtype == pl.Null:
             numeric.append(column)
             continue
-        if column in REQUIRED:
-            cast = frame[column].cast(pl.Float64, strict=False)
-            bad = cast.null_count() - frame[column].null_count()
-            if bad:
-                raise DataError(f"{what}: column {column!r} is not numeric ({dtype})")
+        # A CSV column holding "nan" or "inf" reads as text: keep it when every value parses.
+        cast = frame[column].cast(pl.Float64, strict=False) if dtype == pl.String else None
+        if cast is not None and cast.null_count() == frame[column].null_count():
             frame = frame.with_columns(cast)
             numeric.append(column)
-    frame = frame.select(numeric).with_columns(pl.exclude("epoch").cast(pl.Float64).fill_nan(None))
+        elif column in REQUIRED:
+            raise DataError(f"{what}: column {column!r} is not numeric ({dtype})")
+    frame = frame.select(numeric).with_columns(pl.exclude("epoch").cast(pl.Float64))
     if frame["epoch"].null_count():
         raise DataError(f"{what}: column 'epoch' has {frame['epoch'].null_count()} missing values")
     epochs = frame["epoch"].cast(pl.Float64)
-    if not bool((epochs == epochs.round(0)).all()):
+    if not bool((epochs.is_finite() & (epochs == epochs.round(0))).all()):
         raise DataError(f"{what}: column 'epoch' must hold whole numbers")
     frame = frame.with_columns(pl.col("epoch").cast(pl.Int64))
     if frame["epoch"].is_duplicated().any():

@@ -14,6 +14,12 @@ standardised and clipped to [-10, 10]; each categorical code goes through an emb
 one slot for missing/unseen values and one for rare levels (fewer than ``MIN_LEVEL_ROWS`` train
 rows or beyond the ``MAX_LEVELS`` most frequent).
 
+The history (``model.history``, written as ``history.csv`` by ``qa train``) has one row per
+epoch: ``epoch, train_loss, val_loss, train_accuracy, val_accuracy`` (``train_mae, val_mae`` for
+regression), then ``grad_norm`` — the global L2 norm of all parameters' gradients, taken after
+each batch's backward pass (before the optimiser step; there is no clipping), **averaged** over
+the epoch's batches — and ``lr``, the learning rate the epoch's steps used.
+
 Runs on a GPU when ``torch.cuda.is_available()``, else on the CPU. Seeded with
 ``torch.manual_seed(data.seed)``. torch is imported inside functions only.
 """
@@ -355,10 +361,15 @@ def _train_epoch(
     spec: dict,
     classify: bool,
 ) -> dict[str, float]:
-    """One pass over the training rows in ``order``: the mean loss and accuracy (or MAE)."""
+    """One pass over the training rows in ``order``: the mean loss and accuracy (or MAE), the
+    mean global gradient L2 norm over the batches (``grad_norm``) and the learning rate."""
     net.train()
     total, correct, abs_err = 0.0, 0.0, 0.0
     seen = 0
+    lr = float(optimizer.param_groups[0]["lr"])
+    params = [p for p in net.parameters() if p.requires_grad]
+    norm_sum = torch.zeros((), dtype=torch.float64, device=X_fit.device)
+    steps = 0
     for start in range(0, len(order), batch):
         idx = order[start : start + batch]
         if idx.numel() < 2:  # batch norm needs two rows
@@ -368,6 +379,9 @@ def _train_epoch(
         loss = loss_fn(out, target) if classify else loss_fn(out[:, 0], target)
         optimizer.zero_grad()
         loss.backward()
+        grads = [p.grad for p in params if p.grad is not None]
+        norm_sum += torch.nn.utils.get_total_norm(grads, 2.0).double()  # summed on the device
+        steps += 1
         optimizer.step()
         total += loss.item() * idx.numel()
         seen += idx.numel()
@@ -381,6 +395,8 @@ def _train_epoch(
         row["train_accuracy"] = correct / max(seen, 1)
     else:
         row["train_mae"] = abs_err / max(seen, 1)
+    row["grad_norm"] = float(norm_sum.item()) / steps if steps else float("nan")
+    row["lr"] = lr
     return row
 
 
@@ -413,5 +429,13 @@ def _validation_metrics(
 
 def _ordered(row: dict[str, float], classify: bool) -> dict[str, float]:
     metric = "accuracy" if classify else "mae"
-    keys = ("epoch", "train_loss", "val_loss", f"train_{metric}", f"val_{metric}")
+    keys = (
+        "epoch",
+        "train_loss",
+        "val_loss",
+        f"train_{metric}",
+        f"val_{metric}",
+        "grad_norm",
+        "lr",
+    )
     return {k: row[k] for k in keys}

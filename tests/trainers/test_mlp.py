@@ -8,7 +8,7 @@ import pytest
 from qa.errors import QAError
 from qa.models import load_artifact
 from qa.trainers.base import get_trainer
-from qa.trainers.mlp import PATIENCE
+from qa.trainers.mlp import LEARNING_RATE, PATIENCE
 from tests.trainers.helpers import (
     accuracy,
     classification_context,
@@ -25,7 +25,15 @@ def test_mlp_learns_keeps_history_and_restores_best_weights(tmp_path):
     ctx = classification_context(n=800, n_classes=3)
     model = get_trainer("mlp").fit(ctx.training_data())
     history = model.history
-    assert list(history[0]) == ["epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy"]
+    assert list(history[0]) == [
+        "epoch",
+        "train_loss",
+        "val_loss",
+        "train_accuracy",
+        "val_accuracy",
+        "grad_norm",
+        "lr",
+    ]
     assert [row["epoch"] for row in history] == list(range(1, len(history) + 1))
     best = min(range(len(history)), key=lambda i: history[i]["val_loss"])
     assert len(history) == best + 1 + PATIENCE or len(history) == 100  # stopped by patience
@@ -33,6 +41,36 @@ def test_mlp_learns_keeps_history_and_restores_best_weights(tmp_path):
     proba = np.clip(preds.proba[np.arange(len(preds.labels)), ctx.labels("validation")], 1e-12, 1)
     assert float(-np.log(proba).mean()) == pytest.approx(history[best]["val_loss"], rel=1e-3)
     assert accuracy(ctx, ctx.fitted_predictions(model, "test")) > 0.6
+
+
+def test_mlp_history_has_finite_positive_grad_norm_and_lr_per_epoch():
+    ctx = classification_context(n=300, seed=4)
+    history = get_trainer("mlp", max_epochs=4).fit(ctx.training_data()).history
+    assert len(history) == 4
+    grad = np.array([row["grad_norm"] for row in history])
+    assert np.isfinite(grad).all() and (grad > 0).all()
+    assert [row["lr"] for row in history] == [LEARNING_RATE] * 4
+
+
+def test_mlp_grad_norm_is_the_mean_global_l2_norm_over_the_epochs_batches(monkeypatch):
+    """One epoch, recomputed by hand: the norm of every parameter's gradient, per batch."""
+    torch = pytest.importorskip("torch")
+    seen: list[float] = []
+    real_step = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        grads = [
+            p.grad.flatten() for g in self.param_groups for p in g["params"] if p.grad is not None
+        ]
+        seen.append(float(torch.cat(grads).double().norm()))
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    ctx = classification_context(n=400, seed=5)
+    history = get_trainer("mlp", max_epochs=1, batch_size=64).fit(ctx.training_data()).history
+    assert len(seen) >= 3  # several batches, so mean and max differ
+    assert history[0]["grad_norm"] == pytest.approx(np.mean(seen), rel=1e-5)
+    assert history[0]["grad_norm"] < max(seen)
 
 
 def test_mlp_torchscript_artifact_reproduces_predictions_from_raw_features(tmp_path):
