@@ -99,6 +99,8 @@ BUILTIN_ORDER = (
     "per-class-recall",
     "confusion-clusters",
     "calibration",
+    "training-health",
+    "fairness",
     "decision-cost",
 )
 
