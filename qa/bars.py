@@ -4,7 +4,7 @@ A model that misses its bar can be let through by lowering the bar in the same p
 ``qa check --baseline`` and ``qa diff`` compare the effective bars of the two runs — every
 check's parameters (declared in the config, else the check's default), whether it is enabled,
 its severity, whether it runs at all (``[run] only`` / ``skip``), the gate's
-``[run] false_alarm_rate`` and ``baseline_tolerance``, and the waivers — and classify each
+``[run] false_alarm_rate`` and ``baseline_tolerance``, the serving bars of ``[model]``, and the waivers — and classify each
 change:
 
 - **loosened**: a lower minimum (``min_*``; a metric bar ``threshold`` of a score such as
@@ -36,6 +36,12 @@ Change = Literal["loosened", "tightened", "changed"]
 RUN_BARS: tuple[tuple[str, float, str], ...] = (
     ("false_alarm_rate", 0.02, "higher"),
     ("baseline_tolerance", 0.01, "higher"),
+)
+#: Serving bars in ``[model]`` (None = not declared; dropping one loosens it).
+MODEL_BARS: tuple[tuple[str, str], ...] = (
+    ("latency_p95_ms", "higher"),
+    ("max_size_mb", "higher"),
+    ("min_rows_per_second", "lower"),
 )
 SEVERITY_RANK = {"warning": 0, "error": 1}
 
@@ -83,6 +89,7 @@ def moved_bars(
         rows += _param_rows(check_id, check_cls.Params, base_t, head_t, metric)
         rows += _switch_rows(check_id, check_cls.severity, base_config, head_config, base_t, head_t)
     rows += _run_rows(base_config, head_config)
+    rows += _model_rows(base_config, head_config)
     rows += _waiver_rows(base_config, head_config)
     order = {"loosened": 0, "tightened": 1, "changed": 2}
     return sorted(rows, key=lambda r: (order[r["change"]], r["bar"]))
@@ -195,6 +202,22 @@ def _runs(config: Mapping[str, Any], check_id: str, table_: Mapping[str, Any]) -
         and (not only or check_id in only)
         and (check_id not in skip)
     )
+
+
+def _model_rows(base_config: Mapping[str, Any], head_config: Mapping[str, Any]) -> list[dict]:
+    """Serving bars: a bar declared on main and dropped now is loosened too."""
+    rows = []
+    base_model, head_model = base_config.get("model") or {}, head_config.get("model") or {}
+    for key, way in MODEL_BARS:
+        old, new = base_model.get(key), head_model.get(key)
+        if old == new:
+            continue
+        if old is None or new is None:
+            change: Change = "tightened" if old is None else "loosened"
+        else:
+            change = "loosened" if (float(new) > float(old)) == (way == "higher") else "tightened"
+        rows.append({"bar": f"model.{key}", "base": old, "head": new, "change": change})
+    return rows
 
 
 def _run_rows(base_config: Mapping[str, Any], head_config: Mapping[str, Any]) -> list[dict]:

@@ -179,3 +179,13 @@ def test_qa_lock_rotate_says_how_to_draw_a_fresh_test_set(tmp_path: Path):
     run = run_qa("lock", "--rotate", cwd=tmp_path)
     assert run.code == 0 and "fresh test set" in run.out and "qa lock" in run.out
     assert not (tmp_path / "qa.lock").exists()  # it writes nothing
+
+
+def test_serving_bars_raised_or_dropped_loosen():
+    base = {**config(), "model": {"latency_p95_ms": 5.0, "min_rows_per_second": 1000.0}}
+    head = {**config(), "model": {"latency_p95_ms": 8.0, "min_rows_per_second": None}}
+    assert bars(base, head) == {
+        "model.latency_p95_ms": "loosened",
+        "model.min_rows_per_second": "loosened",
+    }
+    assert bars(head, base)["model.min_rows_per_second"] == "tightened"

@@ -15,8 +15,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from checks import serving
-from checks.serving import (
+from qa.api import run_gate
+from qa.base import CheckResult
+from qa.checks import serving
+from qa.checks.serving import (
     Bars,
     Serving,
     Throughput,
@@ -24,8 +26,6 @@ from checks.serving import (
     peak_rss_growth_mb,
     quantile_lower_bound,
 )
-from qa.api import run_gate
-from qa.base import CheckResult
 from qa.commands.train import prediction_frame
 from qa.config import parse_config
 from qa.context import Context
