@@ -101,6 +101,7 @@ BUILTIN_ORDER = (
     "calibration",
     "training-health",
     "fairness",
+    "robustness",
     "decision-cost",
     "serving",
 )
