@@ -21,6 +21,7 @@ from qa.encoding import (
     DATETIME_PARTS,
     FeatureEncoder,
     calendar_part,
+    column,
     epoch_seconds,
 )
 from qa.errors import DataError
@@ -1055,7 +1056,7 @@ class RowSource:
     current: str
 
     def _pair(self, name: str) -> tuple[pl.Series, pl.Series]:
-        return self.ref_frame.get_column(name), self.cur_frame.get_column(name)
+        return column(self.ref_frame, name), column(self.cur_frame, name)
 
     def numeric(self, name: str) -> NumericShift:
         return _numeric_rows(name, *self._pair(name), self.params.psi_bins, self.current)
@@ -1320,7 +1321,7 @@ def _calendar_views(
     """A view of every Date/Datetime feature whose dtype is calendar on both sides."""
     views = {}
     for name in features:
-        ref, cur = ref_frame.get_column(name), cur_frame.get_column(name)
+        ref, cur = column(ref_frame, name), column(cur_frame, name)
         if is_calendar_feature(ref) and is_calendar_feature(cur):
             views[name] = calendar_view(name, ref, cur, params.calendar_cycles)
     return views

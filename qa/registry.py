@@ -102,6 +102,7 @@ BUILTIN_ORDER = (
     "training-health",
     "fairness",
     "robustness",
+    "applicability",
     "decision-cost",
     "serving",
 )
