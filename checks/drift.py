@@ -21,7 +21,7 @@ from qa.encoding import (
     DATETIME_PARTS,
     FeatureEncoder,
     calendar_part,
-    column,
+    column_values,
     epoch_seconds,
 )
 from qa.errors import DataError
@@ -1056,7 +1056,7 @@ class RowSource:
     current: str
 
     def _pair(self, name: str) -> tuple[pl.Series, pl.Series]:
-        return column(self.ref_frame, name), column(self.cur_frame, name)
+        return column_values(self.ref_frame, name), column_values(self.cur_frame, name)
 
     def numeric(self, name: str) -> NumericShift:
         return _numeric_rows(name, *self._pair(name), self.params.psi_bins, self.current)
@@ -1321,7 +1321,7 @@ def _calendar_views(
     """A view of every Date/Datetime feature whose dtype is calendar on both sides."""
     views = {}
     for name in features:
-        ref, cur = column(ref_frame, name), column(cur_frame, name)
+        ref, cur = column_values(ref_frame, name), column_values(cur_frame, name)
         if is_calendar_feature(ref) and is_calendar_feature(cur):
             views[name] = calendar_view(name, ref, cur, params.calendar_cycles)
     return views

@@ -18,7 +18,7 @@ from qa import stats
 from qa.base import Check, CheckResult, Evidence, param, table
 from qa.budget import per_test
 from qa.context import Context
-from qa.encoding import column, column_kind, is_calendar
+from qa.encoding import column_kind, column_values, is_calendar
 from qa.errors import ConfigError
 from qa.profile import MAX_EXAMPLES, CategoricalProfile, ColumnSpec, NumericProfile, Profile
 from qa.time_axis import TIME_AXIS_SHARE, calendar_bounds_s, declare_hint
@@ -516,7 +516,7 @@ def infer_rules(
                 domain, singletons = domains[i]
                 rule = replace(rule, domain=domain, singletons=singletons)
         elif is_calendar(train.dtypes[i]) and not rule.structural:
-            bounds = calendar_bounds_s(column(train, name))
+            bounds = calendar_bounds_s(column_values(train, name))
             first, last = bounds if bounds is not None else (None, None)
             rule = replace(rule, calendar=True, train_min=first, train_max=last)
         rules.append(rule)

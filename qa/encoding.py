@@ -51,7 +51,7 @@ def column_kind(dtype: pl.DataType) -> ColumnKind:
     return "other"
 
 
-def column(frame: pl.DataFrame, name: str) -> pl.Series:
+def column_values(frame: pl.DataFrame, name: str) -> pl.Series:
     """A column as a series named ``value``: some polars Series methods select by name, and a
     column named like a pattern (``^x.*$``) would then select nothing."""
     return frame.get_column(name).rename("value")
@@ -112,7 +112,7 @@ class EncodedColumn:
         n = frame.height
         if self.name not in frame.columns:  # Series, not pl.col(): names may look like patterns
             return [np.full(n, np.nan, dtype=np.float32) for _ in self.outputs]
-        series = column(frame, self.name)
+        series = column_values(frame, self.name)
         if self.kind == "categorical":
             return [self._codes(series)]
         if self.kind == "datetime":
@@ -179,7 +179,7 @@ class FeatureEncoder:
         """
         encoded = []
         for name in features:
-            series = column(train, name)
+            series = column_values(train, name)
             kind = column_kind(series.dtype)
             levels: tuple[str, ...] = ()
             parts: tuple[str, ...] = ()
