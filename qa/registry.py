@@ -105,6 +105,7 @@ BUILTIN_ORDER = (
     "applicability",
     "decision-cost",
     "serving",
+    "performance-estimate",
 )
 
 
