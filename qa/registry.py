@@ -100,6 +100,7 @@ BUILTIN_ORDER = (
     "confusion-clusters",
     "calibration",
     "training-health",
+    "weak-segments",
     "fairness",
     "robustness",
     "applicability",
