@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,8 @@ SESSION_CONF = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.caseSensitive": "true",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Not a spark-warehouse folder in the working directory.
+    "spark.sql.warehouse.dir": str(Path(tempfile.gettempdir()) / "qa-gate-spark-warehouse"),
 }
 #: Adding this flips the sign bit: unsigned 64-bit order becomes Spark's signed order.
 SIGN_BIT = -(2**63)
