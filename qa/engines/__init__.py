@@ -165,7 +165,8 @@ def numeric_edges(
     points = [low - margin, low, *inner_points, high, above_max, top]
     if margin > 0:
         points.append(high + margin)
-    return tuple(float(p) for p in np.unique(np.asarray(points, dtype=np.float64)))
+    # + 0.0 turns -0.0 into 0.0: which zero an engine's min/max meets first is row order.
+    return tuple(float(p) for p in np.unique(np.asarray(points, dtype=np.float64) + 0.0))
 
 
 def _calendar_spec(source: str, part: str) -> ColumnSpec:
