@@ -260,3 +260,17 @@ def test_a_profile_set_keeps_its_task(stored):
     loaded: ProfileSet = load_reference(stored)
     assert loaded.task["type"] == "binary" and loaded.task["classes"] == ["0", "1"]
     assert loaded.created_by.startswith("qa-gate ")
+
+
+def test_a_shifted_production_fails_drift_against_the_stored_reference(stored, tmp_path):
+    (stored.parent / "train.parquet").unlink(missing_ok=True)  # no training data anywhere
+    shifted = mixed_frame(4_000, seed=6, shift=0.6).drop("y")
+    shifted.write_parquet(tmp_path / "prod.parquet")
+    out = tmp_path / "reports"
+    run = run_qa(
+        "check", "--reference", str(stored), "--production", str(tmp_path / "prod.parquet"),
+        "--target", "y", "--only", "drift,schema", "--out", str(out), "--ci", "none", "-q",
+    )  # fmt: skip
+    report = json.loads((out / "report.json").read_text())
+    drift = next(c for c in report["checks"] if c["id"] == "drift")
+    assert run.code == 1 and drift["status"] == "fail" and "x" in drift["subjects"]
