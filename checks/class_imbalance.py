@@ -79,6 +79,7 @@ class ClassImbalance(Check):
     requires = ("train",)
     tasks = ("binary", "multiclass")
     severity = "error"
+    profiles_supported = True
 
     @dataclass(frozen=True)
     class Params:

@@ -106,6 +106,7 @@ class SplitHygiene(Check):
     title = "Sound split, untouched test set"
     requires = ("train",)
     severity = "error"
+    profiles_supported = True
 
     @dataclass(frozen=True)
     class Params:

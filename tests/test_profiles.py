@@ -274,3 +274,15 @@ def test_a_shifted_production_fails_drift_against_the_stored_reference(stored, t
     report = json.loads((out / "report.json").read_text())
     drift = next(c for c in report["checks"] if c["id"] == "drift")
     assert run.code == 1 and drift["status"] == "fail" and "x" in drift["subjects"]
+
+
+def test_every_check_with_a_profile_path_declares_it():
+    from qa.base import Check
+    from qa.registry import load_registry
+
+    for check_id, registered in load_registry([]).items():
+        cls = registered.check
+        has_path = cls.run_profiles is not Check.run_profiles
+        assert has_path == cls.profiles_supported, check_id
+    data_checks = ("schema", "data-volume", "class-imbalance", "drift", "split-hygiene")
+    assert all(load_registry([])[c].check.profiles_supported for c in (*data_checks, "leakage"))
