@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -17,9 +20,16 @@ from qa import stats
 from qa.base import Check, CheckResult, Evidence, param, table
 from qa.budget import per_test, underpowered_note
 from qa.context import Context
-from qa.encoding import ColumnKind
-from qa.errors import DataError
-from qa.profile import HASH_SPACE, Profile, RowHashes, keep_below
+from qa.encoding import ColumnKind, FeatureEncoder
+from qa.errors import DataError, ModelError
+from qa.models import (
+    LoadedModel,
+    ModelMeta,
+    _estimator_input,
+    load_artifact,
+    preflight_artifact,
+)
+from qa.profile import HASH_SPACE, NumericProfile, Profile, RowHashes, keep_below
 from qa.time_axis import (
     beyond_range_share,
     calendar_span_s,
@@ -79,7 +89,7 @@ class Leakage(Check):
 
     What it checks
     --------------
-    Five detectors, each reported on its own line: (1) ``overlap`` — feature rows of
+    Six detectors, each reported on its own line: (1) ``overlap`` — feature rows of
     validation, test or production that appear exactly in train (rows hashed over the feature
     columns); (2) ``group`` — the same entity (the ``[task] group`` column) in train and in
     validation or test; (3) ``time`` — validation or test rows earlier than the latest train row
@@ -87,7 +97,15 @@ class Leakage(Check):
     target almost perfectly, on the columns of the shared feature encoder (a date/datetime
     feature by its calendar parts: hour, weekday, month); (5) ``conflicts`` — copies of one
     train record (or rows of one declared ``[task] id``) with different labels
-    (classification).
+    (classification); (6) ``preprocessing`` — preprocessing fitted on more than train: in a
+    scikit-learn pipeline artifact (skops, or a pickle with ``--trust-model``), a step whose
+    row count (n_samples_seen_) exceeds train's rows, or whose fitted statistics (StandardScaler
+    mean_ and scale_, MinMaxScaler data_min_ and data_max_, MaxAbsScaler max_abs_, RobustScaler
+    center_, SimpleImputer statistics_ for the mean and median strategies) equal those of train
+    pooled with validation and/or test rather than train's; and, from the data alone, a float
+    feature whose pooled splits have mean 0 and standard deviation 1 exactly (or minimum 0 and
+    maximum 1) while train alone does not. Any other artifact (XGBoost, ONNX, TorchScript, a
+    bare estimator) is not applicable to the first part.
 
     On profiles (``--engine``, ``--reference``), ``overlap`` and ``conflicts`` read the row
     hashes each profile keeps (of the features, and of features + target). Exact while both
@@ -107,7 +125,10 @@ class Leakage(Check):
     categorical feature has as many distinct values as train has distinct rows (an exact count,
     under 1,024 values: every record holds its own value); otherwise the share and the chance
     test decide. A split hashed by another function than train (profiled by another engine) is
-    not compared.
+    not compared. ``preprocessing`` runs on profiles too: pooled moments, minima and maxima
+    are the splits' profiles merged, and row counts are the profiles'; a pipeline step's
+    statistics are judged only where it reads the raw feature columns (later steps by their row
+    counts), and medians (imputer median strategy, RobustScaler) need rows and are not judged.
 
     Why it matters
     --------------
@@ -118,7 +139,10 @@ class Leakage(Check):
     records: that their labels differ is the target's own ambiguity (P(y|x) is not 0 or 1),
     not a defect. A raw timestamp is not such a column merely because time moves: when
     the label rate drifts over the months of train, the timestamp of rows in time order
-    "predicts" it without anything leaking.
+    "predicts" it without anything leaking. A scaler or imputer fitted on all the splits
+    carries statistics of the test rows into training: the test set has shaped the model, the
+    same habit leaks worse (target encodings, feature selection), and it breaks on the first
+    production batch, where no such pooling is possible.
 
     How it decides
     --------------
@@ -181,6 +205,27 @@ class Leakage(Check):
     different labels (every column repeats naturally: ratings, categories, rounded numbers, or
     a single feature whose ties cannot be told from copies) are reported as a note, never a
     failure: they measure the target's ambiguity, and are evidence for ``label-noise`` at most.
+    ``preprocessing`` rests on fixed rules (no share of the budget). The pipeline is walked as
+    the model reads its input (nested pipelines in order, each step reading the previous one's
+    output; a ColumnTransformer's transformers on their column lists); columns are named by
+    feature_names_in_, the column lists and each earlier step's output names, and statistics
+    of columns that cannot be named are skipped and counted. A step fails when its
+    n_samples_seen_ exceeds train's rows (per column: train's non-missing values) — unless its
+    statistics equal train's (repeated partial_fit), or the count is not a whole number (a sum
+    of sample weights) — or when every fitted statistic that tells train from a pooled set
+    (train+validation, train+test, train+validation+test) equals the pooled value, at least one
+    does. Equal: within the larger of 1e-6 × (|train value| + the column's sd), numerical
+    precision (float32 storage, CSV round trips), and 0.001 standard errors of the
+    pooled-minus-train difference (for a mean sd·√(n_other / (n_pooled·n_train)); a standard
+    deviation's is that / √2, a median's × √(π/2); minima and maxima are data values and get
+    the numeric tolerance only). Told apart: train's and the pooled value differ by 10 such
+    tolerances. A fit on other rows of the same data lands about one standard error from the
+    pooled value, a fit on exactly the pooled rows agrees to rounding, so a match is not
+    chance; when train and the pooled set agree that closely the statistic is not used.
+    From the data alone it warns, never fails: a float feature whose pooled splits have mean
+    within 1e-6 of 0 and standard deviation (population or sample) within 1e-6 of 1, or
+    minimum within 1e-6 of 0 and maximum of 1 with values between (not a 0/1 indicator), while
+    train alone is not so.
 
     How to fix
     ----------
@@ -188,7 +233,10 @@ class Leakage(Check):
     evidence from train or re-split. Remove or rebuild a target-proxy feature (it is usually
     computed from the label or recorded after it). Declare a timestamp that orders the rows
     as ``[task] time``. Relabel copies of one record consistently and keep one copy; declare
-    the row identifier as ``[task] id`` so rows of one record are recognised.
+    the row identifier as ``[task] id`` so rows of one record are recognised. Split before
+    any preprocessing that learns (scaling, imputation, encoding): fit the scaler or imputer on
+    train only — inside the model's Pipeline, so cross-validation and refits keep it there —
+    and only transform validation, test and production with it.
     """
 
     id = "leakage"
@@ -240,6 +288,7 @@ class Leakage(Check):
             _time(ctx, params, metrics),
             _target_proxy(ctx, params, metrics, alpha),
             _conflicts(ctx, params, hashes, metrics),
+            _preprocessing(ctx, params, metrics),
         ]
         return self._conclude(findings, metrics, params, alpha)
 
@@ -254,6 +303,7 @@ class Leakage(Check):
             _profile_time(pctx, sample, params, metrics),
             _profile_target_proxy(sample, params, metrics, alpha),
             _profile_conflicts(pctx, sample, params, metrics),
+            _profile_preprocessing(pctx, params, metrics),
         ]
         if all(f.summary.startswith("not run") for f in findings):
             reasons = "; ".join(f"{f.detector} {f.summary}" for f in findings)
@@ -280,14 +330,19 @@ class Leakage(Check):
         ran = [f.detector for f in findings if not f.summary.startswith("not run")]
         caveats = "".join(f"; {f.detector} {f.caveat}" for f in findings if f.caveat)
         if decide(findings) == "warn":
-            suspects = [f.detector for f in findings if f.suspect]
-            return self.result(
-                "warn",
-                f"possible leakage ({', '.join(suspects)}), not significant at the gate's "
-                f"false-alarm budget{caveats}",
-                subjects=suspects,
-                **shown,
+            suspects = [f for f in findings if f.suspect]
+            tested = [f.detector for f in suspects if f.detector in TESTED_DETECTORS]
+            parts = (
+                [
+                    f"possible leakage ({', '.join(tested)}), not significant at the gate's "
+                    "false-alarm budget"
+                ]
+                if tested
+                else []
             )
+            parts += [f"{f.detector}: {f.summary}" for f in suspects if f.detector not in tested]
+            subjects = [s for f in suspects for s in [f.detector, *f.subjects]]
+            return self.result("warn", "; ".join(parts) + caveats, subjects=subjects, **shown)
         return self.result("pass", f"no leakage found ({', '.join(ran)}){caveats}", **shown)
 
 
@@ -299,6 +354,8 @@ def _thresholds(params: Any, alpha: float) -> dict[str, float]:
         "max_time_overlap_share": params.max_time_overlap_share,
         "min_proxy_score": params.min_proxy_score,
         "max_conflict_share": params.max_conflict_share,
+        "preprocessing_match_se": MATCH_SE,
+        "preprocessing_exact_tolerance": EXACT_TOL,
     }
 
 
@@ -2085,3 +2142,990 @@ def _cross_conflicts(pctx: ProfileContext, metrics: dict[str, Any]) -> str:
                 "with another label"
             )
     return "; ".join(notes)
+
+
+# --------------------------------------------------------------------------- preprocessing
+#: Two values agree "to numerical precision" within this share of their scale (|value| plus the
+#: column's standard deviation): float32 storage, CSV round trips and summation order stay far
+#: below it.
+EXACT_RTOL = 1e-6
+#: Data alone: a pooled mean within this of 0 and a standard deviation within this of 1 (or a
+#: minimum within this of 0 and a maximum of 1) is what a scaler fitted on those rows leaves.
+EXACT_TOL = 1e-6
+#: A fitted statistic equals a value when within this many standard errors of the
+#: pooled-minus-train difference (or EXACT_RTOL of its scale, whichever is larger): a fit on
+#: other rows of the same data lands about one standard error away, a fit on exactly those rows
+#: agrees to rounding.
+MATCH_SE = 0.001
+#: Train's and a pooled set's values tell the two apart when they differ by this many tolerances.
+SEPARATION = 10.0
+#: Standard error of a median relative to a mean's (normal data: sqrt(pi / 2)).
+MEDIAN_SE = math.sqrt(math.pi / 2)
+#: The splits a scaler fitted "on all the data" pooled with train.
+POOLED_SPLITS = ("validation", "test")
+#: Artifact formats that hold a scikit-learn object (pickle and joblib only with --trust-model).
+SKLEARN_FORMATS = ("skops", "pickle")
+FORMAT_WORDS = {
+    "xgboost-json": "an XGBoost JSON booster",
+    "xgboost-ubj": "an XGBoost UBJ booster",
+    "onnx": "an ONNX graph",
+    "torchscript": "a TorchScript module",
+    "torch-pickle": "a torch file",
+}
+
+
+def pooled_sets(splits: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Train pooled with each non-empty combination of the validation and test splits present,
+    largest first: {"train+validation+test": ("train", "validation", "test"), ...}."""
+    others = [s for s in POOLED_SPLITS if s in splits]
+    sets = [c for r in range(len(others), 0, -1) for c in itertools.combinations(others, r)]
+    return {"+".join(("train", *c)): ("train", *c) for c in sets} if "train" in splits else {}
+
+
+def moments(values: np.ndarray) -> NumericProfile:
+    """Count, mean, sum of squared deviations, minimum and maximum of the finite values."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if not len(x):
+        return NumericProfile(rows=len(values), nans=len(values))
+    mean = float(x.mean())
+    return NumericProfile(
+        rows=len(values),
+        nans=len(values) - len(x),
+        count=len(x),
+        min=float(x.min()),
+        max=float(x.max()),
+        mean=mean,
+        m2=float(((x - mean) ** 2).sum()),
+    )
+
+
+def pooled(per_split: Mapping[str, NumericProfile], splits: Sequence[str]) -> NumericProfile:
+    """The moments of the splits' rows together (exact: counts, means and squared deviations
+    merge)."""
+    return functools.reduce(NumericProfile.merge, [per_split[s] for s in splits])
+
+
+def compare_statistic(fitted: float, train: float, pool: float, se: float, scale: float) -> str:
+    """Where a fitted statistic lies: ``pooled`` (equal to the pooled value, which train's
+    differs from by ``SEPARATION`` tolerances), ``train`` (equal to train's, told apart from the
+    pooled value), ``other`` (told apart, equal to neither), or ``unresolved`` (train and the
+    pooled set agree within ``SEPARATION`` tolerances: the statistic cannot tell them apart).
+
+    The tolerance is the larger of ``EXACT_RTOL`` × ``scale`` (numerical precision) and
+    ``MATCH_SE`` standard errors ``se`` of the pooled-minus-train difference (sampling noise).
+    """
+    tol = max(EXACT_RTOL * scale, MATCH_SE * se)
+    gap = abs(pool - train)
+    if gap <= 0 or gap < SEPARATION * tol:
+        return "unresolved"
+    if abs(fitted - pool) <= tol:
+        return "pooled"
+    if abs(fitted - train) <= tol:
+        return "train"
+    return "other"
+
+
+def fitted_on(verdicts: Mapping[str, Sequence[str]], wanted: str = "pooled") -> str | None:
+    """The first pooled set for which every statistic that tells it from train says ``wanted``
+    (at least one does), else None."""
+    for pool, found in verdicts.items():
+        told = [v for v in found if v != "unresolved"]
+        if told and all(v == wanted for v in told):
+            return pool
+    return None
+
+
+def scaling_forms(m: NumericProfile) -> set[str]:
+    """What a scaler fitted on exactly these values leaves: ``mean 0, sd 1`` (population or
+    sample standard deviation) and/or ``min 0, max 1`` (not for values that are all 0 or 1),
+    each to ``EXACT_TOL``."""
+    forms: set[str] = set()
+    if m.count < 2:
+        return forms
+    sds = (math.sqrt(m.variance), math.sqrt(m.m2 / (m.count - 1)))
+    if abs(m.mean) <= EXACT_TOL and any(abs(sd - 1) <= EXACT_TOL for sd in sds):
+        forms.add("mean 0, sd 1")
+    # Values in [0, 1] are all 0 or 1 exactly when mean(x (1 - x)) is 0: a natural indicator
+    # (a pixel that is 1 once, in test) is not a min-max-scaled measurement.
+    binary = m.mean - (m.variance + m.mean**2) <= EXACT_TOL
+    if (
+        m.min is not None
+        and m.max is not None
+        and abs(m.min) <= EXACT_TOL
+        and abs(m.max - 1) <= EXACT_TOL
+        and not binary
+    ):
+        forms.add("min 0, max 1")
+    return forms
+
+
+def pooled_scaling(
+    per_split: Mapping[str, NumericProfile], sets: Mapping[str, tuple[str, ...]]
+) -> tuple[str, str] | None:
+    """(form, pooled set) when the pooled splits are exactly scaled and train alone is not."""
+    own = scaling_forms(per_split["train"])
+    for name, splits in sets.items():
+        extra = sorted(scaling_forms(pooled(per_split, splits)) - own)
+        if extra:
+            return extra[0], name
+    return None
+
+
+# -- what a step read ---------------------------------------------------------------------
+@dataclass
+class StepInput:
+    """The columns one pipeline step reads: their names (None where a column cannot be named
+    after a feature), the rows per split, and either the values per split (in memory: what
+    the model reads, through the earlier steps) or, on profiles, the raw feature columns'
+    profiles (only for a step that reads them directly)."""
+
+    names: tuple[str | None, ...] | None
+    rows: dict[str, int]
+    values: dict[str, Any] | None = None
+    profiled: dict[str, dict[str, NumericProfile]] | None = None
+    _moments: dict[int, dict[str, NumericProfile] | None] = field(default_factory=dict)
+
+    def name(self, j: int) -> str | None:
+        return self.names[j] if self.names is not None and j < len(self.names) else None
+
+    @property
+    def n_columns(self) -> int | None:
+        """How many columns the step reads (None when not known)."""
+        if self.values is not None:
+            return int(np.shape(self.values["train"])[1])
+        return None if self.names is None else len(self.names)
+
+    def column(self, j: int, split: str) -> np.ndarray | None:
+        """Column ``j`` of a split as float64 (None: not numeric, or not in memory)."""
+        if self.values is None:
+            return None
+        X = self.values[split]
+        if hasattr(X, "iloc"):
+            from pandas.api.types import is_numeric_dtype
+
+            series = X.iloc[:, j]
+            if not is_numeric_dtype(series.dtype):
+                return None
+            return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan))
+        X = np.asarray(X)
+        if X.ndim != 2 or X.dtype.kind not in "fiub":
+            return None
+        return X[:, j].astype(np.float64)
+
+    def moments(self, j: int) -> dict[str, NumericProfile] | None:
+        """Per split, the moments of column ``j`` (None when they are not known)."""
+        if j not in self._moments:
+            self._moments[j] = self._compute_moments(j)
+        return self._moments[j]
+
+    def _compute_moments(self, j: int) -> dict[str, NumericProfile] | None:
+        if self.values is not None:
+            out = {}
+            for split in self.rows:
+                values = self.column(j, split)
+                if values is None:
+                    return None
+                out[split] = moments(values)
+            return out
+        name = self.name(j)
+        if self.profiled is None or name is None:
+            return None
+        found = {s: self.profiled[s].get(name) for s in self.rows}
+        if any(m is None for m in found.values()):
+            return None
+        return {s: m for s, m in found.items() if m is not None}
+
+    def median(self, j: int, splits: Sequence[str]) -> float | None:
+        """The median of column ``j`` over ``splits`` together (in memory only)."""
+        if self.values is None:
+            return None
+        parts = [self.column(j, s) for s in splits]
+        if any(p is None for p in parts):
+            return None
+        x = np.concatenate([p for p in parts if p is not None])
+        x = x[np.isfinite(x)]
+        return float(np.median(x)) if len(x) else None
+
+    def subset(self, index: Sequence[int]) -> StepInput:
+        """The columns ``index`` (a ColumnTransformer's list for one transformer)."""
+        idx = list(index)
+        names = None if self.names is None else tuple(self.name(j) for j in idx)
+        values = None
+        if self.values is not None:
+            values = {
+                s: X.iloc[:, idx] if hasattr(X, "iloc") else np.asarray(X)[:, idx]
+                for s, X in self.values.items()
+            }
+        return StepInput(names, self.rows, values, self.profiled)
+
+    def after(self, step: Any, label: str, notes: list[str]) -> StepInput:
+        """What the next step reads: this input through the fitted ``step`` (in memory), named
+        by the step's output names. On profiles only the names and rows carry over."""
+        names = _output_names(step, self.names)
+        if self.values is None:
+            return StepInput(names, self.rows)
+        try:
+            with warnings.catch_warnings():  # the model's own predict would warn alike
+                warnings.simplefilter("ignore")
+                out = {s: step.transform(X) for s, X in self.values.items()}
+        except Exception as exc:  # a step that cannot transform these rows: judge by counts
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            notes.append(
+                f"{label} could not transform the data ({type(exc).__name__}: {reason}); "
+                "the steps after it are judged by their row counts only"
+            )
+            return StepInput(names, self.rows)
+        if any(hasattr(Y, "toarray") for Y in out.values()):
+            notes.append(
+                f"{label} outputs a sparse matrix; the steps after it are judged by "
+                "their row counts only"
+            )
+            return StepInput(names, self.rows)
+        return StepInput(names, self.rows, out)
+
+
+def _output_names(step: Any, names: tuple[str | None, ...] | None) -> tuple[str | None, ...] | None:
+    """The step's output column names from its input names (None when it cannot say)."""
+    if names is None or any(n is None for n in names):
+        return None
+    try:
+        out = step.get_feature_names_out([str(n) for n in names])
+    except Exception:  # not every transformer can name its outputs
+        return None
+    return tuple(str(n) for n in out)
+
+
+# -- walking a pipeline -------------------------------------------------------------------
+@dataclass(frozen=True)
+class StatisticMatch:
+    """One fitted statistic of one column against train's and a pooled set's values."""
+
+    step: str
+    statistic: str
+    column: str
+    fitted: float
+    train: float
+    pooled: float
+    pool: str
+    #: The pooled-minus-train difference in standard errors (None for minima and maxima).
+    gap_se: float | None
+    verdict: str
+
+
+@dataclass(frozen=True)
+class StepFit:
+    """One preprocessing step: the rows it saw against train's, and its statistics."""
+
+    step: str
+    kind: str
+    #: n_samples_seen_ (per column: the entry furthest above train's); None when it has none.
+    rows_seen: int | None
+    #: Train's rows (per column: that column's non-missing train values).
+    train_rows: int
+    #: The pooled set whose rows (per column: non-missing values) equal the count, if any.
+    rows_pool: str | None
+    #: The count exceeds train's rows (and the statistics do not equal train's).
+    beyond_rows: bool
+    #: The pooled set every statistic that tells it from train equals, if any.
+    stats_pool: str | None
+    matches: tuple[StatisticMatch, ...]
+    judged: int
+    unmapped: int
+    #: Statistics of named columns whose values are not known (on profiles after the first
+    #: step, medians on profiles, columns that are not numeric).
+    unjudged: int = 0
+    #: The count is per column (the step skipped missing values).
+    per_column: bool = False
+
+    @property
+    def fired(self) -> bool:
+        return self.beyond_rows or self.stats_pool is not None
+
+    @property
+    def pool(self) -> str:
+        return self.stats_pool or self.rows_pool or "more rows than train"
+
+    @property
+    def label(self) -> str:
+        return f"{self.step!r} ({self.kind})"
+
+
+@dataclass
+class PipelineScan:
+    """The steps judged in a pipeline, and what could not be judged."""
+
+    sets: dict[str, tuple[str, ...]]
+    steps: list[StepFit] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _fitted_statistics(step: Any) -> list[tuple[str, str, np.ndarray]]:
+    """(attribute, kind, per-column values) of what a known transformer learned: kinds
+    ``mean``, ``scale`` (population standard deviation), ``min``, ``max``, ``max_abs``,
+    ``median``."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+
+    wanted: list[tuple[str, str]] = []
+    if isinstance(step, StandardScaler):
+        wanted = [("mean_", "mean"), ("scale_", "scale")]
+    elif isinstance(step, MinMaxScaler):
+        wanted = [("data_min_", "min"), ("data_max_", "max")]
+    elif isinstance(step, MaxAbsScaler):
+        wanted = [("max_abs_", "max_abs")]
+    elif isinstance(step, RobustScaler):
+        wanted = [("center_", "median")]
+    elif (
+        isinstance(step, SimpleImputer)
+        and step.strategy in ("mean", "median")
+        and isinstance(step.missing_values, float)
+        and math.isnan(step.missing_values)
+    ):
+        wanted = [("statistics_", str(step.strategy))]
+    out = []
+    for attr, kind in wanted:
+        value = getattr(step, attr, None)
+        if value is None:
+            continue
+        try:
+            array = np.asarray(value, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            continue
+        out.append((attr, kind, array))
+    return out
+
+
+def _statistic(kind: str, m: NumericProfile) -> float | None:
+    if not m.count:
+        return None
+    if kind == "mean":
+        return m.mean
+    if kind == "scale":
+        return math.sqrt(m.variance)
+    if kind == "min":
+        return m.min
+    if kind == "max":
+        return m.max
+    if kind == "max_abs" and m.min is not None and m.max is not None:
+        return max(abs(m.min), abs(m.max))
+    return None
+
+
+def statistic_se(kind: str, sd: float, n_train: int, n_pooled: int) -> float:
+    """Standard error of the pooled-minus-train difference of a statistic: for a mean
+    sd·sqrt(n_other / (n_pooled·n_train)); a standard deviation's is that / sqrt(2), a
+    median's × sqrt(pi / 2); 0 for minima and maxima (data values: numeric tolerance only)."""
+    if n_train <= 0 or n_pooled <= n_train:
+        return 0.0
+    base = sd * math.sqrt((n_pooled - n_train) / (n_pooled * n_train))
+    return {"mean": base, "scale": base / math.sqrt(2), "median": base * MEDIAN_SE}.get(kind, 0.0)
+
+
+def _match_column(
+    inp: StepInput, j: int, kind: str, fitted: float, sets: Mapping[str, tuple[str, ...]]
+) -> dict[str, tuple[str, float, float, float | None]] | None:
+    """Per pooled set: (verdict, train value, pooled value, gap in standard errors) for the
+    statistic ``kind`` of column ``j``; None when the column's values are not known."""
+    per_split = inp.moments(j)
+    if per_split is None:
+        return None
+    train = per_split["train"]
+    out = {}
+    for name, splits in sets.items():
+        pool = pooled(per_split, splits)
+        if kind == "median":
+            t, p = inp.median(j, ("train",)), inp.median(j, splits)
+        else:
+            t, p = _statistic(kind, train), _statistic(kind, pool)
+        if t is None or p is None:
+            return None
+        sd = math.sqrt(pool.variance)
+        if kind == "scale" and min(t, p) <= 1e-12 * (abs(pool.mean) + 1):
+            return None  # a constant column: the scaler stores 1, not its standard deviation
+        se = statistic_se(kind, sd, train.count, pool.count)
+        verdict = compare_statistic(fitted, t, p, se, abs(t) + sd)
+        out[name] = (verdict, t, p, abs(p - t) / se if se > 0 else None)
+    return out
+
+
+@dataclass(frozen=True)
+class RowsSeen:
+    """A step's n_samples_seen_ against train: the count (per column: the entry furthest above
+    train's), train's (rows, or that column's non-missing values), whether it exceeds train's,
+    the pooled set whose rows it equals, and why it was not judged."""
+
+    seen: int | None = None
+    train: int = 0
+    excess: bool = False
+    pool: str | None = None
+    note: str = ""
+    per_column: bool = False
+
+
+def _rows_seen(step: Any, inp: StepInput, sets: Mapping[str, tuple[str, ...]]) -> RowsSeen:
+    """The step's n_samples_seen_ against train's rows (per column when it counts per column:
+    non-missing values). A count that is not a whole number is a sum of sample weights, not
+    judged."""
+    seen = getattr(step, "n_samples_seen_", None)
+    if seen is None:
+        return RowsSeen(train=inp.rows["train"])
+    counts = np.asarray(seen, dtype=np.float64).reshape(-1)
+    if not len(counts) or not np.all(np.isfinite(counts)) or np.any(counts != np.round(counts)):
+        return RowsSeen(
+            train=inp.rows["train"], note="n_samples_seen_ is not a whole number (sample weights)"
+        )
+    width = len(counts)
+    per_column = np.ndim(seen) > 0 and inp.n_columns == width
+    rows: dict[str, np.ndarray] = {}
+    for split, n in inp.rows.items():
+        per = np.full(width, n, dtype=np.float64)
+        if per_column:
+            for j in range(width):
+                m = inp.moments(j)
+                if m is not None:
+                    per[j] = m[split].count
+        rows[split] = per
+    train = rows["train"]
+    match = next(
+        (name for name, splits in sets.items() if np.all(counts == sum(rows[s] for s in splits))),
+        None,
+    )
+    k = int(np.argmax(counts - train))
+    excess = bool(np.any(counts > train))
+    return RowsSeen(int(counts[k]), int(train[k]), excess, match, per_column=per_column)
+
+
+def _judge_step(step: Any, inp: StepInput, path: str, scan: PipelineScan) -> None:
+    """Judge one leaf transformer (a scaler or imputer qa-gate knows, or any step with
+    n_samples_seen_) and add it to the scan."""
+    stats = _fitted_statistics(step)
+    if not stats and getattr(step, "n_samples_seen_", None) is None:
+        return
+    if not scan.sets:  # train alone: nothing to pool with, the row count still tells
+        stats = []
+    kind = type(step).__name__
+    rows = _rows_seen(step, inp, scan.sets)
+    if rows.note:
+        scan.notes.append(f"{path!r} ({kind}): {rows.note}")
+    verdicts: dict[str, list[str]] = {name: [] for name in scan.sets}
+    matches: list[StatisticMatch] = []
+    judged = unmapped = unjudged = 0
+    for attr, stat_kind, values in stats:
+        for j, fitted in enumerate(values):
+            name = inp.name(j)
+            if name is None:
+                unmapped += 1
+                continue
+            if not math.isfinite(fitted):
+                continue
+            found = _match_column(inp, j, stat_kind, float(fitted), scan.sets)
+            if found is None:
+                unjudged += 1
+                continue
+            judged += 1
+            for pool, (verdict, *_rest) in found.items():
+                verdicts[pool].append(verdict)
+            pool = next((p for p, v in found.items() if v[0] == "pooled"), next(iter(found)))
+            verdict, t, p, gap = found[pool]
+            matches.append(
+                StatisticMatch(path, attr, name, float(fitted), t, p, pool, gap, verdict)
+            )
+    stats_pool = fitted_on(verdicts)
+    on_train = fitted_on(verdicts, "train") is not None
+    if rows.excess and on_train:
+        scan.notes.append(
+            f"{path!r} ({kind}) counted {rows.seen:,} rows, more than train's "
+            f"{rows.train:,}, but its statistics equal train's (repeated partial_fit?)"
+        )
+    scan.steps.append(
+        StepFit(
+            path,
+            kind,
+            rows.seen,
+            rows.train,
+            rows.pool,
+            rows.excess and not on_train,
+            stats_pool,
+            tuple(matches),
+            judged,
+            unmapped,
+            unjudged,
+            rows.per_column,
+        )
+    )
+
+
+def _column_index(ct: Any, name: str, columns: Any, inp: StepInput) -> list[int] | None:
+    """The input positions a ColumnTransformer gives its transformer ``name``."""
+    resolved = getattr(ct, "_transformer_to_input_indices", None)
+    if isinstance(resolved, Mapping) and name in resolved:
+        return [int(j) for j in resolved[name]]
+    items = [columns] if isinstance(columns, str | int) else list(np.asarray(columns).tolist())
+    if all(isinstance(c, bool) for c in items):
+        return [j for j, keep in enumerate(items) if keep]
+    if all(isinstance(c, int) for c in items):
+        return [int(c) for c in items]
+    names = list(inp.names or ())
+    wanted = [c for c in items if isinstance(c, str) and c in names]
+    if len(wanted) == len(items):
+        return [names.index(c) for c in wanted]
+    return None
+
+
+def _walk(est: Any, inp: StepInput, path: str, scan: PipelineScan) -> None:
+    """Judge every transformer of ``est`` on what it reads: the steps of a Pipeline in order
+    (each reading the previous one's output), a ColumnTransformer's transformers on their
+    columns, a FeatureUnion's on the same input."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    def inner(name: str) -> str:
+        return f"{path}__{name}" if path else name
+
+    if isinstance(est, Pipeline):
+        current = inp
+        for i, (name, step) in enumerate(est.steps):
+            if step is None or isinstance(step, str):
+                continue
+            _walk(step, current, inner(name), scan)
+            if i < len(est.steps) - 1:
+                current = current.after(step, repr(inner(name)), scan.notes)
+    elif isinstance(est, ColumnTransformer):
+        for name, transformer, columns in est.transformers_:
+            if isinstance(transformer, str):  # drop / passthrough
+                continue
+            index = _column_index(est, name, columns, inp)
+            if index is None:
+                scan.notes.append(f"{inner(name)!r}: its columns could not be resolved")
+                continue
+            _walk(transformer, inp.subset(index), inner(name), scan)
+    elif isinstance(est, FeatureUnion):
+        for name, transformer in est.transformer_list:
+            if not isinstance(transformer, str):
+                _walk(transformer, inp, inner(name), scan)
+    else:
+        _judge_step(est, inp, path, scan)
+
+
+def is_pipeline(model: Any) -> bool:
+    """A scikit-learn Pipeline, ColumnTransformer or FeatureUnion (what holds preprocessing)."""
+    try:
+        from sklearn.compose import ColumnTransformer
+        from sklearn.pipeline import FeatureUnion, Pipeline
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency
+        return False
+    return isinstance(model, Pipeline | ColumnTransformer | FeatureUnion)
+
+
+def model_input_names(
+    model: Any, meta: ModelMeta | None, encoder: FeatureEncoder | None
+) -> list[str] | None:
+    """The names of the columns a scikit-learn model reads, as qa.models feeds it: the
+    sidecar encoder's feature columns (a frame), the model's feature_names_in_ (a frame), or
+    the encoder's matrix columns (None when no encoder is known)."""
+    if meta is not None and meta.input == "frame":
+        return list(meta.encoder.feature_columns)
+    if meta is None and hasattr(model, "feature_names_in_"):
+        return [str(c) for c in model.feature_names_in_]
+    chosen = meta.encoder if meta is not None else encoder
+    return None if chosen is None else list(chosen.output_names)
+
+
+@dataclass(frozen=True)
+class ArtifactScan:
+    """The pipeline scan of the model artifact, or why there is none."""
+
+    scan: PipelineScan | None
+    reason: str = ""
+
+
+def _artifact_model(
+    path: str | None, trust: bool, load: Callable[[], LoadedModel]
+) -> tuple[LoadedModel | None, str]:
+    """The loaded artifact when it can hold a scikit-learn pipeline, else the reason."""
+    if not path:
+        return None, "no model artifact"
+    try:
+        fmt = preflight_artifact(path, trust)
+    except ModelError as exc:
+        return None, f"the model artifact is refused ({exc})"
+    if fmt and fmt not in SKLEARN_FORMATS:
+        words = FORMAT_WORDS.get(fmt, fmt)
+        return None, f"not applicable (the model artifact is {words}, not a scikit-learn pipeline)"
+    try:
+        loaded = load()
+    except (ModelError, DataError) as exc:
+        return None, f"the model artifact could not be read ({exc})"
+    if not is_pipeline(loaded.model):
+        return None, (
+            f"not applicable (the model is a {type(loaded.model).__name__}, "
+            "not a scikit-learn pipeline)"
+        )
+    if loaded.meta is not None and loaded.meta.input == "none":
+        return None, "not applicable (the model ignores its input)"
+    return loaded, ""
+
+
+def _artifact_scan(ctx: Context) -> ArtifactScan:
+    """The model artifact's pipeline walked on the splits the model reads (in memory)."""
+    model = ctx.config.model
+    loaded, reason = _artifact_model(model.artifact, model.trust, ctx.model_artifact)
+    if loaded is None:
+        return ArtifactScan(None, reason)
+    splits = [s for s in ("train", *POOLED_SPLITS) if ctx.has_split(s)]
+    values = {s: _estimator_input(ctx.split_input(s), loaded.model, loaded.meta) for s in splits}
+    first = values["train"]
+    names = (
+        [str(c) for c in first.columns]
+        if hasattr(first, "columns")
+        else model_input_names(loaded.model, loaded.meta, ctx.encoder)
+    )
+    rows = {s: int(X.shape[0]) for s, X in values.items()}
+    scan = PipelineScan(pooled_sets(splits))
+    if names is not None and len(names) != first.shape[1]:
+        scan.notes.append(
+            f"the model reads {first.shape[1]} columns and qa-gate names {len(names)}: its "
+            "columns cannot be named, so steps are judged by their row counts only"
+        )
+        names = None
+    inp = StepInput(tuple(names) if names is not None else None, rows, values)
+    _walk(loaded.model, inp, "", scan)
+    return ArtifactScan(scan)
+
+
+# -- the data alone -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class PooledScaled:
+    """A float feature exactly scaled on train pooled with other splits, and not on train."""
+
+    feature: str
+    form: str
+    pool: str
+    pooled: NumericProfile
+    train: NumericProfile
+
+
+@dataclass(frozen=True)
+class DataScan:
+    """The data-alone part: the float features judged and those scaled on pooled splits (None
+    when it could not run, with the reason)."""
+
+    judged: int | None
+    found: tuple[PooledScaled, ...] = ()
+    reason: str = ""
+
+
+def _data_scan(
+    per_feature: Mapping[str, Mapping[str, NumericProfile]], splits: Sequence[str]
+) -> DataScan:
+    sets = pooled_sets(splits)
+    if not sets:
+        return DataScan(None, reason="no validation or test split to pool with train")
+    if not per_feature:
+        return DataScan(None, reason="no float feature")
+    found = []
+    for feature, per_split in per_feature.items():
+        hit = pooled_scaling(per_split, sets)
+        if hit is not None:
+            form, pool = hit
+            found.append(
+                PooledScaled(feature, form, pool, pooled(per_split, sets[pool]), per_split["train"])
+            )
+    return DataScan(len(per_feature), tuple(found))
+
+
+def _feature_moments(ctx: Context) -> dict[str, dict[str, NumericProfile]]:
+    """Per float feature column, per split (train, validation, test) its moments."""
+    splits = [s for s in ("train", *POOLED_SPLITS) if ctx.has_split(s)]
+    train = ctx.frame("train")
+    out: dict[str, dict[str, NumericProfile]] = {}
+    for column in ctx.feature_columns:
+        if not train.schema[column].is_float():
+            continue
+        if not all(column in ctx.frame(s).columns for s in splits):
+            continue
+        out[column] = {
+            s: moments(ctx.frame(s)[column].cast(pl.Float64, strict=False).to_numpy())
+            for s in splits
+        }
+    return out
+
+
+def _preprocessing(ctx: Context, params: Any, metrics: dict[str, Any]) -> DetectorOutcome:
+    # measure
+    artifact = _artifact_scan(ctx)
+    splits = [s for s in ("train", *POOLED_SPLITS) if ctx.has_split(s)]
+    data = _data_scan(_feature_moments(ctx), splits)
+    # decide and explain
+    return _preprocessing_outcome(artifact, data, params, metrics)
+
+
+# -- decide and explain -------------------------------------------------------------------
+def _preprocessing_outcome(
+    artifact: ArtifactScan, data: DataScan, params: Any, metrics: dict[str, Any]
+) -> DetectorOutcome:
+    """Fails when a step of the artifact's pipeline was fitted on more than train; warns when
+    only the data say features were scaled on pooled splits."""
+    scan = artifact.scan
+    if scan is None and data.judged is None:
+        return DetectorOutcome(
+            "preprocessing", False, None, 0, f"not run: {artifact.reason}; {data.reason}"
+        )
+    parts: list[str] = []
+    evidence: list[Evidence] = []
+    subjects: list[str] = []
+    caveats: list[str] = []
+    fired: list[StepFit] = []
+    if scan is not None:
+        fired = [s for s in scan.steps if s.fired]
+        unmapped = sum(s.unmapped for s in scan.steps)
+        metrics["preprocessing_steps_judged"] = len(scan.steps)
+        metrics["preprocessing_steps_fitted_beyond_train"] = len(fired)
+        metrics["preprocessing_columns_unmapped"] = unmapped
+        parts.append(_steps_text(scan, fired))
+        evidence += _steps_evidence(scan, params.max_rows_shown)
+        subjects += [f"preprocessing:{s.step}" for s in fired]
+        if unmapped:
+            caveats.append(
+                f"{unmapped} fitted statistic(s) of columns that cannot be named after a "
+                "feature were skipped"
+            )
+        unjudged = sum(s.unjudged for s in scan.steps)
+        if unjudged:
+            caveats.append(
+                f"{unjudged} fitted statistic(s) not judged (their column's values are not "
+                "known here or not numeric)"
+            )
+        caveats += scan.notes
+    else:
+        parts.append(f"pipeline: {artifact.reason}")
+    if data.judged is not None:
+        metrics["preprocessing_float_features_judged"] = data.judged
+        metrics["preprocessing_pooled_scaled_features"] = len(data.found)
+        parts.append(_data_text(data))
+        if data.found:
+            evidence.append(_data_evidence(data, params.max_rows_shown))
+            if not fired:
+                subjects += [f.feature for f in data.found]
+    else:
+        parts.append(f"data: not judged ({data.reason})")
+    return DetectorOutcome(
+        "preprocessing",
+        bool(fired),
+        float(len(fired)) if scan is not None else None,
+        0,
+        "; ".join(parts if scan is not None else parts[::-1]),  # what was judged first
+        evidence,
+        subjects,
+        "; ".join(caveats),
+        suspect=bool(data.found) and not fired,
+    )
+
+
+def _steps_text(scan: PipelineScan, fired: list[StepFit]) -> str:
+    if not scan.steps:
+        return "pipeline: no preprocessing step that learns statistics qa-gate can judge"
+    if not fired:
+        names = ", ".join(s.label for s in scan.steps[:5])
+        return f"no pipeline step fitted on more than train ({len(scan.steps)} judged: {names})"
+    return "fitted on more than train: " + "; ".join(_step_reason(s) for s in fired[:5])
+
+
+def _step_reason(s: StepFit) -> str:
+    why = []
+    if s.beyond_rows:
+        what = "non-missing train values of a column" if s.per_column else "train rows"
+        why.append(f"n_samples_seen_ {s.rows_seen:,} > {s.train_rows:,} {what}")
+    if s.stats_pool is not None:
+        names = sorted({m.statistic for m in s.matches if m.verdict == "pooled"})
+        why.append(f"{', '.join(names)} equal the {s.stats_pool} values, not train's")
+    return f"step {s.label} on {s.pool} ({'; '.join(why)})"
+
+
+def _steps_evidence(scan: PipelineScan, shown: int) -> list[Evidence]:
+    steps = table(
+        "Preprocessing steps: the rows they were fitted on",
+        [
+            "step",
+            "class",
+            "rows seen",
+            "train rows",
+            "rows equal",
+            "statistics judged",
+            "statistics equal",
+            "fitted on more than train",
+        ],
+        [
+            (
+                s.step,
+                s.kind,
+                s.rows_seen,
+                s.train_rows,
+                s.rows_pool,
+                s.judged,
+                s.stats_pool,
+                s.fired,
+            )
+            for s in scan.steps
+        ],
+        note="rows seen: n_samples_seen_ (its largest entry when counted per column); rows "
+        "equal / statistics equal: the pooled set (train with validation and/or test) they "
+        "equal, if any",
+    )
+    rows = [
+        (m.step, m.statistic, m.column, m.fitted, m.train, m.pooled, m.pool, m.gap_se, m.verdict)
+        for s in sorted(scan.steps, key=lambda s: not s.fired)
+        for m in s.matches
+    ]
+    if not rows:
+        return [steps]
+    stats = table(
+        "Fitted statistics against train's and the pooled values",
+        [
+            "step",
+            "statistic",
+            "feature",
+            "fitted",
+            "train",
+            "pooled",
+            "pooled set",
+            "gap (SE)",
+            "equals",
+        ],
+        rows,
+        note=(
+            "equals: pooled / train / other, or unresolved when train and the pooled set agree "
+            f"within {SEPARATION:g} tolerances (tolerance: the larger of {EXACT_RTOL:g} x "
+            f"(|train| + sd) and {MATCH_SE:g} standard errors of the gap)"
+        ),
+        max_rows=shown,
+    )
+    return [steps, stats]
+
+
+def _data_text(data: DataScan) -> str:
+    if not data.found:
+        return f"no float feature exactly scaled on pooled splits only ({data.judged} judged)"
+    names = ", ".join(f"{f.feature!r} ({f.form} on {f.pool})" for f in data.found[:5])
+    more = f" and {len(data.found) - 5} more" if len(data.found) > 5 else ""
+    return (
+        f"{len(data.found)} feature(s) scaled on the pooled splits, not on train alone: "
+        f"{names}{more} — the scaler was probably fitted on all splits"
+    )
+
+
+def _data_evidence(data: DataScan, shown: int) -> Evidence:
+    rows = [
+        (
+            f.feature,
+            f.form,
+            f.pool,
+            f.pooled.mean,
+            math.sqrt(f.pooled.variance),
+            f.pooled.min,
+            f.pooled.max,
+            f.train.mean,
+            math.sqrt(f.train.variance),
+            f.train.min,
+            f.train.max,
+        )
+        for f in data.found
+    ]
+    return table(
+        "Features exactly scaled on the pooled splits, not on train",
+        [
+            "feature",
+            "scaled to",
+            "pooled set",
+            "pooled mean",
+            "pooled sd",
+            "pooled min",
+            "pooled max",
+            "train mean",
+            "train sd",
+            "train min",
+            "train max",
+        ],
+        rows,
+        note=f"exact: within {EXACT_TOL:g}; sd: population standard deviation",
+        max_rows=shown,
+    )
+
+
+# -- on profiles ---------------------------------------------------------------------------
+def _float_column(pctx: ProfileContext, column: str) -> bool:
+    spec = pctx.profiles.spec.column(column)
+    return spec.kind == "numeric" and spec.dtype.startswith("Float")
+
+
+def _number_column(pctx: ProfileContext, column: str) -> bool:
+    spec = pctx.profiles.spec.column(column)
+    return spec.kind == "numeric" and spec.dtype.startswith(("Float", "Int", "UInt"))
+
+
+def _profile_feature_moments(pctx: ProfileContext) -> dict[str, dict[str, NumericProfile]]:
+    splits = [s for s in ("train", *POOLED_SPLITS) if pctx.has_split(s)]
+    out: dict[str, dict[str, NumericProfile]] = {}
+    for column in pctx.feature_columns:
+        if not _float_column(pctx, column):
+            continue
+        found = {s: pctx.numeric(s, column) for s in splits}
+        if all(m is not None for m in found.values()):
+            out[column] = {s: m for s, m in found.items() if m is not None}
+    return out
+
+
+def _profile_artifact_scan(pctx: ProfileContext) -> ArtifactScan:
+    """The pipeline walked on profiles: a step that reads the raw feature columns is judged on
+    their profiles (moments, minima, maxima: medians need rows); later steps by their rows."""
+    model = pctx.config.model
+    sample = pctx.sample
+
+    def load() -> LoadedModel:
+        if sample is not None:
+            return sample.model_artifact()
+        return load_artifact(str(model.artifact), model.trust)
+
+    loaded, reason = _artifact_model(model.artifact, model.trust, load)
+    if loaded is None:
+        return ArtifactScan(None, reason)
+    splits = [s for s in ("train", *POOLED_SPLITS) if pctx.has_split(s)]
+    encoder = sample.encoder if sample is not None else None
+    names = model_input_names(loaded.model, loaded.meta, encoder)
+    profiled = {
+        s: {
+            c: m
+            for c in (names or ())
+            if c in pctx.profile(s).columns
+            and _number_column(pctx, c)
+            and (m := pctx.numeric(s, c)) is not None
+        }
+        for s in splits
+    }
+    rows = {s: pctx.rows(s) for s in splits}
+    inp = StepInput(tuple(names) if names is not None else None, rows, profiled=profiled)
+    scan = PipelineScan(pooled_sets(splits))
+    if names is None:
+        scan.notes.append(
+            "the model reads the encoded matrix and a stored reference holds no encoder: its "
+            "columns cannot be named, so steps are judged by their row counts only"
+        )
+    _walk(loaded.model, inp, "", scan)
+    if any(s.unjudged for s in scan.steps):
+        scan.notes.append(
+            "on profiles a step's statistics are judged only where it reads the raw feature "
+            "columns, and never medians (they need rows); later steps by their row counts"
+        )
+    return ArtifactScan(scan)
+
+
+def _profile_preprocessing(
+    pctx: ProfileContext, params: Any, metrics: dict[str, Any]
+) -> DetectorOutcome:
+    # measure
+    artifact = _profile_artifact_scan(pctx)
+    splits = [s for s in ("train", *POOLED_SPLITS) if pctx.has_split(s)]
+    data = _data_scan(_profile_feature_moments(pctx), splits)
+    # decide and explain
+    return _preprocessing_outcome(artifact, data, params, metrics)
