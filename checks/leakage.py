@@ -20,7 +20,7 @@ from qa import stats
 from qa.base import Check, CheckResult, Evidence, param, table
 from qa.budget import per_test, underpowered_note
 from qa.context import Context
-from qa.encoding import ColumnKind, FeatureEncoder
+from qa.encoding import ColumnKind, FeatureEncoder, column_values
 from qa.errors import DataError, ModelError
 from qa.models import (
     LoadedModel,
@@ -387,13 +387,14 @@ def _row_hashes(ctx: Context) -> dict[str, np.ndarray]:
         if not features:
             out[split] = np.zeros(frame.height, dtype=np.uint64)
             continue
-        exprs = [
+        position = {name: i for i, name in enumerate(frame.columns)}
+        exprs = [  # by position and renamed: a column may be named like a pattern (^x.*$)
             (
-                pl.col(c).cast(train_schema[c], strict=False)
-                if c in frame.columns
+                pl.nth(position[c]).cast(train_schema[c], strict=False)
+                if c in position
                 else pl.lit(None, dtype=train_schema[c])
-            ).alias(c)
-            for c in features
+            ).alias(f"c{i}")
+            for i, c in enumerate(features)
         ]
         out[split] = frame.select(exprs).hash_rows(seed=HASH_SEED).to_numpy()
     return out
@@ -949,7 +950,7 @@ def _proxy_columns(ctx: Context) -> tuple[list[tuple[int, str, ColumnKind]], str
     train = ctx.frame("train")
     parts_of: dict[str, tuple[str, ...]] = {}
     for name in encoder.feature_columns:
-        series = train.get_column(name)
+        series = column_values(train, name)
         if is_calendar_feature(series):
             parts_of[name] = comparable_parts(candidate_parts(series), [calendar_span_s(series)])
     columns: list[tuple[int, str, ColumnKind]] = []
@@ -974,7 +975,7 @@ def _calendar_note(ctx: Context, parts_of: dict[str, tuple[str, ...]]) -> str:
         text = f"{name!r} judged on {judged}, not its raw value"
         beyond = max(
             (
-                beyond_range_share(train.get_column(name), ctx.frame(s).get_column(name))
+                beyond_range_share(column_values(train, name), column_values(ctx.frame(s), name))
                 for s in ctx.splits
                 if s != "train" and name in ctx.frame(s).columns
             ),
@@ -1472,7 +1473,9 @@ def _rest_match(ctx: Context, column: str) -> float:
     m = ctx.frame("train").height
     if not others or m < 2:
         return 1.0
-    counts = ctx.frame("train").select(others).hash_rows(seed=HASH_SEED).value_counts()["count"]
+    train = ctx.frame("train")
+    rest = pl.DataFrame([column_values(train, c).alias(f"c{i}") for i, c in enumerate(others)])
+    counts = rest.hash_rows(seed=HASH_SEED).value_counts()["count"]
     c = counts.to_numpy().astype(np.float64)
     return float((c * (c - 1)).sum() / (m * (m - 1)))
 

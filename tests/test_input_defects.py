@@ -168,3 +168,31 @@ def test_a_data_only_run_does_not_read_prediction_files(predicted: Path):
         cwd=predicted,
     )
     assert_one_line_error(run, "model.predictions.test", "not-yet.csv")
+
+
+@pytest.mark.parametrize("engine", [None, "polars"])
+def test_columns_named_like_a_pattern_run_every_check(engine):
+    """polars reads a name like ``^x.*$`` as a regular expression in pl.col and in some
+    Series methods: no check may crash on one, in memory or on profiles."""
+    import numpy as np
+    import polars as pl
+
+    from qa.api import run_gate
+    from qa.config import parse_config
+
+    def split(seed: int, n: int = 1500) -> pl.DataFrame:
+        rng = np.random.default_rng(seed)
+        return pl.DataFrame(
+            {
+                "^x.*$": rng.normal(size=n),
+                "^c.*$": rng.choice(["a", "b"], n),
+                "label": rng.integers(0, 2, n),
+            }
+        )
+
+    run = {"engine": engine} if engine else {}
+    config = parse_config({"task": {"target": "label"}, "run": run})
+    frames = {"train": split(0), "test": split(1), "production": split(2).drop("label")}
+    report = run_gate(config, frames=frames)
+    errors = {c.id: c.message for c in report.checks if c.status == "error"}
+    assert errors == {}
