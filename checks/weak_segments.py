@@ -1,4 +1,10 @@
-"""Where do the model's errors cluster? Test-set segments significantly worse than the rest."""
+"""Where do the model's errors cluster? Test-set segments significantly worse than the rest.
+
+The search counts every single-feature and two-feature segment and tests each against the rest
+(Benjamini–Hochberg over all of them), rather than using SliceLine (the ``sliceline`` package):
+its score ranks slices but is not a significance test, so it cannot give the candidate family
+the false-discovery control needs, and without numba it took 94 s and 7.4 GB on 50,000 x 50.
+"""
 
 from __future__ import annotations
 
