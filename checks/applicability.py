@@ -15,12 +15,12 @@ import polars as pl
 from qa.base import Check, CheckResult, Evidence, param, table
 from qa.budget import underpowered_note
 from qa.checks.drift import CalendarView, calendar_view
-from qa.checks.label_noise import rate_lower_bound
 from qa.checks.schema import widened_range
 from qa.context import Context
 from qa.encoding import EncodedColumn, FeatureEncoder, is_calendar
 from qa.errors import ConfigError
 from qa.models import threads_for
+from qa.stats import rate_lower_bound
 from qa.time_axis import MIN_CALENDAR_CYCLES, declare_hint
 
 #: What `decide` can conclude; skips come from `run`, never from the evidence.
@@ -759,7 +759,7 @@ def decide(
     bar = params.max_novel_share
     share = novel / rows if rows else 0.0
     p = excess_pvalue(novel, rows, null)
-    numbers = {
+    numbers: dict[str, Any] = {
         "share": share,
         "lower": rate_lower_bound(novel, rows, 1.0 - fail_alpha),
         "expected": null.mean,

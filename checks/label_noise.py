@@ -16,6 +16,7 @@ from qa.budget import more_rows_needed, per_test, underpowered_note
 from qa.context import Context
 from qa.errors import DataError
 from qa.metrics import fmt_level
+from qa.stats import rate_lower_bound
 
 #: Held-out splits with fewer labelled rows than this are reported but never judged.
 MIN_HOLDOUT_ROWS = 200
@@ -659,15 +660,6 @@ def _train_noisier(
 
     difference = k / n - k_h / n_h
     return difference >= min_excess and two_proportion_test(k, n, k_h, n_h) / 2 < alpha
-
-
-def rate_lower_bound(k: int, n: int, confidence: float = CONFIDENCE) -> float:
-    """One-sided Clopper–Pearson lower bound of a rate seen as ``k`` of ``n``."""
-    from scipy.stats import beta
-
-    if k <= 0 or n <= 0:
-        return 0.0
-    return float(beta.ppf(1.0 - confidence, k, n - k + 1))
 
 
 def _restrict(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -16,7 +15,7 @@ from qa.context import Context
 from qa.errors import ConfigError
 from qa.evaluation import confusion_counts, evaluation_inputs
 from qa.metrics import fmt_level
-from qa.stats import sign_test, two_proportion_test
+from qa.stats import sign_test, two_proportion_test, wilson_interval
 
 #: One class's verdict (see *How it decides*); "hard" is a "fail" the references excuse.
 Verdict = Literal["absent", "ok", "fail", "uncertain", "hard"]
@@ -47,22 +46,6 @@ def scores_from_confusion(counts: np.ndarray) -> dict[str, np.ndarray]:
         "support": support.astype(np.int64),
         "predicted": predicted.astype(np.int64),
     }
-
-
-def wilson_interval(
-    successes: np.ndarray, n: np.ndarray, confidence: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for binomial proportions (NaN where ``n`` is 0)."""
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    n = n.astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = successes / n
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    lower = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
-    upper = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
-    return lower, upper
 
 
 @dataclass(frozen=True)

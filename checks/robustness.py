@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -32,6 +31,7 @@ from qa.metrics import (
 )
 from qa.models import PREDICT_BATCH, SplitInput
 from qa.predictions import Predictions
+from qa.stats import wilson_interval
 
 SPLIT = "test"
 #: Rows of the test split the route probe asks the model about.
@@ -712,14 +712,11 @@ def flip_rate(flipped: np.ndarray, alpha: float, confidence: float) -> FlipRate:
 
 def wilson(p: float, n: float, level: float) -> tuple[float, float]:
     """One-sided Wilson score bounds at ``level`` of a proportion ``p`` on ``n`` trials
-    (the lower and the upper one)."""
+    (the lower and the upper one): the two-sided interval at ``2 * level - 1``."""
     if n <= 0:
         return 0.0, 1.0
-    z = NormalDist().inv_cdf(level)
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(max(p * (1 - p), 0.0) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low, high = wilson_interval(np.array([p * n]), np.array([n]), 2 * level - 1)
+    return float(low[0]), float(high[0])
 
 
 # --------------------------------------------------------------------------- metric drop

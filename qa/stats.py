@@ -414,3 +414,32 @@ def weighted_quantile(points: np.ndarray, weights: np.ndarray, share: float) -> 
     rank = min(cumulative[-1] - 1, int(share * cumulative[-1]))
     index = min(len(points) - 1, int(np.searchsorted(cumulative, rank, side="right")))
     return float(points[index])
+
+
+# --------------------------------------------------------------------------- rates
+def rate_lower_bound(k: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided Clopper–Pearson lower bound of a rate seen as ``k`` of ``n``."""
+    from scipy.stats import beta
+
+    if k <= 0 or n <= 0:
+        return 0.0
+    return float(beta.ppf(1.0 - confidence, k, n - k + 1))
+
+
+def wilson_interval(
+    successes: np.ndarray, n: np.ndarray, confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided Wilson score interval of binomial proportions (NaN where ``n`` is 0); its
+    ends are one-sided bounds at ``(1 + confidence) / 2``."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.asarray(successes, dtype=float) / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(np.maximum(p * (1 - p), 0.0) / n + z**2 / (4 * n**2)) / denom
+    lower = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
+    upper = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+    return lower, upper

@@ -211,7 +211,7 @@ def test_label_noise_warns_not_fails_when_a_small_sample_puts_the_rate_just_over
 
 
 def test_rate_lower_bound_is_clopper_pearson():
-    from qa.checks.label_noise import rate_lower_bound
+    from qa.stats import rate_lower_bound
 
     assert rate_lower_bound(0, 50) == 0.0
     assert rate_lower_bound(6, 89) == pytest.approx(0.0297, abs=5e-4)

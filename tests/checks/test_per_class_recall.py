@@ -13,10 +13,10 @@ from qa.checks.per_class_recall import (
     class_verdict,
     decide,
     scores_from_confusion,
-    wilson_interval,
     with_reference,
 )
 from qa.evaluation import confusion_from_indices
+from qa.stats import wilson_interval
 from qa.testing import check_contract
 from tests.model_fixtures import digits_case, fold_class, label_inputs, planted_confusion
 
