@@ -14,14 +14,12 @@ import polars as pl
 
 from qa.base import Check, CheckResult, Evidence, param, table
 from qa.budget import underpowered_note
-from qa.checks.drift import CalendarView, calendar_view
-from qa.checks.schema import widened_range
 from qa.context import Context
 from qa.encoding import EncodedColumn, FeatureEncoder, is_calendar
 from qa.errors import ConfigError
 from qa.models import threads_for
-from qa.stats import rate_lower_bound
-from qa.time_axis import MIN_CALENDAR_CYCLES, declare_hint
+from qa.stats import rate_lower_bound, widened_range
+from qa.time_axis import MIN_CALENDAR_CYCLES, CalendarView, calendar_view, declare_hint
 
 #: What `decide` can conclude; skips come from `run`, never from the evidence.
 Verdict = Literal["pass", "warn", "fail"]

@@ -34,14 +34,11 @@ from qa.profile import (
     NumericProfile,
 )
 from qa.time_axis import (
-    beyond_range_share,
-    calendar_span_s,
-    candidate_parts,
-    comparable_parts,
+    CalendarView,
+    calendar_view,
+    calendar_view_of,
     declare_hint,
     is_calendar_feature,
-    looks_like_time_axis,
-    time_range,
 )
 
 if TYPE_CHECKING:
@@ -115,23 +112,6 @@ class ShiftTest:
     @property
     def lead(self) -> str:
         return max(self.effects, key=lambda k: self.effects[k] / self.bars[k])
-
-
-@dataclass(frozen=True)
-class CalendarView:
-    """How one Date/Datetime feature is judged: is it the time axis, which parts compare."""
-
-    name: str
-    #: Share of current values outside train's first..last instant.
-    beyond_share: float
-    #: Most current values lie outside train's dates: the raw value is not judged.
-    time_axis: bool
-    #: Calendar parts compared (each window spans enough of their cycles).
-    parts: tuple[str, ...]
-    #: Calendar parts left out, because a window is shorter than ``calendar_cycles`` cycles.
-    skipped: tuple[str, ...]
-    reference_range: tuple[str, str] | None = None
-    current_range: tuple[str, str] | None = None
 
 
 @dataclass
@@ -1327,39 +1307,6 @@ def _calendar_views(
     return views
 
 
-def calendar_view(name: str, ref: pl.Series, cur: pl.Series, cycles: float) -> CalendarView:
-    """Measure a datetime feature: share beyond train's dates, parts each window can compare."""
-    return _calendar_view_of(
-        name,
-        beyond_range_share(ref, cur),
-        candidate_parts(ref, cur),
-        (calendar_span_s(ref), calendar_span_s(cur)),
-        (time_range(ref), time_range(cur)),
-        cycles,
-    )
-
-
-def _calendar_view_of(
-    name: str,
-    beyond: float,
-    candidates: tuple[str, ...],
-    spans_s: tuple[float, float],
-    ranges: tuple[tuple[str, str] | None, tuple[str, str] | None],
-    cycles: float,
-) -> CalendarView:
-    """The view from its measures (rows or profiles): the time-axis rule and the parts."""
-    parts = comparable_parts(candidates, spans_s, cycles)
-    return CalendarView(
-        name=name,
-        beyond_share=beyond,
-        time_axis=looks_like_time_axis(beyond),
-        parts=parts,
-        skipped=tuple(p for p in candidates if p not in parts),
-        reference_range=ranges[0],
-        current_range=ranges[1],
-    )
-
-
 def _compare_calendar(
     view: CalendarView,
     source: Source,
@@ -1443,7 +1390,7 @@ def _profile_calendar_view(
         if all(pctx.categorical(s, f"{name}.{p}") is not None for s in ("train", current))
         and (p != "hour" or any(_has_time_of_day(pctx, s, name) for s in ("train", current)))
     )
-    return _calendar_view_of(
+    return calendar_view_of(
         name,
         _beyond_share_binned(column.edges, ref, cur),
         parts,

@@ -21,6 +21,7 @@ from qa.context import Context
 from qa.encoding import column_kind, column_values, is_calendar
 from qa.errors import ConfigError
 from qa.profile import MAX_EXAMPLES, CategoricalProfile, ColumnSpec, NumericProfile, Profile
+from qa.stats import widened_range
 from qa.time_axis import TIME_AXIS_SHARE, calendar_bounds_s, declare_hint
 
 if TYPE_CHECKING:
@@ -593,20 +594,6 @@ def _widened_range(
     low, high = float(stats[f"{i}:min"]), float(stats[f"{i}:max"])
     allowed = widened_range(low, high, tolerance, stats[f"{i}:neginf"], stats[f"{i}:posinf"])
     return (low, high, *allowed)
-
-
-def widened_range(
-    train_min: float, train_max: float, tolerance: float, neg_inf: bool, pos_inf: bool
-) -> tuple[float, float]:
-    """The allowed low and high: train's finite range widened by ``tolerance`` of its width on
-    each side (of ``|max|`` for a constant column); infinite on a side where train had an
-    infinity. The engines frame their bins with the same bounds."""
-    span = train_max - train_min
-    margin = tolerance * (span if span > 0 else abs(train_max))
-    return (
-        -math.inf if neg_inf else train_min - margin,
-        math.inf if pos_inf else train_max + margin,
-    )
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -443,3 +443,19 @@ def wilson_interval(
     lower = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
     upper = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
     return lower, upper
+
+
+# --------------------------------------------------------------------------- ranges
+def widened_range(
+    train_min: float, train_max: float, tolerance: float, neg_inf: bool, pos_inf: bool
+) -> tuple[float, float]:
+    """The allowed low and high: train's finite range widened by ``tolerance`` of its width on
+    each side (of ``|max|`` for a constant column); infinite on a side where train had an
+    infinity. The schema check's rule; the engines frame their bins with the same bounds and
+    applicability judges production rows by it."""
+    span = train_max - train_min
+    margin = tolerance * (span if span > 0 else abs(train_max))
+    return (
+        -math.inf if neg_inf else train_min - margin,
+        math.inf if pos_inf else train_max + margin,
+    )

@@ -10,6 +10,7 @@ compared and whether a split lies outside train's dates.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -108,3 +109,53 @@ def time_range(series: pl.Series) -> tuple[str, str] | None:
 def declare_hint(column: str) -> str:
     """The suggestion shown with a time-axis feature."""
     return f'declare [task] time = "{column}" if it orders the rows'
+
+
+@dataclass(frozen=True)
+class CalendarView:
+    """How one Date/Datetime feature is judged: is it the time axis, which parts compare."""
+
+    name: str
+    #: Share of current values outside train's first..last instant.
+    beyond_share: float
+    #: Most current values lie outside train's dates: the raw value is not judged.
+    time_axis: bool
+    #: Calendar parts compared (each window spans enough of their cycles).
+    parts: tuple[str, ...]
+    #: Calendar parts left out, because a window is shorter than ``calendar_cycles`` cycles.
+    skipped: tuple[str, ...]
+    reference_range: tuple[str, str] | None = None
+    current_range: tuple[str, str] | None = None
+
+
+def calendar_view(name: str, ref: pl.Series, cur: pl.Series, cycles: float) -> CalendarView:
+    """Measure a datetime feature: share beyond train's dates, parts each window can compare."""
+    return calendar_view_of(
+        name,
+        beyond_range_share(ref, cur),
+        candidate_parts(ref, cur),
+        (calendar_span_s(ref), calendar_span_s(cur)),
+        (time_range(ref), time_range(cur)),
+        cycles,
+    )
+
+
+def calendar_view_of(
+    name: str,
+    beyond: float,
+    candidates: tuple[str, ...],
+    spans_s: tuple[float, float],
+    ranges: tuple[tuple[str, str] | None, tuple[str, str] | None],
+    cycles: float,
+) -> CalendarView:
+    """The view from its measures (rows or profiles): the time-axis rule and the parts."""
+    parts = comparable_parts(candidates, spans_s, cycles)
+    return CalendarView(
+        name=name,
+        beyond_share=beyond,
+        time_axis=looks_like_time_axis(beyond),
+        parts=parts,
+        skipped=tuple(p for p in candidates if p not in parts),
+        reference_range=ranges[0],
+        current_range=ranges[1],
+    )

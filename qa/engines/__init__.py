@@ -30,6 +30,7 @@ import polars as pl
 
 from qa.encoding import DATE_PARTS, DATETIME_PARTS, column_kind, epoch_seconds
 from qa.profile import MAX_CATEGORIES, N_BINS, ColumnSpec, ProfileSet, ProfileSpec
+from qa.stats import widened_range
 
 #: Rows sampled per split for the parts of checks that need rows.
 DEFAULT_SAMPLE_ROWS = 200_000
@@ -156,15 +157,12 @@ def numeric_edges(
     values = as_numbers(sample)
     values = values[np.isfinite(values)]
     inner = np.quantile(values, np.linspace(0.0, 1.0, N_BINS + 1)[1:-1]) if len(values) else []
-    span = high - low
-    margin = tolerance * (span if span > 0 else abs(high))
+    allowed_low, allowed_high = widened_range(low, high, tolerance, False, False)
     # Edges just above train's max and the widened high: a value equal to either is counted
     # at or below it (the schema's rule is inclusive; the share beyond train's dates is exact).
-    above_max, top = (float(np.nextafter(v, np.inf)) for v in (high, high + margin))
+    above_max, top = (float(np.nextafter(v, np.inf)) for v in (high, allowed_high))
     inner_points = (float(q) for q in inner if low < q < high)
-    points = [low - margin, low, *inner_points, high, above_max, top]
-    if margin > 0:
-        points.append(high + margin)
+    points = [allowed_low, low, *inner_points, high, above_max, allowed_high, top]
     # + 0.0 turns -0.0 into 0.0: which zero an engine's min/max meets first is row order.
     return tuple(float(p) for p in np.unique(np.asarray(points, dtype=np.float64) + 0.0))
 
