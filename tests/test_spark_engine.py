@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 pytest.importorskip("pyspark")
+if shutil.which("java") is None:
+    pytest.skip("Spark needs a Java runtime", allow_module_level=True)
 
 import qa.profile
 from qa.engines import EngineResult, ProfileTask, polars_engine, spark_engine

@@ -156,6 +156,14 @@ def check(
         },
     }
     config = load_config(config_path, overrides)
+    if not quiet and (config.run.engine or config.run.reference):
+        against = f" against {config.run.reference}" if config.run.reference else ""
+        click.echo(
+            f"qa check: profiling the splits with the {config.run.engine or 'polars'} engine"
+            f"{against} (streamed; row-needing parts on seeded samples of "
+            f"{config.run.sample_rows:,} rows) …",
+            err=True,
+        )
     report = run_gate(config, progress=StderrProgress(not quiet), baseline=baseline)
     written = write_reports(report, config.run.out, config.run.formats)
     if signoff:
