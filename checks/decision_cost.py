@@ -391,7 +391,8 @@ def _curve(
     operating: float,
     t_val: float | None,
 ) -> dict[str, Any]:
-    """Cost against threshold on test (and validation), the operating threshold marked."""
+    """Cost against threshold on test (and validation), the operating and the
+    validation-optimal thresholds marked."""
     marks = [operating] + ([t_val] if t_val is not None else [])
     grid = np.unique(np.concatenate([CURVE_GRID, marks]))
     series: dict[str, list[float | None]] = {
@@ -414,6 +415,9 @@ def _curve(
         "y_label": "expected cost per row",
         "marker": operating,
         "marker_label": f"operating threshold {operating:g}",
+        "markers": (
+            [{"x": t_val, "label": f"validation-optimal {t_val:.3g}"}] if t_val is not None else []
+        ),
     }
 
 

@@ -437,7 +437,8 @@ def lines_svg(data: Mapping[str, Any], title: str = "") -> str:
     """Curves over a shared x axis (e.g. training and validation loss per epoch).
 
     ``data``: ``{"x": [...], "series": {name: [y]}, "x_label": str, "y_label": str,
-    "marker": x}``; missing values break a line, and ``marker`` draws a dashed vertical line.
+    "marker": x, "marker_label": str, "markers": [{"x": x, "label": str}, ...]}``; missing
+    values break a line, and each marker draws a labelled dashed vertical line.
     """
     data = data if isinstance(data, Mapping) else {}
     series = [(n, v) for n, v in _series(data.get("series")) if any(y is not None for y in v)]
@@ -447,8 +448,8 @@ def lines_svg(data: Mapping[str, Any], title: str = "") -> str:
     xs = [x for x in _nums(data.get("x"))[:n_points] if x is not None]
     if len(xs) < n_points:  # no x, too few, or one missing: plot against the index
         xs = [float(i) for i in range(n_points)]
-    marker = finite_float(data.get("marker"))
-    x_lo, x_hi = _padded_range([*xs[:n_points], *([marker] if marker is not None else [])])
+    markers = _markers(data)
+    x_lo, x_hi = _padded_range([*xs[:n_points], *(x for x, _ in markers)])
     y_lo, y_hi = _padded_range([y for _, v in series for y in v if y is not None])
     names = [n for n, _ in series]
     legend_h = _legend_height(names)
@@ -497,21 +498,38 @@ def lines_svg(data: Mapping[str, Any], title: str = "") -> str:
                 f'<polyline points="{points}" fill="none" stroke="{colour}" '
                 f'stroke-width="1.8"><title>{_esc(name)}</title></polyline>'
             )
-    if marker is not None:
-        x = x_of(marker)
-        label = data.get("marker_label") or f"x = {_fmt(marker)}"
+    for index, (marker, label) in enumerate(markers):
+        x, colour = x_of(marker), MARKER_COLOURS[index % len(MARKER_COLOURS)]
         parts.append(
-            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{base}" stroke="#D55E00" '
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{base}" stroke="{colour}" '
             f'stroke-dasharray="4 3" stroke-width="1.5"/>'
         )
         anchor = "end" if x > left + plot_w * 0.75 else "start"
         dx = -4 if anchor == "end" else 4
         parts.append(
-            f'<text x="{x + dx:.1f}" y="{top + 10}" text-anchor="{anchor}" '
-            f'fill="#D55E00">{_esc(_short(label, 40))}</text>'
+            f'<text x="{x + dx:.1f}" y="{top + 10 + 12 * index}" text-anchor="{anchor}" '
+            f'fill="{colour}">{_esc(_short(label, 40))}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+#: Colours of a line chart's vertical markers, in order (colour-blind safe).
+MARKER_COLOURS = ("#D55E00", "#0072B2", "#009E73")
+
+
+def _markers(data: Mapping[str, Any]) -> list[tuple[float, str]]:
+    """The chart's markers as (x, label): ``marker`` first, then each of ``markers``."""
+    found: list[tuple[float, str]] = []
+    first = finite_float(data.get("marker"))
+    if first is not None:
+        found.append((first, str(data.get("marker_label") or f"x = {_fmt(first)}")))
+    extra = data.get("markers")
+    for item in extra if isinstance(extra, Sequence) and not isinstance(extra, str) else []:
+        x = finite_float(item.get("x")) if isinstance(item, Mapping) else None
+        if x is not None:
+            found.append((x, str(item.get("label") or f"x = {_fmt(x)}")))
+    return found
 
 
 def _segments(
