@@ -526,7 +526,8 @@ def _grad_chart(epochs: np.ndarray, grad: np.ndarray, marker: int | None) -> Cha
         "x": epochs.tolist(),
         "series": {GRAD: grad.tolist()},  # NaN and inf become gaps (json_safe)
         "x_label": "epoch",
-        "y_label": "gradient L2 norm",
+        "y_label": "gradient L2 norm (log scale)",
+        "log_y": True,  # an explosion spans orders of magnitude; a linear axis flattens the rest
     }
     if marker is not None:
         data["marker"] = marker

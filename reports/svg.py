@@ -437,8 +437,9 @@ def lines_svg(data: Mapping[str, Any], title: str = "") -> str:
     """Curves over a shared x axis (e.g. training and validation loss per epoch).
 
     ``data``: ``{"x": [...], "series": {name: [y]}, "x_label": str, "y_label": str,
-    "marker": x, "marker_label": str, "markers": [{"x": x, "label": str}, ...]}``; missing
-    values break a line, and each marker draws a labelled dashed vertical line.
+    "marker": x, "marker_label": str, "markers": [{"x": x, "label": str}, ...], "log_y":
+    bool}``; missing values break a line, each marker draws a labelled dashed vertical line,
+    and ``log_y`` plots the values on a log scale (values <= 0 are left out).
     """
     data = data if isinstance(data, Mapping) else {}
     series = [(n, v) for n, v in _series(data.get("series")) if any(y is not None for y in v)]
@@ -450,6 +451,11 @@ def lines_svg(data: Mapping[str, Any], title: str = "") -> str:
         xs = [float(i) for i in range(n_points)]
     markers = _markers(data)
     x_lo, x_hi = _padded_range([*xs[:n_points], *(x for x, _ in markers)])
+    log_y = bool(data.get("log_y"))
+    if log_y:  # plot log10(y); values <= 0 cannot be shown and break the line
+        series = [
+            (n, [math.log10(y) if y is not None and y > 0 else None for y in v]) for n, v in series
+        ]
     y_lo, y_hi = _padded_range([y for _, v in series for y in v if y is not None])
     names = [n for n, _ in series]
     legend_h = _legend_height(names)
@@ -465,7 +471,7 @@ def lines_svg(data: Mapping[str, Any], title: str = "") -> str:
 
     parts = _open(title, height)
     parts += _legend(names, 30)
-    parts += _y_axis(y_lo, y_hi, y_of, left, plot_w)
+    parts += _y_axis(y_lo, y_hi, y_of, left, plot_w, (lambda t: _fmt(10**t)) if log_y else _fmt)
     base = top + plot_h
     parts.append(f'<line x1="{left}" y1="{base}" x2="{left + plot_w}" y2="{base}" stroke="#333"/>')
     for tick in _ticks(x_lo, x_hi, 6):

@@ -21,3 +21,10 @@ def test_a_line_chart_draws_two_labelled_markers():
 def test_markers_are_escaped():
     svg = lines_svg({"x": [0, 1], "series": {"a": [0, 1]}, "markers": [{"x": 0.5, "label": "<b>"}]})
     assert "<b>" not in svg and "&lt;b&gt;" in svg
+
+
+def test_a_log_scale_spans_orders_of_magnitude_and_labels_ticks_in_the_data_units():
+    data = {"x": [1, 2, 3, 4], "series": {"g": [0.5, 1.0, 100.0, 0.0]}, "log_y": True}
+    svg = lines_svg(data, "grad_norm")
+    assert ">100<" in svg or ">100.0<" in svg  # a tick at 10^2, labelled in the data's units
+    assert svg.count("<polyline") == 1  # the 0 (not on a log scale) breaks off one point
