@@ -184,7 +184,7 @@ class Robustness(Check):
             return self.skip(f"no feature can be perturbed ({reasons})")
         # measure
         model = PerturbedModel.build(ctx, loaded, encoder)
-        clean = _clean_predictions(ctx, loaded)
+        clean = ctx.artifact_predictions(SPLIT)
         flips = _Flips.of(ctx, clean, params)
         runs = [
             model.predict_split(plan.features, params.swap_rate, (ctx.seed, r))
@@ -611,13 +611,6 @@ def _concat(parts: list[Predictions]) -> Predictions:
     return Predictions(
         parts[0].split, join("labels"), join("proba"), join("values"), parts[0].source
     )
-
-
-def _clean_predictions(ctx: Context, loaded: Any) -> Predictions:
-    """The artifact's own predictions on the clean test split (not a prediction file's)."""
-    if SPLIT not in ctx.prediction_sources:
-        return ctx.predictions(SPLIT)
-    return loaded.predict(ctx.split_input(SPLIT), ctx.task_spec, ctx.n_threads)
 
 
 # --------------------------------------------------------------------------- flips

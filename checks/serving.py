@@ -184,7 +184,7 @@ class Serving(Check):
         parity = (
             compare(
                 ctx.predictions(SPLIT),
-                artifact_predictions(ctx, loaded),
+                ctx.artifact_predictions(SPLIT),
                 params.parity_tolerance,
                 _decisions(ctx),
             )
@@ -526,11 +526,6 @@ def _decisions(ctx: Context) -> Decisions:
         ctx.config.task.threshold if binary else None,
         frame[id_column].to_list() if id_column and id_column in frame.columns else None,
     )
-
-
-def artifact_predictions(ctx: Context, loaded: LoadedModel) -> Predictions:
-    """The artifact's own predictions on the whole test split (never the prediction file's)."""
-    return loaded.predict(ctx.split_input(SPLIT), ctx.task_spec, ctx.n_threads)
 
 
 @dataclass(frozen=True)

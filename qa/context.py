@@ -320,11 +320,20 @@ class Context:
             if source is not None:
                 return self._read_predictions(split, source)
             if self.config.model.artifact:
-                loaded = self.model_artifact()
-                return loaded.predict(self.split_input(split), self.task_spec, self.n_threads)
+                return self.artifact_predictions(split)
             raise DataError(f"model.predictions.{split}: no predictions for the {split} split")
 
         return self.cached(("predictions", split), compute)
+
+    def artifact_predictions(self, split: str) -> Predictions:
+        """The model artifact's own predictions for a split, even where a prediction file is
+        given (robustness perturbs around them, serving compares them with the file); once."""
+
+        def compute() -> Predictions:
+            loaded = self.model_artifact()
+            return loaded.predict(self.split_input(split), self.task_spec, self.n_threads)
+
+        return self.cached(("artifact_predictions", split), compute)
 
     def model_artifact(self) -> Any:
         """``[model] artifact`` loaded once (``qa.models.LoadedModel``)."""
