@@ -457,15 +457,7 @@ def measure_gap(
     replicates_of: dict[Hashable, np.ndarray] = {
         p: gap(replicates[p[0]], replicates[p[1]]) for p in pairs
     }
-    boot = Bootstrap(
-        points=point_of,
-        reasons={},
-        replicates=replicates_of,
-        n_rows=0,
-        sample_rows=0,
-        n_resamples=replicates.shape[1],
-        confidence=confidence,
-    )
+    boot = _bootstrap(point_of, replicates_of, replicates.shape[1], confidence)
     bounded = [Pair(a, b, gap_of[(a, b)], boot.bound((a, b), "lower", alpha)) for a, b in pairs]
     clearing = [p for p in bounded if bar is not None and p.lower is not None and p.lower > bar]
     hi, lo = order[0], order[-1]
@@ -484,6 +476,25 @@ def measure_gap(
     )
 
 
+def _bootstrap(
+    points: dict[Hashable, float | None],
+    replicates: dict[Hashable, np.ndarray],
+    n_resamples: int,
+    confidence: float,
+) -> Bootstrap:
+    """qa.metrics' Bootstrap over replicates drawn here (from counts, not rows: no row
+    counts to report), so its intervals and bounds are the shared ones."""
+    return Bootstrap(
+        points=points,
+        reasons={},
+        replicates=replicates,
+        n_rows=0,
+        sample_rows=0,
+        n_resamples=n_resamples,
+        confidence=confidence,
+    )
+
+
 def group_intervals(
     points: np.ndarray, replicates: np.ndarray, confidence: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -493,15 +504,7 @@ def group_intervals(
         g: (float(points[g]) if np.isfinite(points[g]) else None) for g in range(n)
     }
     replicates_of: dict[Hashable, np.ndarray] = {g: replicates[g] for g in range(n)}
-    boot = Bootstrap(
-        points=point_of,
-        reasons={},
-        replicates=replicates_of,
-        n_rows=0,
-        sample_rows=0,
-        n_resamples=replicates.shape[1],
-        confidence=confidence,
-    )
+    boot = _bootstrap(point_of, replicates_of, replicates.shape[1], confidence)
     bounds = [boot.ci(g) for g in range(n)]
     low = np.array([np.nan if lo is None else lo for lo, _ in bounds])
     high = np.array([np.nan if hi is None else hi for _, hi in bounds])
