@@ -9,27 +9,20 @@ from typing import Any
 import click
 
 from qa.base import CheckResult
-from qa.commands.options import data_options, data_overrides, engine_options
-from qa.config import FORMATS, SPLITS, load_config
-from qa.errors import ConfigError
+from qa.commands.options import (
+    data_options,
+    data_overrides,
+    engine_options,
+    parse_predictions,
+    predictions_option,
+)
+from qa.config import FORMATS, load_config
 
 
 def split_list(value: str | None) -> list[str] | None:
     if not value:
         return None
     return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def parse_predictions(values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for item in values:
-        split, sep, path = item.partition("=")
-        if not sep or split not in SPLITS or not path:
-            raise ConfigError(
-                f"--predictions {item!r}: expected SPLIT=PATH with SPLIT one of {', '.join(SPLITS)}"
-            )
-        out[split] = path
-    return out
 
 
 class StderrProgress:
@@ -59,13 +52,7 @@ class StderrProgress:
 @click.option("--format", "formats", help=f"Comma-separated subset of {','.join(FORMATS)}.")
 @click.option("--only", help="Comma-separated check ids to run (the others are not run).")
 @click.option("--skip", help="Comma-separated check ids not to run.")
-@click.option(
-    "--predictions",
-    "predictions",
-    multiple=True,
-    metavar="SPLIT=PATH",
-    help="A prediction file for a split; repeatable.",
-)
+@predictions_option("A prediction file for a split; repeatable.")
 @click.option("--model", "artifact", type=click.Path(), help="Model artifact to predict with.")
 @click.option("--history", type=click.Path(), help="Training history file (CSV or JSON).")
 @click.option(

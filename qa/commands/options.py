@@ -7,6 +7,9 @@ from typing import Any, TypeVar
 
 import click
 
+from qa.config import SPLITS
+from qa.errors import ConfigError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 TASKS = ("binary", "multiclass", "regression")
@@ -77,3 +80,22 @@ def engine_options(func: F) -> F:
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+def predictions_option(help_text: str) -> Callable[[F], F]:
+    """``--predictions SPLIT=PATH``, repeatable (read with :func:`parse_predictions`)."""
+    return click.option(
+        "--predictions", "predictions", multiple=True, metavar="SPLIT=PATH", help=help_text
+    )
+
+
+def parse_predictions(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        split, sep, path = item.partition("=")
+        if not sep or split not in SPLITS or not path:
+            raise ConfigError(
+                f"--predictions {item!r}: expected SPLIT=PATH with SPLIT one of {', '.join(SPLITS)}"
+            )
+        out[split] = path
+    return out

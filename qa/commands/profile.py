@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from qa.commands.options import data_options, data_overrides, engine_options
+from qa.commands.options import (
+    data_options,
+    data_overrides,
+    engine_options,
+    parse_predictions,
+    predictions_option,
+)
 
 
 @click.command()
@@ -20,13 +26,9 @@ from qa.commands.options import data_options, data_overrides, engine_options
     show_default=True,
     help="The reference profile to write (JSON, format qa-profile; schema in qa/schemas).",
 )
-@click.option(
-    "--predictions",
-    "predictions",
-    multiple=True,
-    metavar="SPLIT=PATH",
-    help="A split's prediction file, stored as score histograms (give validation or test too, "
-    "so a check against the reference can judge prediction drift); repeatable.",
+@predictions_option(
+    "A split's prediction file, stored as score histograms (give validation or test too, "
+    "so a check against the reference can judge prediction drift); repeatable."
 )
 def profile(
     config_path: str | None,
@@ -50,7 +52,6 @@ def profile(
     PATH --predictions production=PRED` judges prediction drift against them.
     """
     from qa import __version__
-    from qa.commands.check import parse_predictions
     from qa.config import load_config
     from qa.profile_context import build_profile_context
 
